@@ -1,0 +1,144 @@
+"""The ``tertib`` command line.
+
+Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
+one area's changes never touch another's file. A registered module that does not exist yet becomes a
+command that says which issue brings it, and exits non-zero (no fake output).
+
+Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
+and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
+
+To add an area: write ``yourpkg/cli.py`` with a ``typer.Typer()`` (a verb group) or a plain function (a
+single verb) and add one line to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crawler import __version__
+from crawler import cli_common as common
+from crawler.config import ConfigError
+from crawler.errors import TertibError
+
+# name, module, attribute (Typer app = verb group, function = single verb), issue, help when pending
+COMMANDS: list[tuple[str, str, str, int, str]] = [
+    ("sandbox", "sandbox.cli", "app", 3, "Replica marketplaces on loopback for the demo and tests."),
+    ("terms", "crawler.terms.cli", "app", 4, "Lexicon: list, add, retire, import, export, suggest, approve."),
+    ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
+    ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
+    ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
+    ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
+    ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
+    ("review", "crawler.review", "app", 7, "Review queue: list, approve, reject, next."),
+    ("export", "crawler.exports.cli", "app", 7, "Takedown batches and per-platform link lists."),
+    ("recheck", "crawler.audit.cli", "recheck", 8, "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
+    ("audit", "crawler.audit.cli", "app", 8, "Compliance reports over the recheck ledger."),
+    ("schedule", "scheduler.cli", "app", 9, "Scheduled sweeps, rechecks and verification jobs."),
+    ("scheduler", "scheduler.cli", "service_app", 9, "Run the scheduler service."),
+    ("serve", "crawler.web.cli", "serve", 10, "The web console."),
+    ("users", "crawler.web.cli", "users_app", 10, "Console accounts and roles."),
+]
+
+ISSUE_TITLES = {
+    3: "replica marketplaces (sandbox)",
+    4: "terms, matching, scoring and discovery",
+    5: "platform spiders and the sweep pipeline",
+    6: "evidence: WARC, screenshots, custody, signing",
+    7: "review queue, takedown batches and exports",
+    8: "takedown audit and rechecks",
+    9: "scheduler service",
+    10: "web console",
+}
+
+app = typer.Typer(
+    name="tertib",
+    help="Find, evidence and take down online listings of illegally imported used clothing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tertib {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (env TERTIB_DATA_DIR).")
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """tertib: sweeps, evidence, takedown link lists and audits for HS 6309 used-clothing listings."""
+    common.setup_logging(verbose)
+    common.set_overrides(data_dir=data_dir)
+
+
+def _pending(name: str, issue: int, help_text: str) -> Any:
+    def command(ctx: typer.Context) -> None:
+        common.fail(
+            f"`tertib {name}` is not built yet: it comes with issue #{issue} ({ISSUE_TITLES[issue]})."
+        )
+
+    command.__doc__ = f"{help_text} [not built yet: issue #{issue}]"
+    return command
+
+
+def _register() -> None:
+    for name, module_name, attr, issue, help_text in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                module = None
+            else:
+                raise
+        target = getattr(module, attr, None) if module is not None else None
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name, help=help_text)
+        elif callable(target):
+            app.command(name, help=target.__doc__ or help_text)(target)
+        else:
+            app.command(
+                name,
+                help=f"{help_text} [not built yet: issue #{issue}]",
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            )(_pending(name, issue, help_text))
+
+
+# Commands defined in the core itself.
+from crawler import core_commands  # noqa: E402
+
+core_commands.register(app)
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one clear line and a non-zero exit for user errors."""
+    try:
+        app(args=argv, prog_name="tertib", standalone_mode=True)
+    except TertibError as exc:
+        common.exit_for(exc)
+    except ConfigError as exc:
+        common.fail(str(exc), 2)
+    except KeyboardInterrupt:
+        common.fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

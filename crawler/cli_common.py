@@ -1,0 +1,71 @@
+"""Shared plumbing for every CLI module: consoles, settings, the database, error exits.
+
+Each command area keeps its Typer app in its own module (``crawler/terms/cli.py``, ``sandbox/cli.py``,
+…) and is registered by name in :data:`crawler.cli.COMMANDS`. Commands call :func:`settings` and
+:func:`database` instead of building their own, so the ``--data-dir``/``--sandbox`` options and
+migrate-on-start apply everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from functools import cache
+from typing import TYPE_CHECKING, NoReturn
+
+from rich.console import Console
+
+from crawler.config import Settings, load_settings
+from crawler.errors import TertibError
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+console = Console()
+err_console = Console(stderr=True)
+
+_overrides: dict[str, object] = {}
+
+
+def set_overrides(**values: object) -> None:
+    """Called by the root callback with global options; clears cached settings and database."""
+    _overrides.update({k: v for k, v in values.items() if v is not None})
+    settings.cache_clear()
+    database.cache_clear()
+
+
+@cache
+def settings() -> Settings:
+    return load_settings(**_overrides)  # type: ignore[arg-type]
+
+
+@cache
+def database() -> Database:
+    """The installation's database, created and migrated to head on first use."""
+    from storage.db import Database
+
+    s = settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(s.db_url)
+    db.migrate()
+    return db
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def setup_logging(verbose: int = 0) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    for noisy in ("scrapy", "twisted", "asyncio", "urllib3", "filelock", "alembic"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def exit_for(exc: TertibError) -> NoReturn:
+    fail(str(exc), exc.exit_code)

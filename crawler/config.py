@@ -1,0 +1,208 @@
+"""One settings object for the whole installation.
+
+Precedence, highest first: environment variables ``TERTIB_*`` → ``tertib.toml`` (the file named by
+``TERTIB_CONFIG``, else ``./tertib.toml``) → the defaults below.
+
+Settings that matter:
+
+- ``TERTIB_DATA_DIR`` (``data_dir``): where the database, WARCs, blobs and keys live (``./tertib-data``).
+- ``TERTIB_DATABASE_URL`` (``database_url``): SQLAlchemy URL; default SQLite in the data dir (WAL, FKs on).
+- ``TERTIB_CHROMIUM`` (``chromium``): path to Debian's Chromium; default: auto-detect.
+- ``TERTIB_SANDBOX_URL`` (``sandbox_url``): when set, every platform is reached under this root
+  (``{sandbox_url}/{platform-key}``) instead of its real base URL.
+- ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
+- ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
+- ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+
+Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
+``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Every host the spiders talk to, by key. The sandbox serves each under the path prefix "/{key}".
+REAL_BASE_URLS: dict[str, str] = {
+    "tokopedia": "https://www.tokopedia.com",
+    "tokopedia-gql": "https://gql.tokopedia.com",
+    "tiktokshop": "https://shop-id.tokopedia.com",
+    "shopee": "https://shopee.co.id",
+    "lazada": "https://www.lazada.co.id",
+    "blibli": "https://www.blibli.com",
+    "bukalapak": "https://www.bukalapak.com",
+    "facebook": "https://www.facebook.com",
+    "instagram": "https://www.instagram.com",
+}
+
+# Platforms as users name them (a platform may use several hosts above).
+PLATFORMS: tuple[str, ...] = (
+    "tokopedia",
+    "tiktokshop",
+    "shopee",
+    "lazada",
+    "blibli",
+    "facebook",
+    "instagram",
+    "bukalapak",
+)
+# Platforms with a keyword search (TikTok Shop is found through Tokopedia; Bukalapak is recheck-only).
+SEARCH_PLATFORMS: tuple[str, ...] = ("tokopedia", "shopee", "lazada", "blibli", "facebook", "instagram")
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+def sandbox_base_urls(root: str) -> dict[str, str]:
+    root = root.rstrip("/")
+    return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("tertib-data")
+    database_url: str = ""
+    chromium: str = ""
+    sandbox_url: str = ""
+    base_urls: Mapping[str, str] = field(default_factory=lambda: dict(REAL_BASE_URLS))
+    threshold_strong: float = 0.85
+    threshold_candidate: float = 0.6
+    threshold_weak: float = 0.3
+    recheck_days: tuple[int, ...] = (1, 3, 7, 30)
+    timezone: str = "Asia/Jakarta"
+    warc_max_bytes: int = 1_000_000_000
+    actor: str = ""
+    log_level: str = "WARNING"
+
+    # -- derived paths -------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'tertib.sqlite3').resolve()}"
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.data_dir / "warc"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def browser_profiles_dir(self) -> Path:
+        return self.data_dir / "browser-profiles"
+
+    def chromium_path(self) -> str | None:
+        """The configured Chromium, or the first one found on this machine, or None."""
+        if self.chromium:
+            return self.chromium if Path(self.chromium).exists() else None
+        for candidate in CHROMIUM_CANDIDATES:
+            if Path(candidate).exists():
+                return candidate
+        found = shutil.which("chromium")
+        return found
+
+    def base_url(self, key: str) -> str:
+        try:
+            return self.base_urls[key].rstrip("/")
+        except KeyError:
+            raise ConfigError(f"unknown host key {key!r}; known: {', '.join(sorted(self.base_urls))}") from None
+
+    def with_sandbox(self, root: str) -> Settings:
+        return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root))
+
+    def actor_name(self) -> str:
+        return self.actor or os.environ.get("USER") or "tertib"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _FIELDS[name].default
+    try:
+        if name == "data_dir":
+            return Path(value).expanduser()
+        if name == "recheck_days":
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            days = tuple(int(v) for v in value)
+            if not days or any(d <= 0 for d in days):
+                raise ValueError
+            return days
+        if name == "base_urls":
+            if not isinstance(value, Mapping):
+                raise ValueError
+            return {str(k): str(v) for k, v in value.items()}
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, int) and not isinstance(default, bool):
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} has an unusable value: {value!r}") from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from defaults, then the TOML file, then the environment, then ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+
+    path = config_file or Path(env.get("TERTIB_CONFIG", "tertib.toml"))
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        section = data.get("tertib", data)
+        for key, value in section.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, value)
+    elif "TERTIB_CONFIG" in env:
+        raise ConfigError(f"config file {path} does not exist")
+
+    for name in _FIELDS:
+        env_name = f"TERTIB_{name.upper()}"
+        if env_name in env and name != "base_urls":
+            values[name] = _coerce(name, env[env_name])
+
+    base = dict(REAL_BASE_URLS)
+    base.update(values.get("base_urls", {}))
+    sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
+    if sandbox:
+        base = sandbox_base_urls(sandbox)
+    for key in REAL_BASE_URLS:
+        env_name = "TERTIB_BASE_URL_" + key.upper().replace("-", "_")
+        if env_name in env:
+            base[key] = env[env_name]
+    values["base_urls"] = base
+
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce(key, value) if key in _FIELDS else value
+    if values.get("base_urls") is not base and "sandbox_url" in overrides and overrides["sandbox_url"]:
+        values["base_urls"] = sandbox_base_urls(str(overrides["sandbox_url"]))
+    settings = Settings(**values)
+    if not (0 <= settings.threshold_weak <= settings.threshold_candidate <= settings.threshold_strong <= 1):
+        raise ConfigError("thresholds must satisfy 0 <= weak <= candidate <= strong <= 1")
+    return settings
