@@ -1,0 +1,810 @@
+"""The sandbox catalog: synthetic Indonesian marketplace listings with ground truth.
+
+A catalog is a JSONL file, one :class:`CatalogListing` per line (format in ``docs/sandbox.md``). The
+replica marketplaces (``sandbox/platforms/*``) serve any catalog in this format; :func:`generate` builds a
+deterministic one from a seed (same seed and size → byte-identical JSONL).
+
+What a generated catalog contains, and why:
+
+- Label mix (exact shares, shuffled): 35% ``illegal_import`` (bale/bulk/origin+used wording), 20%
+  ``legit_preloved``, 15% ``legit_new`` (sisa/reject ekspor, model korea, produk lokal), 10%
+  ``legit_local_secondhand`` (donasi, titip jual, local thrift), 20% ``unrelated`` (new clothing, plus hard
+  negatives such as "1 bal tisu" or an empty rice sack).
+- Evasions on illegal listings: plain ~55%, spelling tricks ~25% ("thr1ft", "b a l", "b.a.l.p.r.e.s"),
+  euphemism ~15% (regional words), none ~5% (no lexical signal; only the seller's contact handle or a
+  relisting links it to the trade).
+- Drift terms (:data:`DRIFT_TERMS`): seller words that are NOT in the seed lexicon, used in ~20% of illegal
+  listings and never in legitimate ones; a listing that carries one records it in ``extra["drift_term"]``.
+- Sellers: illegal sellers own several listings and appear on several platforms with the same WhatsApp
+  or Instagram handle (``contact_handles``, also written into the description).
+- Historic relistings: a few illegal listings are relistings (``relist_of``) of old Bukalapak listings that
+  disappeared when Bukalapak closed; the state adds more relistings after takedowns (:func:`make_relisting`).
+
+Extend: add vocabulary to the tables below (keep drift terms out of ``lexicon.tsv``); a new platform needs an
+entry in :data:`PLATFORM_SHARES`, an id scheme in :func:`_new_ids` and a URL in :func:`listing_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crawler.errors import TertibError
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual day 0
+
+PLATFORMS = ("tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak")
+LABELS = ("illegal_import", "legit_preloved", "legit_new", "legit_local_secondhand", "unrelated")
+EVASIONS = ("plain", "spelling", "euphemism", "none")
+CONDITIONS = ("NEW", "USED")
+
+LABEL_SHARES = {
+    "illegal_import": 0.35,
+    "legit_preloved": 0.20,
+    "legit_new": 0.15,
+    "legit_local_secondhand": 0.10,
+    "unrelated": 0.20,
+}
+EVASION_SHARES = {"plain": 0.55, "spelling": 0.25, "euphemism": 0.15, "none": 0.05}
+PLATFORM_SHARES = {
+    "tokopedia": 0.24,
+    "shopee": 0.20,
+    "lazada": 0.12,
+    "blibli": 0.08,
+    "tiktokshop": 0.09,
+    "facebook": 0.12,
+    "instagram": 0.10,
+    "bukalapak": 0.05,
+}
+DRIFT_SHARE = 0.20  # of illegal listings
+
+# Seller words that are not in the seed lexicon (checked by tests/test_sandbox_catalog.py).
+DRIFT_TERMS: tuple[str, ...] = ("ukay", "bandela", "gelondongan", "lelang gudang", "jumbo pack")
+
+
+class CatalogError(TertibError):
+    """A catalog file is missing or has a malformed line (the message names the line)."""
+
+
+@dataclass(slots=True)
+class CatalogListing:
+    platform: str
+    listing_id: str
+    seller_id: str
+    seller_name: str
+    seller_city: str
+    shop_domain: str
+    contact_handles: list[str]
+    title: str
+    description: str
+    price: int
+    category: str
+    condition: str
+    image_seed: str
+    created_day: int
+    label: str
+    evasion: str
+    relist_of: str | None
+    sponsored: bool
+    extra: dict[str, str] = field(default_factory=dict)
+    active_from_day: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.listing_id}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+
+# -- URLs ---------------------------------------------------------------------------------------------
+
+
+def slugify(text: str, max_len: int = 80) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_len].strip("-") or "produk"
+
+
+def listing_path(listing: CatalogListing) -> tuple[str, str]:
+    """(host key, path on that host) of the listing's public page, as in docs/contracts.md."""
+    x = listing.extra
+    slug = x.get("slug") or slugify(listing.title)
+    p = listing.platform
+    if p == "tokopedia":
+        return "tokopedia", f"/{listing.shop_domain}/{slug}"
+    if p == "tiktokshop":
+        return "tiktokshop", f"/pdp/{slug}/{listing.listing_id}"
+    if p == "shopee":
+        return "shopee", f"/{slug}-i.{x.get('shopid', '')}.{x.get('itemid', '')}"
+    if p == "lazada":
+        return "lazada", f"/products/{slug}-i{listing.listing_id}-s{x.get('sku_id', '0')}.html"
+    if p == "blibli":
+        return "blibli", f"/p/{slug}/ps--{listing.listing_id}"
+    if p == "facebook":
+        return "facebook", f"/marketplace/item/{listing.listing_id}/"
+    if p == "instagram":
+        return "instagram", f"/p/{listing.listing_id}/"
+    if p == "bukalapak":
+        return "bukalapak", f"/p/{x.get('category_slug', 'fashion-pria')}/{slug}-{listing.listing_id}"
+    raise ValueError(f"unknown platform {p!r}")
+
+
+# -- vocabulary ------------------------------------------------------------------------------------------
+
+CITIES = (
+    "Jakarta Barat", "Jakarta Timur", "Jakarta Utara", "Bandung", "Surabaya", "Medan", "Makassar",
+    "Batam", "Pekanbaru", "Pontianak", "Samarinda", "Palembang", "Jambi", "Yogyakarta", "Semarang",
+    "Bekasi", "Tangerang", "Depok", "Bogor", "Denpasar", "Manado", "Kendari", "Malang", "Solo",
+)  # fmt: skip
+GARMENTS = (
+    "kaos", "kemeja", "jaket", "hoodie", "sweater", "celana jeans", "celana chino", "blazer", "dress",
+    "rok", "cardigan", "coat", "jaket kulit", "kemeja flanel", "jaket parka", "kaos polo", "sweatshirt",
+    "windbreaker", "jaket denim", "celana cargo",
+)  # fmt: skip
+BRANDS = (
+    "Uniqlo", "Nike", "Adidas", "Zara", "H&M", "Levi's", "The North Face", "Champion", "Carhartt", "GAP",
+    "Columbia", "Puma", "Polo Ralph Lauren", "Tommy Hilfiger", "Muji",
+)  # fmt: skip
+LOCAL_BRANDS = ("Erigo", "Roughneck", "Thanksinsomnia", "Cottonink", "Kamengski", "Brodo", "Eiger")
+FABRICS = ("katun combed 30s", "fleece tebal", "denim premium", "linen", "rayon", "cotton bamboo", "drill")
+ORIGINS = ("korea", "ex korea", "jepang", "ex japan", "eks korea", "malaysia", "singapura", "usa", "eropa")
+SIZES = ("S", "M", "L", "XL", "XXL", "all size")
+GRADES = ("A", "B", "S", "A+")
+PIECES = (200, 250, 300, 350, 400, 450, 500)
+KILOS = (25, 50, 75, 100)
+CATEGORIES = {
+    "kaos": "Fashion Pria / Atasan Pria / Kaos Pria",
+    "kemeja": "Fashion Pria / Atasan Pria / Kemeja Pria",
+    "jaket": "Fashion Pria / Outerwear Pria / Jaket Pria",
+    "hoodie": "Fashion Pria / Outerwear Pria / Hoodie Pria",
+    "dress": "Fashion Wanita / Dress",
+    "rok": "Fashion Wanita / Bawahan Wanita / Rok",
+    "celana": "Fashion Pria / Bawahan Pria / Celana Panjang Pria",
+    "bundle": "Fashion Pria / Pakaian Pria Lainnya",
+}
+SPELLING = {
+    "bal": ("b a l", "baaal", "b@l", "ba.l", "B-A-L", "baall"),
+    "balpres": ("b.a.l.p.r.e.s", "BALPRESIMPORT", "bal-pres", "b4lpres", "ba1pres"),
+    "karungan": ("karungaan", "k4rungan", "k a r u n g a n", "karunggan"),
+    "thrift": ("thr1ft", "thriift", "t h r i f t", "thr!ft"),
+    "bekas": ("b3kas", "bekaas", "b.e.k.a.s"),
+}
+EUPHEMISMS = ("monza", "cakar", "awul-awul", "rombengan", "sortiran", "karungan", "baju bj", "cakaran")
+ILLEGAL_SHOP_WORDS = ("Bal", "Monza", "Thrift", "Gudang", "Cakar", "Bundle", "Second", "Import", "Grosir")
+LEGIT_SHOP_WORDS = ("Closet", "Lemari", "Butik", "Store", "Official", "Collection", "Shop", "Galeri")
+NAMES = (
+    "Rina", "Dewi", "Agus", "Budi", "Siti", "Andi", "Yudi", "Fitri", "Rizky", "Putri", "Hendra", "Wulan",
+    "Dimas", "Ayu", "Fajar", "Intan", "Bayu", "Nanda", "Yusuf", "Mega",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Merchant:
+    """One person or business; owns shops on one or more platforms under the same contact handles."""
+
+    name: str
+    city: str
+    handles: list[str]
+    illegal: bool
+    shops: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # platform -> (id, name, domain)
+
+
+class _Gen:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.used_ids: set[str] = set()
+
+    # ids ------------------------------------------------------------------------------------------
+    def digits(self, n: int) -> str:
+        return str(self.rng.randint(10 ** (n - 1), 10**n - 1))
+
+    def unique(self, make: Any) -> str:
+        while True:
+            value = str(make())
+            if value not in self.used_ids:
+                self.used_ids.add(value)
+                return value
+
+    def shortcode(self) -> str:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        return "C" + "".join(self.rng.choice(alphabet) for _ in range(10))
+
+    def bukalapak_id(self) -> str:
+        return "".join(self.rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+
+    def blibli_sku(self) -> str:
+        prefix = "".join(self.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3))
+        return f"{prefix}-60{self.digits(3)}-{self.rng.randint(1, 999):05d}"
+
+    # people ---------------------------------------------------------------------------------------
+    def handles(self, illegal: bool, shop_word: str) -> list[str]:
+        r = self.rng
+        wa = f"wa:628{r.choice('1235789')}{self.digits(9)}"
+        base = shop_word.lower() + r.choice(("", ".", "_")) + r.choice(ORIGINS[:4]).replace(" ", "")
+        ig_name = (base if illegal else r.choice(NAMES).lower() + "." + shop_word.lower()) + str(
+            r.randint(1, 99)
+        )
+        ig = f"ig:@{ig_name.replace('..', '.')}"
+        if illegal:
+            return [wa, ig] if r.random() < 0.7 else [wa]
+        return [ig] if r.random() < 0.6 else []
+
+    def merchant(self, illegal: bool) -> _Merchant:
+        r = self.rng
+        word = r.choice(ILLEGAL_SHOP_WORDS if illegal else LEGIT_SHOP_WORDS)
+        owner = r.choice(NAMES)
+        name = f"{word} {owner}" if r.random() < 0.5 else f"{owner} {word} {r.choice(CITIES).split()[0]}"
+        return _Merchant(
+            name=name, city=r.choice(CITIES), handles=self.handles(illegal, word), illegal=illegal
+        )
+
+    def shop(self, m: _Merchant, platform: str, *, fresh: bool = False) -> tuple[str, str, str]:
+        if platform in m.shops and not fresh:
+            return m.shops[platform]
+        r = self.rng
+        name = m.name if not fresh else f"{r.choice(ILLEGAL_SHOP_WORDS)} {r.choice(NAMES)} {r.randint(2, 99)}"
+        if platform == "shopee":
+            sid = self.unique(lambda: self.digits(9))
+        elif platform == "tiktokshop":
+            sid = self.unique(lambda: "7" + self.digits(18))
+        elif platform == "blibli":
+            sid = self.unique(lambda: self.blibli_sku()[:9])
+        elif platform == "facebook":
+            sid = self.unique(lambda: "1000" + self.digits(11))
+        elif platform == "instagram":
+            handle = next((h[4:] for h in m.handles if h.startswith("ig:@")), slugify(name).replace("-", "."))
+            sid = self.unique(lambda: self.digits(11))
+            name = handle if not fresh else slugify(name).replace("-", ".")
+        else:
+            sid = self.unique(lambda: self.digits(8))
+        domain = slugify(name, 24).replace("-", "") or f"shop{sid}"
+        domain = self.unique(lambda d=domain: d if d not in self.used_ids else f"{d}{r.randint(2, 999)}")
+        shop = (sid, name, domain)
+        if not fresh:
+            m.shops[platform] = shop
+        return shop
+
+    # texts ----------------------------------------------------------------------------------------
+    def contact_line(self, handles: list[str]) -> str:
+        parts = []
+        for h in handles:
+            kind, _, value = h.partition(":")
+            if kind == "wa":
+                local = "0" + value[2:]
+                style = self.rng.randrange(3)
+                if style == 0:
+                    parts.append(f"WA {local[:4]}-{local[4:8]}-{local[8:]}")
+                elif style == 1:
+                    parts.append(f"wa.me/{value}")
+                else:
+                    parts.append(f"Order via WA {local}")
+            elif kind == "ig":
+                parts.append(f"IG {value}")
+        return " | ".join(parts)
+
+    def illegal_text(self, evasion: str, drift: str | None) -> tuple[str, list[str], str]:
+        r = self.rng
+        g = r.choice(GARMENTS)
+        origin = r.choice(ORIGINS)
+        pcs = r.choice(PIECES)
+        kg = r.choice(KILOS)
+        grade = r.choice(GRADES)
+        if evasion == "plain":
+            title = r.choice(
+                (
+                    f"Bal {origin} {g} campur isi {pcs} pcs",
+                    f"Balpres {g} {origin} {kg} kg grade {grade}",
+                    f"Karungan {g} {origin} bal segel",
+                    f"BUKA BAL {g} {origin} baju bekas impor",
+                    f"Bal segel {g} {origin} isi {pcs} pcs",
+                    f"Thrift {g} bal {origin} per kilo",
+                    f"Bongkar bal {g} {origin} grade {grade}",
+                )
+            )
+            body = [
+                r.choice(
+                    (f"Pakaian bekas impor langsung dari {origin}.", f"Barang {origin} bekas luar negeri.")
+                ),
+                r.choice((f"Isi {pcs} pcs campur.", f"Berat {kg} kg per bal.", f"1 karung isi {pcs} pcs.")),
+                r.choice(("Buka bal tiap minggu.", "Bal segel belum dibongkar.", f"Grade {grade} sortiran.")),
+                r.choice(("Cocok untuk paket usaha dan reseller.", "Harga partai besar bisa nego.", "")),
+            ]
+        elif evasion == "spelling":
+            bal = r.choice(SPELLING["bal"])
+            title = r.choice(
+                (
+                    f"{bal} {g} {origin} isi {pcs} pcs",
+                    f"{r.choice(SPELLING['balpres'])} {g} {kg} kg",
+                    f"{r.choice(SPELLING['karungan'])} {g} {origin} grade {grade}",
+                    f"{r.choice(SPELLING['thrift'])} {g} {bal} {origin}",
+                )
+            )
+            body = [
+                f"Baju {r.choice(SPELLING['bekas'])} {origin}, 1 {bal} isi {pcs} pcs.",
+                r.choice((f"Berat {kg} kg.", f"Grade {grade}.", "Segel pabrik.")),
+                r.choice(("Siap kirim ke seluruh Indonesia.", "Stok terbatas.", "")),
+            ]
+        elif evasion == "euphemism":
+            word = r.choice(EUPHEMISMS)
+            title = r.choice(
+                (
+                    f"{word.title()} {g} pilihan {origin}",
+                    f"{g.title()} {word} murah sortiran",
+                    f"{word.title()} {g} grade {grade} per {r.choice(('karung', 'ikat'))}",
+                    f"Hidden gem {g} {word}",
+                )
+            )
+            body = [
+                r.choice((f"Barang {word} pilihan, stok baru datang.", f"{word.title()} kualitas bagus.")),
+                r.choice(
+                    (f"Ambil banyak lebih murah, ± {pcs} potong.", "Harga per ikat.", "Bisa ambil ecer.")
+                ),
+                r.choice(("Lokasi gudang bisa datang langsung.", "")),
+            ]
+        else:  # none: no lexical signal at all
+            title = r.choice(
+                (
+                    f"{g.title()} pilihan stok datang minggu ini",
+                    f"{g.title()} aneka model murah meriah",
+                    f"Paket hemat {g} pria wanita",
+                )
+            )
+            body = ["Stok datang tiap minggu.", "Tanya stok lewat chat.", r.choice(("Harga terjangkau.", ""))]
+        if drift:
+            phrase = r.choice(
+                (f"{drift} {origin}", f"stok {drift}", f"{drift} {g}" if evasion == "none" else drift)
+            )
+            if r.random() < 0.5 and evasion != "none":
+                title = f"{title} {phrase}"
+            else:
+                body.insert(1, f"Tersedia {phrase}.")
+        return title, [b for b in body if b], g
+
+    def legit_text(self, label: str) -> tuple[str, list[str], str, str]:
+        """(title, body lines, garment, condition)."""
+        r = self.rng
+        g = r.choice(GARMENTS)
+        brand = r.choice(BRANDS)
+        size = r.choice(SIZES)
+        if label == "legit_preloved":
+            variant = r.randrange(5)
+            if variant == 0:  # hard negative: personal item bought abroad
+                title = f"Jaket {brand} preloved ex korea size {size}"
+                body = ["Beli waktu liburan ke Seoul, koleksi pribadi.", "Jarang dipakai, kondisi 95%."]
+            elif variant == 1:
+                title = f"Preloved {brand} {g} size {size} jarang dipakai"
+                body = ["Pemakaian pribadi, no minus.", f"Lingkar dada {r.randint(48, 62)} cm."]
+            elif variant == 2:
+                title = f"{g.title()} {brand} second original size {size}"
+                body = ["Koleksi pribadi, dijual karena sudah tidak muat.", "BU, harga nego tipis."]
+            elif variant == 3:
+                title = f"Vintage {brand} {g} thrift pribadi"
+                body = ["Punya sendiri, dipakai beberapa kali.", "Kondisi 90%, ada foto detail."]
+            else:
+                title = f"{g.title()} {brand} import preloved"
+                body = ["Dibeli di mall, original.", "Dijual karena pindahan, koleksi pribadi."]
+            return title, body, g, "USED"
+        if label == "legit_new":
+            variant = r.randrange(5)
+            if variant == 0:
+                title = f"{g.title()} sisa ekspor {brand} original"
+                body = ["Barang baru sisa ekspor pabrik Bandung.", "Bukan bekas, label masih lengkap."]
+            elif variant == 1:
+                title = f"Reject ekspor {g} branded murah"
+                body = ["Cacat produksi minor, barang baru.", "Produk ekspor asli buatan Indonesia."]
+            elif variant == 2:
+                title = f"{g.title()} model korea terbaru bahan {r.choice(FABRICS)}"
+                body = ["Korean style, dijahit sendiri oleh konveksi kami.", "Barang baru, ready stok."]
+            elif variant == 3:
+                lb = r.choice(LOCAL_BRANDS)
+                title = f"{lb} {g} produk lokal original"
+                body = ["Brand lokal, made in Indonesia.", "Dukung UMKM, barang baru."]
+            else:
+                title = f"{g.title()} import {r.choice(('bangkok', 'china', 'guangzhou'))} baru"
+                body = [
+                    "Barang baru impor resmi, ada label dan plastik.",
+                    "Model bangkok, ready semua ukuran.",
+                ]
+            return title, body, g, "NEW"
+        if label == "legit_local_secondhand":
+            variant = r.randrange(4)
+            if variant == 0:
+                title = f"Baju bekas layak pakai {g} donasi"
+                body = [
+                    "Hasil donasi warga, thrift amal untuk panti asuhan.",
+                    "Semua hasil penjualan didonasikan.",
+                ]
+            elif variant == 1:
+                title = f"Thrift lokal {g} {brand} titip jual"
+                body = ["Konsinyasi dari pemilik di Jakarta.", "Barang bekas lokal, bukan impor."]
+            elif variant == 2:
+                title = f"{g.title()} second lokal size {size}"
+                body = ["Bekas pakai sendiri dan keluarga.", "Kondisi layak pakai."]
+            else:
+                title = f"Lemari kakak: {g} bekas {brand}"
+                body = ["Pakaian bekas keluarga, dicuci bersih.", "Titip jual, harga pas."]
+            return title, body, g, "USED"
+        # unrelated clothing and non-clothing hard negatives
+        variant = r.randrange(7)
+        if variant == 0:
+            title = f"1 bal tisu {r.choice(('Paseo', 'Nice', 'Tessa'))} isi {r.choice((24, 40, 48))} pack"
+            return title, ["Tisu wajah 250 sheet, grosir.", "Harga per bal."], "bundle", "NEW"
+        if variant == 1:
+            title = f"Karung beras kosong {r.choice((25, 50))} kg bekas"
+            return (
+                title,
+                ["Karung plastik bekas beras, bersih.", "Cocok untuk tanaman atau sampah."],
+                "bundle",
+                "USED",
+            )
+        if variant == 2:
+            return (
+                f"{g.title()} polos {r.choice(FABRICS)} unisex",
+                ["Barang baru, jahitan rapi.", f"Ukuran {size}, banyak warna."],
+                g,
+                "NEW",
+            )
+        if variant == 3:
+            return f"Seragam sekolah {g} SD SMP", ["Bahan adem, jahitan kuat.", "Barang baru."], g, "NEW"
+        if variant == 4:
+            return f"Kaos kaki {brand} isi 3 pasang", ["Kaos kaki baru, bahan katun."], "kaos", "NEW"
+        if variant == 5:
+            return f"Setelan {g} anak {size}", ["Setelan anak baru, bahan lembut."], g, "NEW"
+        return f"{g.title()} {brand} original store", [f"{brand} original, garansi resmi."], g, "NEW"
+
+
+def _category(garment: str) -> str:
+    for word, cat in CATEGORIES.items():
+        if garment.startswith(word):
+            return cat
+    return "Fashion Pria / Pakaian Pria Lainnya"
+
+
+def _apportion(shares: dict[str, float], n: int) -> list[str]:
+    """Exactly n labels with the given shares (largest remainder)."""
+    raw = {k: v * n for k, v in shares.items()}
+    counts = {k: int(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: (raw[k] - counts[k], k), reverse=True)[: n - sum(counts.values())]:
+        counts[k] += 1
+    return [k for k in shares for _ in range(counts[k])]
+
+
+def _new_ids(gen: _Gen, platform: str, shop: tuple[str, str, str], title: str) -> tuple[str, dict[str, str]]:
+    slug = slugify(title)
+    extra: dict[str, str] = {"slug": slug}
+    if platform == "tokopedia":
+        lid = gen.unique(lambda: gen.digits(10))
+    elif platform == "tiktokshop":
+        lid = gen.unique(lambda: "17" + gen.digits(17))
+    elif platform == "shopee":
+        itemid = gen.unique(lambda: gen.digits(11))
+        lid = f"{shop[0]}.{itemid}"
+        extra.update(shopid=shop[0], itemid=itemid)
+    elif platform == "lazada":
+        lid = gen.unique(lambda: gen.digits(10))
+        extra["sku_id"] = gen.unique(lambda: gen.digits(11))
+    elif platform == "blibli":
+        lid = gen.unique(gen.blibli_sku)
+        extra["product_code"] = gen.unique(lambda: f"MTA-{gen.digits(7)}")
+    elif platform == "facebook":
+        lid = gen.unique(lambda: gen.digits(16))
+    elif platform == "instagram":
+        lid = gen.unique(gen.shortcode)
+    else:  # bukalapak
+        lid = gen.unique(gen.bukalapak_id)
+        extra["category_slug"] = "fashion-pria"
+    return lid, extra
+
+
+def _price(gen: _Gen, label: str, title: str) -> int:
+    r = gen.rng
+    low = title.lower()
+    if label == "illegal_import" and any(w in low for w in ("kg", "isi", "segel", "karung", "b a l", "pres")):
+        return r.randrange(2_500_000, 9_000_000, 50_000)
+    if "tisu" in low or "karung beras" in low:
+        return r.randrange(5_000, 400_000, 500)
+    return r.randrange(25_000, 450_000, 500)
+
+
+def _image_seed(gen: _Gen) -> str:
+    return f"{gen.rng.getrandbits(64):016x}"
+
+
+def _make(
+    gen: _Gen,
+    merchant: _Merchant,
+    platform: str,
+    label: str,
+    evasion: str,
+    drift: str | None,
+    created_day: int,
+    *,
+    shop: tuple[str, str, str] | None = None,
+) -> CatalogListing:
+    r = gen.rng
+    if label == "illegal_import":
+        title, body, garment = gen.illegal_text(evasion, drift)
+        condition = "USED" if r.random() < 0.85 else "NEW"
+    else:
+        title, body, garment, condition = gen.legit_text(label)
+    shop = shop or gen.shop(merchant, platform)
+    if merchant.handles and (label == "illegal_import" or r.random() < 0.5):
+        body.append(gen.contact_line(merchant.handles))
+    title = title[0].upper() + title[1:]
+    lid, extra = _new_ids(gen, platform, shop, title)
+    if drift:
+        extra["drift_term"] = drift
+    if platform == "tokopedia" and r.random() < 0.2:
+        extra["tts_product_id"] = gen.unique(lambda: "17" + gen.digits(17))
+    sponsored = platform in ("tokopedia", "shopee", "lazada") and r.random() < 0.05
+    return CatalogListing(
+        platform=platform,
+        listing_id=lid,
+        seller_id=shop[0],
+        seller_name=shop[1],
+        seller_city=merchant.city,
+        shop_domain=shop[2],
+        contact_handles=list(merchant.handles),
+        title=title,
+        description="\n".join(body),
+        price=_price(gen, label, title),
+        category=_category(garment),
+        condition=condition,
+        image_seed=_image_seed(gen),
+        created_day=created_day,
+        label=label,
+        evasion=evasion,
+        relist_of=None,
+        sponsored=sponsored,
+        extra=extra,
+        active_from_day=min(created_day, 0),
+    )
+
+
+def generate(seed: int, size: int) -> list[CatalogListing]:
+    """A deterministic catalog of ``size`` listings (same seed and size → identical listings)."""
+    if size < 1:
+        raise CatalogError("catalog size must be at least 1")
+    gen = _Gen(seed)
+    r = gen.rng
+    labels = _apportion(LABEL_SHARES, size)
+    r.shuffle(labels)
+    n_illegal = labels.count("illegal_import")
+    evasions = _apportion(EVASION_SHARES, n_illegal)
+    r.shuffle(evasions)
+    drift_flags = [i < round(n_illegal * DRIFT_SHARE) for i in range(n_illegal)]
+    r.shuffle(drift_flags)
+    platforms = list(PLATFORM_SHARES)
+    weights = list(PLATFORM_SHARES.values())
+
+    illegal_pool = [gen.merchant(True) for _ in range(max(2, n_illegal // 6))]
+    legit_pool = [gen.merchant(False) for _ in range(max(2, (size - n_illegal) // 3))]
+    # Zipf-like: a few sellers own many listings
+    illegal_w = [1.0 / (i + 1) ** 0.8 for i in range(len(illegal_pool))]
+    legit_w = [1.0 / (i + 1) ** 0.5 for i in range(len(legit_pool))]
+
+    # the last few illegal slots are historic relistings of Bukalapak listings (sellers who moved on
+    # after Bukalapak closed in Feb 2025); the label mix stays exact
+    relist_slots = max(0, round(n_illegal * 0.03))
+    out: list[CatalogListing] = []
+    ill_i = 0
+    for label in labels:
+        platform = r.choices(platforms, weights)[0]
+        created = -r.randint(335, 700) if platform == "bukalapak" else -r.randint(0, 300)
+        if label == "illegal_import":
+            evasion, drift_on = evasions[ill_i], drift_flags[ill_i]
+            ill_i += 1
+            if ill_i > n_illegal - relist_slots:
+                parents = [
+                    x for x in out if x.platform == "bukalapak" and x.label == label and x.contact_handles
+                ]
+                taken = {x.relist_of for x in out}
+                parents = [x for x in parents if x.key not in taken]
+                if parents:
+                    parent = r.choice(parents)
+                    out.append(
+                        make_relisting(r, parent, day=-r.randint(0, 300), strategy="same_handle", gen=gen)
+                    )
+                    continue
+            if evasion == "none":
+                # only sellers already known for the trade: the contact handle is the only link
+                merchant = r.choice(illegal_pool[: max(1, len(illegal_pool) // 4)])
+            else:
+                merchant = r.choices(illegal_pool, illegal_w)[0]
+            drift = r.choice(DRIFT_TERMS) if drift_on else None
+            out.append(_make(gen, merchant, platform, label, evasion, drift, created))
+        else:
+            merchant = r.choices(legit_pool, legit_w)[0]
+            out.append(_make(gen, merchant, platform, label, "plain", None, created))
+    return out
+
+
+def make_relisting(
+    rng: random.Random,
+    parent: CatalogListing,
+    *,
+    day: int,
+    strategy: str,
+    gen: _Gen | None = None,
+    used_ids: Iterable[str] = (),
+    platform: str | None = None,
+) -> CatalogListing:
+    """A new listing by the same seller as ``parent``, visible from ``day``.
+
+    ``strategy``: ``new_words`` (same shop, rewritten text with another evasion), ``new_shop`` (a new shop
+    name and id, same handles), ``same_handle`` (new shop, new words, only the contact handle links it).
+    The image is the parent's, lightly altered: ``image_seed = f"{parent_seed}~{variant}"``.
+    """
+    if gen is None:
+        gen = _Gen(0)
+        gen.rng = rng
+        gen.used_ids.update(used_ids)
+    r = gen.rng
+    target = platform or (
+        parent.platform if parent.platform != "bukalapak" else r.choice(("tokopedia", "shopee"))
+    )
+    merchant = _Merchant(
+        name=parent.seller_name, city=parent.seller_city, handles=list(parent.contact_handles), illegal=True
+    )
+    same_shop = strategy == "new_words" and target == parent.platform
+    if same_shop:
+        shop = (parent.seller_id, parent.seller_name, parent.shop_domain)
+    else:
+        shop = gen.shop(merchant, target, fresh=True)
+    label = parent.label
+    if label == "illegal_import":
+        evasion = (
+            r.choice(("spelling", "euphemism", "euphemism", "none")) if strategy != "new_shop" else "plain"
+        )
+        drift = r.choice(DRIFT_TERMS) if r.random() < 0.4 and evasion != "none" else None
+    else:
+        evasion, drift = parent.evasion, None
+    child = _make(gen, merchant, target, label, evasion, drift, day, shop=shop)
+    base_seed = parent.image_seed.split("~", 1)[0]
+    child.image_seed = f"{base_seed}~{r.randint(1, 9)}"
+    child.relist_of = parent.key
+    child.active_from_day = day
+    child.created_day = day
+    child.extra["relist_strategy"] = strategy
+    return child
+
+
+# -- JSONL ------------------------------------------------------------------------------------------------
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "platform": (str,),
+    "listing_id": (str,),
+    "seller_id": (str,),
+    "seller_name": (str,),
+    "seller_city": (str,),
+    "shop_domain": (str,),
+    "contact_handles": (list,),
+    "title": (str,),
+    "description": (str,),
+    "price": (int,),
+    "category": (str,),
+    "condition": (str,),
+    "image_seed": (str,),
+    "created_day": (int,),
+    "label": (str,),
+    "evasion": (str,),
+    "relist_of": (str, type(None)),
+    "sponsored": (bool,),
+    "extra": (dict,),
+    "active_from_day": (int,),
+}
+_OPTIONAL = {
+    "extra": {},
+    "active_from_day": None,
+    "relist_of": None,
+    "sponsored": False,
+    "contact_handles": [],
+}
+_SEED_RE = re.compile(r"^[0-9a-f]{1,64}(~[0-9a-z]{1,16})?$")
+
+
+def write_catalog(listings: Iterable[CatalogListing], path: str | Path) -> None:
+    """Write JSONL (UTF-8, one listing per line, fixed key order) atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        for listing in listings:
+            fh.write(listing.to_json() + "\n")
+    tmp.replace(path)
+
+
+def listing_from_dict(data: Any, where: str = "") -> CatalogListing:
+    """Validate one decoded JSON object; raise CatalogError naming ``where`` and the bad field."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(data, dict):
+        raise CatalogError(f"{prefix}expected a JSON object")
+    unknown = set(data) - set(_FIELD_TYPES)
+    if unknown:
+        raise CatalogError(f"{prefix}unknown field(s) {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, types in _FIELD_TYPES.items():
+        if name not in data:
+            if name in _OPTIONAL:
+                default = _OPTIONAL[name]
+                values[name] = type(default)() if isinstance(default, dict | list) else default
+                continue
+            raise CatalogError(f"{prefix}missing field {name!r}")
+        value = data[name]
+        if not isinstance(value, types) or (int in types and bool not in types and isinstance(value, bool)):
+            raise CatalogError(f"{prefix}field {name!r} has the wrong type ({type(value).__name__})")
+        values[name] = value
+    if values["active_from_day"] is None:
+        values["active_from_day"] = min(values["created_day"], 0)
+    checks = (
+        (values["platform"] in PLATFORMS, "platform", PLATFORMS),
+        (values["label"] in LABELS, "label", LABELS),
+        (values["evasion"] in EVASIONS, "evasion", EVASIONS),
+        (values["condition"] in CONDITIONS, "condition", CONDITIONS),
+    )
+    for ok, name, allowed in checks:
+        if not ok:
+            raise CatalogError(f"{prefix}field {name!r} is {values[name]!r}; allowed: {', '.join(allowed)}")
+    if not values["listing_id"] or not re.fullmatch(r"[A-Za-z0-9._\-]+", values["listing_id"]):
+        raise CatalogError(f"{prefix}field 'listing_id' must be non-empty and URL-safe")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9\-]*", values["shop_domain"]):
+        raise CatalogError(f"{prefix}field 'shop_domain' must be a lowercase url-safe slug")
+    if values["price"] < 0:
+        raise CatalogError(f"{prefix}field 'price' must be >= 0")
+    if not _SEED_RE.match(values["image_seed"]):
+        raise CatalogError(f"{prefix}field 'image_seed' must be hex, optionally '~variant'")
+    if not all(isinstance(h, str) and ":" in h for h in values["contact_handles"]):
+        raise CatalogError(f"{prefix}field 'contact_handles' must be strings like 'wa:62…' or 'ig:@name'")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in values["extra"].items()):
+        raise CatalogError(f"{prefix}field 'extra' must map strings to strings")
+    if values["platform"] == "shopee":
+        shopid, _, itemid = values["listing_id"].partition(".")
+        if not (shopid.isdigit() and itemid.isdigit()):
+            raise CatalogError(f"{prefix}shopee listing_id must be '{{shopid}}.{{itemid}}'")
+        values["extra"].setdefault("shopid", shopid)
+        values["extra"].setdefault("itemid", itemid)
+    return CatalogListing(**values)
+
+
+def load_catalog(path: str | Path) -> list[CatalogListing]:
+    """Read and validate a JSONL catalog. Errors name the file and line number."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"catalog file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc}") from None
+    out: list[CatalogListing] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{where}: not valid JSON ({exc.msg})") from None
+        listing = listing_from_dict(data, where)
+        if listing.key in seen:
+            raise CatalogError(
+                f"{where}: duplicate listing {listing.key} (first on line {seen[listing.key]})"
+            )
+        seen[listing.key] = number
+        out.append(listing)
+    if not out:
+        raise CatalogError(f"catalog {path} has no listings")
+    for listing in out:
+        if listing.relist_of is not None and listing.relist_of not in seen:
+            raise CatalogError(
+                f"{path.name} line {seen[listing.key]}: relist_of {listing.relist_of!r} is not in the catalog"
+            )
+    return out
+
+
+CATALOG_FIELDS = tuple(f.name for f in fields(CatalogListing))
