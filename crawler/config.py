@@ -123,7 +123,9 @@ class Settings:
         try:
             return self.base_urls[key].rstrip("/")
         except KeyError:
-            raise ConfigError(f"unknown host key {key!r}; known: {', '.join(sorted(self.base_urls))}") from None
+            raise ConfigError(
+                f"unknown host key {key!r}; known: {', '.join(sorted(self.base_urls))}"
+            ) from None
 
     def with_sandbox(self, root: str) -> Settings:
         return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root))
@@ -186,11 +188,8 @@ def load_settings(
         if env_name in env and name != "base_urls":
             values[name] = _coerce(name, env[env_name])
 
-    base = dict(REAL_BASE_URLS)
-    base.update(values.get("base_urls", {}))
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
-    if sandbox:
-        base = sandbox_base_urls(sandbox)
+    base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}
     for key in REAL_BASE_URLS:
         env_name = "TERTIB_BASE_URL_" + key.upper().replace("-", "_")
         if env_name in env:
@@ -198,10 +197,11 @@ def load_settings(
     values["base_urls"] = base
 
     for key, value in overrides.items():
-        if value is not None:
-            values[key] = _coerce(key, value) if key in _FIELDS else value
-    if values.get("base_urls") is not base and "sandbox_url" in overrides and overrides["sandbox_url"]:
-        values["base_urls"] = sandbox_base_urls(str(overrides["sandbox_url"]))
+        if value is None or key == "base_urls":
+            continue
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, value)
     settings = Settings(**values)
     if not (0 <= settings.threshold_weak <= settings.threshold_candidate <= settings.threshold_strong <= 1):
         raise ConfigError("thresholds must satisfy 0 <= weak <= candidate <= strong <= 1")

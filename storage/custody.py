@@ -1,0 +1,171 @@
+"""Append-only, hash-chained custody log.
+
+Every capture, review decision, export, recheck and verification appends one entry::
+
+    entry_hash = sha256(canonical_json({seq, at, actor, action, object_type, object_id,
+                                        object_digest, details, prev_hash}))
+
+with ``prev_hash`` the previous entry's ``entry_hash`` (:data:`GENESIS` for the first). Nothing updates or
+deletes entries. :func:`verify` recomputes every hash and link and reports each problem by sequence number:
+a modified field breaks that entry's hash, a deleted entry leaves a gap in ``seq`` and a broken link, and a
+truncated tail is caught against an anchor (:func:`head`) recorded elsewhere — batch manifests and signed
+verification reports carry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import CustodyEntry
+
+GENESIS = "0" * 64
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_digest: str,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    payload = {
+        "seq": seq,
+        "at": _iso(at),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_digest": object_digest,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def _hash_of(entry: CustodyEntry) -> str:
+    return entry_hash(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        object_digest=entry.object_digest,
+        details=entry.details or {},
+        prev_hash=entry.prev_hash,
+    )
+
+
+def head(session: Session) -> tuple[int, str]:
+    """(last sequence number, last hash); (0, GENESIS) for an empty log."""
+    last = session.scalars(select(CustodyEntry).order_by(CustodyEntry.seq.desc()).limit(1)).first()
+    return (last.seq, last.entry_hash) if last else (0, GENESIS)
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    object_digest: str = "",
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    retries: int = 5,
+) -> CustodyEntry:
+    """Append one entry in the caller's transaction (flushed; committed with the caller's work).
+
+    Two writers racing for the same sequence number collide on the primary key; the loser retries on a
+    fresh head inside a savepoint, so the chain stays linear.
+    """
+    at = at or datetime.now(UTC)
+    details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
+    for attempt in range(retries):
+        seq, prev = head(session)
+        entry = CustodyEntry(
+            seq=seq + 1,
+            at=at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            object_digest=object_digest,
+            details=details,
+            prev_hash=prev,
+        )
+        entry.entry_hash = _hash_of(entry)
+        try:
+            with session.begin_nested():
+                session.add(entry)
+            return entry
+        except IntegrityError:
+            if attempt == retries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"custody entry {self.seq}: {self.problem}"
+
+
+def iter_entries(session: Session, batch: int = 5000) -> Iterator[CustodyEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(CustodyEntry).where(CustodyEntry.seq > last).order_by(CustodyEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(session: Session, anchor: tuple[int, str] | None = None) -> list[ChainProblem]:
+    """Check every entry's hash and link; with ``anchor`` (seq, hash) also detect a truncated tail."""
+    problems: list[ChainProblem] = []
+    expected_seq, prev = 1, GENESIS
+    seen: dict[int, str] = {}
+    for entry in iter_entries(session):
+        if entry.seq != expected_seq:
+            problems.append(ChainProblem(expected_seq, f"missing (next entry is {entry.seq})"))
+        if entry.prev_hash != prev:
+            problems.append(ChainProblem(entry.seq, "prev_hash does not match the previous entry"))
+        if _hash_of(entry) != entry.entry_hash:
+            problems.append(ChainProblem(entry.seq, "content does not match its hash (modified)"))
+        seen[entry.seq] = entry.entry_hash
+        expected_seq, prev = entry.seq + 1, entry.entry_hash
+    if anchor is not None:
+        seq, digest = anchor
+        if seq > 0 and seq not in seen:
+            problems.append(ChainProblem(seq, "anchored entry is missing (log truncated)"))
+        elif seq > 0 and seen[seq] != digest:
+            problems.append(ChainProblem(seq, "anchored hash differs (log rewritten)"))
+    return problems

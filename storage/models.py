@@ -1,0 +1,416 @@
+"""SQLAlchemy 2.0 typed models for the whole domain.
+
+One migration chain (``storage/migrations``) creates these tables; later work adds columns, not
+redesigns. Times are timezone-aware UTC everywhere (:class:`UTCDateTime`); WIB appears only in
+human-facing exports. JSON columns hold lists/dicts that are read whole (variants, stats, explanations).
+
+Tables by flow: terms → lexicon_versions → sweeps → sweep_runs → sellers/listings/sightings/scores →
+captures → custody_entries → review_decisions → takedown_batches/takedown_items/batch_sends → rechecks;
+plus findings (platform-blocked queries), job_runs and leases (scheduler) and users (console).
+
+Nothing here imports Scrapy; spiders never import this module (data flows spiders → pipelines → storage).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always returns aware UTC datetimes (SQLite drops tzinfo otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# -- terms -------------------------------------------------------------------------------------
+
+
+class Term(Base):
+    __tablename__ = "terms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(200), unique=True)
+    variants: Mapped[list[Any]] = mapped_column(default=list)
+    category: Mapped[str] = mapped_column(String(40), default="standard")
+    signal: Mapped[str] = mapped_column(String(40), default="NEUTRAL")
+    strength: Mapped[str] = mapped_column(String(8), default="W")  # S, M, W, NEG
+    status: Mapped[str] = mapped_column(
+        String(16), default="active", index=True
+    )  # active/proposed/retired/rejected
+    provenance: Mapped[str] = mapped_column(String(16), default="seed")  # seed/discovered/analyst
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    approved_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+    # discovery evidence for proposed terms: counts, lift, log-odds, example listing keys, source sweep run
+    discovery: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LexiconVersion(Base):
+    __tablename__ = "lexicon_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    term_count: Mapped[int] = mapped_column(default=0)
+    snapshot: Mapped[list[Any]] = mapped_column(default=list)
+
+
+# -- sweeps ------------------------------------------------------------------------------------
+
+
+class Sweep(Base):
+    """A sweep definition (what to search); scheduled or run by hand."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    platforms: Mapped[list[Any]] = mapped_column(default=list)
+    terms_source: Mapped[str] = mapped_column(String(500), default="active")  # "active" or a file path
+    max_pages: Mapped[int] = mapped_column(default=2)
+    schedule: Mapped[str | None] = mapped_column(String(120), default=None)  # cron, Asia/Jakarta
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+
+
+class SweepRun(Base):
+    __tablename__ = "sweep_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), default=None)
+    kind: Mapped[str] = mapped_column(String(16), default="sweep")  # sweep / recheck
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual / schedule / demo
+    platforms: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/completed/failed/partial
+    lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
+    scorer_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per platform counts
+    needs_attention: Mapped[list[Any]] = mapped_column(default=list)  # health-check messages
+    queries: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Finding(Base):
+    """Something a sweep observed that is not a listing, e.g. a platform blocking a keyword itself."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
+    platform: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(40))  # query_blocked / needs_attention / ...
+    query: Mapped[str | None] = mapped_column(String(300), default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- listings ----------------------------------------------------------------------------------
+
+
+class Seller(Base):
+    __tablename__ = "sellers"
+    __table_args__ = (UniqueConstraint("platform", "platform_seller_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(24))
+    platform_seller_id: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str | None] = mapped_column(String(300), default=None)
+    city: Mapped[str | None] = mapped_column(String(120), default=None)
+    shop_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    contact_handles: Mapped[list[Any]] = mapped_column(default=list)  # "wa:62812…", "ig:@handle"
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Listing(Base):
+    __tablename__ = "listings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listing_key: Mapped[str] = mapped_column(String(200), unique=True)  # platform:platform_listing_id
+    platform: Mapped[str] = mapped_column(String(24), index=True)
+    platform_listing_id: Mapped[str] = mapped_column(String(160))
+    url: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[int | None] = mapped_column(default=None)
+    seller_id: Mapped[int | None] = mapped_column(ForeignKey("sellers.id"), default=None, index=True)
+    image_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    image_phash: Mapped[str | None] = mapped_column(String(32), default=None)
+    contact_handles: Mapped[list[Any]] = mapped_column(default=list)
+    extra_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status: Mapped[str | None] = mapped_column(String(16), default=None)  # LIVE/REMOVED/HIDDEN/…
+    # the latest score, denormalised for the review queue (Score keeps the history)
+    score_value: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    relist_of_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None)
+    relist_evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    seller: Mapped[Seller | None] = relationship(lazy="joined")
+
+
+class Sighting(Base):
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None, index=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    query: Mapped[str | None] = mapped_column(String(300), default=None)
+    page: Mapped[int | None] = mapped_column(default=None)
+    rank: Mapped[int | None] = mapped_column(default=None)
+    sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Score(Base):
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    sighting_id: Mapped[int | None] = mapped_column(ForeignKey("sightings.id"), default=None)
+    value: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))  # strong / candidate / weak / clear
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scorer_version: Mapped[str] = mapped_column(String(40))
+    lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- evidence ----------------------------------------------------------------------------------
+
+
+class Capture(Base):
+    """One evidence capture: WARC records for a listing (or an UNOBSERVABLE attempt)."""
+
+    __tablename__ = "captures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None, index=True)
+    sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
+    purpose: Mapped[str] = mapped_column(String(16), default="sweep")  # sweep / recheck
+    url: Mapped[str] = mapped_column(String(2000))
+    observable: Mapped[bool] = mapped_column(Boolean, default=True)
+    unobservable_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    warc_file: Mapped[str | None] = mapped_column(String(500), default=None)  # relative to the data dir
+    warc_offset: Mapped[int | None] = mapped_column(default=None)
+    warc_length: Mapped[int | None] = mapped_column(default=None)
+    warc_sha256: Mapped[str | None] = mapped_column(String(64), default=None)  # of the stored byte range
+    records: Mapped[list[Any]] = mapped_column(default=list)  # [{type, uri, record_id, block_digest, …}]
+    screenshot_sha256: Mapped[str | None] = mapped_column(String(64), default=None)  # blob key
+    screenshot_bytes: Mapped[int | None] = mapped_column(default=None)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustodyEntry(Base):
+    """Append-only, hash-chained custody log. Never updated or deleted (see storage.custody)."""
+
+    __tablename__ = "custody_entries"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))  # capture / review / export / recheck / verify / …
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(200))
+    object_digest: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# -- review and takedown -----------------------------------------------------------------------
+
+
+class ReviewDecision(Base):
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    score_id: Mapped[int | None] = mapped_column(ForeignKey("scores.id"), default=None)
+    decision: Mapped[str] = mapped_column(String(16))  # approve / reject
+    reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(120))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)  # the demo's labelled simulated reviewer
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TakedownBatch(Base):
+    __tablename__ = "takedown_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # stable, e.g. TTB-2026-0001
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    out_dir: Mapped[str | None] = mapped_column(String(1000), default=None)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    signature: Mapped[str | None] = mapped_column(String(200), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    items: Mapped[list[TakedownItem]] = relationship(back_populates="batch", order_by="TakedownItem.row_no")
+
+
+class TakedownItem(Base):
+    __tablename__ = "takedown_items"
+    __table_args__ = (UniqueConstraint("batch_id", "listing_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("takedown_batches.id"), index=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(24))
+    row_no: Mapped[int] = mapped_column()
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id"), default=None)
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"), default=None)
+    url: Mapped[str] = mapped_column(String(2000))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the row as exported
+
+    batch: Mapped[TakedownBatch] = relationship(back_populates="items")
+
+
+class BatchSend(Base):
+    """How and when a batch was sent to one platform; the send time starts the audit clock."""
+
+    __tablename__ = "batch_sends"
+    __table_args__ = (UniqueConstraint("batch_id", "platform"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("takedown_batches.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(40))  # idea / portal / letter / meta_reporting / sandbox
+    sent_at: Mapped[datetime] = mapped_column()
+    recorded_by: Mapped[str] = mapped_column(String(120), default="")
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Recheck(Base):
+    __tablename__ = "rechecks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    takedown_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("takedown_items.id"), default=None, index=True
+    )
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    round_days: Mapped[int | None] = mapped_column(default=None)  # 1, 3, 7, 30 (days after send)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verdict: Mapped[str] = mapped_column(String(16))  # LIVE / REMOVED / HIDDEN / UNOBSERVABLE
+    rule: Mapped[str] = mapped_column(String(120))
+    signal: Mapped[str] = mapped_column(Text, default="")
+    capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id"), default=None)
+    attempt: Mapped[int] = mapped_column(default=1)
+
+
+# -- scheduler and console ---------------------------------------------------------------------
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(120), index=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/ok/failed/skipped/timeout
+    exit_code: Mapped[int | None] = mapped_column(default=None)
+    coalesced: Mapped[int] = mapped_column(default=0)  # missed runs folded into this one
+    sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
+    stats_line: Mapped[str] = mapped_column(Text, default="")
+
+
+class Lease(Base):
+    """A named lock with an expiry, so a crashed holder does not block forever."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # analyst / staff / auditor / admin
+    password_hash: Mapped[str] = mapped_column(String(300))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), default=None)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)
+Index("ix_rechecks_item_round", Recheck.takedown_item_id, Recheck.round_days)
+
+# Tables listed by `tertib status`, in flow order.
+STATUS_TABLES: tuple[type[Base], ...] = (
+    Term,
+    LexiconVersion,
+    Sweep,
+    SweepRun,
+    Finding,
+    Seller,
+    Listing,
+    Sighting,
+    Score,
+    Capture,
+    CustodyEntry,
+    ReviewDecision,
+    TakedownBatch,
+    TakedownItem,
+    BatchSend,
+    Recheck,
+    JobRun,
+    User,
+)

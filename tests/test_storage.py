@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import STATUS_TABLES, Listing, Score, Seller, Sighting, SweepRun
+
+
+def test_migrate_from_empty_creates_every_table(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    assert db.table_names() == []
+    db.migrate()
+    tables = set(db.table_names())
+    assert {m.__tablename__ for m in STATUS_TABLES} <= tables
+    assert "alembic_version" in tables
+    head = db.current_revision()
+    db.migrate()  # idempotent
+    assert db.current_revision() == head
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _listing(**over: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "listing_key": "tokopedia:123",
+        "platform": "tokopedia",
+        "listing_id": "123",
+        "url": "https://www.tokopedia.com/toko/bal-korea",
+        "title": "Bal Korea isi 300 pcs",
+        "description": "WA 0812",
+        "price": 5_000_000,
+        "seller_id": "77",
+        "seller_name": "Toko Bal",
+        "seller_city": "Medan",
+        "contact_handles": ["wa:62812"],
+    }
+    data.update(over)
+    return data
+
+
+def test_listing_seller_sighting_score_round_trip(db: Database) -> None:
+    seen = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    with db.session() as s:
+        run_id = repo.start_run(s, platforms=["tokopedia"], queries=["bal"])
+        listing_id, created = repo.upsert_listing(s, _listing(), seen_at=seen)
+        assert created
+        sighting_id = repo.add_sighting(
+            s, listing_id=listing_id, sweep_run_id=run_id, query="bal", page=1, rank=3, raw={"ads": ""}
+        )
+        repo.add_score(
+            s,
+            listing_id=listing_id,
+            sighting_id=sighting_id,
+            value=0.91,
+            verdict="strong",
+            explanation={"signals": [{"term": "bal", "span": [0, 3], "weight": 0.5}]},
+            scorer_version="t1",
+        )
+        repo.finish_run(s, run_id, status="completed", stats={"tokopedia": {"listings": 1}})
+    later = seen + timedelta(days=1)
+    with db.session() as s:
+        listing_id2, created2 = repo.upsert_listing(
+            s,
+            _listing(title="Bal Korea isi 300 pcs (restock)", contact_handles=["ig:@balkorea"]),
+            seen_at=later,
+        )
+        assert (listing_id2, created2) == (listing_id, False)
+    with db.session() as s:
+        listing = s.scalars(select(Listing)).one()
+        assert listing.title == "Bal Korea isi 300 pcs (restock)"
+        assert listing.first_seen == seen and listing.last_seen == later
+        assert listing.first_seen.tzinfo is not None
+        assert listing.contact_handles == ["ig:@balkorea", "wa:62812"]
+        assert listing.verdict == "strong" and listing.score_value == 0.91
+        seller = s.scalars(select(Seller)).one()
+        assert (seller.platform, seller.platform_seller_id, seller.city) == ("tokopedia", "77", "Medan")
+        assert listing.seller is not None and listing.seller.name == "Toko Bal"
+        sighting = s.scalars(select(Sighting)).one()
+        assert (sighting.query, sighting.page, sighting.rank, sighting.raw) == ("bal", 1, 3, {"ads": ""})
+        score = s.scalars(select(Score)).one()
+        assert score.explanation["signals"][0]["span"] == [0, 3]
+        run = s.scalars(select(SweepRun)).one()
+        assert run.status == "completed" and run.ended_at is not None
+        assert run.stats == {"tokopedia": {"listings": 1}}
+        counts = repo.table_counts(s)
+    assert counts["listings"] == 1 and counts["sellers"] == 1 and counts["sightings"] == 1
+    assert counts["scores"] == 1 and counts["sweep_runs"] == 1 and counts["custody_entries"] == 0
+
+
+def test_session_rolls_back_on_error(db: Database) -> None:
+    try:
+        with db.session() as s:
+            repo.upsert_listing(s, _listing())
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with db.session() as s:
+        assert repo.table_counts(s)["listings"] == 0
+
+
+def test_failed_job_is_reported_until_a_later_success(db: Database) -> None:
+    from storage.models import JobRun
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.session() as s:
+        s.add(JobRun(job_name="nightly", started_at=t0, status="failed", exit_code=1))
+        s.add(JobRun(job_name="rechecks", started_at=t0, status="failed", exit_code=2))
+        s.add(JobRun(job_name="rechecks", started_at=t0 + timedelta(hours=1), status="ok", exit_code=0))
+    with db.session() as s:
+        assert [j.job_name for j in repo.latest_failed_jobs(s)] == ["nightly"]
