@@ -699,7 +699,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "extra": (dict,),
     "active_from_day": (int,),
 }
-_OPTIONAL = {
+_OPTIONAL: dict[str, Any] = {
     "extra": {},
     "active_from_day": None,
     "relist_of": None,
