@@ -1,0 +1,66 @@
+"""The sandbox ASGI app: every replica host under ``/{host-key}``, control endpoints under ``/_sandbox``.
+
+``create_app(state)`` imports each module in :data:`PLATFORM_MODULES` that exists (the Shopee, Facebook and
+Instagram replicas come from a sibling issue and may be absent) and mounts its routes: a module with a
+``MOUNTS`` dict (host key → routes factory) is mounted under each key, otherwise ``routes(state)`` goes under
+``/{module name}``. ``GET /`` lists the mounted hosts. Add a platform by adding its module name here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from types import ModuleType
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from sandbox import control
+from sandbox.platforms import json_response
+from sandbox.state import SandboxState
+
+log = logging.getLogger(__name__)
+
+PLATFORM_MODULES = (
+    "tokopedia",
+    "tiktokshop",
+    "shopee",
+    "lazada",
+    "blibli",
+    "bukalapak",
+    "facebook",
+    "instagram",
+)
+
+
+def _load(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"sandbox.platforms.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"sandbox.platforms.{name}":
+            log.info("sandbox platform %s not available", name)
+            return None
+        raise
+
+
+def create_app(state: SandboxState) -> Starlette:
+    mounts: list[BaseRoute] = [Mount("/_sandbox", routes=control.routes(state))]
+    hosts: list[str] = []
+    for name in PLATFORM_MODULES:
+        module = _load(name)
+        if module is None:
+            continue
+        factories = getattr(module, "MOUNTS", None) or {name: module.routes}
+        for host_key, factory in factories.items():
+            mounts.append(Mount(f"/{host_key}", routes=factory(state)))
+            hosts.append(host_key)
+
+    async def index(request: Request) -> Response:
+        return json_response({"sandbox": True, "hosts": sorted(hosts), "control": "/_sandbox"})
+
+    app = Starlette(routes=[Route("/", index), *mounts])
+    app.state.sandbox = state
+    app.state.hosts = sorted(hosts)
+    return app
