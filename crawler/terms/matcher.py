@@ -1,0 +1,217 @@
+"""Find lexicon terms and bulk quantities in normalised listing text.
+
+:class:`Matcher` is built once from a :class:`~crawler.terms.lexicon.Lexicon` and reused for every
+listing. For one :class:`~crawler.terms.normalise.Normalised` text it finds, in this order:
+
+1. **Quantities** by regular expression (:data:`QUANTITY_PATTERNS`): piece counts ("isi 500 pcs",
+   "300pcs"), weights ("100 kg"), bale counts ("1 bal", "2 karung"), prices per bale ("Rp 5 jt/bal").
+   Money amounts ("50rb", "5 jt") are masked so "rb" (a regional word for used goods) is not read in a price.
+2. **Exact terms** with one Aho-Corasick automaton over every term and variant, normalised the same way
+   as the text; a hit counts only on token boundaries, and a hit inside a longer hit is dropped.
+3. **Joined words** ("balpresimport", "thriftkorea"): a token no exact hit explains is segmented into
+   lexicon pieces and known filler words (stopwords, clothing words); it counts when every piece is known
+   and at least one is a lexicon term. Pieces are at least 3 letters, so "balita" or "sambal" never match.
+4. **Fuzzy near-misses** of longer single-word terms (7+ letters) with rapidfuzz Levenshtein distance
+   (1 edit up to 9 letters, 2 from 10), same first letter, tokens of 6+ letters only: bounded work.
+
+Segmentation and fuzzy results are cached per token, so throughput grows with repetition across
+listings. No settings drive this module; to extend, add filler words to :data:`CONTEXT_WORDS` (or the
+packaged stopword list) or a pattern to :data:`QUANTITY_PATTERNS` (the scorer reads its ``kind``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import ahocorasick
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from crawler.terms.lexicon import Lexicon, LexTerm, load_stopwords
+from crawler.terms.normalise import Normalised, normalise_phrase, word_set
+
+# Clothing and commerce words that may be glued to a lexicon term ("jualbalkorea", "bajuthrift").
+CONTEXT_WORDS = word_set(
+    """baju pakaian kaos kemeja jaket celana hoodie sweater dress rok jeans jean sepatu tas outer blazer
+    cardigan kardigan anak pria wanita cewek cowok branded brand murah jual ready stok gudang bundle bundel
+    fashion original ori asli celana kulot atasan bawahan setelan gamis hijab kerudung jas mantel parka
+    coat jacket shirt tshirt kaus polo import impor korea jepang grosir reseller ecer premium super
+    """
+)
+
+_B = r"(?<![a-z0-9])"
+_E = r"(?![a-z0-9])"
+_MONEY = r"(?:rp ?\d+(?: ?(?:jt|juta|rb|ribu|k))?|\d+ ?(?:jt|juta|rb|ribu|k))"
+# kind → regex; group "n" is the number, group "u" the unit
+QUANTITY_PATTERNS: dict[str, re.Pattern[str]] = {
+    "price_per_bale": re.compile(
+        _B + r"(?P<money>" + _MONEY + r") ?(?:per ?|/ ?)?(?P<u>bal|bale|karung|koli)" + _E
+    ),
+    "pieces": re.compile(
+        _B + r"(?:isi ?(?P<n>\d+) ?(?P<u>pcs|pc|helai|potong|lembar|biji|pieces|piece|pasang)?"
+        r"|(?P<n2>\d+) ?(?P<u2>pcs|helai|potong|lembar|pieces))" + _E
+    ),
+    "weight": re.compile(_B + r"(?P<n>\d+) ?(?P<u>kg|kilo|kilogram|ton)" + _E),
+    "bales": re.compile(_B + r"(?P<n>\d+) ?(?P<u>bal|bale|karung|karungan|koli|dus)" + _E),
+    "money": re.compile(_B + _MONEY + _E),
+}
+_HAS_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One signal found in normalised text; ``start``/``end`` are normalised offsets."""
+
+    name: str  # the term's text, or a readable quantity such as "isi 300 pcs"
+    start: int
+    end: int
+    kind: str  # exact / joined / fuzzy, or a quantity kind: pieces / weight / bales / price_per_bale
+    term: LexTerm | None = None
+    form: str = ""  # the normalised variant that matched
+    similarity: float = 1.0
+    quantity: int | None = None
+    unit: str = ""
+
+
+class Matcher:
+    def __init__(self, lexicon: Lexicon, *, fuzzy_min_len: int = 7) -> None:
+        self.lexicon = lexicon
+        self.terms = lexicon.active
+        self._automaton = ahocorasick.Automaton()
+        self._keys: dict[str, tuple[LexTerm, str]] = {}
+        joined: dict[str, tuple[LexTerm, str]] = {}
+        for term in self.terms:
+            for form in term.forms():
+                for variant in {form, form.replace("-", " ")}:
+                    key = normalise_phrase(variant)
+                    if not key or key in self._keys:
+                        continue
+                    self._keys[key] = (term, key)
+                    spaceless = key.replace(" ", "")
+                    if len(spaceless) >= 3 and not spaceless.isdigit():
+                        joined.setdefault(spaceless, (term, key))
+        for key, value in self._keys.items():
+            self._automaton.add_word(key, (key, value))
+        if self._keys:
+            self._automaton.make_automaton()
+        self._joined = joined
+        stop = load_stopwords()
+        self._fillers = frozenset(w for w in stop | CONTEXT_WORDS if len(w) >= 3)
+        self._known = self._fillers | frozenset(self._keys)
+        self._fuzzy_keys = [k for k in self._keys if " " not in k and len(k) >= fuzzy_min_len and k.isalpha()]
+        self._fuzzy_min_len = fuzzy_min_len
+        self._seg_cache: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
+        self._max_piece = max((len(k) for k in joined), default=3)
+
+    # -- per-token helpers (cached) ------------------------------------------------------------
+    def _segment(self, tok: str) -> tuple[tuple[int, int, str], ...]:
+        """Lexicon pieces (start, end, key) of a joined token, or () when it is not made of known parts."""
+        cached = self._seg_cache.get(tok)
+        if cached is not None:
+            return cached
+        n = len(tok)
+        # best[i] = (pieces used, lexicon pieces, path) for tok[:i]
+        best: list[tuple[int, int, tuple[tuple[int, int, str], ...]] | None] = [None] * (n + 1)
+        best[0] = (0, 0, ())
+        for i in range(n):
+            cur = best[i]
+            if cur is None:
+                continue
+            for j in range(i + 3, min(n, i + self._max_piece + 12) + 1):
+                piece = tok[i:j]
+                lex = self._joined.get(piece)
+                if lex is None and piece not in self._fillers:
+                    continue
+                path = (*cur[2], (i, j, lex[1])) if lex is not None else cur[2]
+                cand = (cur[0] + 1, cur[1] + (lex is not None), path)
+                old = best[j]
+                if old is None or (cand[0], -cand[1]) < (old[0], -old[1]):
+                    best[j] = cand
+        end = best[n]
+        result = end[2] if end is not None and end[1] > 0 and end[0] >= 2 else ()
+        if len(self._seg_cache) > 200_000:
+            self._seg_cache.clear()
+        self._seg_cache[tok] = result
+        return result
+
+    def _fuzzy(self, tok: str) -> tuple[str, int] | None:
+        if tok in self._fuzzy_cache:
+            return self._fuzzy_cache[tok]
+        result: tuple[str, int] | None = None
+        if self._fuzzy_keys and tok not in self._known:
+            max_d = 1 if len(tok) < 10 else 2
+            found = process.extractOne(tok, self._fuzzy_keys, scorer=Levenshtein.distance, score_cutoff=max_d)
+            if found is not None and found[0][0] == tok[0] and abs(len(found[0]) - len(tok)) <= max_d:
+                result = (found[0], int(found[1]))
+        if len(self._fuzzy_cache) > 200_000:
+            self._fuzzy_cache.clear()
+        self._fuzzy_cache[tok] = result
+        return result
+
+    # -- matching --------------------------------------------------------------------------------
+    def quantities(self, text: str) -> tuple[list[Match], list[tuple[int, int]]]:
+        """Quantity matches and the money spans to mask."""
+        if not _HAS_DIGIT.search(text):
+            return [], []
+        found: list[Match] = []
+        money: list[tuple[int, int]] = []
+        for kind, rx in QUANTITY_PATTERNS.items():
+            for m in rx.finditer(text):
+                if kind == "money":
+                    money.append(m.span())
+                    continue
+                if kind == "price_per_bale":
+                    money.append(m.span("money"))
+                    found.append(Match(m.group(0), m.start(), m.end(), kind, unit=m.group("u")))
+                    continue
+                n = m.group("n") if "n" in rx.groupindex and m.group("n") else m.groupdict().get("n2")
+                unit = m.groupdict().get("u") or m.groupdict().get("u2") or ""
+                qty = int(n) if n and len(n) <= 9 else None
+                if qty is None:
+                    continue
+                found.append(Match(m.group(0), m.start(), m.end(), kind, quantity=qty, unit=unit))
+        return found, money
+
+    def match(self, norm: Normalised) -> list[Match]:
+        text = norm.text
+        quantities, money = self.quantities(text)
+        n = len(text)
+        hits: list[tuple[int, int, str, LexTerm]] = []
+        for end, (key, (term, _)) in self._automaton.iter(text) if self._keys else ():
+            start = end - len(key) + 1
+            if (start == 0 or text[start - 1] == " ") and (end + 1 == n or text[end + 1] == " "):
+                hits.append((start, end + 1, key, term))
+        # longest first; a hit inside a longer one is dropped (partial overlaps of different terms stay,
+        # "baju bekas korea" is both "baju bekas" and "bekas korea"); never inside a money amount
+        hits.sort(key=lambda h: (h[0] - h[1], h[0]))
+        taken: list[tuple[int, int]] = []
+        out: list[Match] = []
+        for start, end, key, term in hits:
+            if any(a <= start and end <= b for a, b in taken) or any(
+                a <= start and end <= b for a, b in money
+            ):
+                continue
+            taken.append((start, end))
+            out.append(Match(term.text, start, end, "exact", term=term, form=key))
+        # joined words and fuzzy near-misses in tokens no exact hit explains
+        for tok, ts, te in norm.tokens():
+            if len(tok) < 5 or not tok.isalpha() or any(a < te and ts < b for a, b in taken):
+                continue
+            pieces = self._segment(tok)
+            if pieces:
+                for a, b, key in pieces:
+                    term = self._keys[key][0]
+                    out.append(Match(term.text, ts + a, ts + b, "joined", term=term, form=key))
+                continue
+            if len(tok) >= self._fuzzy_min_len - 1:
+                fz = self._fuzzy(tok)
+                if fz is not None:
+                    key, dist = fz
+                    term = self._keys[key][0]
+                    sim = 1.0 - dist / max(len(key), len(tok))
+                    out.append(Match(term.text, ts, te, "fuzzy", term=term, form=key, similarity=sim))
+        out.extend(quantities)
+        out.sort(key=lambda m: (m.start, m.end))
+        return out

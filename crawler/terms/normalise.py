@@ -1,0 +1,309 @@
+"""Evasion-proof normalisation of Indonesian listing text, with a map back to the original characters.
+
+Sellers dodge keyword filters with Unicode look-alikes, decoration, leetspeak, stretched letters,
+separators inside words and joined words. :func:`normalise` undoes these and returns a
+:class:`Normalised` whose ``text`` is lower-case ASCII-ish tokens separated by single spaces, plus two
+offset arrays so that any span of the normalised text maps back to the exact original characters
+(:meth:`Normalised.original_span`). The matcher, the scorer's explanations and discovery all rely on that.
+
+Steps, in order (the same numbers appear as comments in :func:`normalise`):
+
+1. Fold each character: NFKC/NFKD compatibility forms (full-width, mathematical bold, ligatures),
+   diacritics stripped, case folded, Cyrillic/Greek homoglyphs mapped to Latin, zero-width characters
+   removed, emoji and other decoration turned into separators.
+2. Split into word pieces (``[a-z0-9@$]+``) and the gaps between them.
+3. Re-join pieces that a seller split: a single joiner (``. - _ ' *``) between letters ("bal-pres",
+   "t.h.r.i.f.t"), runs of three or more single letters ("b a l"), thousands groups ("5.000").
+4. Per token: leetspeak (0→o 1→i/l 3→e 4→a 5→s 7→t @→a $→s, only where a digit sits among letters, so
+   "500pcs" and "100kg" stay numbers), repeated letters collapsed to one ("thriftt", "baaal", "ballpress"
+   → "thrift", "bal", "balpres"; patterns are normalised the same way, so real double letters still
+   match), then common abbreviations (:data:`ABBREVIATIONS`, e.g. "bks" → "bekas").
+
+Joined words ("balpresimport") are split by the matcher, which knows the lexicon (see
+:mod:`crawler.terms.matcher`). No settings drive this module; extend it by adding to
+:data:`ABBREVIATIONS`, :data:`HOMOGLYPHS`, :data:`LEET` or :data:`JOINERS` and adding a test case in
+``tests/test_normalise.py`` with its original-span check.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Leetspeak digits/symbols → letters. "1" is "l" after a vowel ("ba1" → "bal"), else "i" ("thr1ft").
+LEET: dict[str, str] = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+VOWELS = frozenset("aeiou")
+
+# Look-alike letters from other scripts that NFKC leaves alone.
+HOMOGLYPHS: dict[str, str] = {
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
+    "ѕ": "s", "к": "k", "м": "m", "т": "t", "н": "h", "в": "b", "ԁ": "d", "ӏ": "l", "ո": "n",
+    "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+    "χ": "x", "β": "b", "η": "n", "μ": "u",
+}  # fmt: skip
+
+# Abbreviations sellers use, keyed by their normalised (collapsed) form.
+ABBREVIATIONS: dict[str, str] = {
+    "bks": "bekas",
+    "bkas": "bekas",
+    "bekass": "bekas",
+    "brg": "barang",
+    "brng": "barang",
+    "pkaian": "pakaian",
+    "pakean": "pakaian",
+    "pkn": "pakaian",
+    "bju": "baju",
+    "scnd": "second",
+    "secon": "second",
+    "seccond": "second",
+    "krg": "karung",
+    "krgn": "karungan",
+    "blpres": "balpres",
+    "inport": "import",
+    "imprt": "import",
+    "impot": "import",
+    "jpn": "jepang",
+    "jpng": "jepang",
+    "kor": "korea",
+    "krea": "korea",
+    "negri": "negeri",
+    "lsn": "lusin",
+    "sortir": "sortir",
+    "thrif": "thrift",
+    "trift": "thrift",
+    "thrif7": "thrift",
+    "preloved": "preloved",
+    "prelove": "preloved",
+}
+
+# Characters that glue a word back together when they sit between two letters.
+JOINERS = frozenset(".-_'*’`")
+
+_PIECE = re.compile(r"[a-z0-9@$]+")
+_HAS_REPEAT = re.compile(r"([a-z])\1")
+_DIGITS = frozenset("0123456789")
+_LEET_CHARS = frozenset(LEET)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """Normalised text plus, for each of its characters, the original span ``[starts[i], ends[i])``."""
+
+    original: str
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalised span ``[start, end)`` to the original text's ``[start, end)``."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(f"span {start}..{end} outside normalised text of length {len(self.text)}")
+        return self.starts[start], self.ends[end - 1]
+
+    def original_text(self, start: int, end: int) -> str:
+        a, b = self.original_span(start, end)
+        return self.original[a:b]
+
+    def tokens(self) -> list[tuple[str, int, int]]:
+        """``(token, start, end)`` in normalised coordinates."""
+        out = []
+        pos = 0
+        for tok in self.text.split(" "):
+            if tok:
+                out.append((tok, pos, pos + len(tok)))
+            pos += len(tok) + 1
+        return out
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    """One non-ASCII character → its folded form ('' to drop, ' ' for a separator)."""
+    if c in HOMOGLYPHS:
+        return HOMOGLYPHS[c]
+    cat = unicodedata.category(c)
+    if cat == "Cf" or c in "\ufe0e\ufe0f":  # zero-width joiners/spaces, variation selectors
+        return ""
+    if cat in ("Mn", "Me"):
+        return ""
+    if cat == "Pd":
+        return "-"
+    if c in "·•∙":
+        return "."
+    out = []
+    for d in unicodedata.normalize("NFKD", c):
+        if unicodedata.category(d) in ("Mn", "Me"):
+            continue
+        for e in d.casefold():
+            e = HOMOGLYPHS.get(e, e)
+            if e.isascii():
+                out.append(e)
+            elif unicodedata.category(e)[0] in "LN":
+                # letters of other scripts have no Latin reading: keep them out of the tokens
+                out.append(" ")
+            else:
+                out.append(" ")
+    return "".join(out)
+
+
+def _fold(text: str) -> tuple[str, list[int] | None]:
+    if text.isascii():
+        return text.lower(), None
+    chars: list[str] = []
+    fmap: list[int] = []
+    for i, c in enumerate(text):
+        if c < "\x80":
+            chars.append(c.lower())
+            fmap.append(i)
+            continue
+        for ch in _fold_char(c):
+            chars.append(ch)
+            fmap.append(i)
+    return "".join(chars), fmap
+
+
+def _leet(tok: str) -> str:
+    """Leetspeak inside a word; numbers ("500pcs", "isi500", "rp5", "x100") are left alone.
+
+    A leet character is read as a letter when it has a letter before it and either a letter after it
+    ("b4l", "thr1ft") or nothing after it ("ba1"), and it is not part of a run of two or more digits.
+    A leading "@" (an account handle) is dropped and a leading "$" read as "s".
+    """
+    if tok.startswith("rp") or not any(c in _LEET_CHARS for c in tok):
+        return tok
+    n = len(tok)
+    out = list(tok)
+    for i, c in enumerate(tok):
+        if c not in _LEET_CHARS:
+            continue
+        if i == 0:
+            if c == "@":
+                out[0] = ""
+            elif c == "$" and n > 1 and tok[1].isalpha():
+                out[0] = "s"
+            continue
+        if c in _DIGITS and ((i > 0 and tok[i - 1] in _DIGITS) or (i + 1 < n and tok[i + 1] in _DIGITS)):
+            continue  # a multi-digit number
+        before = any(ch.isalpha() for ch in out[:i])
+        after = tok[i + 1 :]
+        if not before or not (after == "" or after[0].isalpha() or after[0] in "@$"):
+            continue
+        if after == "" and not tok[i - 1].isalpha():
+            continue
+        if c == "1":
+            out[i] = "l" if out[i - 1] in VOWELS else "i"
+        else:
+            out[i] = LEET[c]
+    return "".join(out)
+
+
+def normalise(text: str) -> Normalised:
+    """Normalise ``text`` for matching; see the module docstring for the steps."""
+    # 1. fold characters (fmap maps folded index → original index; None means identity)
+    folded, fmap = _fold(text)
+
+    # 2. word pieces and the gaps between them
+    pieces: list[tuple[int, int]] = [(m.start(), m.end()) for m in _PIECE.finditer(folded)]
+
+    # 3. re-join split words: groups of piece indices that form one token
+    groups: list[list[int]] = []
+    i = 0
+    n = len(pieces)
+    while i < n:
+        s, e = pieces[i]
+        group = [i]
+        # 3a. runs of >= 3 single letters with short gaps: "b a l", "t . h . r"
+        if e - s == 1 and folded[s] not in _DIGITS:
+            j = i
+            while j + 1 < n:
+                ns, ne = pieces[j + 1]
+                gap = folded[pieces[j][1] : ns]
+                if ne - ns == 1 and folded[ns] not in _DIGITS and len(gap) <= 3 and "\n" not in gap:
+                    j += 1
+                else:
+                    break
+            if j - i + 1 >= 3:
+                groups.append(list(range(i, j + 1)))
+                i = j + 1
+                continue
+        # 3b. single joiners between letters ("bal-pres", "t.h.r.i.f.t") or thousands groups ("5.000")
+        j = i
+        while j + 1 < n:
+            ns, ne = pieces[j + 1]
+            pe = pieces[j][1]
+            gap = folded[pe:ns]
+            if len(gap) != 1:
+                break
+            left, right = folded[pe - 1], folded[ns]
+            letters = (left.isalpha() or left in "@$") and (right.isalpha() or right in "@$")
+            thousands = gap in ".," and left in _DIGITS and ne - ns == 3 and folded[ns:ne].isdigit()
+            if not ((gap in JOINERS and letters) or thousands):
+                break
+            j += 1
+        group = list(range(i, j + 1))
+        groups.append(group)
+        i = j + 1
+
+    # 4. per token: leetspeak, repeated letters, abbreviations; build offsets in folded coordinates
+    out_chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for group in groups:
+        raw = "".join(folded[pieces[k][0] : pieces[k][1]] for k in group)
+        idx: list[int] = []
+        for k in group:
+            idx.extend(range(pieces[k][0], pieces[k][1]))
+        tok = raw if raw.isalpha() else _leet(raw)
+        if len(tok) != len(raw):  # a dropped leading "@": keep the indices aligned
+            drop = len(raw) - len(tok)
+            idx = idx[drop:]
+        if not tok:
+            continue
+        t_chars: list[str]
+        t_starts: list[int]
+        t_ends: list[int]
+        if _HAS_REPEAT.search(tok):
+            t_chars, t_starts, t_ends = [], [], []
+            for c, fi in zip(tok, idx, strict=True):
+                if t_chars and c == t_chars[-1] and c.isalpha():
+                    t_ends[-1] = fi + 1
+                else:
+                    t_chars.append(c)
+                    t_starts.append(fi)
+                    t_ends.append(fi + 1)
+            tok = "".join(t_chars)
+        else:
+            t_starts = idx
+            t_ends = [fi + 1 for fi in idx]
+        expansion = ABBREVIATIONS.get(tok)
+        if expansion is not None and expansion != tok:
+            a, b = t_starts[0], t_ends[-1]
+            tok = expansion
+            t_starts = [a] * len(tok)
+            t_ends = [b] * len(tok)
+        if out_chars:
+            out_chars.append(" ")
+            starts.append(ends[-1])
+            ends.append(t_starts[0])
+        out_chars.append(tok)
+        starts.extend(t_starts)
+        ends.extend(t_ends)
+
+    norm = "".join(out_chars)
+    if fmap is not None:
+        # folded → original: a folded char at index f came from original fmap[f]
+        o_starts = [fmap[f] if f < len(fmap) else len(text) for f in starts]
+        o_ends = [fmap[f - 1] + 1 if f > 0 else 0 for f in ends]
+        return Normalised(text, norm, tuple(o_starts), tuple(o_ends))
+    return Normalised(text, norm, tuple(starts), tuple(ends))
+
+
+def normalise_phrase(text: str) -> str:
+    """The normalised text only (for lexicon patterns, stopwords and discovery keys)."""
+    return normalise(text).text
+
+
+def word_set(words: str) -> frozenset[str]:
+    """Whitespace-separated words, each normalised (for built-in word lists)."""
+    return frozenset(normalise_phrase(w) for w in words.split())

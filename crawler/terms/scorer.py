@@ -1,0 +1,324 @@
+"""Explainable scoring of listing text: a score in [0, 1], a verdict, and the signals behind it.
+
+Settings: ``threshold_strong`` / ``threshold_candidate`` / ``threshold_weak`` from
+:class:`crawler.config.Settings` (env ``TERTIB_THRESHOLD_*``) turn the score into a verdict
+(``strong`` ≥ strong > ``candidate`` ≥ candidate > ``weak`` ≥ weak > ``clear``).
+
+How a score is made (details and tuning in ``docs/terms.md``):
+
+1. Normalise the text (:mod:`crawler.terms.normalise`) and find signals (:mod:`crawler.terms.matcher`).
+2. Give each lexicon match a *role* from its category/signal/strength (:func:`role_of`) and a weight
+   from :data:`WEIGHTS` (a probability-like value: how much this signal alone suggests an illegal import).
+   Fuzzy matches are scaled by similarity; a "bukan/tidak/non/tanpa" just before a positive match turns it
+   into a negative signal ("bukan bekas impor").
+3. Quantities weigh by size (:func:`quantity_weight`): ≥100 pieces, ≥20 kg, a bale count, a price per bale.
+4. Combinations the trade uses add their own signal (:data:`COMBOS`): origin + used wording, bulk + used or
+   origin, regional word + used or origin.
+5. Positive weights combine as a noisy-OR: ``p = 1 - Π(1 - w)``. Look-alike negatives (sisa ekspor, model
+   Korea, koleksi pribadi, produk lokal …) multiply by ``(1 - |w|)``. When bulk wording sits next to
+   non-clothing goods ("1 bal tisu", "karung beras") and no clothing word, bulk signals are ignored.
+
+Every signal carries its span in the *original* text. :data:`SCORER_VERSION` changes whenever weights or
+rules change, so stored scores say which rules made them. To add a rule: add its weight here, a case to
+``tests/test_scorer.py`` and a line to ``docs/terms.md``, and bump :data:`SCORER_VERSION`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from crawler.terms.lexicon import Lexicon, LexTerm
+from crawler.terms.matcher import Match, Matcher
+from crawler.terms.normalise import Normalised, normalise, normalise_phrase, word_set
+
+SCORER_VERSION = "terms-1.0"
+
+# Built-in context words that are not lexicon terms but give other terms their meaning.
+BUILTIN_TERMS: tuple[LexTerm, ...] = (
+    LexTerm("bekas", ("used", "bekas pakai", "seken"), "standard", "NEUTRAL", "W", provenance="builtin"),
+)
+
+# (role, strength) → weight. Roles: explicit (standard IMPORT S), bulk (bulk/event), regional, origin,
+# used (used-clothing wording), other; negatives are handled apart.
+WEIGHTS: dict[tuple[str, str], float] = {
+    ("explicit", "S"): 0.85,
+    ("bulk", "S"): 0.75,
+    ("bulk", "M"): 0.30,
+    ("bulk", "W"): 0.15,
+    ("regional", "S"): 0.70,
+    ("regional", "M"): 0.45,
+    ("regional", "W"): 0.20,
+    ("origin", "S"): 0.60,
+    ("origin", "M"): 0.25,
+    ("origin", "W"): 0.10,
+    ("used", "S"): 0.60,
+    ("used", "M"): 0.30,
+    ("used", "W"): 0.08,
+    ("other", "S"): 0.70,
+    ("other", "M"): 0.25,
+    ("other", "W"): 0.05,
+}
+LOCAL_FACTOR = 0.5  # signal LOCAL (e.g. preloved): personal resale by definition
+NEGATIVE_WEIGHT = 0.6  # each look-alike negative keeps 40% of the score
+NEGATED_WEIGHT = 0.5  # "bukan bekas": the seller denies the signal
+NON_CLOTHING_WEIGHT = 0.5
+MAX_NEGATIVES = 2
+COMBOS: dict[str, tuple[frozenset[str], frozenset[str], float]] = {
+    "origin + used": (frozenset({"origin"}), frozenset({"used"}), 0.70),
+    "bulk + used/origin": (frozenset({"bulk"}), frozenset({"used", "origin", "regional"}), 0.50),
+    "regional + used/origin": (frozenset({"regional"}), frozenset({"used", "origin"}), 0.40),
+}
+USED_WORDS = frozenset(
+    {"bekas", "second", "seken", "thrift", "preloved", "vintage", "used", "2nd", "rekondisi"}
+)
+USED_PREFIXES = frozenset({"ex", "eks", "bekas"})  # "ex korea", "bekas jepang": origin that says used
+NEGATORS = frozenset({"bukan", "tidak", "tdk", "non", "tanpa", "anti", "no", "ga", "gak", "nggak", "bkn"})
+NEGATION_SKIP = frozenset({"barang", "brg", "baju", "pakaian", "produk", "dari", "hasil"})
+NON_CLOTHING = word_set(
+    """tisu tissue beras gula tepung semen pupuk plastik kresek kertas sabun deterjen rokok kabel bola
+    voli futsal karet masker popok pampers sayur buah bawang kopi teh garam jagung pakan kedelai pasir
+    arang besi"""
+)
+CLOTHING = word_set(
+    """baju pakaian kaos kaus kemeja jaket celana hoodie sweater dress rok jeans outer blazer cardigan
+    kardigan atasan bawahan gamis hijab kerudung jas mantel parka coat jacket shirt tshirt polo fashion
+    busana sandang kulot tas sepatu"""
+)
+
+
+def role_of(term: LexTerm) -> str:
+    if term.strength == "NEG" or term.category == "negative":
+        return "negative"
+    if term.category in ("bulk", "event"):
+        return "bulk"
+    if term.category in ("regional", "origin"):
+        return term.category
+    if term.signal == "IMPORT" and term.strength == "S":
+        return "explicit"
+    words = {w for form in term.forms() for w in normalise_phrase(form).split()}
+    if words & USED_WORDS or "layak pakai" in {normalise_phrase(f) for f in term.forms()}:
+        return "used"
+    return "other"
+
+
+def quantity_weight(match: Match) -> tuple[str, float]:
+    """Role and weight of a quantity match."""
+    qty = match.quantity or 0
+    if match.kind == "price_per_bale":
+        return "bulk", 0.60
+    if match.kind == "pieces":
+        return "bulk", 0.60 if qty >= 100 else 0.15 if qty >= 20 else 0.0
+    if match.kind == "weight":
+        kg = qty * 1000 if match.unit == "ton" else qty
+        return "bulk", 0.60 if kg >= 20 else 0.20 if kg >= 5 else 0.0
+    if match.kind == "bales":
+        return "bulk", 0.15 if match.unit == "dus" else 0.50
+    return "other", 0.0
+
+
+@dataclass(slots=True)
+class Signal:
+    term: str
+    span: tuple[int, int]  # in the original text
+    weight: float  # positive: evidence for an illegal import; negative: against
+    kind: str = "exact"
+    role: str = "other"
+    matched: str = ""  # the original characters
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "term": self.term,
+            "span": [self.span[0], self.span[1]],
+            "weight": round(self.weight, 4),
+            "kind": self.kind,
+            "role": self.role,
+            "matched": self.matched,
+        }
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    text: str
+    score: float
+    verdict: str
+    signals: list[Signal] = field(default_factory=list)
+    scorer_version: str = SCORER_VERSION
+    lexicon_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "score": self.score,
+            "verdict": self.verdict,
+            "signals": [s.to_dict() for s in self.signals],
+            "scorer_version": self.scorer_version,
+            "lexicon_hash": self.lexicon_hash,
+        }
+
+    def explanation(self) -> dict[str, Any]:
+        """What the Score row stores (``Score.explanation``)."""
+        return {
+            "signals": [s.to_dict() for s in self.signals],
+            "scorer_version": self.scorer_version,
+            "lexicon_hash": self.lexicon_hash,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    strong: float = 0.85
+    candidate: float = 0.6
+    weak: float = 0.3
+
+    def verdict(self, score: float) -> str:
+        if score >= self.strong:
+            return "strong"
+        if score >= self.candidate:
+            return "candidate"
+        if score >= self.weak:
+            return "weak"
+        return "clear"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Thresholds:
+        return cls(settings.threshold_strong, settings.threshold_candidate, settings.threshold_weak)
+
+
+class Scorer:
+    """Build once per lexicon version; :meth:`score` is then pure and thread-safe for reading."""
+
+    def __init__(self, lexicon: Lexicon, thresholds: Thresholds | None = None) -> None:
+        self.lexicon = lexicon
+        self.thresholds = thresholds or Thresholds()
+        keys = {normalise_phrase(f) for t in lexicon.active for f in t.forms()}
+        extra = tuple(b for b in BUILTIN_TERMS if normalise_phrase(b.text) not in keys)
+        self.matcher = Matcher(Lexicon.of(lexicon.active + extra, source=lexicon.source))
+        self.lexicon_hash = lexicon.content_hash()
+        self._roles: dict[str, str] = {}
+        self._used_forms: dict[str, bool] = {}
+
+    def _role(self, term: LexTerm) -> str:
+        role = self._roles.get(term.text)
+        if role is None:
+            role = self._roles[term.text] = role_of(term)
+        return role
+
+    def _says_used(self, form: str) -> bool:
+        said = self._used_forms.get(form)
+        if said is None:
+            words = form.split()
+            said = len(words) > 1 and bool(set(words) & (USED_PREFIXES | USED_WORDS))
+            self._used_forms[form] = said
+        return said
+
+    def score(self, text: str) -> ScoreResult:
+        norm = normalise(text)
+        return self.score_normalised(norm)
+
+    def score_listing(self, title: str, description: str = "") -> ScoreResult:
+        return self.score(f"{title}\n{description}" if description else title)
+
+    def score_normalised(self, norm: Normalised) -> ScoreResult:
+        # 1. signals
+        matches = self.matcher.match(norm)
+        ntext = norm.text
+        tokens = ntext.split(" ") if ntext else []
+        positives: list[tuple[Signal, str, int, int]] = []  # signal, role, normalised start/end
+        negatives: list[Signal] = []
+        roles_present: dict[str, tuple[int, int]] = {}
+
+        def span_of(m: Match) -> tuple[tuple[int, int], str]:
+            a, b = norm.original_span(m.start, m.end)
+            return (a, b), norm.original[a:b]
+
+        lexical_bulk = [(m.start, m.end) for m in matches if m.term is not None and m.term.category == "bulk"]
+        for m in matches:
+            span, matched = span_of(m)
+            # 2./3. role and weight
+            if m.term is None:
+                role, weight = quantity_weight(m)
+                if weight <= 0 or any(a <= m.start and m.end <= b for a, b in lexical_bulk):
+                    continue  # nothing, or already counted as a lexicon variant ("isi 500 pcs")
+            else:
+                role = self._role(m.term)
+                if role == "negative":
+                    negatives.append(Signal(m.term.text, span, -NEGATIVE_WEIGHT, m.kind, role, matched))
+                    continue
+                weight = WEIGHTS.get((role, m.term.strength), 0.05)
+                if m.term.signal == "LOCAL":
+                    weight *= LOCAL_FACTOR
+                if m.kind == "fuzzy":
+                    weight *= m.similarity
+            if self._negated(ntext, tokens, m.start):
+                negatives.append(Signal(f"not {m.name}", span, -NEGATED_WEIGHT, m.kind, "negated", matched))
+                continue
+            positives.append((Signal(m.name, span, weight, m.kind, role, matched), role, m.start, m.end))
+            roles_present.setdefault(role, (m.start, m.end))
+            if role == "origin" and self._says_used(m.form):
+                roles_present.setdefault("used", (m.start, m.end))
+
+        # 5b. bulk wording beside non-clothing goods and no clothing word: not this trade
+        if "bulk" in roles_present:
+            words = set(tokens)
+            goods = words & NON_CLOTHING
+            if goods and not words & CLOTHING:
+                positives = [p for p in positives if p[1] != "bulk"]
+                roles_present.pop("bulk", None)
+                good = sorted(goods)[0]
+                idx = ntext.find(good)
+                a, b = norm.original_span(idx, idx + len(good))
+                negatives.append(
+                    Signal(f"non-clothing goods: {good}", (a, b), -NON_CLOTHING_WEIGHT, "context", "negative",
+                           norm.original[a:b])
+                )  # fmt: skip
+
+        # 4. combinations
+        combos: list[Signal] = []
+        for name, (left, right, weight) in COMBOS.items():
+            lhs = next((roles_present[r] for r in left if r in roles_present), None)
+            rhs = next((roles_present[r] for r in sorted(right) if r in roles_present), None)
+            if lhs is None or rhs is None:
+                continue
+            start, end = min(lhs[0], rhs[0]), max(lhs[1], rhs[1])
+            a, b = norm.original_span(start, end)
+            combos.append(Signal(name, (a, b), weight, "combination", "combination", norm.original[a:b]))
+
+        # 5. noisy-OR of positives, damped by negatives
+        keep = 1.0
+        for sig, *_ in positives:
+            keep *= 1.0 - sig.weight
+        for sig in combos:
+            keep *= 1.0 - sig.weight
+        score = 1.0 - keep
+        for sig in sorted(negatives, key=lambda s: s.weight)[:MAX_NEGATIVES]:
+            score *= 1.0 + sig.weight
+        score = round(min(1.0, max(0.0, score)), 4)
+        signals = [p[0] for p in positives] + combos + negatives
+        signals.sort(key=lambda s: (s.span[0], s.span[1]))
+        return ScoreResult(
+            text=norm.original,
+            score=score,
+            verdict=self.thresholds.verdict(score),
+            signals=signals,
+            lexicon_hash=self.lexicon_hash,
+        )
+
+    @staticmethod
+    def _negated(ntext: str, tokens: list[str], start: int) -> bool:
+        """True when one of the two words before ``start`` (skipping 'barang', 'baju' …) is a negator."""
+        before = ntext[:start].split()
+        looked = 0
+        for word in reversed(before):
+            if word in NEGATORS:
+                return True
+            if word in NEGATION_SKIP:
+                continue
+            looked += 1
+            if looked >= 2:
+                break
+        return False
