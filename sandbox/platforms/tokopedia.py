@@ -5,7 +5,7 @@ Paths (below the host prefix, as on the real hosts):
 - ``POST /graphql/SearchProductV5Query`` (``tokopedia-gql``): JSON array body ``[{operationName, variables:
   {params}, query}]``; ``params`` is a URL-encoded string with ``q``, ``page``, ``rows`` (60), ``start``.
   Answers ``[{"data": {"searchProductV5": {header, data}}}]``. Keywords on the platform blocklist
-  (``sandbox.state.BLOCKLISTS``) give ``header.isQuerySafe = false``, a ``data.violation`` banner, no products.
+  (``sandbox.state.BLOCKLISTS``): ``header.isQuerySafe = false``, a ``data.violation`` banner; no products.
 - ``POST /graphql/PDPGetLayoutQuery`` (``tokopedia-gql``): variables ``shopDomain`` + ``productKey``. Answers
   ``[{"data": {"pdpGetLayout": …}}]`` shaped like the real ``pdp_get_layout.json``; ``basicInfo.status``
   ACTIVE / BANNED / DELETED (removed) / WAREHOUSE / HIDDEN (hidden); unknown or most removed listings give

@@ -1,0 +1,57 @@
+"""``tertib sandbox catalog|serve``: build a catalog file, run the replica marketplaces on loopback.
+
+``tertib sandbox catalog --seed 7 --size 5000 --out catalog.jsonl`` writes a deterministic JSONL catalog
+(format: ``docs/sandbox.md``). ``tertib sandbox serve --port 8800 [--catalog FILE | --seed N --size N]
+[--faults none|realistic|hostile]`` serves every replica under ``http://HOST:PORT/{host-key}``; point the
+spiders at it with ``--sandbox http://127.0.0.1:8800``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crawler.cli_common import console
+from sandbox.catalog import generate, load_catalog, write_catalog
+from sandbox.state import FAULT_PROFILES, SandboxState
+
+app = typer.Typer(help="Replica marketplaces on loopback for the demo and tests.", no_args_is_help=True)
+
+
+@app.command()
+def catalog(
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed and size → identical bytes).")] = 0,
+    size: Annotated[int, typer.Option(help="Number of listings.", min=1)] = 2000,
+) -> None:
+    """Write a deterministic catalog. Example: tertib sandbox catalog --seed 7 --size 5000 --out cat.jsonl"""
+    listings = generate(seed, size)
+    write_catalog(listings, out)
+    labels = Counter(x.label for x in listings)
+    console.print(
+        f"wrote {len(listings)} listings to {out}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(labels.items()))
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8800,
+    catalog_file: Annotated[Path | None, typer.Option("--catalog", help="JSONL catalog to serve.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the generated catalog, takedowns and faults.")] = 0,
+    size: Annotated[int, typer.Option(help="Generated catalog size when no --catalog.", min=1)] = 2000,
+    faults: Annotated[str, typer.Option(help="Fault profile: none, realistic or hostile.")] = "none",
+) -> None:
+    """Serve the replicas. Example: tertib sandbox serve --port 8800 --seed 7 --faults realistic"""
+    from sandbox.server import serve as run
+
+    if faults not in FAULT_PROFILES:
+        raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
+    listings = load_catalog(catalog_file) if catalog_file else generate(seed, size)
+    state = SandboxState(listings, seed=seed, faults=faults)
+    console.print(f"sandbox: {len(listings)} listings on http://{host}:{port} (control: /_sandbox)")
+    run(state, host, port)
