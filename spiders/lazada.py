@@ -173,7 +173,8 @@ def parse_search(
     if mods is None:
         return SearchPage(platform=PLATFORM, shape_ok=False)
     items = mods.get("listItems")
-    total = id_text(info.get("totalResults"))
+    raw_total = info.get("totalResults")
+    total = str(raw_total).strip() if raw_total is not None else None
     if items is None and total is not None:  # "no results" pages omit listItems
         items = []
     if not isinstance(items, list):
@@ -183,7 +184,7 @@ def parse_search(
     listings = [item for item in (_listing(i, base) for i in items if isinstance(i, dict)) if item]
     result = SearchPage(platform=PLATFORM, shape_ok=reader.ok)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
-    result.total = int(total) if total and total.isdigit() else (0 if total is None and not items else None)
+    result.total = int(total) if total and total.isdigit() else None
     result.has_more = bool(items) and not _truthy(info.get("noMorePages")) and page < MAX_PAGES
     related = mods.get("relatedSearch") or get_path(data, "mods.relatedSearch.keywords") or []
     if isinstance(related, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crawler.config import load_settings
+from crawler.errors import UsageError
 from spiders import PROFILES, get_profile
 from spiders.base import (
     BodyError,
@@ -22,7 +23,6 @@ from spiders.base import (
     strip_query,
     unwrap_data,
 )
-from crawler.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ from crawler.errors import UsageError
         {"a": 1},
         'for (;;);{"a": 1}',
         'while(1);{"a": 1}',
-        ")]}'\n{\"a\": 1}",
+        ')]}\'\n{"a": 1}',
         'window.__STATE__ = {"a": 1};',
         'var x = {"a": 1}; var y = 2;',
         '\ufeff{"a": 1}',
@@ -127,7 +127,9 @@ def test_urls() -> None:
     assert absolute_url("https://www.lazada.co.id", "//www.lazada.co.id/products/x.html") == (
         "https://www.lazada.co.id/products/x.html"
     )
-    assert absolute_url("http://127.0.0.1:8000/blibli", "/p/a/ps--X") == "http://127.0.0.1:8000/blibli/p/a/ps--X"
+    assert (
+        absolute_url("http://127.0.0.1:8000/blibli", "/p/a/ps--X") == "http://127.0.0.1:8000/blibli/p/a/ps--X"
+    )
     assert strip_query("https://h/p?ds=1&sid=2#f", ["ds"]) == "https://h/p?ds=1"
 
 

@@ -35,7 +35,11 @@ def test_search_v4_item_basic_and_related_terms() -> None:
     page = shopee.parse_search((EDGE / "search_v4_item_basic.json").read_bytes(), url=url, query="bal")
     assert [item.listing_id for item in page.listings] == ["77.900", "78.901"]
     ad, plain = page.listings
-    assert ad.sponsored and ad.price == 2_500_000 and ad.url == "http://127.0.0.1:9/shopee/Bal-Korea-Premium-i.77.900"
+    assert (
+        ad.sponsored
+        and ad.price == 2_500_000
+        and ad.url == "http://127.0.0.1:9/shopee/Bal-Korea-Premium-i.77.900"
+    )
     assert plain.image_url == "http://127.0.0.1:9/shopee/img/7.jpg"  # absolute images kept
     assert not page.has_more  # nomore
     assert page.related_terms == ["baju bekas import", "bal korea"]
@@ -106,9 +110,15 @@ def test_detail_api_errors() -> None:
 
 def test_urls() -> None:
     settings = load_settings(env={}, sandbox_url="http://127.0.0.1:7000")
-    assert shopee.search_page_url(settings, "bal korea", 1) == "http://127.0.0.1:7000/shopee/search?keyword=bal+korea&page=0"
+    assert (
+        shopee.search_page_url(settings, "bal korea", 1)
+        == "http://127.0.0.1:7000/shopee/search?keyword=bal+korea&page=0"
+    )
     api = shopee.search_api_url(settings, "bal", 3)
     assert api.startswith("http://127.0.0.1:7000/shopee/api/v4/search/search_items?") and "newest=120" in api
-    assert shopee.detail_request(settings, "https://shopee.co.id/X-i.5.6").url == "http://127.0.0.1:7000/shopee/X-i.5.6"
+    assert (
+        shopee.detail_request(settings, "https://shopee.co.id/X-i.5.6").url
+        == "http://127.0.0.1:7000/shopee/X-i.5.6"
+    )
     assert shopee.detail_request(settings, "5.6").url == "http://127.0.0.1:7000/shopee/product/5/6"
     assert shopee.listing_id_from_url("https://shopee.co.id/product/5/6") == "5.6"

@@ -37,7 +37,9 @@ def test_search_v5_listings() -> None:
 
 
 def test_search_query_blocked_is_a_finding() -> None:
-    page = tokopedia.parse_search((EDGE / "search_v5_query_blocked.json").read_bytes(), query="baju bekas impor")
+    page = tokopedia.parse_search(
+        (EDGE / "search_v5_query_blocked.json").read_bytes(), query="baju bekas impor"
+    )
     assert page.query_blocked and page.shape_ok and not page.listings and not page.has_more
     assert "tidak dapat ditampilkan" in page.query_blocked_detail
 
