@@ -51,7 +51,12 @@ LABEL_SHARES = {
     "legit_local_secondhand": 0.10,
     "unrelated": 0.20,
 }
-EVASION_SHARES = {"plain": 0.55, "spelling": 0.25, "euphemism": 0.15, "none": 0.05}
+EVASION_SHARES = {
+    "plain": 0.56,
+    "spelling": 0.25,
+    "euphemism": 0.15,
+    "none": 0.04,
+}  # relistings add a few "none"
 PLATFORM_SHARES = {
     "tokopedia": 0.24,
     "shopee": 0.20,
@@ -357,9 +362,10 @@ class _Gen:
             )
             body = ["Stok datang tiap minggu.", "Tanya stok lewat chat.", r.choice(("Harga terjangkau.", ""))]
         if drift:
-            phrase = r.choice(
-                (f"{drift} {origin}", f"stok {drift}", f"{drift} {g}" if evasion == "none" else drift)
-            )
+            if evasion == "none":  # no origin word: the listing must carry no lexicon phrase
+                phrase = r.choice((f"stok {drift}", f"{drift} {g}"))
+            else:
+                phrase = r.choice((f"{drift} {origin}", f"stok {drift}", drift))
             if r.random() < 0.5 and evasion != "none":
                 title = f"{title} {phrase}"
             else:
