@@ -14,7 +14,8 @@ Steps, in order (the same numbers appear as comments in :func:`normalise`):
 2. Split into word pieces (``[a-z0-9@$]+``) and the gaps between them.
 3. Re-join pieces that a seller split: a single joiner (``. - _ ' *``) between letters ("bal-pres",
    "t.h.r.i.f.t"), runs of three or more single letters ("b a l"), thousands groups ("5.000").
-4. Per token: leetspeak (0→o 1→i/l 3→e 4→a 5→s 7→t @→a $→s, only where a digit sits among letters, so
+4. Per token: leetspeak (0→o 1→i/l 3→e 4→a 5→s 7→t @→a $→s; ! → i and | → l between letters), only
+   where a digit sits among letters, so
    "500pcs" and "100kg" stay numbers), repeated letters collapsed to one ("thriftt", "baaal", "ballpress"
    → "thrift", "bal", "balpres"; patterns are normalised the same way, so real double letters still
    match), then common abbreviations (:data:`ABBREVIATIONS`, e.g. "bks" → "bekas").
@@ -33,7 +34,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # Leetspeak digits/symbols → letters. "1" is "l" after a vowel ("ba1" → "bal"), else "i" ("thr1ft").
-LEET: dict[str, str] = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+LEET: dict[str, str] = {
+    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l",
+}  # fmt: skip
 VOWELS = frozenset("aeiou")
 
 # Look-alike letters from other scripts that NFKC leaves alone.
@@ -81,7 +84,7 @@ ABBREVIATIONS: dict[str, str] = {
 # Characters that glue a word back together when they sit between two letters.
 JOINERS = frozenset(".-_'*’`")
 
-_PIECE = re.compile(r"[a-z0-9@$]+")
+_PIECE = re.compile(r"(?:[a-z0-9@$]|(?<=[a-z0-9])[!|](?=[a-z]))+")
 _HAS_REPEAT = re.compile(r"([a-z])\1")
 _DIGITS = frozenset("0123456789")
 _LEET_CHARS = frozenset(LEET)
