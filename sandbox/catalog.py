@@ -486,6 +486,13 @@ def _new_ids(gen: _Gen, platform: str, shop: tuple[str, str, str], title: str) -
     extra: dict[str, str] = {"slug": slug}
     if platform == "tokopedia":
         lid = gen.unique(lambda: gen.digits(10))
+        # the page URL is /{shopDomain}/{slug}: a seller's second listing with the same title gets a suffix
+        n = 1
+        while f"tkp:{shop[2]}/{slug}" in gen.used_ids:
+            n += 1
+            slug = f"{slugify(title)}-{n}"
+        gen.used_ids.add(f"tkp:{shop[2]}/{slug}")
+        extra["slug"] = slug
     elif platform == "tiktokshop":
         lid = gen.unique(lambda: "17" + gen.digits(17))
     elif platform == "shopee":

@@ -200,7 +200,8 @@ def test_hand_written_minimal_catalog_is_accepted(tmp_path: Path) -> None:
         "platform": "lazada", "listing_id": "123", "seller_id": "9", "seller_name": "Toko",
         "seller_city": "Medan",
         "shop_domain": "toko", "title": "Jaket", "description": "", "price": 1000, "category": "Fashion",
-        "condition": "USED", "image_seed": "ab12", "created_day": -3, "label": "unrelated", "evasion": "plain",
+        "condition": "USED", "image_seed": "ab12", "created_day": -3,
+        "label": "unrelated", "evasion": "plain",
     }  # fmt: skip
     path = tmp_path / "min.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
