@@ -57,14 +57,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def setup_logging(verbose: int = 0) -> None:
+    """Structured, quiet-by-default logging on stderr (-v: info, -vv: debug).
+
+    The level sits on our handler, not only on the root logger, because Scrapy resets the root level
+    when a crawl starts; crawls run with ``LOG_ENABLED=False`` so this is the only handler.
+    """
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("scrapy", "twisted", "asyncio", "urllib3", "filelock", "alembic"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_tertib", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler._tertib = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("scrapy", "twisted", "asyncio", "urllib3", "filelock", "alembic", "scrapy-playwright"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
 
 
 def exit_for(exc: TertibError) -> NoReturn:

@@ -67,9 +67,12 @@ class Listing:
     page: int | None = None
     rank: int | None = None
     source_url: str | None = None  # the search/detail response URL this came from
+    contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
     # filled by pipelines
     score: dict[str, Any] | None = None
     capture_id: int | None = None
+    # evidence of where it came from (crawler.evidence.capture.HttpExchange objects); not serialised
+    exchanges: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def key(self) -> ListingKey:
@@ -84,7 +87,12 @@ class Listing:
         return f"{self.title}\n{self.description}" if self.description else self.title
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        exchanges, self.exchanges = self.exchanges, []
+        try:
+            data = asdict(self)
+        finally:
+            self.exchanges = exchanges
+        del data["exchanges"]
         data["listing_key"] = self.listing_key
         return data
 
@@ -123,3 +131,30 @@ class CheckResult:
     rule: str  # e.g. "tokopedia.gql_error_2001", "shopee.mfe_error_266900002", "blibli.http_404"
     signal: str = ""  # the observed value the rule fired on
     listing: Listing | None = None
+
+
+@dataclass(slots=True)
+class BlockedAttempt:
+    """A request whose answer was not content (block, captcha, login wall, 429, 5xx, malformed).
+
+    Recorded as an UNOBSERVABLE attempt with its evidence, never parsed as data.
+    """
+
+    platform: str
+    url: str
+    reason: str
+    query: str | None = None
+    page: int | None = None
+    listing_key: str | None = None
+    exchange: Any = None
+    final: bool = True  # False while it will still be retried
+
+
+@dataclass(slots=True)
+class QueryFinding:
+    """A platform refused a keyword itself (Tokopedia ``isQuerySafe=false``): a finding, not "0 results"."""
+
+    platform: str
+    query: str
+    kind: str = "query_blocked"
+    detail: str = ""

@@ -492,6 +492,23 @@ DetailBuilder = Callable[[Settings, str], RequestSpec]
 
 
 @dataclass(frozen=True)
+class BrowserLogin:
+    """How a browser logs in to a platform's web form.
+
+    Real sweeps never type credentials: an analyst logs in once by hand (``tertib browser login P``) and the
+    saved browser profile is reused. Only the sandbox's published test account is filled in automatically.
+    """
+
+    login_path: str  # below the platform's base URL, e.g. "/login/"
+    url_marker: str  # a URL containing this is the login page (login walls redirect there)
+    user_field: str  # CSS selectors
+    password_field: str
+    submit: str
+    sandbox_user: str
+    sandbox_password: str
+
+
+@dataclass(frozen=True)
 class SiteProfile:
     """Everything the spiders need to know about one platform, as plain data and pure functions.
 
@@ -519,6 +536,11 @@ class SiteProfile:
     removal_rules: tuple[str, ...] = ()
     hidden_rules: tuple[str, ...] = ()
     notes: str = ""
+    # browser platforms: URL fragments of the API responses the page receives with search results,
+    # whether more results come by scrolling the same page (instead of a page parameter), and the login form
+    browser_api_markers: tuple[str, ...] = ()
+    scroll_pagination: bool = False
+    login: BrowserLogin | None = None
 
     @property
     def has_search(self) -> bool:

@@ -31,6 +31,7 @@ from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
     Body,
     BodyError,
+    BrowserLogin,
     RequestSpec,
     SiteProfile,
     block_result,
@@ -256,4 +257,15 @@ PROFILE = SiteProfile(
     block_markers=LOGIN_MARKERS,
     removal_rules=("facebook.listing_unavailable",),
     notes="Logged-in browser profile; per-IP limits with long cool-downs. Cursor: next_cursor(body).",
+    browser_api_markers=("/api/graphql",),
+    scroll_pagination=True,
+    login=BrowserLogin(
+        login_path="/login/",
+        url_marker="/login/",
+        user_field="input[name=email]",
+        password_field="input[name=pass]",
+        submit="#loginbutton",
+        sandbox_user="analyst@sandbox.test",
+        sandbox_password="sandbox-pass",
+    ),
 )

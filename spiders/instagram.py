@@ -27,6 +27,7 @@ from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
     Body,
     BodyError,
+    BrowserLogin,
     RequestSpec,
     SiteProfile,
     block_result,
@@ -255,4 +256,15 @@ PROFILE = SiteProfile(
     block_markers=("/accounts/login",),
     removal_rules=("instagram.http_404",),
     notes="Hashtag browsing only with an analyst-provided logged-in profile. Cursor: next_max_id(body).",
+    browser_api_markers=("/api/v1/tags/",),
+    scroll_pagination=True,
+    login=BrowserLogin(
+        login_path="/accounts/login/",
+        url_marker="/accounts/login/",
+        user_field="input[name=username]",
+        password_field="input[name=password]",
+        submit="button[type=submit]",
+        sandbox_user="analyst.sandbox",
+        sandbox_password="sandbox-pass",
+    ),
 )

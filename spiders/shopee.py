@@ -407,4 +407,5 @@ PROFILE = SiteProfile(
     removal_rules=("shopee.mfe_error_266900002", "shopee.api_error_266900002", *REMOVED_ITEM_STATUS.values()),
     hidden_rules=tuple(HIDDEN_ITEM_STATUS.values()),
     notes="Signed API: read the responses the page requests in a logged-in browser, one tab, slowly.",
+    browser_api_markers=("/api/v4/search/search_items",),
 )

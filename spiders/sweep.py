@@ -37,12 +37,6 @@ from spiders.base import SiteProfile
 
 logger = logging.getLogger(__name__)
 
-# URL fragments of the API responses a browser page receives for a search (the data we read).
-BROWSER_SEARCH_APIS: dict[str, tuple[str, ...]] = {
-    "shopee": ("/api/v4/search/search_items",),
-    "facebook": ("/api/graphql",),
-    "instagram": ("/api/v1/tags/",),
-}
 BLOCK_RETRIES = 2  # polite retries of a block page before it is recorded as UNOBSERVABLE
 BLOCK_BACKOFF = 2.0  # seconds, doubled per retry (real sites); the sandbox uses 0.2
 
@@ -107,7 +101,7 @@ class SweepSpider(scrapy.Spider):
                 playwright=True,
                 playwright_include_page=True,
                 playwright_context=profile.platform,
-                playwright_page_event_handlers={"response": self._on_browser_response},
+                playwright_page_event_handlers={"response": self._response_handler(profile)},
             )
         self.stat(profile.platform, "requests")
         return scrapy.Request(
@@ -128,68 +122,160 @@ class SweepSpider(scrapy.Spider):
         self, response: Response, platform: str, query: str, page: int
     ) -> AsyncIterator[Any]:
         profile = PROFILES[platform]
-        assert profile.parse_search is not None
-        result = profile.parse_search(
-            response.body, url=response.url, query=query, page=page, status=response.status
-        )
-        async for item in self._handle_search(response, profile, result, query, page, [response]):
+        async for item in self._handle_search(
+            response, profile, self._parse_response(profile, response), query, page
+        ):
             yield item
 
     async def parse_browser_search(
         self, response: Response, platform: str, query: str, page: int
     ) -> AsyncIterator[Any]:
-        """The page ran the platform's own scripts; parse the API responses it received."""
+        """The page ran the platform's own scripts; parse the API responses it received.
+
+        1. Log in first when the page landed on a login wall (sandbox test account only).
+        2. First page: the data embedded in the page, else the API responses it received.
+        3. Scroll-paginated platforms: scroll for each further page and read the new API responses.
+        """
         profile = PROFILES[platform]
-        assert profile.parse_search is not None
         browser_page = response.meta.get("playwright_page")
-        results: list[SearchPage] = []
+        if browser_page is None:
+            async for item in self._handle_search(
+                response, profile, self._parse_response(profile, response), query, page
+            ):
+                yield item
+            return
+        pages: list[tuple[int, SearchPage]] = []
         try:
-            if browser_page is not None:
-                api = await self._collect_api_responses(browser_page, platform)
-                for api_response in api:
-                    body = await api_response.body()
-                    results.append(
-                        profile.parse_search(
-                            body, url=api_response.url, query=query, page=page, status=api_response.status
-                        )
+            # 1. Login wall?
+            html: bytes | str = response.body
+            if profile.login is not None and profile.login.url_marker in browser_page.url:
+                if not await self._login(
+                    browser_page, profile, response.request.url if response.request else ""
+                ):
+                    self.stat(platform, "blocked")
+                    self.stat(platform, "unobservable")
+                    yield BlockedAttempt(
+                        platform, browser_page.url, "login_wall", query, page, exchange=response
                     )
+                    return
+                html = await browser_page.content()
+            # 2. First page.
+            first = None
+            if profile.scroll_pagination:
+                first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
+                if not first.listings and first.block is None:
+                    first = None
+            if first is None:
+                api = await self._new_api_responses(browser_page, seen=0)
+                if api:
+                    first = await self._parse_api_responses(profile, api, query, page)
+                else:
+                    first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
+            pages.append((page, first))
+            # 3. More pages by scrolling.
+            if profile.scroll_pagination and first.block is None and first.listings:
+                seen = len(self._browser_responses.get(id(browser_page), []))
+                for next_page in range(page + 1, self._page_limit(profile) + 1):
+                    await browser_page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+                    api = await self._new_api_responses(browser_page, seen=seen)
+                    if not api:
+                        break
+                    seen += len(api)
+                    result = await self._parse_api_responses(profile, api, query, next_page)
+                    pages.append((next_page, result))
+                    if result.block is not None or not result.has_more:
+                        break
+        except Exception as exc:  # the browser died or the page went away: unobservable, not "no listings"
+            logger.warning("%s browser search failed for %r page %d: %s", platform, query, page, exc)
+            self.stat(platform, "errors")
+            self.stat(platform, "unobservable")
+            yield BlockedAttempt(platform, response.url, f"browser_error:{type(exc).__name__}", query, page)
+            return
         finally:
-            if browser_page is not None:
-                self._browser_responses.pop(id(browser_page), None)
-                await browser_page.close()
-        if not results:
-            # No API response arrived: the page itself may be a block/login page; let the parser judge it.
-            results.append(
-                profile.parse_search(
-                    response.body, url=response.url, query=query, page=page, status=response.status
-                )
-            )
-        for result in results:
-            async for item in self._handle_search(response, profile, result, query, page, [response]):
+            self._browser_responses.pop(id(browser_page), None)
+            await browser_page.close()
+        for number, result in pages:
+            follow = not profile.scroll_pagination
+            async for item in self._handle_search(response, profile, result, query, number, follow=follow):
                 yield item
 
-    async def _collect_api_responses(self, page: Any, platform: str, timeout: float = 10.0) -> list[Any]:
+    def _parse_response(self, profile: SiteProfile, response: Response) -> SearchPage:
+        assert profile.parse_search is not None
+        query, page = response.meta["query"], response.meta["page"]
+        return profile.parse_search(
+            response.body, url=response.url, query=query, page=page, status=response.status
+        )
+
+    def _page_limit(self, profile: SiteProfile) -> int:
+        return min(self.max_pages, profile.max_pages or self.max_pages)
+
+    async def _login(self, browser_page: Any, profile: SiteProfile, target: str) -> bool:
+        """Fill the login form with the sandbox's published test account, then go back to ``target``.
+
+        Real platforms are never logged into automatically: a saved profile from ``tertib browser login``
+        carries the analyst's session, and a login wall there means the session expired.
+        """
+        login = profile.login
+        if login is None or not self.tertib_settings.sandbox_url:
+            return False
+        await browser_page.fill(login.user_field, login.sandbox_user)
+        await browser_page.fill(login.password_field, login.sandbox_password)
+        await browser_page.click(login.submit)
+        await browser_page.wait_for_url(lambda url: login.url_marker not in url, timeout=15_000)
+        self._browser_responses.pop(id(browser_page), None)
+        if target:
+            await browser_page.goto(target)
+        return login.url_marker not in browser_page.url
+
+    async def _parse_api_responses(
+        self, profile: SiteProfile, api_responses: list[Any], query: str, page: int
+    ) -> SearchPage:
+        """Merge the search results of the API responses one page render (or one scroll) received."""
+        merged: SearchPage | None = None
+        for api_response in api_responses:
+            result = await self._parse_api_response(profile, api_response, query, page)
+            if merged is None or (merged.block is not None and result.block is None):
+                merged = result
+            elif result.block is None:
+                merged.listings.extend(result.listings)
+                merged.has_more = result.has_more
+                merged.related_terms.extend(result.related_terms)
+        assert merged is not None
+        return merged
+
+    async def _parse_api_response(
+        self, profile: SiteProfile, api_response: Any, query: str, page: int
+    ) -> SearchPage:
+        """Parse one API response the page received; a redirect (captcha, traffic check) is read from its
+        Location, since a redirect has no body."""
+        assert profile.parse_search is not None
+        status = api_response.status
+        if 300 <= status < 400:
+            location = await api_response.header_value("location") or api_response.url
+            return profile.parse_search(b"", url=location, query=query, page=page, status=status)
+        body = await api_response.body()
+        return profile.parse_search(body, url=api_response.url, query=query, page=page, status=status)
+
+    async def _new_api_responses(self, browser_page: Any, *, seen: int, timeout: float = 10.0) -> list[Any]:
+        """API responses received after the first ``seen`` ones, waiting up to ``timeout`` for one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            found = self._browser_responses.get(id(page))
-            if found:
+            found = self._browser_responses.get(id(browser_page), [])
+            if len(found) > seen:
                 await asyncio.sleep(0.2)  # let sibling responses of the same render arrive
-                return list(self._browser_responses.get(id(page), []))
-            await asyncio.sleep(0.1)
+                return list(self._browser_responses.get(id(browser_page), []))[seen:]
+            await asyncio.sleep(0.05)
         return []
 
-    async def _on_browser_response(self, response: Any) -> None:
-        markers = BROWSER_SEARCH_APIS.get(self._platform_of(response.url), ())
-        if any(marker in response.url for marker in markers):
-            self._browser_responses[id(response.frame.page)].append(response)
+    def _response_handler(self, profile: SiteProfile) -> Any:
+        markers = profile.browser_api_markers
 
-    def _platform_of(self, url: str) -> str:
-        settings = self.tertib_settings
-        for platform in BROWSER_SEARCH_APIS:
-            if url.startswith(settings.base_url(platform)):
-                return platform
-        return ""
+        async def on_response(response: Any) -> None:
+            if any(marker in response.url for marker in markers):
+                self._browser_responses[id(response.frame.page)].append(response)
+
+        return on_response
 
     async def _handle_search(
         self,
@@ -198,7 +284,8 @@ class SweepSpider(scrapy.Spider):
         result: SearchPage,
         query: str,
         page: int,
-        exchanges: list[Any],
+        *,
+        follow: bool = True,
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
@@ -238,11 +325,10 @@ class SweepSpider(scrapy.Spider):
             listing.query = query
             listing.page = page
             listing.source_url = response.url
-            listing.exchanges = list(exchanges)
+            listing.exchanges = [response]
             self.stat(platform, "listings")
             yield listing
-        limit = min(self.max_pages, profile.max_pages or self.max_pages)
-        if result.has_more and page < limit and result.listings:
+        if follow and result.has_more and page < self._page_limit(profile) and result.listings:
             yield self.search_request(profile, query, page + 1)
 
     async def on_error(self, failure: Any) -> AsyncIterator[Any]:

@@ -258,3 +258,12 @@ def latest_failed_jobs(session: Session, limit: int = 5) -> list[JobRun]:
         if len(out) >= limit:
             break
     return out
+
+
+def link_capture(session: Session, *, capture_id: int, listing_id: int) -> None:
+    """Attach a capture recorded before its listing row existed (evidence runs before persist)."""
+    from storage.models import Capture
+
+    capture = session.get(Capture, capture_id)
+    if capture is not None and capture.listing_id is None:
+        capture.listing_id = listing_id

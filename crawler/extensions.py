@@ -1,0 +1,204 @@
+"""Crawl extensions: sweep health checks and the Rich progress display.
+
+:class:`SweepHealth` turns the per-platform counters (``tertib/<platform>/<counter>`` in the Scrapy stats)
+into the run record, Spidermon-style: a platform that returned no listings for any query, whose responses
+stopped matching the profile's JSON paths, or that was mostly blocked is flagged as *needs attention* in
+the run summary instead of being reported as clean. It also stores the platforms' related-keyword
+suggestions for discovery. Thresholds: ``HEALTH_MAX_BLOCKED_SHARE`` (0.5).
+
+:class:`SweepProgress` (``TERTIB_PROGRESS``) shows one Rich progress line per platform.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Self
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+COUNTERS = (
+    "requests",
+    "responses",
+    "listings",
+    "candidates",
+    "captures",
+    "blocked",
+    "unobservable",
+    "errors",
+    "query_blocked",
+    "shape_mismatch",
+    "empty_pages",
+    "retry_after",
+)
+
+
+def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for platform in platforms:
+        prefix = f"tertib/{platform}/"
+        out[platform] = {name: int(stats.get(prefix + name, 0)) for name in COUNTERS}
+    return out
+
+
+def health_checks(
+    per_platform: dict[str, dict[str, int]], queries: int, max_blocked_share: float = 0.5
+) -> list[str]:
+    """Messages for platforms whose results cannot be trusted as "clean"."""
+    problems: list[str] = []
+    for platform, counts in per_platform.items():
+        responses = counts["responses"]
+        if counts["shape_mismatch"]:
+            problems.append(
+                f"{platform}: {counts['shape_mismatch']} responses did not match the profile's paths"
+                " (a redesign?)"
+            )
+        if responses and counts["blocked"] / responses > max_blocked_share:
+            problems.append(f"{platform}: {counts['blocked']} of {responses} responses were blocked")
+        if queries and counts["listings"] == 0 and counts["query_blocked"] < queries:
+            problems.append(f"{platform}: no listings for any query — blocked, broken, or changed; not clean")
+        if counts["requests"] and not responses:
+            problems.append(f"{platform}: {counts['errors']} errors and no readable response")
+    return problems
+
+
+class SweepHealth:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.started = time.monotonic()
+        self.platform_started: dict[str, float] = {}
+        self.result: dict[str, Any] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
+        crawler._tertib_health = ext  # type: ignore[attr-defined]
+        return ext
+
+    def request_scheduled(self, request: Any, spider: Any = None) -> None:
+        platform = request.meta.get("platform")
+        if platform and platform not in self.platform_started:
+            self.platform_started[platform] = time.monotonic()
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats.get_stats()
+        platforms = list(getattr(spider, "platforms", []))
+        per_platform = platform_stats(stats, platforms)
+        now = time.monotonic()
+        for platform, counts in per_platform.items():
+            counts["duration_s"] = round(now - self.platform_started.get(platform, now), 1)  # type: ignore[assignment]
+        attention = health_checks(
+            per_platform,
+            len(getattr(spider, "queries", [])),
+            self.crawler.settings.getfloat("HEALTH_MAX_BLOCKED_SHARE", 0.5),
+        )
+        if stats.get("tertib/sandbox_guard/refused"):
+            attention.append(f"sandbox guard refused {stats['tertib/sandbox_guard/refused']} requests")
+        status = "completed" if reason == "finished" else "failed"
+        if status == "completed" and attention:
+            status = "partial"
+        related = {p: sorted(t) for p, t in getattr(spider, "related_terms", {}).items() if t}
+        self.result = {
+            "status": status,
+            "reason": reason,
+            "duration_s": round(now - self.started, 1),
+            "platforms": per_platform,
+            "needs_attention": attention,
+            "related_terms": related,
+        }
+        run_id = self.crawler.settings.get("TERTIB_RUN_ID")
+        if run_id is not None:
+            from storage import repositories as repo
+            from storage.db import Database
+
+            db = Database(self.crawler.settings["TERTIB_SETTINGS"].db_url)
+            try:
+                with db.session() as session:
+                    repo.finish_run(
+                        session,
+                        int(run_id),
+                        status=status,
+                        stats={
+                            "platforms": per_platform,
+                            "related_terms": related,
+                            "duration_s": self.result["duration_s"],
+                            "reason": reason,
+                        },
+                        needs_attention=attention,
+                    )
+            finally:
+                db.dispose()
+
+
+class SweepProgress:
+    """One Rich progress row per platform: responses, listings, candidates, blocked."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.crawler = crawler
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[platform]:<10}"),
+            TextColumn("{task.fields[line]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("TERTIB_PROGRESS", False):
+            raise NotConfigured
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        for platform in getattr(spider, "platforms", []):
+            self.tasks[platform] = self.progress.add_task("", total=None, platform=platform, line="starting")
+        self.progress.start()
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        self._refresh_all()
+        self.progress.stop()
+
+    def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
+        platform = request.meta.get("platform")
+        if platform in self.tasks:
+            self.counts[platform]["responses"] += 1
+            self._refresh(platform)
+
+    def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
+        platform = getattr(item, "platform", None)
+        if platform in self.tasks:
+            kind = type(item).__name__
+            self.counts[platform][kind] += 1
+            self._refresh(platform)
+
+    def _refresh_all(self) -> None:
+        for platform in self.tasks:
+            self._refresh(platform)
+
+    def _refresh(self, platform: str) -> None:
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        c = self.counts[platform]
+
+        def s(name: str) -> int:
+            return int(stats.get_value(f"tertib/{platform}/{name}", 0))
+
+        line = (
+            f"{c['responses']:>5} responses  {c['Listing']:>6} listings  {s('candidates'):>5} candidates  "
+            f"{s('captures'):>4} captured  {s('blocked'):>3} blocked  {s('errors'):>3} errors"
+        )
+        self.progress.update(self.tasks[platform], line=line)

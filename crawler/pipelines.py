@@ -1,0 +1,251 @@
+"""Item pipelines, in the order wired in ``crawler/settings.py``: normalise → score → evidence → persist.
+
+1. :class:`NormalisePipeline` — tidy text fields (HTML entities, whitespace), extract contact handles
+   (WhatsApp numbers, Instagram handles) from title and description.
+2. :class:`ScorePipeline` (``SCORE_ENABLED``) — score with the run's lexicon; the explanation travels on the
+   item. Title only at first: search results rarely carry descriptions.
+3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``,
+   ``EVIDENCE_MAX_CONCURRENT``) — for listings scoring at least the enrich verdict, fetch the listing's
+   detail with the platform's own method, merge the description and seller, rescore; for candidates
+   (verdict candidate or strong) capture evidence: the search response that surfaced it, the detail
+   response, a full-page screenshot, and a metadata record, through ``crawler.evidence``. Block pages are
+   recorded as UNOBSERVABLE attempts, never as evidence.
+4. :class:`PersistPipeline` (``PERSIST_BATCH_SIZE``) — upsert seller and listing, add the sighting with its
+   provenance, the score, and findings, in batched transactions.
+
+To add a stage: write a class with ``from_crawler`` and ``process_item``, give it a prefixed setting that
+can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` with an order number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from typing import Any, Self
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from crawler import __version__
+from crawler.config import Settings
+from crawler.items import BlockedAttempt, Listing, QueryFinding, Verdict
+from crawler.run_context import RunContext
+
+logger = logging.getLogger(__name__)
+
+VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
+_SPACE = re.compile(r"\s+")
+_WA = re.compile(r"(?:\+?62|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
+_IG = re.compile(
+    r"(?:\big\s*[:@]?\s*|instagram\s*[:@]?\s*)@?([A-Za-z0-9_.]{3,30})|@([A-Za-z0-9_.]{3,30})", re.I
+)
+
+
+def clean_text(text: str | None) -> str:
+    if not text:
+        return ""
+    return _SPACE.sub(" ", html.unescape(text)).strip()
+
+
+def contact_handles(text: str) -> list[str]:
+    """WhatsApp numbers (normalised to 62…) and Instagram handles mentioned in listing text."""
+    handles: set[str] = set()
+    for match in _WA.finditer(text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if digits.startswith("0"):
+            digits = "62" + digits[1:]
+        if 10 <= len(digits) <= 15:
+            handles.add(f"wa:{digits}")
+    for match in _IG.finditer(text):
+        handle = (match.group(1) or match.group(2) or "").strip(".").lower()
+        if handle and not handle.isdigit() and handle != ".":
+            handles.add(f"ig:@{handle}")
+    return sorted(handles)
+
+
+def run_context(crawler: Crawler) -> RunContext:
+    """The per-crawl context (database, scorer, evidence recorder) shared by the pipelines."""
+    ctx = getattr(crawler, "_tertib_context", None)
+    if ctx is None:
+        settings: Settings = crawler.settings["TERTIB_SETTINGS"]
+        ctx = RunContext(settings, run_id=crawler.settings.get("TERTIB_RUN_ID"))
+        crawler._tertib_context = ctx  # type: ignore[attr-defined]
+    return ctx
+
+
+class NormalisePipeline:
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls()
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Listing):
+            item.title = clean_text(item.title)
+            item.description = clean_text(item.description)
+            item.seller_name = clean_text(item.seller_name) or None
+            item.contact_handles = sorted(set(item.contact_handles) | set(contact_handles(item.text())))
+        return item
+
+
+class ScorePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.ctx = run_context(crawler)
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("SCORE_ENABLED", True):
+            raise NotConfigured
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Listing):
+            item.score = self.ctx.score(item.text())
+        return item
+
+
+class EvidencePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.ctx = run_context(crawler)
+        settings = crawler.settings
+        self.screenshots = settings.getbool("EVIDENCE_SCREENSHOT", True)
+        self.enrich_from = VERDICT_ORDER[settings.get("EVIDENCE_ENRICH_MIN_VERDICT", "weak")]
+        self.semaphore = asyncio.Semaphore(settings.getint("EVIDENCE_MAX_CONCURRENT", 2))
+        self.seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("EVIDENCE_ENABLED", True):
+            raise NotConfigured
+        return cls(crawler)
+
+    def stat(self, platform: str, key: str) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"tertib/{platform}/{key}")
+
+    async def open_spider(self) -> None:
+        await self.ctx.open_evidence(screenshots=self.screenshots)
+
+    async def close_spider(self) -> None:
+        await self.ctx.close_evidence()
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, BlockedAttempt):
+            if item.final:
+                await self.ctx.record_unobservable(item)
+            return item
+        if not isinstance(item, Listing) or item.score is None:
+            return item
+        if VERDICT_ORDER.get(item.score["verdict"], 0) < self.enrich_from:
+            return item
+        if item.listing_key in self.seen:  # the same listing from another query/page: one capture per run
+            return item
+        self.seen.add(item.listing_key)
+        async with self.semaphore:
+            await self._enrich(item)
+            if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
+                self.stat(item.platform, "candidates")
+                item.capture_id = await self.ctx.capture(item)
+                if item.capture_id is not None:
+                    self.stat(item.platform, "captures")
+        return item
+
+    async def _enrich(self, item: Listing) -> None:
+        """Fetch the listing's detail with the platform's method; merge what it adds; rescore."""
+        from spiders import PROFILES
+
+        profile = PROFILES.get(item.platform)
+        if profile is None or profile.needs_browser:
+            return  # browser platforms: the screenshotter's page fetch is the detail (see RunContext.capture)
+        spec = profile.detail_request(self.ctx.settings, item.url)
+        request = Request(
+            spec.url,
+            method=spec.method,
+            headers=spec.headers or None,
+            body=spec.body,
+            meta={"platform": item.platform, "download_slot": item.platform, "handle_httpstatus_all": True},
+            dont_filter=True,
+        )
+        self.stat(item.platform, "requests")
+        try:
+            assert self.crawler.engine is not None
+            response: Response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # network errors: the listing keeps its title-only score
+            self.stat(item.platform, "errors")
+            logger.info("detail fetch failed for %s: %s", item.url, exc)
+            return
+        result = profile.parse_detail(
+            response.body, url=response.url, status=response.status, headers=_headers(response)
+        )
+        if result.verdict is Verdict.UNOBSERVABLE:
+            self.stat(item.platform, "blocked")
+            await self.ctx.record_unobservable(
+                BlockedAttempt(
+                    platform=item.platform,
+                    url=response.url,
+                    reason=result.rule,
+                    listing_key=item.listing_key,
+                    exchange=response,
+                )
+            )
+            return
+        item.exchanges.append(response)
+        detail = result.listing
+        if detail is not None:
+            item.description = clean_text(detail.description) or item.description
+            item.seller_id = item.seller_id or detail.seller_id
+            item.seller_name = item.seller_name or detail.seller_name
+            item.seller_city = item.seller_city or detail.seller_city
+            item.condition = detail.condition or item.condition
+            item.status = detail.status or item.status
+            item.contact_handles = sorted(set(item.contact_handles) | set(contact_handles(item.text())))
+            item.score = self.ctx.score(item.text())
+        item.raw["detail_verdict"] = result.verdict.value
+
+
+def _headers(response: Response) -> dict[str, str]:
+    return {k.decode("latin-1"): b",".join(v).decode("latin-1") for k, v in response.headers.items()}
+
+
+class PersistPipeline:
+    def __init__(self, crawler: Crawler, batch_size: int) -> None:
+        self.crawler = crawler
+        self.ctx = run_context(crawler)
+        self.batch_size = batch_size
+        self.pending: list[Any] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler, crawler.settings.getint("PERSIST_BATCH_SIZE", 200))
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Listing | QueryFinding):
+            self.pending.append(item)
+            if len(self.pending) >= self.batch_size:
+                self.flush()
+        return item
+
+    def flush(self) -> None:
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.ctx.persist(batch)
+
+    def close_spider(self) -> None:
+        self.flush()
+
+
+__all__ = [
+    "EvidencePipeline",
+    "NormalisePipeline",
+    "PersistPipeline",
+    "ScorePipeline",
+    "clean_text",
+    "contact_handles",
+]
+
+_ = __version__

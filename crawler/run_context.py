@@ -1,0 +1,205 @@
+"""What one crawl shares across its pipelines: settings, database, scorer, evidence recorder.
+
+The pipelines stay thin; this object owns the connections to the rest of the system:
+
+- ``score(text)`` — the run's scorer (lexicon version fixed at start, recorded on the SweepRun).
+- ``capture(listing)`` / ``record_unobservable(attempt)`` — evidence through ``crawler.evidence``
+  (WARC records, screenshot, custody entry), off the reactor thread where the work is heavy.
+- ``persist(items)`` — one transaction per batch through ``storage.repositories``.
+
+Spiders never see this object (they only yield items), so they never touch storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from crawler import __version__
+from crawler.config import Settings
+from crawler.items import BlockedAttempt, Listing, QueryFinding
+
+logger = logging.getLogger(__name__)
+
+
+def exchange_from_response(response: Any) -> Any:
+    """A Scrapy response (and its request) as an evidence ``HttpExchange``."""
+    from crawler.evidence.capture import HttpExchange
+
+    request = response.request
+
+    def pairs(headers: Any) -> list[tuple[str, str]]:
+        out = []
+        for key, values in headers.items():
+            for value in values:
+                out.append((key.decode("latin-1"), value.decode("latin-1")))
+        return out
+
+    return HttpExchange(
+        url=response.url,
+        method=request.method if request is not None else "GET",
+        request_headers=pairs(request.headers) if request is not None else [],
+        request_body=(request.body or b"") if request is not None else b"",
+        status=response.status,
+        reason="",
+        response_headers=pairs(response.headers),
+        body=response.body,
+        fetched_at=response.meta.get("tertib_fetched_at") or datetime.now(UTC),
+        protocol=str(getattr(response, "protocol", None) or "HTTP/1.1"),
+    )
+
+
+class RunContext:
+    def __init__(self, settings: Settings, *, run_id: int | None) -> None:
+        from storage.db import Database
+
+        self.settings = settings
+        self.run_id = run_id
+        self.db = Database(settings.db_url)
+        self._scorer: Any = None
+        self.scorer_version = ""
+        self.lexicon_version_id: int | None = None
+        self.recorder: Any = None
+        self.screenshotter: Any = None
+        self.counts: Counter[str] = Counter()
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    def _load_scorer(self) -> Any:
+        from crawler.terms import scorer as scorer_mod
+        from crawler.terms.store import current_version, load_lexicon
+
+        with self.db.session() as session:
+            lexicon = load_lexicon(session)
+            self.lexicon_version_id = current_version(session).id
+        self.scorer_version = scorer_mod.SCORER_VERSION
+        return scorer_mod.Scorer(lexicon, scorer_mod.Thresholds.from_settings(self.settings))
+
+    def score(self, text: str) -> dict[str, Any]:
+        if self._scorer is None:
+            self._scorer = self._load_scorer()
+        result: dict[str, Any] = self._scorer.score(text).to_dict()
+        return result
+
+    # -- evidence --------------------------------------------------------------------------------
+
+    async def open_evidence(self, *, screenshots: bool) -> None:
+        from crawler.evidence.capture import EvidenceRecorder
+
+        self.recorder = EvidenceRecorder(self.settings, self.db)
+        if screenshots:
+            from crawler.evidence.screenshot import Screenshotter
+
+            self.screenshotter = Screenshotter(self.settings)
+            await self.screenshotter.__aenter__()
+
+    async def close_evidence(self) -> None:
+        if self.screenshotter is not None:
+            await self.screenshotter.__aexit__(None, None, None)
+            self.screenshotter = None
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    async def capture(self, listing: Listing) -> int | None:
+        if self.recorder is None:
+            return None
+        exchanges = [exchange_from_response(r) if hasattr(r, "request") else r for r in listing.exchanges]
+        png = None
+        if self.screenshotter is not None:
+            try:
+                png, page_exchange = await self.screenshotter.capture(listing.url)
+                exchanges.append(page_exchange)
+            except Exception as exc:  # a screenshot failure must not lose the WARC evidence
+                logger.warning("screenshot failed for %s: %s", listing.url, exc)
+                self.counts["screenshot_failures"] += 1
+        metadata = {
+            "listing": listing.to_dict(),
+            "score": listing.score,
+            "query": listing.query,
+            "page": listing.page,
+            "rank": listing.rank,
+            "sweep_run_id": self.run_id,
+            "tool": f"tertib/{__version__}",
+            "scorer_version": self.scorer_version,
+            "lexicon_version_id": self.lexicon_version_id,
+        }
+        record = getattr(self.recorder, "arecord_capture", None)
+        kwargs = dict(
+            listing=listing.to_dict(),
+            exchanges=exchanges,
+            screenshot_png=png,
+            metadata=metadata,
+            purpose="sweep",
+            sweep_run_id=self.run_id,
+            actor=self.settings.actor_name(),
+        )
+        if record is not None:
+            return int(await record(**kwargs))
+        return int(self.recorder.record_capture(**kwargs))
+
+    async def record_unobservable(self, attempt: BlockedAttempt) -> None:
+        self.counts[f"unobservable:{attempt.platform}"] += 1
+        if self.recorder is None:
+            return
+        exchange = exchange_from_response(attempt.exchange) if attempt.exchange is not None else None
+        self.recorder.record_unobservable(
+            url=attempt.url,
+            reason=attempt.reason,
+            exchange=exchange,
+            listing_key=attempt.listing_key,
+            purpose="sweep",
+            sweep_run_id=self.run_id,
+            actor=self.settings.actor_name(),
+        )
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def persist(self, items: list[Listing | QueryFinding]) -> None:
+        from storage import repositories as repo
+
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            for item in items:
+                if isinstance(item, QueryFinding):
+                    repo.record_finding(
+                        session,
+                        platform=item.platform,
+                        kind=item.kind,
+                        query=item.query,
+                        detail={"text": item.detail},
+                        sweep_run_id=self.run_id,
+                    )
+                    continue
+                data = item.to_dict()
+                listing_id, _created = repo.upsert_listing(session, data, seen_at=now)
+                sighting_id = repo.add_sighting(
+                    session,
+                    listing_id=listing_id,
+                    sweep_run_id=self.run_id,
+                    query=item.query,
+                    page=item.page,
+                    rank=item.rank,
+                    sponsored=item.sponsored,
+                    source_url=item.source_url,
+                    raw=item.raw,
+                    seen_at=now,
+                )
+                if item.score is not None:
+                    repo.add_score(
+                        session,
+                        listing_id=listing_id,
+                        sighting_id=sighting_id,
+                        value=float(item.score["score"]),
+                        verdict=str(item.score["verdict"]),
+                        explanation=item.score,
+                        scorer_version=self.scorer_version,
+                        lexicon_version_id=self.lexicon_version_id,
+                    )
+                if item.capture_id is not None:
+                    repo.link_capture(session, capture_id=item.capture_id, listing_id=listing_id)
+
+    def close(self) -> None:
+        self.db.dispose()

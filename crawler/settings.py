@@ -1,0 +1,137 @@
+"""Scrapy settings for every tertib crawl — the one place components are wired (STYLE.md §1).
+
+Pipelines and middlewares are listed by dotted path with an integer order (gaps of 100). Each component
+builds itself with ``from_crawler`` and reads its own prefixed settings:
+
+- ``SANDBOX_GUARD_ENABLED`` — refuse any request to ``/_sandbox/*`` (the replicas' control plane).
+- ``RETRY_AFTER_MAX_DELAY`` — the longest ``Retry-After`` honoured (seconds); longer ones give up.
+- ``SCORE_ENABLED`` — score listings (title first, title + description after enrichment).
+- ``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT`` — fetch listing details for
+  listings scoring at least this verdict, and capture WARC + screenshot evidence for candidates.
+- ``PERSIST_BATCH_SIZE`` — listings per database transaction.
+- ``TERTIB_PROGRESS`` — a Rich progress display (the CLI turns it on).
+
+``build(settings, run_id=…)`` returns the dict for ``scrapy.settings.Settings``; per-platform politeness
+comes from each site profile as a download slot (``DOWNLOAD_SLOTS``), so platforms never share a slot even
+when the sandbox serves all of them from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawler import __version__
+from crawler.config import Settings
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.NormalisePipeline": 100,
+    "crawler.pipelines.ScorePipeline": 200,
+    "crawler.pipelines.EvidencePipeline": 300,
+    "crawler.pipelines.PersistPipeline": 400,
+}
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.SandboxGuardMiddleware": 50,
+    "crawler.middlewares.RetryAfterMiddleware": 540,  # just before Scrapy's RetryMiddleware (550)
+}
+
+EXTENSIONS = {
+    "crawler.extensions.SweepHealth": 100,
+    "crawler.extensions.SweepProgress": 200,
+}
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def build(
+    settings: Settings,
+    *,
+    run_id: int | None = None,
+    platforms: tuple[str, ...] = (),
+    progress: bool = False,
+    evidence: bool = True,
+    screenshots: bool = True,
+) -> dict[str, Any]:
+    from spiders import PROFILES
+
+    sandbox = bool(settings.sandbox_url)
+    slots: dict[str, dict[str, Any]] = {}
+    for name, profile in PROFILES.items():
+        if platforms and name not in platforms:
+            continue
+        if not sandbox:
+            slots[name] = {"concurrency": profile.concurrency, "delay": profile.download_delay, "jitter": 0.5}
+        elif profile.needs_browser:
+            # one tab, paced: the replicas redirect fast clients to a traffic check like the real sites
+            slots[name] = {"concurrency": 1, "delay": 0.8, "jitter": 0.0}
+        else:
+            # the sandbox is ours: faster, but its rate limits and faults are still exercised
+            slots[name] = {"concurrency": max(profile.concurrency, 4), "delay": 0.0, "jitter": 0.0}
+    chromium = settings.chromium_path()
+    values: dict[str, Any] = {
+        "BOT_NAME": "tertib",
+        "USER_AGENT": f"tertib/{__version__} (+enforcement research; contact in tertib.toml)",
+        "ROBOTSTXT_OBEY": False,  # formal enforcement sweeps of public listings; politeness is enforced below
+        "LOG_ENABLED": False,  # our own handler (crawler.cli_common.setup_logging) is the only one
+        "LOG_LEVEL": settings.log_level,
+        "TELNETCONSOLE_ENABLED": False,
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        # throughput on 2 cores (stack-notes.md): few concurrent items, explicit per-domain concurrency
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+        "CONCURRENT_ITEMS": 8,
+        "DOWNLOAD_SLOTS": slots,
+        "DOWNLOAD_TIMEOUT": 30,
+        "AUTOTHROTTLE_ENABLED": not sandbox,
+        "AUTOTHROTTLE_START_DELAY": 2.0,
+        "AUTOTHROTTLE_MAX_DELAY": 60.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": 3,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "RETRY_AFTER_MAX_DELAY": 5.0 if sandbox else 300.0,
+        "HTTPERROR_ALLOW_ALL": True,  # parsers decide: 404/422 are meaningful on some platforms
+        "REDIRECT_ENABLED": True,
+        "COOKIES_ENABLED": True,
+        "ITEM_PIPELINES": ITEM_PIPELINES,
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
+        "EXTENSIONS": EXTENSIONS,
+        "SANDBOX_GUARD_ENABLED": True,
+        "SCORE_ENABLED": True,
+        "EVIDENCE_ENABLED": evidence,
+        "EVIDENCE_SCREENSHOT": screenshots and chromium is not None,
+        "EVIDENCE_ENRICH_MIN_VERDICT": "weak",
+        "EVIDENCE_MAX_CONCURRENT": 2,
+        "PERSIST_BATCH_SIZE": 200,
+        "TERTIB_PROGRESS": progress,
+        "TERTIB_RUN_ID": run_id,
+        "TERTIB_SETTINGS": settings,
+        # browser pages only where a profile needs them (scrapy-playwright; Debian Chromium)
+        "DOWNLOAD_HANDLERS": {
+            "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+            "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+        }
+        if any(PROFILES[p].needs_browser for p in slots)
+        else {},
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {
+            "headless": True,
+            "args": CHROMIUM_ARGS,
+            **({"executable_path": chromium} if chromium else {}),
+        },
+        "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
+        "PLAYWRIGHT_MAX_CONTEXTS": 4,
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 30_000,
+        "PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER": True,
+    }
+    return values

@@ -1,0 +1,206 @@
+"""``tertib sweep``: search the platforms for the active terms and store scored listings with evidence.
+
+Steps (numbered the same in :func:`run_sweep`):
+
+1. Resolve the queries: the active lexicon's search terms (or a file, one query per line) and the lexicon
+   version they come from.
+2. Open a SweepRun record (platforms, queries, lexicon version, scorer version).
+3. Crawl: one Scrapy process, the sweep spider over every selected platform; the pipelines score,
+   capture evidence and persist as items arrive; a Rich progress line per platform.
+4. Close the run with per-platform counts and health checks (SweepHealth), then print the summary.
+
+The crawl runs in this process (a Twisted reactor cannot restart, so callers that sweep repeatedly — the
+scheduler, the demo, tests — run ``tertib sweep`` as a subprocess).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from crawler import cli_common as common
+from crawler.config import PLATFORMS, SEARCH_PLATFORMS
+from crawler.errors import UsageError
+
+# Lexicon strengths that become search queries; weak words (preloved, vintage …) alone would flood the
+# queue with legitimate sellers, and negatives are look-alikes.
+QUERY_STRENGTHS = ("S", "M")
+
+
+def queries_from_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read terms file {path}: {exc}") from None
+    queries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not queries:
+        raise UsageError(f"terms file {path} has no queries")
+    return queries
+
+
+def active_queries(session: Any) -> tuple[list[str], int | None]:
+    """Search queries from the active lexicon, and the lexicon version id they come from."""
+    from sqlalchemy import select
+
+    from crawler.terms.store import current_version, ensure_seed
+    from storage.models import Term
+
+    ensure_seed(session, actor="tertib")
+    terms = session.scalars(
+        select(Term)
+        .where(Term.status == "active", Term.strength.in_(QUERY_STRENGTHS), Term.category != "negative")
+        .order_by(Term.strength, Term.id)
+    ).all()
+    return [t.text for t in terms], current_version(session).id
+
+
+def run_sweep(
+    *,
+    platforms: list[str],
+    max_pages: int,
+    terms: str,
+    progress: bool = True,
+    trigger: str = "manual",
+    screenshots: bool = True,
+    max_queries: int | None = None,
+) -> int:
+    """Run one sweep in this process; returns the SweepRun id."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawler import settings as crawl_settings
+    from crawler.terms.scorer import SCORER_VERSION
+    from spiders.sweep import SweepSpider
+    from storage import repositories as repo
+
+    settings = common.settings()
+    db = common.database()
+
+    # 1. Resolve the queries and the lexicon version.
+    with db.session() as session:
+        if terms == "active":
+            queries, lexicon_version_id = active_queries(session)
+        else:
+            queries, lexicon_version_id = queries_from_file(Path(terms)), None
+            _active, lexicon_version_id = active_queries(session)  # the scorer still uses the lexicon
+        if max_queries:
+            queries = queries[:max_queries]
+        if not queries:
+            raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
+        # 2. Open the run record.
+        run_id = repo.start_run(
+            session,
+            platforms=platforms,
+            trigger=trigger,
+            lexicon_version_id=lexicon_version_id,
+            scorer_version=SCORER_VERSION,
+            queries=queries,
+        )
+
+    # 3. Crawl.
+    values = crawl_settings.build(
+        settings, run_id=run_id, platforms=tuple(platforms), progress=progress, screenshots=screenshots
+    )
+    process = CrawlerProcess(ScrapySettings(values))
+    process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
+    process.start()
+
+    # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
+    with db.session() as session:
+        from storage.models import SweepRun
+
+        run = session.get(SweepRun, run_id)
+        if run is not None and run.status == "running":
+            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+    return run_id
+
+
+def print_summary(run_id: int) -> None:
+    from storage.models import SweepRun
+
+    with common.database().session() as session:
+        run = session.get(SweepRun, run_id)
+        if run is None:
+            return
+        table = Table(title=f"Sweep run #{run.id} — {run.status}", title_justify="left")
+        for column in (
+            "platform",
+            "requests",
+            "listings",
+            "candidates",
+            "captured",
+            "blocked",
+            "errors",
+            "seconds",
+        ):
+            table.add_column(column, justify="left" if column == "platform" else "right")
+        for platform, counts in (run.stats.get("platforms") or {}).items():
+            table.add_row(
+                platform,
+                str(counts.get("requests", 0)),
+                str(counts.get("listings", 0)),
+                str(counts.get("candidates", 0)),
+                str(counts.get("captures", 0)),
+                str(counts.get("blocked", 0)),
+                str(counts.get("errors", 0)),
+                str(counts.get("duration_s", "")),
+            )
+        common.console.print(table)
+        for message in run.needs_attention or []:
+            common.console.print(f"[yellow]needs attention[/] {message}")
+        common.console.print(
+            f"sweep run #{run.id} ({len(run.queries)} queries, lexicon v{run.lexicon_version_id})"
+        )
+
+
+def sweep_command(
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform", "-p", help=f"Platform to search (repeatable): {', '.join(SEARCH_PLATFORMS)}."
+        ),
+    ] = None,
+    max_pages: Annotated[
+        int, typer.Option("--max-pages", min=1, max=100, help="Result pages per query.")
+    ] = 2,
+    terms: Annotated[
+        str, typer.Option("--terms", help="'active' (the lexicon) or a file, one query per line.")
+    ] = "active",
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="Reach every platform at this sandbox root instead.")
+    ] = None,
+    max_queries: Annotated[
+        int | None, typer.Option("--max-queries", min=1, help="Use only the first N queries.")
+    ] = None,
+    no_screenshots: Annotated[
+        bool, typer.Option("--no-screenshots", help="WARC evidence without screenshots.")
+    ] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress display.")] = False,
+) -> None:
+    """Search the platforms for the active terms; score, capture evidence and store what is found.
+
+    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3
+    """
+    chosen = [p.strip().lower() for p in platform or []] or list(SEARCH_PLATFORMS)
+    for name in chosen:
+        if name not in PLATFORMS:
+            raise UsageError(f"unknown platform {name!r}; known: {', '.join(SEARCH_PLATFORMS)}")
+        if name not in SEARCH_PLATFORMS:
+            raise UsageError(
+                f"{name} has no keyword search "
+                "(TikTok Shop is found through Tokopedia; Bukalapak is recheck-only)"
+            )
+    if sandbox:
+        common.set_overrides(sandbox_url=sandbox)
+    run_id = run_sweep(
+        platforms=chosen,
+        max_pages=max_pages,
+        terms=terms,
+        progress=not no_progress,
+        screenshots=not no_screenshots,
+        max_queries=max_queries,
+    )
+    print_summary(run_id)
