@@ -12,8 +12,8 @@ How a score is made (details and tuning in ``docs/terms.md``):
    Fuzzy matches are scaled by similarity; a "bukan/tidak/non/tanpa" just before a positive match turns it
    into a negative signal ("bukan bekas impor").
 3. Quantities weigh by size (:func:`quantity_weight`): ≥100 pieces, ≥20 kg, a bale count, a price per bale.
-4. Combinations the trade uses add their own signal (:data:`COMBOS`): origin + used wording, bulk + used or
-   origin, regional word + used or origin.
+4. Combinations the trade uses add their own signal (:data:`COMBOS`): origin + used wording, strong bulk
+   (≥ :data:`STRONG_BULK`) + used or origin, regional word + used or origin.
 5. Positive weights combine as a noisy-OR: ``p = 1 - Π(1 - w)``. Look-alike negatives (sisa ekspor, model
    Korea, koleksi pribadi, produk lokal …) multiply by ``(1 - |w|)``. When bulk wording sits next to
    non-clothing goods ("1 bal tisu", "karung beras") and no clothing word, bulk signals are ignored.
@@ -65,6 +65,7 @@ NEGATIVE_WEIGHT = 0.6  # each look-alike negative keeps 40% of the score
 NEGATED_WEIGHT = 0.5  # "bukan bekas": the seller denies the signal
 NON_CLOTHING_WEIGHT = 0.5
 MAX_NEGATIVES = 2
+STRONG_BULK = 0.5  # bulk signals at least this strong take part in the "bulk + used/origin" combination
 COMBOS: dict[str, tuple[frozenset[str], frozenset[str], float]] = {
     "origin + used": (frozenset({"origin"}), frozenset({"used"}), 0.70),
     "bulk + used/origin": (frozenset({"bulk"}), frozenset({"used", "origin", "regional"}), 0.50),
@@ -258,12 +259,14 @@ class Scorer:
                 negatives.append(Signal(f"not {m.name}", span, -NEGATED_WEIGHT, m.kind, "negated", matched))
                 continue
             positives.append((Signal(m.name, span, weight, m.kind, role, matched), role, m.start, m.end))
-            roles_present.setdefault(role, (m.start, m.end))
+            # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
+            combo_role = "bulk-medium" if role == "bulk" and weight < STRONG_BULK else role
+            roles_present.setdefault(combo_role, (m.start, m.end))
             if role == "origin" and self._says_used(m.form):
                 roles_present.setdefault("used", (m.start, m.end))
 
         # 5b. bulk wording beside non-clothing goods and no clothing word: not this trade
-        if "bulk" in roles_present:
+        if any(p[1] == "bulk" for p in positives):
             words = set(tokens)
             goods = words & NON_CLOTHING
             if goods and not words & CLOTHING:
