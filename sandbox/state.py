@@ -66,8 +66,10 @@ TAKEDOWN_POLICY: dict[str, Policy] = {
     "lazada": Policy(0.70, 1, 4, 0.15, 0.30, (3, 7)),
     "blibli": Policy(0.80, 1, 3, 0.10, 0.20, (3, 7)),
     "tiktokshop": Policy(0.75, 1, 3, 0.20, 0.35, (2, 6)),
-    "facebook": Policy(0.50, 3, 10, 0.10, 0.40, (1, 4)),
-    "instagram": Policy(0.40, 3, 14, 0.25, 0.40, (1, 4)),
+    # Meta shows no public "hidden" state: a restricted listing/post looks removed to a visitor, so the
+    # replicas never hide; a HIDDEN verdict there could not be observed anyway.
+    "facebook": Policy(0.50, 3, 10, 0.00, 0.40, (1, 4)),
+    "instagram": Policy(0.40, 3, 14, 0.00, 0.40, (1, 4)),
     "bukalapak": Policy(1.00, 0, 0, 0.00, 0.00, (0, 0)),
 }
 
