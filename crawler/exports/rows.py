@@ -1,0 +1,215 @@
+"""What goes into a takedown list: which listings are eligible and the row each one becomes.
+
+Eligible (:func:`select_rows`): the listing's *latest* review decision is ``approve`` (so an item rejected
+after approval is out), and — unless specific ``listing_ids`` are re-requested — it is in no takedown batch
+yet. Filters: platforms, and ``since`` (approved at or after that instant).
+
+A row (:class:`ExportRow`) is the listing as captured: title, price, seller, the signals the latest score
+relied on, the latest observable evidence capture (id, WARC SHA-256, screenshot SHA-256, capture time),
+and who approved it when. The column list :data:`COLUMNS` is the single definition every writer uses (CSV
+header, XLSX header and types, JSON keys). To add a column: add a field to :class:`ExportRow`, fill it in
+:func:`select_rows`, add it to :data:`COLUMNS` and regenerate the golden files in ``tests/fixtures/golden``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from crawler.review import latest_decisions_subquery, latest_scores_subquery
+from storage.models import Capture, Listing, Seller, TakedownItem
+
+REQUESTED_ACTION = "takedown"  # per item; repeat offenders additionally get an account-level section
+
+
+@dataclass(slots=True)
+class ExportRow:
+    no: int
+    platform: str
+    listing_url: str
+    listing_id: str
+    listing_key: str
+    title: str
+    price: int | None
+    seller_name: str
+    seller_id: str
+    seller_city: str
+    shop_url: str
+    matched_signals: str
+    score: float | None
+    first_seen: datetime | None
+    captured_at: datetime | None
+    evidence_id: int | None
+    evidence_sha256: str
+    screenshot_sha256: str
+    reviewer: str
+    reviewed_at: datetime | None
+    repeat_offender_count: int
+    # internal (not exported as columns)
+    db_listing_id: int = 0
+    db_seller_id: int | None = None
+    decision_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str  # CSV header and JSON key
+    label: str  # XLSX header (Bahasa Indonesia / English)
+    kind: str  # text | int | float | datetime | url
+    width: int = 14
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("no", "No", "int", 6),
+    Column("platform", "Platform", "text", 12),
+    Column("listing_url", "URL listing", "url", 48),
+    Column("listing_id", "ID listing", "text", 22),
+    Column("title", "Judul (saat direkam)", "text", 48),
+    Column("price", "Harga (Rp)", "int", 14),
+    Column("seller_name", "Nama penjual", "text", 22),
+    Column("seller_id", "ID penjual", "text", 16),
+    Column("seller_city", "Kota penjual", "text", 16),
+    Column("shop_url", "URL toko", "url", 36),
+    Column("matched_signals", "Sinyal yang cocok", "text", 36),
+    Column("score", "Skor", "float", 8),
+    Column("first_seen", "Pertama terlihat (WIB)", "datetime", 20),
+    Column("captured_at", "Waktu rekam bukti (WIB)", "datetime", 20),
+    Column("evidence_id", "ID bukti", "int", 10),
+    Column("evidence_sha256", "SHA-256 bukti (WARC)", "text", 66),
+    Column("screenshot_sha256", "SHA-256 tangkapan layar", "text", 66),
+    Column("reviewer", "Peninjau", "text", 18),
+    Column("reviewed_at", "Waktu tinjau (WIB)", "datetime", 20),
+    Column("repeat_offender_count", "Jumlah pelanggaran penjual", "int", 12),
+)
+
+
+def matched_signals(explanation: dict[str, Any] | None) -> str:
+    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``."""
+    parts: list[str] = []
+    for signal in (explanation or {}).get("signals") or []:
+        if not isinstance(signal, dict) or float(signal.get("weight") or 0) <= 0:
+            continue
+        term = str(signal.get("term") or "").strip()
+        matched = str(signal.get("matched") or "").strip()
+        text = f'{term} "{matched}"' if matched and matched.lower() != term.lower() else term
+        if text and text not in parts:
+            parts.append(text)
+    return "; ".join(parts)
+
+
+def latest_captures_subquery() -> Any:
+    """Per listing its latest observable capture: ``listing_id, capture_id, warc_sha256, …, captured_at``."""
+    ranked = (
+        select(
+            Capture.listing_id.label("listing_id"),
+            Capture.id.label("capture_id"),
+            Capture.warc_sha256.label("warc_sha256"),
+            Capture.screenshot_sha256.label("screenshot_sha256"),
+            Capture.captured_at.label("captured_at"),
+            func.row_number()
+            .over(partition_by=Capture.listing_id, order_by=(Capture.captured_at.desc(), Capture.id.desc()))
+            .label("rn"),
+        )
+        .where(Capture.listing_id.is_not(None), Capture.observable.is_(True))
+        .subquery("ranked_captures")
+    )
+    return (
+        select(
+            ranked.c.listing_id,
+            ranked.c.capture_id,
+            ranked.c.warc_sha256,
+            ranked.c.screenshot_sha256,
+            ranked.c.captured_at,
+        )
+        .where(ranked.c.rn == 1)
+        .subquery("latest_captures")
+    )
+
+
+def select_rows(
+    session: Session,
+    *,
+    platforms: Sequence[str] = (),
+    since: datetime | None = None,
+    listing_ids: Sequence[int] | None = None,
+) -> list[ExportRow]:
+    """Approved items in export order (platform, then score high→low, then listing id), unnumbered."""
+    decisions = latest_decisions_subquery()
+    scores = latest_scores_subquery()
+    captures = latest_captures_subquery()
+    query = (
+        select(
+            Listing.id,
+            Listing.listing_key,
+            Listing.platform,
+            Listing.platform_listing_id,
+            Listing.url,
+            Listing.title,
+            Listing.price,
+            Listing.first_seen,
+            Listing.score_value,
+            Seller.id,
+            Seller.platform_seller_id,
+            Seller.name,
+            Seller.city,
+            Seller.shop_url,
+            decisions.c.decision_id,
+            decisions.c.reviewer,
+            decisions.c.decided_at,
+            scores.c.explanation,
+            captures.c.capture_id,
+            captures.c.warc_sha256,
+            captures.c.screenshot_sha256,
+            captures.c.captured_at,
+        )
+        .join(decisions, decisions.c.listing_id == Listing.id)
+        .outerjoin(Seller, Seller.id == Listing.seller_id)
+        .outerjoin(scores, scores.c.listing_id == Listing.id)
+        .outerjoin(captures, captures.c.listing_id == Listing.id)
+        .where(decisions.c.decision == "approve")
+        .order_by(Listing.platform, Listing.score_value.desc(), Listing.id)
+    )
+    if listing_ids is not None:
+        query = query.where(Listing.id.in_(list(listing_ids)))
+    else:
+        query = query.where(~exists().where(TakedownItem.listing_id == Listing.id))
+    if platforms:
+        query = query.where(Listing.platform.in_(list(platforms)))
+    if since is not None:
+        query = query.where(decisions.c.decided_at >= since)
+    rows: list[ExportRow] = []
+    for r in session.execute(query):
+        rows.append(
+            ExportRow(
+                no=0,
+                platform=r[2],
+                listing_url=r[4],
+                listing_id=r[3],
+                listing_key=r[1],
+                title=r[5] or "",
+                price=r[6],
+                seller_name=r[11] or "",
+                seller_id=r[10] or "",
+                seller_city=r[12] or "",
+                shop_url=r[13] or "",
+                matched_signals=matched_signals(r[17]),
+                score=None if r[8] is None else round(float(r[8]), 4),
+                first_seen=r[7],
+                captured_at=r[21],
+                evidence_id=r[18],
+                evidence_sha256=r[19] or "",
+                screenshot_sha256=r[20] or "",
+                reviewer=r[15] or "",
+                reviewed_at=r[16],
+                repeat_offender_count=0,
+                db_listing_id=r[0],
+                db_seller_id=r[9],
+                decision_id=r[14],
+            )
+        )
+    return rows
