@@ -37,10 +37,10 @@ from crawler.config import ConfigError, Settings
 @dataclass(frozen=True)
 class SchedulerSettings:
     misfire_grace: int = 6 * 3600
-    job_timeout: float = 4 * 3600
-    lease_seconds: float = 60
-    poll: float = 30
-    stop_timeout: float = 120
+    job_timeout: float = 4 * 3600.0
+    lease_seconds: float = 60.0
+    poll: float = 30.0
+    stop_timeout: float = 120.0
     workers: int = 2
     python: str = sys.executable
 
