@@ -32,6 +32,9 @@ COUNTERS = (
     "shape_mismatch",
     "empty_pages",
     "retry_after",
+    "live",
+    "removed",
+    "hidden",
 )
 
 

@@ -155,6 +155,113 @@ class RunContext:
             actor=self.settings.actor_name(),
         )
 
+    async def capture_recheck(self, observation: Any) -> int | None:
+        """Fresh evidence for one recheck observation; an UNOBSERVABLE one is stored as an attempt."""
+        if self.recorder is None:
+            return None
+        target, result = observation.target, observation.result
+        exchange = exchange_from_response(observation.response) if observation.response is not None else None
+        if result.verdict == "UNOBSERVABLE":
+            return int(
+                self.recorder.record_unobservable(
+                    url=target["url"],
+                    reason=result.rule,
+                    exchange=exchange,
+                    listing_key=target["listing_key"],
+                    purpose="recheck",
+                    sweep_run_id=self.run_id,
+                    actor=self.settings.actor_name(),
+                )
+            )
+        exchanges = [exchange] if exchange is not None else []
+        png = observation.screenshot_png
+        if png is None and self.screenshotter is not None:
+            try:
+                png, page_exchange = await self.screenshotter.capture(target["url"])
+                exchanges.append(page_exchange)
+            except Exception as exc:  # the WARC of the detail response is still evidence
+                logger.warning("screenshot failed for %s: %s", target["url"], exc)
+        listing = {
+            "listing_key": target["listing_key"],
+            "platform": target["platform"],
+            "listing_id": target["listing_key"].partition(":")[2],
+            "url": target["url"],
+        }
+        if result.listing is not None:
+            listing.update({k: v for k, v in result.listing.to_dict().items() if v not in (None, "", [], {})})
+            listing["listing_key"] = target["listing_key"]
+        metadata = {
+            "recheck": {
+                "verdict": str(result.verdict),
+                "rule": result.rule,
+                "signal": result.signal,
+                "round_days": target.get("round_days"),
+                "takedown_item_id": target.get("takedown_item_id"),
+            },
+            "run_id": self.run_id,
+            "tool": f"tertib/{__version__}",
+        }
+        kwargs: dict[str, Any] = dict(
+            listing=listing,
+            exchanges=exchanges,
+            screenshot_png=png,
+            metadata=metadata,
+            purpose="recheck",
+            sweep_run_id=self.run_id,
+            actor=self.settings.actor_name(),
+        )
+        record = getattr(self.recorder, "arecord_capture", None)
+        if record is not None:
+            return int(await record(**kwargs))
+        return int(self.recorder.record_capture(**kwargs))
+
+    def record_recheck(self, observation: Any, *, capture_id: int | None, now: datetime | None) -> int:
+        """One ledger row: verdict, the rule that fired, its signal, the capture; custody-logged."""
+        from storage import custody
+        from storage.models import Capture, Listing, Recheck
+
+        target, result = observation.target, observation.result
+        checked_at = now or datetime.now(UTC)
+        due_at = target.get("due_at")
+        with self.db.session() as session:
+            row = Recheck(
+                takedown_item_id=target.get("takedown_item_id"),
+                listing_id=int(target["listing_id"]),
+                round_days=target.get("round_days"),
+                due_at=datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
+                checked_at=checked_at,
+                verdict=str(result.verdict),
+                rule=result.rule,
+                signal=str(result.signal or "")[:2000],
+                capture_id=capture_id,
+                attempt=int(target.get("attempt") or 1),
+            )
+            session.add(row)
+            listing = session.get(Listing, int(target["listing_id"]))
+            if listing is not None and result.verdict != "UNOBSERVABLE":
+                listing.last_status = str(result.verdict)
+            if capture_id is not None:
+                capture = session.get(Capture, capture_id)
+                if capture is not None and capture.listing_id is None:
+                    capture.listing_id = int(target["listing_id"])
+            session.flush()
+            custody.append(
+                session,
+                actor=self.settings.actor_name(),
+                action="recheck",
+                object_type="recheck",
+                object_id=row.id,
+                details={
+                    "listing_key": target["listing_key"],
+                    "verdict": str(result.verdict),
+                    "rule": result.rule,
+                    "capture_id": capture_id,
+                    "round_days": target.get("round_days"),
+                    "checked_at": checked_at.isoformat(),
+                },
+            )
+            return row.id
+
     # -- persistence -----------------------------------------------------------------------------
 
     def persist(self, items: list[Listing | QueryFinding]) -> None:

@@ -34,6 +34,7 @@ from crawler.config import Settings
 from crawler.items import BlockedAttempt, QueryFinding, SearchPage
 from spiders import PROFILES
 from spiders.base import SiteProfile
+from spiders.browser import browser_login, playwright_meta
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +99,9 @@ class SweepSpider(scrapy.Spider):
         if profile.needs_browser:
             callback = self.parse_browser_search
             meta.update(
-                playwright=True,
-                playwright_include_page=True,
-                playwright_context=profile.platform,
-                playwright_page_event_handlers={"response": self._response_handler(profile)},
+                playwright_meta(
+                    profile, playwright_page_event_handlers={"response": self._response_handler(profile)}
+                )
             )
         self.stat(profile.platform, "requests")
         return scrapy.Request(
@@ -210,22 +210,8 @@ class SweepSpider(scrapy.Spider):
         return min(self.max_pages, profile.max_pages or self.max_pages)
 
     async def _login(self, browser_page: Any, profile: SiteProfile, target: str) -> bool:
-        """Fill the login form with the sandbox's published test account, then go back to ``target``.
-
-        Real platforms are never logged into automatically: a saved profile from ``tertib browser login``
-        carries the analyst's session, and a login wall there means the session expired.
-        """
-        login = profile.login
-        if login is None or not self.tertib_settings.sandbox_url:
-            return False
-        await browser_page.fill(login.user_field, login.sandbox_user)
-        await browser_page.fill(login.password_field, login.sandbox_password)
-        await browser_page.click(login.submit)
-        await browser_page.wait_for_url(lambda url: login.url_marker not in url, timeout=15_000)
         self._browser_responses.pop(id(browser_page), None)
-        if target:
-            await browser_page.goto(target)
-        return login.url_marker not in browser_page.url
+        return await browser_login(browser_page, profile, self.tertib_settings, target)
 
     async def _parse_api_responses(
         self, profile: SiteProfile, api_responses: list[Any], query: str, page: int

@@ -1,0 +1,131 @@
+"""Run a recheck crawl: fetch reported listings again, capture fresh evidence, write the verdict ledger.
+
+Steps (numbered the same in :func:`run_recheck`):
+
+1. Open a SweepRun of kind ``recheck`` (targets per platform).
+2. Crawl with :class:`spiders.recheck.RecheckSpider`; the :class:`RecheckPipeline` captures evidence for
+   every observation (a WARC of the detail response and a screenshot, or an UNOBSERVABLE attempt) and writes
+   one :class:`storage.models.Recheck` row per target with the rule that fired, then updates
+   ``Listing.last_status`` and appends a custody entry.
+3. Close the run with verdict counts per platform (SweepHealth).
+
+Which items are due, retries of UNOBSERVABLE rounds, relisting detection and reports live in
+``crawler/audit/``. Like every crawl, this runs once per process (Twisted cannot restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from scrapy.crawler import Crawler
+
+from crawler import cli_common as common
+from crawler.items import Verdict
+from crawler.pipelines import run_context
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RecheckTarget:
+    listing_id: int
+    listing_key: str
+    platform: str
+    url: str
+    takedown_item_id: int | None = None
+    round_days: int | None = None
+    due_at: datetime | None = None
+    attempt: int = 1
+
+
+class RecheckPipeline:
+    """Evidence + ledger for each :class:`spiders.recheck.RecheckObservation` (``EVIDENCE_SCREENSHOT``)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.ctx = run_context(crawler)
+        self.screenshots = crawler.settings.getbool("EVIDENCE_SCREENSHOT", True)
+        now = crawler.settings.get("TERTIB_NOW")
+        self.now: datetime | None = datetime.fromisoformat(now) if now else None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def open_spider(self) -> None:
+        await self.ctx.open_evidence(screenshots=self.screenshots)
+
+    async def close_spider(self) -> None:
+        await self.ctx.close_evidence()
+
+    async def process_item(self, item: Any) -> Any:
+        from spiders.recheck import RecheckObservation
+
+        if not isinstance(item, RecheckObservation):
+            return item
+        capture_id = await self.ctx.capture_recheck(item)
+        self.ctx.record_recheck(item, capture_id=capture_id, now=self.now)
+        return item
+
+
+def run_recheck(
+    targets: list[RecheckTarget],
+    *,
+    now: datetime | None = None,
+    screenshots: bool = True,
+    progress: bool = True,
+    trigger: str = "manual",
+) -> int:
+    """Recheck ``targets`` in this process; returns the SweepRun id (kind ``recheck``)."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawler import settings as crawl_settings
+    from spiders.recheck import RecheckSpider
+    from storage import repositories as repo
+
+    settings = common.settings()
+    db = common.database()
+    platforms = sorted({t.platform for t in targets})
+    # 1. Open the run.
+    with db.session() as session:
+        run_id = repo.start_run(
+            session,
+            platforms=platforms,
+            kind="recheck",
+            trigger=trigger,
+            queries=[t.listing_key for t in targets],
+        )
+    if not targets:
+        with db.session() as session:
+            repo.finish_run(session, run_id, status="completed", stats={"platforms": {}, "targets": 0})
+        return run_id
+    # 2. Crawl.
+    values = crawl_settings.build(
+        settings, run_id=run_id, platforms=tuple(platforms), progress=progress, screenshots=screenshots
+    )
+    values["ITEM_PIPELINES"] = {"crawler.recheck.RecheckPipeline": 300}
+    values["TERTIB_NOW"] = (now or datetime.now(UTC)).isoformat() if now else None
+    process = CrawlerProcess(ScrapySettings(values))
+    process.crawl(RecheckSpider, targets=[_target_dict(t) for t in targets], run_id=run_id)
+    process.start()
+    # 3. SweepHealth closed the run; make sure a crash still leaves it closed.
+    with db.session() as session:
+        from storage.models import SweepRun
+
+        run = session.get(SweepRun, run_id)
+        if run is not None and run.status == "running":
+            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+    return run_id
+
+
+def _target_dict(target: RecheckTarget) -> dict[str, Any]:
+    data = asdict(target)
+    data["due_at"] = target.due_at.isoformat() if target.due_at else None
+    return data
+
+
+__all__ = ["RecheckPipeline", "RecheckTarget", "Verdict", "run_recheck"]
