@@ -102,6 +102,7 @@ class Matcher:
         self._fuzzy_keys = [k for k in self._keys if " " not in k and len(k) >= fuzzy_min_len and k.isalpha()]
         self._fuzzy_min_len = fuzzy_min_len
         self._seg_cache: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._plain: set[str] = set(self._fillers)
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
         self._max_piece = max((len(k) for k in joined), default=3)
 
@@ -196,8 +197,9 @@ class Matcher:
             taken.append((start, end))
             out.append(Match(term.text, start, end, "exact", term=term, form=key))
         # joined words and fuzzy near-misses in tokens no exact hit explains
+        plain = self._plain
         for tok, ts, te in norm.tokens():
-            if len(tok) < 5 or not tok.isalpha() or any(a < te and ts < b for a, b in taken):
+            if tok in plain or len(tok) < 5 or not tok.isalpha() or any(a < te and ts < b for a, b in taken):
                 continue
             pieces = self._segment(tok)
             if pieces:
@@ -205,13 +207,15 @@ class Matcher:
                     term = self._keys[key][0]
                     out.append(Match(term.text, ts + a, ts + b, "joined", term=term, form=key))
                 continue
-            if len(tok) >= self._fuzzy_min_len - 1:
-                fz = self._fuzzy(tok)
-                if fz is not None:
-                    key, dist = fz
-                    term = self._keys[key][0]
-                    sim = 1.0 - dist / max(len(key), len(tok))
-                    out.append(Match(term.text, ts, te, "fuzzy", term=term, form=key, similarity=sim))
+            fz = self._fuzzy(tok) if len(tok) >= self._fuzzy_min_len - 1 else None
+            if fz is None:
+                if len(plain) < 500_000:
+                    plain.add(tok)  # neither joined nor fuzzy: next time this costs one set lookup
+            else:
+                key, dist = fz
+                term = self._keys[key][0]
+                sim = 1.0 - dist / max(len(key), len(tok))
+                out.append(Match(term.text, ts, te, "fuzzy", term=term, form=key, similarity=sim))
         out.extend(quantities)
         out.sort(key=lambda m: (m.start, m.end))
         return out

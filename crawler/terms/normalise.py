@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -86,24 +87,54 @@ JOINERS = frozenset(".-_'*’`")
 
 _PIECE = re.compile(r"(?:[a-z0-9@$]|(?<=[a-z0-9])[!|](?=[a-z]))+")
 _HAS_REPEAT = re.compile(r"([a-z])\1")
+# a single letter on its own, a joiner between letters, or a thousands group: step 3 has work to do
+_MAY_JOIN = re.compile(r"(?<![a-z0-9@$])[a-z@$](?![a-z0-9@$])|[a-z@$][.\-_'*’`][a-z@$]|\d[.,]\d{3}")
 _DIGITS = frozenset("0123456789")
 _LEET_CHARS = frozenset(LEET)
 
 
+# One output token: (text, start in the normalised text, start in the folded text when its characters map
+# one to one, else per-character folded (starts, ends)). A plain tuple: built once per word, so it is cheap.
+_Tok = tuple[str, int, int, tuple[tuple[int, ...], tuple[int, ...]] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Normalised:
-    """Normalised text plus, for each of its characters, the original span ``[starts[i], ends[i])``."""
+    """Normalised text plus the way back: any normalised span maps to the original characters.
+
+    Offsets are kept per token and resolved only when asked (:meth:`original_span`), so normalising
+    stays cheap for the many texts whose matches are never shown.
+    """
 
     original: str
     text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    _toks: tuple[_Tok, ...]
+    _fmap: tuple[int, ...] | None  # folded index → original index (None: identity)
+    _starts: tuple[int, ...]  # normalised start of each token
+
+    def _folded(self, pos: int, *, end: bool) -> int:
+        i = bisect_right(self._starts, pos) - 1
+        text, start, fstart, fmaps = self._toks[max(i, 0)]
+        k = pos - start
+        if k >= len(text):  # a space between tokens: snap to the neighbouring token
+            if end:
+                k = len(text) - 1
+            else:
+                text, start, fstart, fmaps = self._toks[i + 1]
+                k = 0
+        if fmaps is None:
+            return fstart + k + (1 if end else 0)
+        return fmaps[1][k] if end else fmaps[0][k]
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map the normalised span ``[start, end)`` to the original text's ``[start, end)``."""
         if not 0 <= start < end <= len(self.text):
             raise ValueError(f"span {start}..{end} outside normalised text of length {len(self.text)}")
-        return self.starts[start], self.ends[end - 1]
+        fs = self._folded(start, end=False)
+        fe = self._folded(end - 1, end=True)
+        if self._fmap is None:
+            return fs, fe
+        return self._fmap[fs], self._fmap[fe - 1] + 1
 
     def original_text(self, start: int, end: int) -> str:
         a, b = self.original_span(start, end)
@@ -111,13 +142,10 @@ class Normalised:
 
     def tokens(self) -> list[tuple[str, int, int]]:
         """``(token, start, end)`` in normalised coordinates."""
-        out = []
-        pos = 0
-        for tok in self.text.split(" "):
-            if tok:
-                out.append((tok, pos, pos + len(tok)))
-            pos += len(tok) + 1
-        return out
+        return [(t[0], t[1], t[1] + len(t[0])) for t in self._toks]
+
+    def words(self) -> list[str]:
+        return [t[0] for t in self._toks]
 
 
 @lru_cache(maxsize=4096)
@@ -213,6 +241,9 @@ def normalise(text: str) -> Normalised:
     groups: list[list[int]] = []
     i = 0
     n = len(pieces)
+    if not _MAY_JOIN.search(folded):
+        groups = [[k] for k in range(n)]  # the common case: nothing split, skip the walk
+        i = n
     while i < n:
         s, e = pieces[i]
         group = [i]
@@ -248,26 +279,32 @@ def normalise(text: str) -> Normalised:
         groups.append(group)
         i = j + 1
 
-    # 4. per token: leetspeak, repeated letters, abbreviations; build offsets in folded coordinates
-    out_chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    # 4. per token: leetspeak, repeated letters, abbreviations; offsets kept per token
+    toks: list[_Tok] = []
+    pos = 0
+    may_repeat = _HAS_REPEAT.search(folded) is not None
     for group in groups:
+        if len(group) == 1:
+            fs, fe = pieces[group[0]]
+            raw = folded[fs:fe]
+            if raw.isalpha() and raw not in ABBREVIATIONS and not (may_repeat and _HAS_REPEAT.search(raw)):
+                toks.append((raw, pos, fs, None))  # the common case: nothing to undo
+                pos += fe - fs + 1
+                continue
         raw = "".join(folded[pieces[k][0] : pieces[k][1]] for k in group)
         idx: list[int] = []
         for k in group:
             idx.extend(range(pieces[k][0], pieces[k][1]))
         tok = raw if raw.isalpha() else _leet(raw)
         if len(tok) != len(raw):  # a dropped leading "@": keep the indices aligned
-            drop = len(raw) - len(tok)
-            idx = idx[drop:]
+            idx = idx[len(raw) - len(tok) :]
         if not tok:
             continue
-        t_chars: list[str]
         t_starts: list[int]
         t_ends: list[int]
         if _HAS_REPEAT.search(tok):
-            t_chars, t_starts, t_ends = [], [], []
+            t_chars: list[str] = []
+            t_starts, t_ends = [], []
             for c, fi in zip(tok, idx, strict=True):
                 if t_chars and c == t_chars[-1] and c.isalpha():
                     t_ends[-1] = fi + 1
@@ -281,25 +318,16 @@ def normalise(text: str) -> Normalised:
             t_ends = [fi + 1 for fi in idx]
         expansion = ABBREVIATIONS.get(tok)
         if expansion is not None and expansion != tok:
-            a, b = t_starts[0], t_ends[-1]
+            first, last = t_starts[0], t_ends[-1]
             tok = expansion
-            t_starts = [a] * len(tok)
-            t_ends = [b] * len(tok)
-        if out_chars:
-            out_chars.append(" ")
-            starts.append(ends[-1])
-            ends.append(t_starts[0])
-        out_chars.append(tok)
-        starts.extend(t_starts)
-        ends.extend(t_ends)
+            t_starts = [first] * len(tok)
+            t_ends = [last] * len(tok)
+        toks.append((tok, pos, t_starts[0], (tuple(t_starts), tuple(t_ends))))
+        pos += len(tok) + 1
 
-    norm = "".join(out_chars)
-    if fmap is not None:
-        # folded → original: a folded char at index f came from original fmap[f]
-        o_starts = [fmap[f] if f < len(fmap) else len(text) for f in starts]
-        o_ends = [fmap[f - 1] + 1 if f > 0 else 0 for f in ends]
-        return Normalised(text, norm, tuple(o_starts), tuple(o_ends))
-    return Normalised(text, norm, tuple(starts), tuple(ends))
+    norm = " ".join([t[0] for t in toks])
+    starts = tuple([t[1] for t in toks])
+    return Normalised(text, norm, tuple(toks), tuple(fmap) if fmap is not None else None, starts)
 
 
 def normalise_phrase(text: str) -> str:
