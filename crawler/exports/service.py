@@ -121,7 +121,13 @@ def _setting(settings: Settings, name: str) -> str:
 
 
 def _write_bundle(
-    db: Database, settings: Settings, capture_ids: list[int], out: Path, title: str
+    db: Database,
+    settings: Settings,
+    capture_ids: list[int],
+    out: Path,
+    title: str,
+    actor: str,
+    created_at: datetime,
 ) -> dict[str, Any]:
     writer = bundle_writer()
     if writer is None:
@@ -129,8 +135,18 @@ def _write_bundle(
     if not capture_ids:
         return {"status": "missing", "reason": "no evidence capture is linked to these items"}
     try:
-        path = Path(writer(db, settings, capture_ids=capture_ids, out=out, title=title))
-    except TertibError as exc:
+        path = Path(
+            writer(
+                db,
+                settings,
+                capture_ids=capture_ids,
+                out=out,
+                title=title,
+                actor=actor,
+                clock=lambda: created_at,
+            )
+        )
+    except (TertibError, OSError) as exc:
         log.warning("evidence bundle not written: %s", exc)
         return {"status": "missing", "reason": f"bundle failed: {exc}"}
     return {"status": "ok", "path": path.name, "captures": len(capture_ids)}
@@ -188,7 +204,9 @@ def create_batch(
         capture_ids = sorted({r.evidence_id for r in rows if r.evidence_id is not None})
         (tmp / "evidence").mkdir()
         if with_bundle:
-            bundle = _write_bundle(db, settings, capture_ids, tmp / "evidence" / "evidence.wacz", name)
+            bundle = _write_bundle(
+                db, settings, capture_ids, tmp / "evidence" / "evidence.wacz", name, actor, created_at
+            )
         else:
             bundle = {"status": "missing", "reason": "bundle not requested"}
         with db.session() as session:
