@@ -38,8 +38,8 @@ COUNTERS = (
 )
 
 
-def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
+def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
     for platform in platforms:
         prefix = f"tertib/{platform}/"
         out[platform] = {name: int(stats.get(prefix + name, 0)) for name in COUNTERS}
@@ -47,7 +47,7 @@ def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dic
 
 
 def health_checks(
-    per_platform: dict[str, dict[str, int]], queries: int, max_blocked_share: float = 0.5
+    per_platform: dict[str, dict[str, float]], queries: int, max_blocked_share: float = 0.5
 ) -> list[str]:
     """Messages for platforms whose results cannot be trusted as "clean"."""
     problems: list[str] = []
@@ -72,6 +72,7 @@ class SweepHealth:
         self.crawler = crawler
         self.started = time.monotonic()
         self.platform_started: dict[str, float] = {}
+        self.platform_last: dict[str, float] = {}
         self.result: dict[str, Any] = {}
 
     @classmethod
@@ -79,6 +80,7 @@ class SweepHealth:
         ext = cls(crawler)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
         crawler._tertib_health = ext  # type: ignore[attr-defined]
         return ext
 
@@ -87,6 +89,11 @@ class SweepHealth:
         if platform and platform not in self.platform_started:
             self.platform_started[platform] = time.monotonic()
 
+    def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
+        platform = request.meta.get("platform")
+        if platform:
+            self.platform_last[platform] = time.monotonic()
+
     def spider_closed(self, spider: Any, reason: str) -> None:
         assert self.crawler.stats is not None
         stats = self.crawler.stats.get_stats()
@@ -94,7 +101,8 @@ class SweepHealth:
         per_platform = platform_stats(stats, platforms)
         now = time.monotonic()
         for platform, counts in per_platform.items():
-            counts["duration_s"] = round(now - self.platform_started.get(platform, now), 1)  # type: ignore[assignment]
+            started = self.platform_started.get(platform, now)
+            counts["duration_s"] = round(self.platform_last.get(platform, now) - started, 1)
         attention = health_checks(
             per_platform,
             len(getattr(spider, "queries", [])),

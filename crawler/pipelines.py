@@ -34,6 +34,7 @@ from crawler import __version__
 from crawler.config import Settings
 from crawler.items import BlockedAttempt, Listing, QueryFinding, Verdict
 from crawler.run_context import RunContext
+from crawler.settings import DETAIL_SLOT
 
 logger = logging.getLogger(__name__)
 
@@ -141,47 +142,88 @@ class EvidencePipeline:
             return item
         if not isinstance(item, Listing) or item.score is None:
             return item
-        if VERDICT_ORDER.get(item.score["verdict"], 0) < self.enrich_from:
+        # a browser page visit costs ~1 s of a core: browser platforms open only candidates' pages
+        enrich_from = (
+            max(self.enrich_from, VERDICT_ORDER["candidate"])
+            if self._needs_browser(item)
+            else self.enrich_from
+        )
+        if VERDICT_ORDER.get(item.score["verdict"], 0) < enrich_from:
             return item
         if item.listing_key in self.seen:  # the same listing from another query/page: one capture per run
             return item
         self.seen.add(item.listing_key)
         async with self.semaphore:
-            await self._enrich(item)
+            png = await self._enrich(item)
             if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")
-                item.capture_id = await self.ctx.capture(item)
+                item.capture_id = await self.ctx.capture(item, screenshot_png=png)
                 if item.capture_id is not None:
                     self.stat(item.platform, "captures")
         return item
 
-    async def _enrich(self, item: Listing) -> None:
-        """Fetch the listing's detail with the platform's method; merge what it adds; rescore."""
+    @staticmethod
+    def _needs_browser(item: Listing) -> bool:
         from spiders import PROFILES
 
         profile = PROFILES.get(item.platform)
-        if profile is None or profile.needs_browser:
-            return  # browser platforms: the screenshotter's page fetch is the detail (see RunContext.capture)
-        spec = profile.detail_request(self.ctx.settings, item.url)
-        request = Request(
-            spec.url,
-            method=spec.method,
-            headers=spec.headers or None,
-            body=spec.body,
-            meta={"platform": item.platform, "download_slot": item.platform, "handle_httpstatus_all": True},
-            dont_filter=True,
-        )
+        return bool(profile and profile.needs_browser)
+
+    async def _enrich(self, item: Listing) -> bytes | None:
+        """Fetch the listing's detail with the platform's method; merge what it adds; rescore.
+
+        Browser platforms: the listing page is opened in the platform's own (logged-in) browser context;
+        its embedded data is the detail and its screenshot is returned for the evidence.
+        """
+        from spiders import PROFILES
+        from spiders.browser import browser_login, on_login_wall, playwright_meta
+
+        profile = PROFILES.get(item.platform)
+        if profile is None:
+            return None
+        meta: dict[str, Any] = {
+            "platform": item.platform,
+            "download_slot": item.platform + DETAIL_SLOT,
+            "handle_httpstatus_all": True,
+            "dont_redirect": True,
+        }
+        if profile.needs_browser:
+            meta = {**meta, **playwright_meta(profile)}
+            meta.pop("dont_redirect")
+            request = Request(item.url, meta=meta, dont_filter=True)
+        else:
+            spec = profile.detail_request(self.ctx.settings, item.url)
+            request = Request(
+                spec.url,
+                method=spec.method,
+                headers=spec.headers or None,
+                body=spec.body,
+                meta=meta,
+                dont_filter=True,
+            )
         self.stat(item.platform, "requests")
+        png: bytes | None = None
         try:
             assert self.crawler.engine is not None
             response: Response = await self.crawler.engine.download_async(request)
-        except Exception as exc:  # network errors: the listing keeps its title-only score
+            body: bytes | str = response.body
+            url = response.url
+            page = response.meta.get("playwright_page")
+            if page is not None:
+                try:
+                    if on_login_wall(profile, page.url):
+                        await browser_login(page, profile, self.ctx.settings, item.url)
+                        body = await page.content()
+                    url = page.url
+                    if self.screenshots:
+                        png = await page.screenshot(full_page=True, type="png")
+                finally:
+                    await page.close()
+        except Exception as exc:  # network/browser errors: the listing keeps its title-only score
             self.stat(item.platform, "errors")
             logger.info("detail fetch failed for %s: %s", item.url, exc)
-            return
-        result = profile.parse_detail(
-            response.body, url=response.url, status=response.status, headers=_headers(response)
-        )
+            return None
+        result = profile.parse_detail(body, url=url, status=response.status, headers=_headers(response))
         if result.verdict is Verdict.UNOBSERVABLE:
             self.stat(item.platform, "blocked")
             await self.ctx.record_unobservable(
@@ -193,7 +235,7 @@ class EvidencePipeline:
                     exchange=response,
                 )
             )
-            return
+            return None
         item.exchanges.append(response)
         detail = result.listing
         if detail is not None:
@@ -206,6 +248,7 @@ class EvidencePipeline:
             item.contact_handles = sorted(set(item.contact_handles) | set(contact_handles(item.text())))
             item.score = self.ctx.score(item.text())
         item.raw["detail_verdict"] = result.verdict.value
+        return png
 
 
 def _headers(response: Response) -> dict[str, str]:

@@ -25,9 +25,22 @@ logger = logging.getLogger(__name__)
 
 
 def exchange_from_response(response: Any) -> Any:
-    """A Scrapy response (and its request) as an evidence ``HttpExchange``."""
+    """A Scrapy response (and its request), or a browser page's own exchange, as an ``HttpExchange``."""
     from crawler.evidence.capture import HttpExchange
 
+    if not hasattr(response, "meta"):  # spiders.browser.BrowserExchange: already the exchange's fields
+        return HttpExchange(
+            url=response.url,
+            method=response.method,
+            request_headers=response.request_headers,
+            request_body=response.request_body,
+            status=response.status,
+            reason=response.reason,
+            response_headers=response.response_headers,
+            body=response.body,
+            fetched_at=response.fetched_at,
+            protocol=response.protocol,
+        )
     request = response.request
 
     def pairs(headers: Any) -> list[tuple[str, str]]:
@@ -103,12 +116,12 @@ class RunContext:
             self.recorder.close()
             self.recorder = None
 
-    async def capture(self, listing: Listing) -> int | None:
+    async def capture(self, listing: Listing, *, screenshot_png: bytes | None = None) -> int | None:
         if self.recorder is None:
             return None
-        exchanges = [exchange_from_response(r) if hasattr(r, "request") else r for r in listing.exchanges]
-        png = None
-        if self.screenshotter is not None:
+        exchanges = [exchange_from_response(r) for r in listing.exchanges]
+        png = screenshot_png
+        if png is None and self.screenshotter is not None:
             try:
                 png, page_exchange = await self.screenshotter.capture(listing.url)
                 exchanges.append(page_exchange)

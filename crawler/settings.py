@@ -40,6 +40,8 @@ EXTENSIONS = {
     "crawler.extensions.SweepProgress": 200,
 }
 
+DETAIL_SLOT = ":detail"
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -68,14 +70,18 @@ def build(
     for name, profile in PROFILES.items():
         if platforms and name not in platforms:
             continue
+        # searches use the slot "<platform>", listing/detail fetches "<platform>:detail" (DETAIL_SLOT)
         if not sandbox:
             slots[name] = {"concurrency": profile.concurrency, "delay": profile.download_delay, "jitter": 0.5}
+            slots[name + DETAIL_SLOT] = dict(slots[name])
         elif profile.needs_browser:
-            # one tab, paced: the replicas redirect fast clients to a traffic check like the real sites
+            # one tab, paced: the replicas redirect fast search clients to a traffic check like the real sites
             slots[name] = {"concurrency": 1, "delay": 0.8, "jitter": 0.0}
+            slots[name + DETAIL_SLOT] = {"concurrency": 2, "delay": 0.0, "jitter": 0.0}
         else:
             # the sandbox is ours: faster, but its rate limits and faults are still exercised
             slots[name] = {"concurrency": max(profile.concurrency, 4), "delay": 0.0, "jitter": 0.0}
+            slots[name + DETAIL_SLOT] = dict(slots[name])
     chromium = settings.chromium_path()
     values: dict[str, Any] = {
         "BOT_NAME": "tertib",
@@ -121,7 +127,7 @@ def build(
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
         }
-        if any(PROFILES[p].needs_browser for p in slots)
+        if any(PROFILES[p].needs_browser for p in slots if p in PROFILES)
         else {},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {

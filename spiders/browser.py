@@ -8,6 +8,8 @@ published test account (``SiteProfile.login``) is filled in automatically.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from crawler.config import Settings
@@ -42,3 +44,41 @@ def playwright_meta(profile: SiteProfile, **extra: Any) -> dict[str, Any]:
         "playwright_context": profile.platform,
         **extra,
     }
+
+
+@dataclass(slots=True)
+class BrowserExchange:
+    """An HTTP exchange a browser page made itself (e.g. the signed search API call), as received.
+
+    The page's own API responses are the wire-level evidence for browser platforms; the rendered DOM is
+    not. The evidence pipeline turns this into a WARC request/response pair.
+    """
+
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes
+    status: int
+    reason: str
+    response_headers: list[tuple[str, str]]
+    body: bytes
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    protocol: str = "HTTP/1.1"
+
+    @classmethod
+    async def from_playwright(cls, response: Any) -> BrowserExchange:
+        request = response.request
+        status = int(response.status)
+        body = b"" if 300 <= status < 400 else await response.body()
+        request_headers = await request.headers_array()
+        response_headers = await response.headers_array()
+        return cls(
+            url=response.url,
+            method=request.method,
+            request_headers=[(h["name"], h["value"]) for h in request_headers],
+            request_body=request.post_data_buffer or b"",
+            status=status,
+            reason=response.status_text or "",
+            response_headers=[(h["name"], h["value"]) for h in response_headers],
+            body=body,
+        )

@@ -83,7 +83,7 @@ class RecheckSpider(scrapy.Spider):
     ) -> scrapy.Request:
         meta: dict[str, Any] = {
             "platform": profile.platform,
-            "download_slot": profile.platform,
+            "download_slot": profile.platform + ":detail",
             "dont_redirect": True,
             "handle_httpstatus_all": True,
             "block_retries": retries,

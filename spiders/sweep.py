@@ -34,7 +34,7 @@ from crawler.config import Settings
 from crawler.items import BlockedAttempt, QueryFinding, SearchPage
 from spiders import PROFILES
 from spiders.base import SiteProfile
-from spiders.browser import browser_login, playwright_meta
+from spiders.browser import BrowserExchange, browser_login, playwright_meta
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class SweepSpider(scrapy.Spider):
             ):
                 yield item
             return
-        pages: list[tuple[int, SearchPage]] = []
+        pages: list[tuple[int, SearchPage, list[Any]]] = []  # page number, result, evidence exchanges
         try:
             # 1. Login wall?
             html: bytes | str = response.body
@@ -161,6 +161,7 @@ class SweepSpider(scrapy.Spider):
                 html = await browser_page.content()
             # 2. First page.
             first = None
+            first_exchanges: list[Any] = [response]
             if profile.scroll_pagination:
                 first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
                 if not first.listings and first.block is None:
@@ -168,10 +169,10 @@ class SweepSpider(scrapy.Spider):
             if first is None:
                 api = await self._new_api_responses(browser_page, seen=0)
                 if api:
-                    first = await self._parse_api_responses(profile, api, query, page)
+                    first, first_exchanges = await self._parse_api_responses(profile, api, query, page)
                 else:
                     first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
-            pages.append((page, first))
+            pages.append((page, first, first_exchanges))
             # 3. More pages by scrolling.
             if profile.scroll_pagination and first.block is None and first.listings:
                 seen = len(self._browser_responses.get(id(browser_page), []))
@@ -181,8 +182,8 @@ class SweepSpider(scrapy.Spider):
                     if not api:
                         break
                     seen += len(api)
-                    result = await self._parse_api_responses(profile, api, query, next_page)
-                    pages.append((next_page, result))
+                    result, exchanges = await self._parse_api_responses(profile, api, query, next_page)
+                    pages.append((next_page, result, exchanges))
                     if result.block is not None or not result.has_more:
                         break
         except Exception as exc:  # the browser died or the page went away: unobservable, not "no listings"
@@ -194,9 +195,11 @@ class SweepSpider(scrapy.Spider):
         finally:
             self._browser_responses.pop(id(browser_page), None)
             await browser_page.close()
-        for number, result in pages:
+        for number, result, exchanges in pages:
             follow = not profile.scroll_pagination
-            async for item in self._handle_search(response, profile, result, query, number, follow=follow):
+            async for item in self._handle_search(
+                response, profile, result, query, number, follow=follow, exchanges=exchanges
+            ):
                 yield item
 
     def _parse_response(self, profile: SiteProfile, response: Response) -> SearchPage:
@@ -215,11 +218,14 @@ class SweepSpider(scrapy.Spider):
 
     async def _parse_api_responses(
         self, profile: SiteProfile, api_responses: list[Any], query: str, page: int
-    ) -> SearchPage:
-        """Merge the search results of the API responses one page render (or one scroll) received."""
+    ) -> tuple[SearchPage, list[Any]]:
+        """Merge the search results of the API responses one page render (or one scroll) received;
+        the responses themselves, as received, are the evidence."""
         merged: SearchPage | None = None
+        exchanges: list[Any] = []
         for api_response in api_responses:
-            result = await self._parse_api_response(profile, api_response, query, page)
+            result, exchange = await self._parse_api_response(profile, api_response, query, page)
+            exchanges.append(exchange)
             if merged is None or (merged.block is not None and result.block is None):
                 merged = result
             elif result.block is None:
@@ -227,20 +233,24 @@ class SweepSpider(scrapy.Spider):
                 merged.has_more = result.has_more
                 merged.related_terms.extend(result.related_terms)
         assert merged is not None
-        return merged
+        return merged, exchanges
 
     async def _parse_api_response(
         self, profile: SiteProfile, api_response: Any, query: str, page: int
-    ) -> SearchPage:
+    ) -> tuple[SearchPage, BrowserExchange]:
         """Parse one API response the page received; a redirect (captcha, traffic check) is read from its
         Location, since a redirect has no body."""
         assert profile.parse_search is not None
-        status = api_response.status
-        if 300 <= status < 400:
-            location = await api_response.header_value("location") or api_response.url
-            return profile.parse_search(b"", url=location, query=query, page=page, status=status)
-        body = await api_response.body()
-        return profile.parse_search(body, url=api_response.url, query=query, page=page, status=status)
+        exchange = await BrowserExchange.from_playwright(api_response)
+        if 300 <= exchange.status < 400:
+            location = dict(exchange.response_headers).get("location") or api_response.url
+            return profile.parse_search(
+                b"", url=location, query=query, page=page, status=exchange.status
+            ), exchange
+        result = profile.parse_search(
+            exchange.body, url=exchange.url, query=query, page=page, status=exchange.status
+        )
+        return result, exchange
 
     async def _new_api_responses(self, browser_page: Any, *, seen: int, timeout: float = 10.0) -> list[Any]:
         """API responses received after the first ``seen`` ones, waiting up to ``timeout`` for one."""
@@ -272,6 +282,7 @@ class SweepSpider(scrapy.Spider):
         page: int,
         *,
         follow: bool = True,
+        exchanges: list[Any] | None = None,
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
@@ -311,7 +322,7 @@ class SweepSpider(scrapy.Spider):
             listing.query = query
             listing.page = page
             listing.source_url = response.url
-            listing.exchanges = [response]
+            listing.exchanges = list(exchanges) if exchanges else [response]
             self.stat(platform, "listings")
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:
