@@ -21,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rapidfuzz import fuzz  # noqa: E402
+from rapidfuzz import fuzz
 
-from crawler.terms.lexicon import Lexicon  # noqa: E402
-from crawler.terms.scorer import Scorer  # noqa: E402
+from crawler.terms.lexicon import Lexicon
+from crawler.terms.scorer import Scorer
 
-WORDS = (
+WORDS = str.split(
     "baju kaos kemeja jaket celana hoodie sweater dress rok jeans blazer cardigan flanel denim wanita pria "
     "anak murah ready stok original premium grosir ecer size all new promo diskon terlaris kualitas bagus "
     "bahan adem katun combed polos motif garis kotak oversize slimfit bandung jakarta surabaya medan"
-).split()
+)
 EMOJI = ("🔥", "✨", "⭐", "💯", "❤️")
 
 
@@ -108,14 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     sample = titles[:sampled]
 
     print(
-        f"lexicon: {len(lexicon.active)} terms, {len(forms)} terms+variants; scorer built in {build * 1000:.0f} ms"
+        f"lexicon: {len(lexicon.active)} terms, {len(forms)} terms+variants; "
+        f"scorer built in {build * 1000:.0f} ms"
     )
     print(
-        f"tertib scorer : {len(titles):,} titles in {ours:.2f} s = {ours_rate:,.0f} titles/s ({flagged:,} flagged)"
+        f"tertib scorer : {len(titles):,} titles in {ours:.2f} s = {ours_rate:,.0f} titles/s "
+        f"({flagged:,} flagged)"
     )
     print(
         f"naive baseline: {len(sample):,} titles in {base:.2f} s = {base_rate:,.0f} titles/s "
-        f"(partial_ratio x {len(forms)} forms; extrapolated to {len(titles):,}: {len(titles) / base_rate:.1f} s)"
+        f"(partial_ratio x {len(forms)} forms; "
+        f"extrapolated to {len(titles):,}: {len(titles) / base_rate:.1f} s)"
     )
     print(f"speed-up: {ours_rate / base_rate:.1f}x")
     return 0
