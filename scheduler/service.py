@@ -96,12 +96,15 @@ class _Scheduler(BackgroundScheduler):
         super().__init__(**options)
 
     def _process_jobs(self) -> float | None:
-        running = self.state == STATE_RUNNING
+        # APScheduler 3's loop makes one more pass after shutdown() (state STOPPED, not PAUSED): that
+        # pass would submit due jobs to a stopped executor and move their due times past the missed
+        # runs, losing them for the next start. Only a running scheduler processes jobs.
+        if self.state != STATE_RUNNING:
+            return None
         wait: float | None = super()._process_jobs()
-        if running:
-            with self._pass_done:
-                self.passes += 1
-                self._pass_done.notify_all()
+        with self._pass_done:
+            self.passes += 1
+            self._pass_done.notify_all()
         return wait
 
     def wait_for_pass(self, after: int, timeout: float) -> bool:
