@@ -31,7 +31,7 @@ from crawler.errors import TertibError
 from scheduler import definitions as defs
 from scheduler.config import scheduler_settings
 from scheduler.jobs import JobOutcome, JobRunner, local_time
-from scheduler.lease import job_lease
+from scheduler.lease import Leases, job_lease
 from scheduler.service import SchedulerService
 from storage.models import JobRun, Sweep, utcnow
 
@@ -217,7 +217,7 @@ def show(name: NameArg) -> None:
         common.console.print(f"  command   tertib {shown}")
         common.console.print(f"  created   {_when(row.created_at)} by {row.created_by or '—'}")
         _history_table(session, name, 5)
-    lease = JobRunner(common.database(), common.settings(), scheduler_settings()).leases.get(job_lease(name))
+    lease = Leases(common.database()).get(job_lease(name))
     if lease is not None and lease.expires_at > utcnow():
         common.console.print(f"  running   held by {lease.holder} until {_when(lease.expires_at)}")
 
