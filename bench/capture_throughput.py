@@ -5,8 +5,9 @@ Chromium tabs captures listing pages (``{url}/tokopedia/{shop_domain}/{slug}``) 
 :class:`crawler.evidence.screenshot.Screenshotter` and stores each with
 :meth:`crawler.evidence.capture.EvidenceRecorder.arecord_capture` (writer thread). Prints captures per
 minute, the ratio against a screenshot-only baseline measured in the same run, peak RSS of this process
-plus all its children (Chromium) sampled every 0.25 s, and the median evidence bytes per listing
-(its WARC byte range + its screenshot blob when that blob was new).
+plus all its children (Chromium; the sandbox excluded) sampled every 0.5 s, and PSS (which splits pages
+the Chromium processes share), and the median evidence bytes per listing (its WARC byte range + its
+screenshot blob when that blob was new).
 
 A long run (``--long``, default 500 captures at the best concurrency) reports peak RSS per batch of 100 to
 show whether memory grows.
@@ -41,29 +42,38 @@ from sandbox.server import SandboxProcess  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Capture  # noqa: E402
 
+EXCLUDE: set[int] = set()
+
 
 class RssSampler:
     """Peak RSS of this process and every descendant (Chromium renderers, GPU, utility processes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: set[int]) -> None:
         self.me = psutil.Process()
+        self.exclude = exclude  # the sandbox server: not part of the capture side
         self.peak = 0
+        self.peak_pss = 0
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> int:
-        total = 0
+        """Sum of RSS (over-counts pages Chromium processes share) and of PSS (shared pages split)."""
+        total = pss = 0
         for proc in [self.me, *self.me.children(recursive=True)]:
+            if proc.pid in self.exclude:
+                continue
             try:
                 total += proc.memory_info().rss
+                pss += getattr(proc.memory_full_info(), "pss", 0)
             except psutil.Error:
                 continue
         self.peak = max(self.peak, total)
+        self.peak_pss = max(self.peak_pss, pss)
         return total
 
     async def _run(self) -> None:
         while True:
             self.sample()
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
 
     def start(self) -> None:
         self.peak = 0
@@ -104,7 +114,7 @@ async def run_level(
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     db.migrate()
-    sampler = RssSampler()
+    sampler = RssSampler(EXCLUDE)
     batch_peaks: list[int] = []
     recorder = EvidenceRecorder(settings, db) if record else None
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -139,13 +149,14 @@ async def run_level(
 
         await asyncio.gather(*[worker() for _ in range(pages)])
         elapsed = time.monotonic() - started
-        peak = await sampler.stop()
+        peak = max([await sampler.stop(), *batch_peaks])  # the sampler restarts its peak per batch
     result: dict[str, Any] = {
         "pages": pages,
         "captures": n,
         "seconds": round(elapsed, 2),
         "per_minute": round(n / elapsed * 60, 1),
         "peak_rss_mb": round(peak / 2**20),
+        "peak_pss_mb": round(sampler.peak_pss / 2**20),
     }
     if batch_peaks:
         result["batch_peak_rss_mb"] = [round(p / 2**20) for p in batch_peaks]
@@ -174,7 +185,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tertib-bench-"))
     report: dict[str, Any] = {"levels": [], "baseline": [], "long": None}
     try:
-        with SandboxProcess(seed=args.seed, size=args.size) as base:
+        sandbox = SandboxProcess(seed=args.seed, size=args.size)
+        with sandbox as base:
+            assert sandbox.proc is not None
+            EXCLUDE.update(p.pid for p in psutil.Process(sandbox.proc.pid).children(recursive=True))
+            EXCLUDE.add(sandbox.proc.pid)
             items = targets(base, args.seed, args.size)
             print(f"sandbox {base}: {len(items)} tokopedia listing pages", flush=True)
             for pages in (1, 2, 4):
@@ -203,17 +218,20 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
-    print("\npages  captures/min  vs screenshot-only  peak RSS MB  median evidence bytes/listing")
+    print(
+        "\npages  captures/min  vs screenshot-only  peak RSS MB  peak PSS MB  median evidence bytes/listing"
+    )
     for level in report["levels"]:
         print(
             f"{level['pages']:>5}  {level['per_minute']:>12}  {level['ratio_vs_screenshot_only']:>18}  "
-            f"{level['peak_rss_mb']:>11}  {level['median_evidence_bytes']:>10}"
+            f"{level['peak_rss_mb']:>11}  {level['peak_pss_mb']:>11}  {level['median_evidence_bytes']:>10}"
         )
     if report["long"]:
         long = report["long"]
         print(
             f"long run: {long['captures']} captures at {long['pages']} pages, {long['per_minute']}/min, "
-            f"peak RSS {long['peak_rss_mb']} MB, per 100: {long.get('batch_peak_rss_mb')}"
+            f"peak RSS {long['peak_rss_mb']} MB (PSS {long['peak_pss_mb']} MB), "
+            f"per 100: {long.get('batch_peak_rss_mb')}"
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
