@@ -83,6 +83,14 @@ class Settings:
     warc_max_bytes: int = 1_000_000_000
     actor: str = ""
     log_level: str = "WARNING"
+    # scheduler service (scheduler/): missed-run grace, job timeout, leases, polling, shutdown, workers
+    scheduler_misfire_grace: int = 21600
+    scheduler_job_timeout: float = 14400.0
+    scheduler_lease_seconds: float = 60.0
+    scheduler_poll: float = 30.0
+    scheduler_stop_timeout: float = 120.0
+    scheduler_workers: int = 2
+    scheduler_python: str = ""
 
     # -- derived paths -------------------------------------------------------------------------
     @property

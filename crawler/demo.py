@@ -19,8 +19,14 @@ A step whose building block has not landed yet says so and the demo goes on; not
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +46,9 @@ class DemoContext:
     size: int
     seed: int
     sandbox_url: str = ""
+    max_pages: int = 2
+    max_queries: int = 8
+    advance_days: int = 8
     values: dict[str, Any] = field(default_factory=dict)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
@@ -83,25 +92,193 @@ def step_sandbox(ctx: DemoContext) -> str:
     return f"{len(listings)} listings across platforms at {ctx.sandbox_url} (catalog {path})"
 
 
-def _pending_step(issue: int) -> Callable[[DemoContext], str]:
-    def step(ctx: DemoContext) -> str:
-        raise Pending(f"pending: comes with issue #{issue}")
+class StepFailed(Exception):
+    """A step ran and failed; the demo stops here (message says which command and why)."""
 
-    return step
+
+def _tertib(ctx: DemoContext, *args: str, capture: bool = False) -> str:
+    """Run a ``tertib`` command as a user would (own process: crawls cannot share a reactor)."""
+    command = [sys.executable, "-m", "crawler.cli", "--data-dir", str(ctx.data_dir), *args]
+    common.console.print(f"    [dim]$ tertib {' '.join(shlex.quote(a) for a in args)}[/]", highlight=False)
+    env = {**os.environ, "TERTIB_ACTOR": "demo"}
+    proc = subprocess.run(command, env=env, text=True, capture_output=capture, timeout=1800)
+    if proc.returncode != 0:
+        detail = (proc.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise StepFailed(
+            f"`tertib {args[0]}` exited {proc.returncode}" + (f": {detail[0]}" if detail else "")
+        )
+    return proc.stdout or ""
+
+
+def _sandbox_post(ctx: DemoContext, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        ctx.sandbox_url + path,
+        data=json.dumps(payload).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        data: dict[str, Any] = json.load(response)
+    return data
+
+
+def _sandbox_now(ctx: DemoContext) -> str:
+    with urllib.request.urlopen(ctx.sandbox_url + "/_sandbox/clock", timeout=30) as response:
+        return str(json.load(response)["now"])
+
+
+def step_sweep(ctx: DemoContext) -> str:
+    from sqlalchemy import func, select
+
+    from storage.models import Capture, Listing, SweepRun
+
+    pages, queries = str(ctx.max_pages), str(ctx.max_queries)
+    _tertib(ctx, "sweep", "--sandbox", ctx.sandbox_url, "--max-pages", pages, "--max-queries", queries)
+    with common.database().session() as session:
+        run = session.scalars(
+            select(SweepRun).where(SweepRun.kind == "sweep").order_by(SweepRun.id.desc())
+        ).first()
+        if run is None or run.status == "failed":
+            raise StepFailed("the sweep did not complete")
+        ctx.values["sweep_run_id"] = run.id
+        listings = session.scalar(select(func.count()).select_from(Listing)) or 0
+        candidates = session.scalar(
+            select(func.count()).select_from(Listing).where(Listing.verdict.in_(("candidate", "strong")))
+        )
+        captures = session.scalar(
+            select(func.count()).select_from(Capture).where(Capture.observable.is_(True))
+        )
+    return f"run #{run.id} ({run.status}): {listings} listings, {candidates} candidates, {captures} captures"
+
+
+def step_discovery(ctx: DemoContext) -> str:
+    _requires("crawler.terms.discovery", 4)
+    out = _tertib(ctx, "terms", "discover", "--run", str(ctx.values["sweep_run_id"]), capture=True)
+    print(out, end="")
+    _tertib(ctx, "terms", "suggest", "--limit", "10")
+    return "proposed terms stored for an analyst to approve (tertib terms approve ID)"
+
+
+def step_queue(ctx: DemoContext) -> str:
+    _requires("crawler.review", 7)
+    _tertib(ctx, "review", "list", "--limit", "10")
+    return "candidates wait for a named reviewer's decision"
+
+
+SIMULATED_REVIEWER = "simulated-reviewer (demo, not a person)"
+
+
+def step_approve(ctx: DemoContext) -> str:
+    review = _requires("crawler.review", 7)
+    from sqlalchemy import select
+
+    from storage.models import Listing
+
+    threshold = common.settings().threshold_strong
+    with common.database().session() as session:
+        ids = list(
+            session.scalars(
+                select(Listing.id).where(Listing.verdict == "strong", Listing.score_value >= threshold)
+            ).all()
+        )
+        if not ids:
+            raise StepFailed("no candidate above the strong threshold to approve")
+        note = "demo: auto-approved above the strong threshold"
+        review.approve(session, ids, by=SIMULATED_REVIEWER, note=note, simulated=True)
+    return f"{len(ids)} candidates at or above {threshold:.2f} approved by '{SIMULATED_REVIEWER}'"
+
+
+def step_export(ctx: DemoContext) -> str:
+    _requires("crawler.exports.cli", 7)
+    from sqlalchemy import select
+
+    from storage.models import TakedownBatch
+
+    _tertib(ctx, "export", "--batch-name", "Demo sweep", "--out", str(ctx.out / "exports"))
+    with common.database().session() as session:
+        batch = session.scalars(select(TakedownBatch).order_by(TakedownBatch.id.desc())).first()
+        if batch is None:
+            raise StepFailed("no batch was created")
+        ctx.values["batch"] = (batch.id, batch.number, batch.out_dir)
+        count = len(batch.items)
+    return f"batch {batch.number}: {count} links, files in {batch.out_dir}"
+
+
+def step_send(ctx: DemoContext) -> str:
+    from sqlalchemy import select
+
+    from storage.models import TakedownItem
+
+    batch_id, number, _ = ctx.values["batch"]
+    with common.database().session() as session:
+        items = session.scalars(select(TakedownItem).where(TakedownItem.batch_id == batch_id)).all()
+        urls = [item.url for item in items]
+        platforms = sorted({item.platform for item in items})
+    result = _sandbox_post(ctx, "/_sandbox/takedowns", {"urls": urls})
+    sent_at = _sandbox_now(ctx)
+    for platform in platforms:
+        _tertib(
+            ctx,
+            "export",
+            "mark-sent",
+            number,
+            "--platform",
+            platform,
+            "--channel",
+            "sandbox",
+            "--at",
+            sent_at,
+        )
+    return f"{result.get('accepted', len(urls))} links sent to the sandbox intake at {sent_at} (sandbox time)"
+
+
+def step_clock(ctx: DemoContext) -> str:
+    result = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": ctx.advance_days})
+    return f"sandbox clock now {result['now']} (day {result['day']})"
+
+
+def step_recheck(ctx: DemoContext) -> str:
+    _requires("crawler.audit.cli", 8)
+    batch_id, _, _ = ctx.values["batch"]
+    _tertib(ctx, "recheck", "--batch", str(batch_id), "--now", _sandbox_now(ctx))
+    queries = str(ctx.max_queries)
+    _tertib(
+        ctx,
+        "sweep",
+        "--sandbox",
+        ctx.sandbox_url,
+        "--max-pages",
+        "1",
+        "--max-queries",
+        queries,
+        "--no-progress",
+    )
+    _tertib(ctx, "audit", "relist")
+    return "verdicts stored with fresh evidence; relistings flagged for review"
+
+
+def step_audit(ctx: DemoContext) -> str:
+    _requires("crawler.audit.cli", 8)
+    batch_id, _, _ = ctx.values["batch"]
+    report = ctx.out / "audit-report.html"
+    markdown = ctx.out / "audit-report.md"
+    _tertib(ctx, "audit", "report", "--batch", str(batch_id), "--format", "md", "--out", str(markdown))
+    _tertib(ctx, "audit", "report", "--batch", str(batch_id), "--format", "html", "--out", str(report))
+    print(markdown.read_text(encoding="utf-8")[:3000])
+    return f"audit report: {report}"
 
 
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("prepare a fresh data dir", step_prepare),
     ("start the replica marketplaces", step_sandbox),
-    ("sweep every platform", _pending_step(5)),
-    ("discover emerging terms", _pending_step(4)),
-    ("show the candidate queue", _pending_step(7)),
-    ("approve strong candidates (simulated reviewer)", _pending_step(7)),
-    ("export the takedown batch", _pending_step(7)),
-    ("send the batch to the sandbox intake", _pending_step(8)),
-    ("advance the sandbox clock", _pending_step(8)),
-    ("recheck reported links", _pending_step(8)),
-    ("audit summary", _pending_step(8)),
+    ("sweep every platform", step_sweep),
+    ("discover emerging terms", step_discovery),
+    ("show the candidate queue", step_queue),
+    ("approve strong candidates (simulated reviewer)", step_approve),
+    ("export the takedown batch", step_export),
+    ("send the batch to the sandbox intake", step_send),
+    ("advance the sandbox clock", step_clock),
+    ("recheck reported links and look for relistings", step_recheck),
+    ("audit summary", step_audit),
 ]
 
 
@@ -112,6 +289,7 @@ def run_demo(*, out: Path, size: int, seed: int) -> None:
     console.rule("[bold]tertib demo[/] — the whole mission, offline, against the sandbox")
     started = time.monotonic()
     done = pending = 0
+    failed = False
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
             console.print(f"[bold cyan]{number:>2}.[/] {title} …")
@@ -122,6 +300,10 @@ def run_demo(*, out: Path, size: int, seed: int) -> None:
                 pending += 1
                 console.print(f"    [yellow]{exc}[/]")
                 continue
+            except StepFailed as exc:
+                console.print(f"    [red]failed:[/] {exc}")
+                failed = True
+                break
             done += 1
             console.print(f"    [green]done[/] in {time.monotonic() - t0:.1f}s: {summary}")
     finally:
@@ -131,3 +313,5 @@ def run_demo(*, out: Path, size: int, seed: int) -> None:
     console.print(
         f"{done} steps done, {pending} pending, in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
     )
+    if failed:
+        raise SystemExit(1)

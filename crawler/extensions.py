@@ -58,8 +58,11 @@ def health_checks(
                 f"{platform}: {counts['shape_mismatch']} responses did not match the profile's paths"
                 " (a redesign?)"
             )
-        if responses and counts["blocked"] / responses > max_blocked_share:
-            problems.append(f"{platform}: {counts['blocked']} of {responses} responses were blocked")
+        # blocks a polite retry got past are normal; only final UNOBSERVABLE attempts cost coverage
+        if responses and counts["unobservable"] / responses > max_blocked_share:
+            problems.append(
+                f"{platform}: {counts['unobservable']} of {responses} searches stayed blocked after retries"
+            )
         if queries and counts["listings"] == 0 and counts["query_blocked"] < queries:
             problems.append(f"{platform}: no listings for any query — blocked, broken, or changed; not clean")
         if counts["requests"] and not responses:

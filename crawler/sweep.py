@@ -15,6 +15,7 @@ scheduler, the demo, tests — run ``tertib sweep`` as a subprocess).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -196,6 +197,7 @@ def sweep_command(
     if sandbox:
         common.set_overrides(sandbox_url=sandbox)
     run_id = run_sweep(
+        trigger="schedule" if os.environ.get("TERTIB_JOB_RUN_ID") else "manual",
         platforms=chosen,
         max_pages=max_pages,
         terms=terms,

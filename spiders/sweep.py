@@ -304,6 +304,7 @@ class SweepSpider(scrapy.Spider):
                 request = response.request
                 assert request is not None
                 retry = request.replace(dont_filter=True, priority=request.priority - 1)
+                retry.meta.pop("download_latency", None)
                 retry.meta["block_retries"] = retries + 1
                 self.stat(platform, "block_retries")
                 yield retry
