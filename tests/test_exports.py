@@ -466,3 +466,24 @@ def test_cli_export_flow_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
         capsys,
     )
     assert code == 2 and "not an ISO date/time" in err and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("no_bundle")
+def test_a_failed_export_leaves_no_batch_and_no_directory(
+    db: Database, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_dataset(db)
+
+    def broken(*args: Any, **kwargs: Any) -> Path:
+        raise OSError("disk full")
+
+    original = service.letters.write_pdf
+    monkeypatch.setattr(service.letters, "write_pdf", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export(db, settings, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(TakedownBatch)) == 0
+        assert s.scalar(select(func.count()).select_from(TakedownItem)) == 0
+    monkeypatch.setattr(service.letters, "write_pdf", original)
+    assert export(db, settings, tmp_path / "out").number == "TTB-2026-0001"

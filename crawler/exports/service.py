@@ -14,8 +14,9 @@ it). Steps, numbered the same in the body:
 4. Write per platform CSV, XLSX, JSON, letter HTML and PDF, plus the batch-wide repeat-offender JSON and
    the public key.
 5. Write ``manifest.json`` (every file's SHA-256, custody anchor) and sign it (``manifest.sig``).
-6. Rename the temporary directory to ``<out>/<number>`` and append the ``export`` custody entry; the
-   transaction commits last, so a failure leaves no batch row and no half-written directory.
+6. Append the ``export`` custody entry, rename the temporary directory to ``<out>/<number>``, commit.
+   A failure before the commit removes the directory again: no batch row without its files, and no
+   half-written directory under its final name.
 
 Settings: ``timezone`` (WIB in files), ``keys_dir`` (signing key), ``exports_dir`` (default output),
 ``export_contact``/``export_unit`` when present (see :mod:`crawler.exports.letters`).
@@ -199,6 +200,7 @@ def create_batch(
 
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".batch-", dir=out_root))
+    published: Path | None = None
     try:
         # 2. evidence bundle (before the write transaction: the bundle reads the database itself)
         capture_ids = sorted({r.evidence_id for r in rows if r.evidence_id is not None})
@@ -227,8 +229,11 @@ def create_batch(
                 since=since,
                 platforms=platforms,
             )
+            published = result.out_dir
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if published is not None:
+            shutil.rmtree(published, ignore_errors=True)
         raise
     log.info("batch %s: %d items in %s", result.number, result.item_count, result.out_dir)
     return result
@@ -429,7 +434,7 @@ def _create_in_session(
     batch.signature = signature
     batch.details = {**batch.details, "platforms": counts, "evidence_bundle": bundle_entry}
 
-    # 6. publish the directory, then log custody (the caller's transaction commits both)
+    # 6. custody entry and the directory under its final name; create_batch commits (or removes it)
     custody.append(
         session,
         actor=actor,
