@@ -57,6 +57,14 @@ QUANTITY_PATTERNS: dict[str, re.Pattern[str]] = {
     "money": re.compile(_B + _MONEY + _E),
 }
 _HAS_DIGIT = re.compile(r"\d")
+# substrings each pattern needs; the pattern is skipped when none occurs
+_HINTS: dict[str, re.Pattern[str]] = {
+    "price_per_bale": re.compile(r"bal|karung|koli"),
+    "pieces": re.compile(r"isi|pc|helai|potong|lembar"),
+    "weight": re.compile(r"kg|kilo|ton"),
+    "bales": re.compile(r"bal|karung|koli|dus"),
+    "money": re.compile(r"rp|\d ?(?:jt|juta|rb|ribu|k)(?![a-z])"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,8 @@ class Matcher:
         found: list[Match] = []
         money: list[tuple[int, int]] = []
         for kind, rx in QUANTITY_PATTERNS.items():
+            if not _HINTS[kind].search(text):
+                continue  # a literal alternation is far cheaper than the pattern itself
             for m in rx.finditer(text):
                 if kind == "money":
                     money.append(m.span())

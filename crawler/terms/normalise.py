@@ -85,10 +85,11 @@ ABBREVIATIONS: dict[str, str] = {
 # Characters that glue a word back together when they sit between two letters.
 JOINERS = frozenset(".-_'*’`")
 
-_PIECE = re.compile(r"(?:[a-z0-9@$]|(?<=[a-z0-9])[!|](?=[a-z]))+")
+_PIECE = re.compile(r"[a-z0-9@$]+(?:[!|][a-z][a-z0-9@$]*)*")  # "!" and "|" only inside a word
 _HAS_REPEAT = re.compile(r"([a-z])\1")
-# a single letter on its own, a joiner between letters, or a thousands group: step 3 has work to do
-_MAY_JOIN = re.compile(r"(?<![a-z0-9@$])[a-z@$](?![a-z0-9@$])|[a-z@$][.\-_'*’`][a-z@$]|\d[.,]\d{3}")
+# a joiner between letters, or a thousands group: step 3 has work to do (so do single-letter pieces)
+_JOINED = re.compile(r"[a-z@$][.\-_'*’`][a-z@$]")
+_THOUSANDS = re.compile(r"\d[.,]\d{3}")
 _DIGITS = frozenset("0123456789")
 _LEET_CHARS = frozenset(LEET)
 
@@ -229,20 +230,66 @@ def _leet(tok: str) -> str:
     return "".join(out)
 
 
+def _collapse(tok: str, idx: list[int]) -> tuple[str, list[int], list[int]]:
+    """Collapse repeated letters; each kept letter's folded span grows over the letters it absorbed."""
+    t_chars: list[str] = []
+    t_starts: list[int] = []
+    t_ends: list[int] = []
+    for c, fi in zip(tok, idx, strict=True):
+        if t_chars and c == t_chars[-1] and c.isalpha():
+            t_ends[-1] = fi + 1
+        else:
+            t_chars.append(c)
+            t_starts.append(fi)
+            t_ends.append(fi + 1)
+    return "".join(t_chars), t_starts, t_ends
+
+
 def normalise(text: str) -> Normalised:
     """Normalise ``text`` for matching; see the module docstring for the steps."""
     # 1. fold characters (fmap maps folded index → original index; None means identity)
     folded, fmap = _fold(text)
 
     # 2. word pieces and the gaps between them
-    pieces: list[tuple[int, int]] = [(m.start(), m.end()) for m in _PIECE.finditer(folded)]
+    matches = list(_PIECE.finditer(folded))
+    may_join = (
+        any(m.end() - m.start() == 1 and not m.group().isdigit() for m in matches)
+        or (any(j in folded for j in JOINERS) and _JOINED.search(folded) is not None)
+        or (("." in folded or "," in folded) and _THOUSANDS.search(folded) is not None)
+    )
+
+    # fast path: nothing split and no leetspeak or abbreviations — most titles; stretched letters are
+    # collapsed here too
+    if not may_join:
+        may_repeat = _HAS_REPEAT.search(folded) is not None
+        toks_fast: list[_Tok] = []
+        pos = 0
+        for m in matches:
+            raw = m.group()
+            if raw in ABBREVIATIONS or (not raw.isalpha() and not raw.isdigit() and _leet(raw) != raw):
+                break  # needs the full treatment
+            if may_repeat and _HAS_REPEAT.search(raw):
+                fs = m.start()
+                tok, c_starts, c_ends = _collapse(raw, list(range(fs, fs + len(raw))))
+                if tok in ABBREVIATIONS:
+                    break
+                toks_fast.append((tok, pos, c_starts[0], (tuple(c_starts), tuple(c_ends))))
+            else:
+                tok = raw
+                toks_fast.append((raw, pos, m.start(), None))
+            pos += len(tok) + 1
+        else:
+            norm_fast = " ".join([t[0] for t in toks_fast])
+            starts_fast = tuple([t[1] for t in toks_fast])
+            return Normalised(text, norm_fast, tuple(toks_fast), tuple(fmap) if fmap else None, starts_fast)
+    pieces: list[tuple[int, int]] = [(m.start(), m.end()) for m in matches]
 
     # 3. re-join split words: groups of piece indices that form one token
     groups: list[list[int]] = []
     i = 0
     n = len(pieces)
-    if not _MAY_JOIN.search(folded):
-        groups = [[k] for k in range(n)]  # the common case: nothing split, skip the walk
+    if not may_join:
+        groups = [[k] for k in range(n)]  # nothing split: skip the walk
         i = n
     while i < n:
         s, e = pieces[i]
@@ -303,16 +350,7 @@ def normalise(text: str) -> Normalised:
         t_starts: list[int]
         t_ends: list[int]
         if _HAS_REPEAT.search(tok):
-            t_chars: list[str] = []
-            t_starts, t_ends = [], []
-            for c, fi in zip(tok, idx, strict=True):
-                if t_chars and c == t_chars[-1] and c.isalpha():
-                    t_ends[-1] = fi + 1
-                else:
-                    t_chars.append(c)
-                    t_starts.append(fi)
-                    t_ends.append(fi + 1)
-            tok = "".join(t_chars)
+            tok, t_starts, t_ends = _collapse(tok, idx)
         else:
             t_starts = idx
             t_ends = [fi + 1 for fi in idx]

@@ -119,23 +119,41 @@ def quantity_weight(match: Match) -> tuple[str, float]:
     return "other", 0.0
 
 
-@dataclass(slots=True)
 class Signal:
-    term: str
-    span: tuple[int, int]  # in the original text
-    weight: float  # positive: evidence for an illegal import; negative: against
-    kind: str = "exact"
-    role: str = "other"
-    matched: str = ""  # the original characters
+    """One piece of evidence. Its original-text span is resolved only when asked for (most texts are
+    scored for the verdict alone), from the normalised span and the :class:`Normalised` it came from."""
+
+    __slots__ = ("_norm", "kind", "nspan", "role", "term", "weight")
+
+    def __init__(
+        self, term: str, nspan: tuple[int, int], weight: float, kind: str, role: str, norm: Normalised
+    ) -> None:
+        self.term = term
+        self.nspan = nspan  # in the normalised text
+        self.weight = weight  # positive: evidence for an illegal import; negative: against
+        self.kind = kind
+        self.role = role
+        self._norm = norm
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The span in the original text."""
+        return self._norm.original_span(*self.nspan)
+
+    @property
+    def matched(self) -> str:
+        a, b = self.span
+        return self._norm.original[a:b]
 
     def to_dict(self) -> dict[str, Any]:
+        a, b = self.span
         return {
             "term": self.term,
-            "span": [self.span[0], self.span[1]],
+            "span": [a, b],
             "weight": round(self.weight, 4),
             "kind": self.kind,
             "role": self.role,
-            "matched": self.matched,
+            "matched": self._norm.original[a:b],
         }
 
 
@@ -227,19 +245,19 @@ class Scorer:
     def score_normalised(self, norm: Normalised) -> ScoreResult:
         # 1. signals
         matches = self.matcher.match(norm)
+        if not matches:
+            return ScoreResult(
+                norm.original, 0.0, self.thresholds.verdict(0.0), [], lexicon_hash=self.lexicon_hash
+            )
         ntext = norm.text
         tokens = ntext.split(" ") if ntext else []
         positives: list[tuple[Signal, str, int, int]] = []  # signal, role, normalised start/end
         negatives: list[Signal] = []
         roles_present: dict[str, tuple[int, int]] = {}
 
-        def span_of(m: Match) -> tuple[tuple[int, int], str]:
-            a, b = norm.original_span(m.start, m.end)
-            return (a, b), norm.original[a:b]
-
         lexical_bulk = [(m.start, m.end) for m in matches if m.term is not None and m.term.category == "bulk"]
         for m in matches:
-            span, matched = span_of(m)
+            nspan = (m.start, m.end)
             # 2./3. role and weight
             if m.term is None:
                 role, weight = quantity_weight(m)
@@ -248,7 +266,7 @@ class Scorer:
             else:
                 role = self._role(m.term)
                 if role == "negative":
-                    negatives.append(Signal(m.term.text, span, -NEGATIVE_WEIGHT, m.kind, role, matched))
+                    negatives.append(Signal(m.term.text, nspan, -NEGATIVE_WEIGHT, m.kind, role, norm))
                     continue
                 weight = WEIGHTS.get((role, m.term.strength), 0.05)
                 if m.term.signal == "LOCAL":
@@ -256,9 +274,9 @@ class Scorer:
                 if m.kind == "fuzzy":
                     weight *= m.similarity
             if self._negated(ntext, tokens, m.start):
-                negatives.append(Signal(f"not {m.name}", span, -NEGATED_WEIGHT, m.kind, "negated", matched))
+                negatives.append(Signal(f"not {m.name}", nspan, -NEGATED_WEIGHT, m.kind, "negated", norm))
                 continue
-            positives.append((Signal(m.name, span, weight, m.kind, role, matched), role, m.start, m.end))
+            positives.append((Signal(m.name, nspan, weight, m.kind, role, norm), role, m.start, m.end))
             # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
             combo_role = "bulk-medium" if role == "bulk" and weight < STRONG_BULK else role
             roles_present.setdefault(combo_role, (m.start, m.end))
@@ -272,24 +290,27 @@ class Scorer:
             if goods and not words & CLOTHING:
                 positives = [p for p in positives if p[1] != "bulk"]
                 roles_present.pop("bulk", None)
-                good = sorted(goods)[0]
-                idx = ntext.find(good)
-                a, b = norm.original_span(idx, idx + len(good))
+                good, gs, ge = next(t for t in norm.tokens() if t[0] in goods)
                 negatives.append(
-                    Signal(f"non-clothing goods: {good}", (a, b), -NON_CLOTHING_WEIGHT, "context", "negative",
-                           norm.original[a:b])
-                )  # fmt: skip
+                    Signal(
+                        f"non-clothing goods: {good}",
+                        (gs, ge),
+                        -NON_CLOTHING_WEIGHT,
+                        "context",
+                        "negative",
+                        norm,
+                    )
+                )
 
         # 4. combinations
         combos: list[Signal] = []
-        for name, (left, right, weight) in COMBOS.items():
+        for name, (left, right, weight) in COMBOS.items() if len(roles_present) > 1 else ():
             lhs = next((roles_present[r] for r in left if r in roles_present), None)
             rhs = next((roles_present[r] for r in sorted(right) if r in roles_present), None)
             if lhs is None or rhs is None:
                 continue
             start, end = min(lhs[0], rhs[0]), max(lhs[1], rhs[1])
-            a, b = norm.original_span(start, end)
-            combos.append(Signal(name, (a, b), weight, "combination", "combination", norm.original[a:b]))
+            combos.append(Signal(name, (start, end), weight, "combination", "combination", norm))
 
         # 5. noisy-OR of positives, damped by negatives
         keep = 1.0
@@ -302,7 +323,7 @@ class Scorer:
             score *= 1.0 + sig.weight
         score = round(min(1.0, max(0.0, score)), 4)
         signals = [p[0] for p in positives] + combos + negatives
-        signals.sort(key=lambda s: (s.span[0], s.span[1]))
+        signals.sort(key=lambda s: s.nspan)
         return ScoreResult(
             text=norm.original,
             score=score,
