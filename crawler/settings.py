@@ -63,6 +63,7 @@ def build(
     evidence: bool = True,
     screenshots: bool = True,
 ) -> dict[str, Any]:
+    from crawler.browser import saved_profiles
     from spiders import PROFILES
 
     sandbox = bool(settings.sandbox_url)
@@ -134,6 +135,12 @@ def build(
             "headless": True,
             "args": CHROMIUM_ARGS,
             **({"executable_path": chromium} if chromium else {}),
+        },
+        # a saved, logged-in profile (tertib browser login P) becomes that platform's persistent context
+        "PLAYWRIGHT_CONTEXTS": {
+            name: {"user_data_dir": str(path)}
+            for name, path in saved_profiles(settings).items()
+            if name in slots
         },
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
         "PLAYWRIGHT_MAX_CONTEXTS": 4,

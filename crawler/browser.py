@@ -1,0 +1,151 @@
+"""``tertib browser``: logged-in browser profiles for platforms that only show results to a logged-in user.
+
+Facebook Marketplace and Instagram (and, in practice, Shopee) answer anonymous browsers with a login wall.
+tertib never types an analyst's credentials: ``tertib browser login facebook`` opens a visible Chromium window
+on the real site, the analyst logs in by hand (2FA included), closes the window, and the browser profile is
+saved in ``{data_dir}/browser-profiles/<platform>``. Sweeps and rechecks then run that platform's pages in a
+persistent context built from the profile (``crawler/settings.py`` → ``PLAYWRIGHT_CONTEXTS``).
+
+Against the sandbox (``--sandbox URL``) the replica's published test account logs in automatically and
+headless, so the demo and the tests exercise the same path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crawler import cli_common as common
+from crawler.config import Settings
+from crawler.errors import TertibError, UsageError
+
+app = typer.Typer(no_args_is_help=True, help="Logged-in browser profiles (Facebook, Instagram, Shopee).")
+
+
+def profile_dir(settings: Settings, platform: str) -> Path:
+    return settings.browser_profiles_dir / platform
+
+
+def saved_profiles(settings: Settings) -> dict[str, Path]:
+    """Platforms with a saved profile (a directory Chromium has written to)."""
+    root = settings.browser_profiles_dir
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and any(p.iterdir())}
+
+
+def _check_platform(platform: str, sandbox: bool) -> None:
+    from spiders import get_profile
+
+    profile = get_profile(platform)
+    if not profile.needs_login:
+        raise UsageError(f"{platform} does not need a logged-in browser profile")
+    if sandbox and profile.login is None:
+        raise UsageError(f"the {platform} sandbox has no login form to log in to")
+
+
+async def _login(settings: Settings, platform: str, headless: bool, wait_for_user: bool) -> str:
+    from playwright.async_api import async_playwright
+
+    from crawler.settings import CHROMIUM_ARGS
+    from spiders import get_profile
+    from spiders.browser import browser_login, on_login_wall
+
+    profile = get_profile(platform)
+    chromium = settings.chromium_path()
+    if chromium is None:
+        raise TertibError("Chromium not found: install Debian's chromium or set TERTIB_CHROMIUM")
+    directory = profile_dir(settings, platform)
+    directory.mkdir(parents=True, exist_ok=True)
+    base = settings.base_url(profile.hosts[0])
+    start = base + (profile.login.login_path if profile.login else "/")
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(directory), executable_path=chromium, headless=headless, args=CHROMIUM_ARGS
+        )
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(start)
+            if wait_for_user:
+                common.console.print(
+                    f"Log in to {platform} in the Chromium window, then close it (or press Enter here)."
+                )
+                closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def on_close(_context: object) -> None:
+                    if not closed.done():
+                        closed.set_result(None)
+
+                context.on("close", on_close)
+                enter = asyncio.get_running_loop().run_in_executor(None, input)
+                await asyncio.wait([closed, enter], return_when=asyncio.FIRST_COMPLETED)
+                return str(directory)
+            if not await browser_login(page, profile, settings, base + "/"):
+                raise TertibError(f"automatic login to the {platform} sandbox failed")
+            if on_login_wall(profile, page.url):
+                raise TertibError(f"still on the {platform} login page after logging in")
+        finally:
+            if not wait_for_user or context.pages:
+                await context.close()
+    return str(directory)
+
+
+@app.command("login")
+def login(
+    platform: Annotated[str, typer.Argument(help="facebook, instagram or shopee.")],
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="Log in to the sandbox replica instead.")
+    ] = None,
+) -> None:
+    """Log in once by hand and save the browser profile that sweeps and rechecks will use.
+
+    Example: tertib browser login facebook
+    """
+    platform = platform.strip().lower()
+    _check_platform(platform, bool(sandbox or common.settings().sandbox_url))
+    if sandbox:
+        common.set_overrides(sandbox_url=sandbox)
+    settings = common.settings()
+    has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not settings.sandbox_url and not has_display:
+        raise TertibError(
+            "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run with "
+            "a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
+        )
+    path = asyncio.run(
+        _login(
+            settings, platform, headless=bool(settings.sandbox_url), wait_for_user=not settings.sandbox_url
+        )
+    )
+    common.console.print(f"saved the {platform} browser profile in {path}")
+
+
+@app.command("list")
+def list_profiles() -> None:
+    """Show the saved browser profiles.
+
+    Example: tertib browser list
+    """
+    profiles = saved_profiles(common.settings())
+    if not profiles:
+        common.console.print("no saved browser profiles (tertib browser login PLATFORM)")
+    for platform, path in profiles.items():
+        common.console.print(f"{platform:<10} {path}")
+
+
+@app.command("forget")
+def forget(platform: Annotated[str, typer.Argument(help="Platform whose saved profile to delete.")]) -> None:
+    """Delete a saved browser profile (log the session out of tertib).
+
+    Example: tertib browser forget instagram
+    """
+    path = profile_dir(common.settings(), platform.strip().lower())
+    if not path.exists():
+        raise TertibError(f"no saved profile for {platform}")
+    shutil.rmtree(path)
+    common.console.print(f"deleted {path}")
