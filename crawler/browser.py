@@ -82,8 +82,9 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
                         closed.set_result(None)
 
                 context.on("close", on_close)
-                enter = asyncio.get_running_loop().run_in_executor(None, input)
-                await asyncio.wait([closed, enter], return_when=asyncio.FIRST_COMPLETED)
+                enter: asyncio.Future[str] = asyncio.get_running_loop().run_in_executor(None, input)
+                waiters: list[asyncio.Future[object]] = [closed, enter]  # type: ignore[list-item]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 return str(directory)
             if not await browser_login(page, profile, settings, base + "/"):
                 raise TertibError(f"automatic login to the {platform} sandbox failed")
@@ -114,8 +115,8 @@ def login(
     has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     if not settings.sandbox_url and not has_display:
         raise TertibError(
-            "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run with "
-            "a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
+            "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run "
+            "with a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
         )
     path = asyncio.run(
         _login(
