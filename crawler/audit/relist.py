@@ -19,10 +19,12 @@ every recheck (``tertib recheck`` does it with ``since`` = the earliest send tim
 5. **Decision** (:func:`decide`): identity signals alone (seller, handle) are *not* enough, because one
    trader runs many listings under one shop and one WhatsApp number — a sibling listing is not a relisting
    (on the sandbox's truth, handle-only matching flags thousands of sibling pairs). A pair is a relisting when
-   the content matches too: image + (seller or handle or title), or title + (seller or handle), or an image
-   so close that unrelated pictures practically never get there (≤ :data:`IMAGE_STRICT_DISTANCE`; measured
-   on the sandbox: 3 in 100,000 unrelated pairs at ≤ 4 versus 5 in 10,000 at ≤ 10). The best parent wins
-   (most signals, then the smallest image distance, then the highest title score).
+   the content matches too: image + (seller or handle or title); or title + (seller or handle) unless both
+   pictures are known and clearly different (> :data:`IMAGE_CONFLICT_DISTANCE` bits: the same template
+   title on another product); or the very same picture (≤ :data:`IMAGE_STRICT_DISTANCE` bits) with no other
+   link. Measured on the sandbox: unrelated pictures come within 4 bits in about 5 of 100,000 pairs and
+   within 10 bits in about 5 of 10,000, which is why a picture alone needs an exact match. The best parent
+   wins (most signals, then the smallest image distance, then the highest title score).
 6. **Flag**: set ``relist_of_id`` and ``relist_evidence`` (parent key, signals, scores, distances, shared
    handles, rule), append a ``relist`` custody entry, and make sure the listing is in the review queue: a
    weak or clear score is raised to ``candidate`` (the queue lists ``candidate`` and ``strong``) and
@@ -53,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 TITLE_THRESHOLD = 90.0
 IMAGE_MAX_DISTANCE = 10
-IMAGE_STRICT_DISTANCE = 4
+IMAGE_STRICT_DISTANCE = 0
+IMAGE_CONFLICT_DISTANCE = 20
 IMAGE_TIMEOUT = 5.0
 IMAGE_WORKERS = 4
 QUEUE_VERDICTS = ("candidate", "strong")
@@ -87,19 +90,22 @@ class _Row:
     since: datetime | None = None  # parents: the request time
 
 
-def http_image(url: str) -> bytes | None:
-    """The image at ``url`` (short timeout); None when it cannot be fetched."""
+def http_image(url: str, client: Any = None) -> bytes | None:
+    """The image at ``url`` (short timeout; reuses ``client``, an ``httpx.Client``); None on failure."""
     import httpx
 
     try:
-        response = httpx.get(url, timeout=IMAGE_TIMEOUT, follow_redirects=True)
+        if client is not None:
+            response = client.get(url)
+        else:
+            response = httpx.get(url, timeout=IMAGE_TIMEOUT, follow_redirects=True)
     except httpx.HTTPError as exc:
         logger.info("image fetch failed for %s: %s", url, exc)
         return None
     if response.status_code != 200 or not response.content:
         logger.info("image fetch for %s answered HTTP %s", url, response.status_code)
         return None
-    return response.content
+    return bytes(response.content)
 
 
 def phash_hex(data: bytes) -> str | None:
@@ -212,14 +218,16 @@ def pair_signals(
     return out
 
 
-def decide(signals: dict[str, Any], *, image_strict: int) -> str | None:
+def decide(
+    signals: dict[str, Any], *, image_strict: int, image_conflict: int = IMAGE_CONFLICT_DISTANCE
+) -> str | None:
     """Step 5: the rule that makes a pair a relisting, or None."""
     identity = signals["seller"] or signals["handle"]
+    distance = signals["image_distance"]
     if signals["image"] and (identity or signals["title"]):
         return "image+identity" if identity else "image+title"
-    if signals["title"] and identity:
+    if signals["title"] and identity and (distance is None or distance <= image_conflict):
         return "title+identity"
-    distance = signals["image_distance"]
     if distance is not None and distance <= image_strict:
         return "image_strict"
     return None
@@ -279,6 +287,7 @@ def detect_relistings(
     title_threshold: float = TITLE_THRESHOLD,
     image_max: int = IMAGE_MAX_DISTANCE,
     image_strict: int = IMAGE_STRICT_DISTANCE,
+    image_conflict: int = IMAGE_CONFLICT_DISTANCE,
     workers: int = IMAGE_WORKERS,
 ) -> list[RelistMatch]:
     """Flag new listings that relist a requested or removed one; returns the new matches (listing order)."""
@@ -326,12 +335,14 @@ def detect_relistings(
         return []
     # 4. Signals: titles for every pair at once, images fetched once per listing in a pair.
     involved_parents = {i for ok in pairs.values() for i in ok}
-    image_stats = _hash_images(
-        session,
-        [*(child_rows[c] for c in pairs), *(plist[i] for i in sorted(involved_parents))],
-        fetch_image or http_image,
-        workers,
-    )
+    involved = [*(child_rows[c] for c in pairs), *(plist[i] for i in sorted(involved_parents))]
+    if fetch_image is not None:
+        image_stats = _hash_images(session, involved, fetch_image, workers)
+    else:
+        import httpx
+
+        with httpx.Client(timeout=IMAGE_TIMEOUT, follow_redirects=True) as client:
+            image_stats = _hash_images(session, involved, lambda url: http_image(url, client), workers)
     child_ids = sorted(pairs)
     scores = process.cdist(
         [child_rows[c].norm_title for c in child_ids],
@@ -349,7 +360,7 @@ def detect_relistings(
                 child, parent, float(scores[ci][pi]), title_threshold=title_threshold, image_max=image_max
             )
             # 5. Decide.
-            rule = decide(sig, image_strict=image_strict)
+            rule = decide(sig, image_strict=image_strict, image_conflict=image_conflict)
             if rule is None:
                 continue
             rank = _rank(sig)
@@ -373,6 +384,7 @@ def detect_relistings(
                 "title": title_threshold,
                 "image_max": image_max,
                 "image_strict": image_strict,
+                "image_conflict": image_conflict,
             },
             "sweep_run_id": sweep_run_id,
             "detected_at": now.isoformat(),
