@@ -7,7 +7,9 @@ Steps (numbered the same in :func:`run_sweep`):
 2. Open a SweepRun record (platforms, queries, lexicon version, scorer version).
 3. Crawl: one Scrapy process, the sweep spider over every selected platform; the pipelines score,
    capture evidence and persist as items arrive; a Rich progress line per platform.
-4. Close the run with per-platform counts and health checks (SweepHealth), then print the summary.
+4. Close the run with per-platform counts and health checks (SweepHealth).
+5. Follow-ups on the stored results: discovery mines the run for emerging terms (proposed, for an analyst
+   to approve) and relisting detection compares new listings with items already requested or removed.
 
 The crawl runs in this process (a Twisted reactor cannot restart, so callers that sweep repeatedly — the
 scheduler, the demo, tests — run ``tertib sweep`` as a subprocess).
@@ -116,7 +118,28 @@ def run_sweep(
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
             repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+
+    # 5. Follow-ups.
+    followups(run_id)
     return run_id
+
+
+def followups(run_id: int) -> dict[str, int]:
+    """Discovery and relisting detection for one finished sweep run; returns counts for the summary."""
+    from crawler.audit.relist import detect_relistings
+    from crawler.terms.discovery import run_discovery
+    from storage.models import SweepRun
+
+    actor = common.settings().actor_name()
+    counts = {"proposed_terms": 0, "relisted": 0}
+    with common.database().session() as session:
+        run = session.get(SweepRun, run_id)
+        if run is None or run.status == "failed":
+            return counts
+        counts["proposed_terms"] = len(run_discovery(session, run_id, actor=actor))
+        counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
+        run.stats = {**(run.stats or {}), "followups": counts}
+    return counts
 
 
 def print_summary(run_id: int) -> None:
@@ -152,6 +175,12 @@ def print_summary(run_id: int) -> None:
         common.console.print(table)
         for message in run.needs_attention or []:
             common.console.print(f"[yellow]needs attention[/] {message}")
+        followups = (run.stats or {}).get("followups") or {}
+        if followups:
+            common.console.print(
+                f"{followups.get('proposed_terms', 0)} proposed terms (tertib terms suggest), "
+                f"{followups.get('relisted', 0)} relistings flagged for review"
+            )
         common.console.print(
             f"sweep run #{run.id} ({len(run.queries)} queries, lexicon v{run.lexicon_version_id})"
         )
