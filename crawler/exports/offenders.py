@@ -134,7 +134,10 @@ def offender_groups(
     if not candidates:
         return []
     wanted = [sid for ids in candidates for sid in ids]
-    sellers = {s.id: s for s in session.scalars(select(Seller).where(Seller.id.in_(wanted)))}
+    sellers: dict[int, Seller] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        sellers.update((s.id, s) for s in session.scalars(select(Seller).where(Seller.id.in_(chunk))))
     groups: list[OffenderGroup] = []
     for ids in candidates:
         accounts = [

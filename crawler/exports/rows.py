@@ -183,7 +183,8 @@ def select_rows(
     if since is not None:
         query = query.where(decisions.c.decided_at >= since)
     rows: list[ExportRow] = []
-    for r in session.execute(query):
+    # stream in chunks: the driver's full result plus decoded explanations would otherwise sit in memory
+    for r in session.execute(query.execution_options(yield_per=2000)):
         rows.append(
             ExportRow(
                 no=0,

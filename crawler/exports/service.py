@@ -259,14 +259,9 @@ def _create_in_session(
 ) -> BatchResult:
     tz = zone(settings.timezone)
     # 3. re-check, number, rows
+    already = _already_in_a_batch(session, [r.db_listing_id for r in rows])
     if not rerequest:
-        taken = set(
-            session.scalars(
-                select(TakedownItem.listing_id).where(
-                    TakedownItem.listing_id.in_([r.db_listing_id for r in rows])
-                )
-            )
-        )
+        taken = already
         if taken:
             raise TertibError(f"{len(taken)} item(s) were exported by another run meanwhile; run again")
     if number is None:
@@ -300,13 +295,6 @@ def _create_in_session(
     session.flush()
     # repeat-offender counts including this batch (re-requested items were counted when first exported)
     counts_by_seller = confirmed_counts(session)
-    already = set(
-        session.scalars(
-            select(TakedownItem.listing_id).where(
-                TakedownItem.listing_id.in_([r.db_listing_id for r in rows])
-            )
-        )
-    )
     for row in rows:
         if row.db_seller_id and row.db_listing_id not in already:
             counts_by_seller[row.db_seller_id] = counts_by_seller.get(row.db_seller_id, 0) + 1
@@ -466,6 +454,17 @@ def _create_in_session(
         bundle=bundle_entry,
         offenders=groups,
     )
+
+
+def _already_in_a_batch(session: Session, listing_ids: list[int]) -> set[int]:
+    """Which of these listings are in some batch (chunked: SQLite caps bound parameters)."""
+    found: set[int] = set()
+    for start in range(0, len(listing_ids), _INSERT_CHUNK):
+        chunk = listing_ids[start : start + _INSERT_CHUNK]
+        found.update(
+            session.scalars(select(TakedownItem.listing_id).where(TakedownItem.listing_id.in_(chunk)))
+        )
+    return found
 
 
 def _offender_sheet_rows(groups: list[OffenderGroup]) -> list[list[Any]]:
