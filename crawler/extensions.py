@@ -158,7 +158,7 @@ class SweepProgress:
         self.crawler = crawler
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.fields[platform]:<10}"),
+            TextColumn("[bold]{task.fields[platform]:<9}"),
             TextColumn("{task.fields[line]}"),
             TimeElapsedColumn(),
             transient=False,
@@ -212,7 +212,7 @@ class SweepProgress:
             return int(stats.get_value(f"tertib/{platform}/{name}", 0))
 
         line = (
-            f"{c['responses']:>5} responses  {c['Listing']:>6} listings  {s('candidates'):>5} candidates  "
-            f"{s('captures'):>4} captured  {s('blocked'):>3} blocked  {s('errors'):>3} errors"
+            f"{s('responses'):>4} pages {c['Listing']:>5} listings {s('candidates'):>4} cand "
+            f"{s('captures'):>4} ev {s('blocked'):>3} blk {s('errors'):>2} err"
         )
         self.progress.update(self.tasks[platform], line=line)

@@ -150,28 +150,21 @@ def print_summary(run_id: int) -> None:
         if run is None:
             return
         table = Table(title=f"Sweep run #{run.id} — {run.status}", title_justify="left")
-        for column in (
-            "platform",
-            "requests",
-            "listings",
-            "candidates",
-            "captured",
-            "blocked",
-            "errors",
-            "seconds",
-        ):
-            table.add_column(column, justify="left" if column == "platform" else "right")
+        columns = {
+            "platform": "platform",
+            "requests": "req",
+            "listings": "listings",
+            "candidates": "cand",
+            "captures": "evidence",
+            "blocked": "blocked",
+            "unobservable": "unobs",
+            "errors": "err",
+            "duration_s": "s",
+        }
+        for key, header in columns.items():
+            table.add_column(header, justify="left" if key == "platform" else "right", no_wrap=True)
         for platform, counts in (run.stats.get("platforms") or {}).items():
-            table.add_row(
-                platform,
-                str(counts.get("requests", 0)),
-                str(counts.get("listings", 0)),
-                str(counts.get("candidates", 0)),
-                str(counts.get("captures", 0)),
-                str(counts.get("blocked", 0)),
-                str(counts.get("errors", 0)),
-                str(counts.get("duration_s", "")),
-            )
+            table.add_row(platform, *(str(counts.get(key, 0)) for key in list(columns)[1:]))
         common.console.print(table)
         for message in run.needs_attention or []:
             common.console.print(f"[yellow]needs attention[/] {message}")
