@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -236,7 +237,7 @@ def create_batch(
 @router.get("/batches/{number}", response_model=BatchOut, responses=RESPONSES)
 def batch(
     request: Request,
-    number: Annotated[str, Field(max_length=40)],
+    number: Annotated[str, PathParam(max_length=40)],
     user: Annotated[Principal, Depends(api_user)],
 ) -> BatchOut:
     from crawler.exports import service
@@ -347,7 +348,7 @@ class TermAction(BaseModel):
 @router.post("/terms/{term_id}", response_model=TermOut, responses=RESPONSES)
 def term_action(
     request: Request,
-    term_id: Annotated[int, Field(ge=1, le=2**62)],
+    term_id: Annotated[int, PathParam(ge=1, le=2**62)],
     body: TermAction,
     user: Annotated[Principal, Depends(api_writer)],
 ) -> TermOut:
