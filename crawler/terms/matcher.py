@@ -40,34 +40,37 @@ CONTEXT_WORDS = word_set(
     """
 )
 
-_B = r"(?<![a-z0-9])"
+# No look-behind at the start (it defeats the regex engine's prefix scan): the left word boundary is
+# checked in code instead.
 _E = r"(?![a-z0-9])"
 _MONEY = r"(?:rp ?\d+(?: ?(?:jt|juta|rb|ribu|k))?|\d+ ?(?:jt|juta|rb|ribu|k))"
-# kind → regex; group "n" is the number, group "u" the unit
-QUANTITY_PATTERNS: dict[str, re.Pattern[str]] = {
-    "price_per_bale": re.compile(
-        _B + r"(?P<money>" + _MONEY + r") ?(?:per ?|/ ?)?(?P<u>bal|bale|karung|koli)" + _E
-    ),
-    "pieces": re.compile(
-        _B + r"(?:isi ?(?P<n>\d+) ?(?P<u>pcs|pc|helai|potong|lembar|biji|pieces|piece|pasang)?"
-        r"|(?P<n2>\d+) ?(?P<u2>pcs|helai|potong|lembar|pieces))" + _E
-    ),
-    "weight": re.compile(_B + r"(?P<n>\d+) ?(?P<u>kg|kilo|kilogram|ton)" + _E),
-    "bales": re.compile(_B + r"(?P<n>\d+) ?(?P<u>bal|bale|karung|karungan|koli|dus)" + _E),
-    "money": re.compile(_B + _MONEY + _E),
+# kind → regex body; group "n" is the number, "u" the unit, "money" the amount. Tried in this order at
+# each position (first alternative wins), as one combined pattern: a single scan of the text.
+QUANTITY_SOURCES: dict[str, str] = {
+    "price_per_bale": r"(?P<money>" + _MONEY + r") ?(?:per ?|/ ?)?(?P<u>bal|bale|karung|koli)",
+    "pieces": r"isi ?(?P<n>\d+) ?(?P<u>pcs|pc|helai|potong|lembar|biji|pieces|piece|pasang)?"
+    r"|(?P<n2>\d+) ?(?P<u2>pcs|helai|potong|lembar|pieces)",
+    "weight": r"(?P<n>\d+) ?(?P<u>kg|kilo|kilogram|ton)",
+    "bales": r"(?P<n>\d+) ?(?P<u>bal|bale|karung|karungan|koli|dus)",
+    "money": _MONEY,
 }
+QUANTITY_PATTERNS: dict[str, re.Pattern[str]] = {k: re.compile(v + _E) for k, v in QUANTITY_SOURCES.items()}
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _combined(sources: dict[str, str]) -> re.Pattern[str]:
+    """One alternation of every kind (inner names dropped, the kind is the only named group)."""
+    parts = [f"(?P<{kind}>(?:{_NAMED_GROUP.sub('(?:', src)}){_E})" for kind, src in sources.items()]
+    return re.compile("|".join(parts))
+
+
+_COMBINED = _combined(QUANTITY_SOURCES)
+# every quantity starts at "rp", "isi" or the first digit of a number: try the patterns only there
+_ANCHOR = re.compile(r"rp ?\d|isi ?\d|(?<!\d)\d")
 _HAS_DIGIT = re.compile(r"\d")
-# substrings each pattern needs; the pattern is skipped when none occurs
-_HINTS: dict[str, re.Pattern[str]] = {
-    "price_per_bale": re.compile(r"bal|karung|koli"),
-    "pieces": re.compile(r"isi|pc|helai|potong|lembar"),
-    "weight": re.compile(r"kg|kilo|ton"),
-    "bales": re.compile(r"bal|karung|koli|dus"),
-    "money": re.compile(r"rp|\d ?(?:jt|juta|rb|ribu|k)(?![a-z])"),
-}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Match:
     """One signal found in normalised text; ``start``/``end`` are normalised offsets."""
 
@@ -166,23 +169,32 @@ class Matcher:
             return [], []
         found: list[Match] = []
         money: list[tuple[int, int]] = []
-        for kind, rx in QUANTITY_PATTERNS.items():
-            if not _HINTS[kind].search(text):
-                continue  # a literal alternation is far cheaper than the pattern itself
-            for m in rx.finditer(text):
-                if kind == "money":
-                    money.append(m.span())
-                    continue
-                if kind == "price_per_bale":
-                    money.append(m.span("money"))
-                    found.append(Match(m.group(0), m.start(), m.end(), kind, unit=m.group("u")))
-                    continue
-                n = m.group("n") if "n" in rx.groupindex and m.group("n") else m.groupdict().get("n2")
-                unit = m.groupdict().get("u") or m.groupdict().get("u2") or ""
-                qty = int(n) if n and len(n) <= 9 else None
-                if qty is None:
-                    continue
-                found.append(Match(m.group(0), m.start(), m.end(), kind, quantity=qty, unit=unit))
+        covered = 0
+        for anchor in _ANCHOR.finditer(text):
+            start = anchor.start()
+            if start < covered or (start and text[start - 1].isalnum()):
+                continue  # inside the previous quantity, or not on a word boundary ("x100 kg", "tisi 300")
+            hit = _COMBINED.match(text, start)
+            if hit is None:
+                continue
+            covered = hit.end()
+            kind = hit.lastgroup or ""
+            m = QUANTITY_PATTERNS[kind].match(text, start)  # the kind's own pattern, for its groups
+            if m is None:
+                continue
+            if kind == "money":
+                money.append(m.span())
+                continue
+            if kind == "price_per_bale":
+                money.append(m.span("money"))
+                found.append(Match(m.group(0), m.start(), m.end(), kind, unit=m.group("u")))
+                continue
+            groups = m.groupdict()
+            n = groups.get("n") or groups.get("n2")
+            unit = groups.get("u") or groups.get("u2") or ""
+            if not n or len(n) > 9:
+                continue
+            found.append(Match(m.group(0), m.start(), m.end(), kind, quantity=int(n), unit=unit))
         return found, money
 
     def match(self, norm: Normalised) -> list[Match]:

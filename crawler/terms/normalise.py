@@ -31,8 +31,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby
 
 # Leetspeak digits/symbols → letters. "1" is "l" after a vowel ("ba1" → "bal"), else "i" ("thr1ft").
 LEET: dict[str, str] = {
@@ -82,12 +82,19 @@ ABBREVIATIONS: dict[str, str] = {
     "prelove": "preloved",
 }
 
+_ABBREVIATED = frozenset(ABBREVIATIONS)
+_JOINER_SET = frozenset(".-_'*’`")
+
 # Characters that glue a word back together when they sit between two letters.
 JOINERS = frozenset(".-_'*’`")
 
 _PIECE = re.compile(r"[a-z0-9@$]+(?:[!|][a-z][a-z0-9@$]*)*")  # "!" and "|" only inside a word
 _HAS_REPEAT = re.compile(r"([a-z])\1")
 # a joiner between letters, or a thousands group: step 3 has work to do (so do single-letter pieces)
+# anything the fastest path cannot handle: a letter followed by a digit or leet symbol, joiners between
+# letters, thousands groups, handles
+_LETTER_LEET = re.compile(r"[a-z][0-9@$!|]")
+_DIGIT_SEP = re.compile(r"\d[.,]\d")
 _JOINED = re.compile(r"[a-z@$][.\-_'*’`][a-z@$]")
 _THOUSANDS = re.compile(r"\d[.,]\d{3}")
 _DIGITS = frozenset("0123456789")
@@ -99,19 +106,56 @@ _LEET_CHARS = frozenset(LEET)
 _Tok = tuple[str, int, int, tuple[tuple[int, ...], tuple[int, ...]] | None]
 
 
-@dataclass(frozen=True, slots=True)
 class Normalised:
     """Normalised text plus the way back: any normalised span maps to the original characters.
 
     Offsets are kept per token and resolved only when asked (:meth:`original_span`), so normalising
-    stays cheap for the many texts whose matches are never shown.
+    stays cheap for the many texts whose matches are never shown. For plain ASCII text (the fast path)
+    even the token table is built only on demand.
     """
 
-    original: str
-    text: str
-    _toks: tuple[_Tok, ...]
-    _fmap: tuple[int, ...] | None  # folded index → original index (None: identity)
-    _starts: tuple[int, ...]  # normalised start of each token
+    __slots__ = ("_fmap", "_folded_text", "_starts_cache", "_toks_cache", "original", "text")
+
+    def __init__(
+        self,
+        original: str,
+        text: str,
+        toks: tuple[_Tok, ...] | None,
+        fmap: tuple[int, ...] | None,
+        folded: str = "",
+    ) -> None:
+        self.original = original
+        self.text = text
+        self._toks_cache = toks
+        self._starts_cache: tuple[int, ...] | None = None
+        self._fmap = fmap  # folded index → original index (None: identity)
+        self._folded_text = folded  # kept for the lazy token table
+
+    @property
+    def _toks(self) -> tuple[_Tok, ...]:
+        if self._toks_cache is None:
+            toks: list[_Tok] = []
+            pos = 0
+            for m in _PIECE.finditer(self._folded_text):
+                raw, fs = m.group(), m.start()
+                if _HAS_REPEAT.search(raw):
+                    tok, c_starts, c_ends = _collapse(raw, list(range(fs, fs + len(raw))))
+                    toks.append((tok, pos, c_starts[0], (tuple(c_starts), tuple(c_ends))))
+                else:
+                    tok = raw
+                    toks.append((raw, pos, fs, None))
+                pos += len(tok) + 1
+            self._toks_cache = tuple(toks)
+        return self._toks_cache
+
+    @property
+    def _starts(self) -> tuple[int, ...]:
+        if self._starts_cache is None:
+            self._starts_cache = tuple([t[1] for t in self._toks])
+        return self._starts_cache
+
+    def __repr__(self) -> str:
+        return f"Normalised({self.original!r} -> {self.text!r})"
 
     def _folded(self, pos: int, *, end: bool) -> int:
         i = bisect_right(self._starts, pos) - 1
@@ -230,6 +274,24 @@ def _leet(tok: str) -> str:
     return "".join(out)
 
 
+def _needs_work(folded: str) -> bool:
+    """Whether the fastest path of :func:`normalise` cannot handle this folded text (cheap tests first)."""
+    return (
+        "@" in folded
+        or "$" in folded
+        or _LETTER_LEET.search(folded) is not None
+        or (not _JOINER_SET.isdisjoint(folded) and _JOINED.search(folded) is not None)
+        or (("." in folded or "," in folded) and _DIGIT_SEP.search(folded) is not None)
+    )
+
+
+def _squeeze(word: str) -> str:
+    """Repeated letters collapsed (digits untouched): "hoodie" → "hodie", "baaal" → "bal"."""
+    if word.isalpha():
+        return "".join([k for k, _ in groupby(word)])
+    return _collapse(word, list(range(len(word))))[0]
+
+
 def _collapse(tok: str, idx: list[int]) -> tuple[str, list[int], list[int]]:
     """Collapse repeated letters; each kept letter's folded span grows over the letters it absorbed."""
     t_chars: list[str] = []
@@ -249,6 +311,15 @@ def normalise(text: str) -> Normalised:
     """Normalise ``text`` for matching; see the module docstring for the steps."""
     # 1. fold characters (fmap maps folded index → original index; None means identity)
     folded, fmap = _fold(text)
+
+    # fastest path: ASCII words and numbers only, nothing split, stretched, leet or abbreviated; the
+    # token table is then rebuilt from the folded text only if a span is asked for
+    if fmap is None and not _needs_work(folded):
+        words = _PIECE.findall(folded)
+        if _HAS_REPEAT.search(folded):
+            words = [_squeeze(w) if _HAS_REPEAT.search(w) else w for w in words]
+        if _ABBREVIATED.isdisjoint(words) and all(len(w) > 1 or w.isdigit() for w in words):
+            return Normalised(text, " ".join(words), None, None, folded)
 
     # 2. word pieces and the gaps between them
     matches = list(_PIECE.finditer(folded))
@@ -280,8 +351,7 @@ def normalise(text: str) -> Normalised:
             pos += len(tok) + 1
         else:
             norm_fast = " ".join([t[0] for t in toks_fast])
-            starts_fast = tuple([t[1] for t in toks_fast])
-            return Normalised(text, norm_fast, tuple(toks_fast), tuple(fmap) if fmap else None, starts_fast)
+            return Normalised(text, norm_fast, tuple(toks_fast), tuple(fmap) if fmap else None)
     pieces: list[tuple[int, int]] = [(m.start(), m.end()) for m in matches]
 
     # 3. re-join split words: groups of piece indices that form one token
@@ -364,8 +434,7 @@ def normalise(text: str) -> Normalised:
         pos += len(tok) + 1
 
     norm = " ".join([t[0] for t in toks])
-    starts = tuple([t[1] for t in toks])
-    return Normalised(text, norm, tuple(toks), tuple(fmap) if fmap is not None else None, starts)
+    return Normalised(text, norm, tuple(toks), tuple(fmap) if fmap is not None else None)
 
 
 def normalise_phrase(text: str) -> str:
