@@ -106,7 +106,7 @@ def test_blocked_platform_is_unobservable_and_needs_attention(
     assert not [f for f in result.findings if f["platform"] == "tokopedia"]
     attention = result.run["needs_attention"]
     assert any(m.startswith("tokopedia:") and "no listings" in m for m in attention), attention
-    assert any(m.startswith("tokopedia:") and "blocked" in m for m in attention), attention
+    assert any(m.startswith("tokopedia:") and "stayed blocked" in m for m in attention), attention
     assert not any(m.startswith("blibli:") for m in attention), attention
     assert result.run["status"] == "partial", result.run
 
