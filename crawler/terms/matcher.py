@@ -220,7 +220,10 @@ class Matcher:
             out.append(Match(term.text, start, end, "exact", term=term, form=key))
         # joined words and fuzzy near-misses in tokens no exact hit explains
         plain = self._plain
-        for tok, ts, te in norm.tokens():
+        te = -1
+        for tok in text.split(" "):
+            ts = te + 1  # words are separated by exactly one space in normalised text
+            te = ts + len(tok)
             if tok in plain or len(tok) < 5 or not tok.isalpha() or any(a < te and ts < b for a, b in taken):
                 continue
             pieces = self._segment(tok)
