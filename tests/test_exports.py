@@ -279,7 +279,7 @@ def test_xlsx_has_columns_types_links_frozen_header_and_filter(
     assert price.value == 4_500_000 and price.number_format == "#,##0"
     captured = ws.cell(2, col["captured_at"])
     assert captured.value == datetime(2026, 3, 2, 8, 5)  # WIB wall clock
-    assert captured.is_date
+    assert captured.is_date and captured.number_format.startswith("yyyy-mm-dd")
     assert isinstance(ws.cell(2, col["score"]).value, float)
     assert ws.cell(2, col["repeat_offender_count"]).value == 2
     assert {"Pelanggar berulang", "Info"} <= set(wb.sheetnames)

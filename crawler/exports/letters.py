@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
 LETTER_MAX_ITEMS = 50  # links printed in the letter itself; the full list is in CSV/XLSX/JSON
+LETTER_MAX_OFFENDERS = 50  # groups printed in the letter; all are in the XLSX sheet and the JSON files
 DEADLINE_HOURS = 24
 
 DEFAULT_UNIT = "Direktorat Jenderal Perlindungan Konsumen dan Tertib Niaga, Kementerian Perdagangan"
@@ -156,7 +157,7 @@ def letter_context(
             "total": group.total,
             "shared": ", ".join(group.shared_handles) or "-",
         }
-        for group in offenders
+        for group in offenders[:LETTER_MAX_OFFENDERS]
     ]
     return Letter(
         number=f"{batch_number}/{platform.upper()}",
@@ -182,6 +183,12 @@ def letter_context(
         offender_note=(
             "Penjual berikut memiliki 3 (tiga) atau lebih tautan terkonfirmasi pada batch ini dan batch "
             "sebelumnya. Akun yang terhubung melalui kontak yang sama di platform lain ditampilkan bersama."
+            + (
+                f" Ditampilkan {LETTER_MAX_OFFENDERS} dari {len(offenders)} grup; daftar lengkap pada "
+                "lampiran XLSX/JSON."
+                if len(offenders) > LETTER_MAX_OFFENDERS
+                else ""
+            )
         ),
         contact=contact,
         closing=[

@@ -5,8 +5,8 @@ written in the zone of ``Settings.timezone`` (WIB by default): ISO 8601 with off
 Excel date-times (zone-less, labelled WIB in the header) in XLSX.
 
 XLSX uses openpyxl's write-only mode so memory stays flat for long lists; each sheet has a frozen header
-row, an autofilter over the data, clickable listing and shop URLs (cell hyperlinks in the Hyperlink
-style), and number formats for rupiah, scores and date-times. To add a format, write a function
+row, an autofilter over the data, clickable listing URLs (cell hyperlinks in the Hyperlink style), a
+rupiah number format and real date-times (openpyxl's date-time format). To add a format, write a function
 ``write_<fmt>(path, rows, meta, tz)`` here and call it from :func:`crawler.exports.service.create_batch`.
 """
 
@@ -29,9 +29,7 @@ from openpyxl.utils import get_column_letter
 from crawler.exports.common import iso_local
 from crawler.exports.rows import COLUMNS, ExportRow
 
-XLSX_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 XLSX_PRICE_FORMAT = "#,##0"
-XLSX_SCORE_FORMAT = "0.00"
 # Excel refuses cell hyperlinks beyond this length; longer URLs stay as plain text.
 XLSX_MAX_URL = 2079
 
@@ -107,19 +105,15 @@ def write_xlsx(
         header.append(cell)
     ws.append(header)
 
-    # Style prototypes: copying a prepared StyleArray is far cheaper than assigning styles per cell.
-    proto = {
-        "url": WriteOnlyCell(ws),
-        "datetime": WriteOnlyCell(ws),
-        "int_price": WriteOnlyCell(ws),
-        "float": WriteOnlyCell(ws),
-    }
-    proto["url"].style = "Hyperlink"
-    proto["datetime"].number_format = XLSX_DATETIME_FORMAT
-    proto["int_price"].number_format = XLSX_PRICE_FORMAT
-    proto["float"].number_format = XLSX_SCORE_FORMAT
-    styles = {name: cell._style for name, cell in proto.items()}
-    plan = [(c.key, c.kind) for c in COLUMNS]
+    # Every styled cell is a Python object and costs several times a plain value, so only the two columns
+    # that need it get one: the listing URL (hyperlink) and the price (rupiah format). Datetimes and floats
+    # are plain values: openpyxl gives datetimes its date-time format by itself. Style prototypes are
+    # copied (a StyleArray copy) instead of assigning named styles per cell.
+    url_proto, price_proto = WriteOnlyCell(ws), WriteOnlyCell(ws)
+    url_proto.style = "Hyperlink"
+    price_proto.number_format = XLSX_PRICE_FORMAT
+    url_style, price_style = url_proto._style, price_proto._style
+    plan = [(c.key, "link" if c.key == "listing_url" else c.kind) for c in COLUMNS]
 
     for row in rows:
         out: list[Any] = []
@@ -127,23 +121,16 @@ def write_xlsx(
             value = getattr(row, key)
             if value is None or value == "":
                 out.append(None)
-            elif kind == "url":
+            elif kind == "link" and len(value) <= XLSX_MAX_URL:
                 cell = WriteOnlyCell(ws, value=value)
-                if len(value) <= XLSX_MAX_URL:
-                    cell.hyperlink = value
-                    cell._style = copy(styles["url"])
+                cell.hyperlink = value
+                cell._style = copy(url_style)
                 out.append(cell)
             elif kind == "datetime":
-                cell = WriteOnlyCell(ws, value=_naive_local(value, tz))
-                cell._style = copy(styles["datetime"])
-                out.append(cell)
+                out.append(_naive_local(value, tz))
             elif key == "price":
                 cell = WriteOnlyCell(ws, value=value)
-                cell._style = copy(styles["int_price"])
-                out.append(cell)
-            elif kind == "float":
-                cell = WriteOnlyCell(ws, value=value)
-                cell._style = copy(styles["float"])
+                cell._style = copy(price_style)
                 out.append(cell)
             else:
                 out.append(value)
