@@ -128,3 +128,13 @@ def test_term_precision_from_review_decisions(db: Database) -> None:
             s.add(ReviewDecision(listing_id=listing.id, decision=decision, reviewer="r"))
         s.flush()
         assert store.term_precision(s) == {bal.id: (1, 1), korea.id: (1, 0)}
+
+
+def test_ensure_seeded_adapter_for_init(db: Database) -> None:
+    from crawler.terms.lexicon import ensure_seeded
+
+    with db.session() as s:
+        first = ensure_seeded(s, actor="init")
+        second = ensure_seeded(s, actor="init")
+    assert first.startswith("seeded the packaged lexicon: 48 active terms, version #1")
+    assert second.startswith("lexicon present: 48 active terms, version #1")
