@@ -151,11 +151,20 @@ def step_sweep(ctx: DemoContext) -> str:
 
 
 def step_discovery(ctx: DemoContext) -> str:
-    _requires("crawler.terms.discovery", 4)
-    out = _tertib(ctx, "terms", "discover", "--run", str(ctx.values["sweep_run_id"]), capture=True)
-    print(out, end="")
+    """Discovery ran as the sweep's follow-up; show what it proposes and whether the catalog's drift terms
+    (new seller words the sandbox planted) are among them."""
+    from crawler.terms.discovery import ranked_proposals
+
     _tertib(ctx, "terms", "suggest", "--limit", "10")
-    return "proposed terms stored for an analyst to approve (tertib terms approve ID)"
+    with common.database().session() as session:
+        proposed = [term.text for term in ranked_proposals(session)][:20]
+    with urllib.request.urlopen(ctx.sandbox_url + "/_sandbox/truth", timeout=30) as response:
+        drift = json.load(response).get("drift_terms") or []
+    found = [term for term in drift if term in proposed]
+    return (
+        f"{len(proposed)} proposed terms for an analyst to approve (tertib terms approve ID); "
+        f"sandbox drift terms among the top 20: {len(found)} of {len(drift)} ({', '.join(found) or 'none'})"
+    )
 
 
 def step_queue(ctx: DemoContext) -> str:

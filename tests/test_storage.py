@@ -121,10 +121,14 @@ def test_failed_job_is_reported_until_a_later_success(db: Database) -> None:
 def test_a_flagged_relisting_stays_a_candidate_when_rescored_weak(db: Database) -> None:
     with db.session() as s:
         parent_id, _ = repo.upsert_listing(s, _listing())
-        child_id, _ = repo.upsert_listing(s, _listing(listing_key="tokopedia:124", listing_id="124", title="kaos"))
+        child_id, _ = repo.upsert_listing(
+            s, _listing(listing_key="tokopedia:124", listing_id="124", title="kaos")
+        )
         s.get(Listing, child_id).relist_of_id = parent_id  # type: ignore[union-attr]
         repo.add_score(s, listing_id=child_id, value=0.1, verdict="clear", explanation={}, scorer_version="t")
-        repo.add_score(s, listing_id=parent_id, value=0.1, verdict="clear", explanation={}, scorer_version="t")
+        repo.add_score(
+            s, listing_id=parent_id, value=0.1, verdict="clear", explanation={}, scorer_version="t"
+        )
     with db.session() as s:
         assert s.get(Listing, child_id).verdict == "candidate"  # type: ignore[union-attr]
         assert s.get(Listing, parent_id).verdict == "clear"  # type: ignore[union-attr]
