@@ -1,0 +1,333 @@
+"""Benchmark: listings per second of the full sweep pipeline versus a bare Scrapy spider, and peak RSS.
+
+Run: ``.venv/bin/python bench/sweep_throughput.py [--size 5000] [--max-pages 3] [--rss-size 50000]
+[--skip-rss] [--profile]``.
+
+1. Throughput. One sandbox (in this process, ``SandboxServer``) serves a generated catalog. Two crawls run,
+   each in its own subprocess (a Twisted reactor cannot restart), over the same HTTP platforms
+   (Tokopedia, Lazada, Blibli), queries and pages, with the same Scrapy settings
+   (``crawler.settings.build``: download slots, concurrency, middlewares):
+
+   - **full**: ``tertib sweep --no-screenshots`` — normalise → score → enrich + WARC evidence for
+     candidates → persist to SQLite, health checks;
+   - **bare**: a minimal spider (``--bare`` mode of this file) that only requests the same search pages,
+     parses them with the same profile parsers and follows the same pagination; no pipelines.
+
+   Listings/s = listings yielded by the spider / crawl seconds (spider opened → closed, measured inside
+   the child, so interpreter start-up and migrations are excluded; wall time is printed too). The ratio
+   full/bare is the figure of merit (target ≥ 0.75).
+2. Memory. A sweep over a large catalog (``--rss-size``, 50,000 by default) with broad queries and deep
+   pages, HTTP platforms only; the sweep subprocess is sampled with psutil every 100 ms and its peak RSS
+   printed (target < 600 MB), with the listings it reached (what the catalog yields for those queries).
+
+``--profile`` reruns the full sweep under cProfile and prints the top functions by cumulative time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HTTP_PLATFORMS = ("tokopedia", "lazada", "blibli")
+THROUGHPUT_QUERIES = (
+    "jaket", "thrift", "bal korea", "preloved", "bekas impor", "kaos", "karungan", "hoodie", "korea",
+    "original",
+)  # fmt: skip
+RSS_QUERIES = (
+    "jaket", "kaos", "thrift", "preloved", "bekas", "korea", "bal", "original", "celana", "kemeja",
+    "hoodie", "sweater", "dress", "rok", "import", "japan", "grade", "karungan", "second", "baru",
+)  # fmt: skip
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+# --------------------------------------------------------------------------------------------------
+# The bare spider (child mode)
+# --------------------------------------------------------------------------------------------------
+def bare_main(url: str, terms: Path, max_pages: int, platforms: list[str], out: Path) -> None:
+    """Fetch and parse the search pages only; write {"listings", "seconds", "responses"} to ``out``."""
+    import scrapy
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawler import settings as crawl_settings
+    from crawler.config import load_settings
+    from spiders import PROFILES
+
+    settings = load_settings(sandbox_url=url, data_dir=str(out.parent / "bare-data"))
+    values = crawl_settings.build(settings, platforms=tuple(platforms), evidence=False, screenshots=False)
+    values["ITEM_PIPELINES"] = {}
+    values["EXTENSIONS"] = {}
+    queries = [q.strip() for q in terms.read_text(encoding="utf-8").splitlines() if q.strip()]
+    result: dict[str, Any] = {"listings": 0, "responses": 0}
+
+    class BareSpider(scrapy.Spider):
+        name = "bare-search"
+
+        async def start(self) -> Any:
+            for query in queries:
+                for platform in platforms:
+                    yield self.search(platform, query, 1)
+
+        def search(self, platform: str, query: str, page: int) -> scrapy.Request:
+            profile = PROFILES[platform]
+            assert profile.search_request is not None
+            spec = profile.search_request(settings, query, page)
+            return scrapy.Request(
+                spec.url,
+                method=spec.method,
+                headers=spec.headers or None,
+                body=spec.body,
+                callback=self.parse_search,
+                meta={"platform": platform, "download_slot": platform},
+                cb_kwargs={"platform": platform, "query": query, "page": page},
+                dont_filter=True,
+            )
+
+        def parse_search(self, response: Any, platform: str, query: str, page: int) -> Any:
+            profile = PROFILES[platform]
+            assert profile.parse_search is not None
+            parsed = profile.parse_search(
+                response.body, url=response.url, query=query, page=page, status=response.status
+            )
+            result["responses"] += 1
+            result["listings"] += len(parsed.listings)
+            limit = min(max_pages, profile.max_pages or max_pages)
+            if parsed.block is None and parsed.has_more and parsed.listings and page < limit:
+                yield self.search(platform, query, page + 1)
+
+    process = CrawlerProcess(ScrapySettings(values))
+    crawler = process.create_crawler(BareSpider)
+    clock: dict[str, float] = {}
+
+    def opened(spider: Any) -> None:
+        clock["open"] = time.monotonic()
+
+    def closed(spider: Any, reason: str) -> None:
+        clock["close"] = time.monotonic()
+
+    # Scrapy holds signal receivers weakly: named functions that live as long as this frame
+    crawler.signals.connect(opened, signals.spider_opened)
+    crawler.signals.connect(closed, signals.spider_closed)
+    process.crawl(crawler)
+    process.start()
+    result["seconds"] = clock["close"] - clock["open"]
+    out.write_text(json.dumps(result), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------------
+def peak_rss(proc: subprocess.Popen[bytes]) -> int:
+    """Sample the process (and its children) until it exits; the highest RSS seen, in bytes."""
+    import psutil
+
+    peak = 0
+    try:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            except psutil.Error:
+                break
+            peak = max(peak, rss)
+            time.sleep(0.1)
+    finally:
+        proc.wait()
+    return peak
+
+
+def run_child(args: list[str], *, profile_to: Path | None = None) -> tuple[float, int]:
+    """Run a child to completion; (wall seconds, peak RSS bytes). Raises on a non-zero exit."""
+    cmd = [sys.executable]
+    if profile_to is not None:
+        cmd += ["-m", "cProfile", "-o", str(profile_to)]
+    cmd += args
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # files: no pipe can fill up
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=out, stderr=err)
+        peak = peak_rss(proc)
+        wall = time.monotonic() - started
+        if proc.returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            tail = out.read()[-2000:].decode(errors="replace") + err.read()[-3000:].decode(errors="replace")
+            raise SystemExit(f"child failed ({proc.returncode}): {' '.join(args)}\n{tail}")
+    return wall, peak
+
+
+def sweep_args(data: Path, url: str, terms: Path, max_pages: int) -> list[str]:
+    args = ["-m", "crawler.cli", "--data-dir", str(data), "sweep", "--sandbox", url]
+    for platform in HTTP_PLATFORMS:
+        args += ["-p", platform]
+    return [*args, "--terms", str(terms), "--max-pages", str(max_pages), "--no-screenshots", "--no-progress"]
+
+
+def sweep_result(data: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from storage.db import Database
+    from storage.models import Capture, Listing, SweepRun
+
+    db = Database(f"sqlite:///{data / 'tertib.sqlite3'}")
+    try:
+        with db.session() as session:
+            run = session.scalars(select(SweepRun).where(SweepRun.kind == "sweep")).one()
+            per = (run.stats or {}).get("platforms", {})
+            return {
+                "status": run.status,
+                "seconds": float((run.stats or {}).get("duration_s") or 0.0),
+                "listings": sum(int(p.get("listings", 0)) for p in per.values()),
+                "candidates": sum(int(p.get("candidates", 0)) for p in per.values()),
+                "captures": session.scalar(select(func.count()).select_from(Capture)) or 0,
+                "unique": session.scalar(select(func.count()).select_from(Listing)) or 0,
+                "requests": sum(int(p.get("requests", 0)) for p in per.values()),
+                "needs_attention": list(run.needs_attention or []),
+            }
+    finally:
+        db.dispose()
+
+
+def expected_sightings(state: Any, queries: tuple[str, ...], max_pages: int) -> int:
+    sizes = {"tokopedia": 60, "lazada": 40, "blibli": 40}
+    caps = {"tokopedia": 100, "lazada": 102, "blibli": 20}
+    total = 0
+    for platform in HTTP_PLATFORMS:
+        for query in queries:
+            if state.blocked_query(platform, query):
+                continue
+            _page, found = state.search(platform, query, 0, 1)
+            total += min(found, sizes[platform] * min(max_pages, caps[platform]))
+    return total
+
+
+def throughput(size: int, max_pages: int, seed: int, profile: bool) -> None:
+    from sandbox.catalog import generate
+    from sandbox.server import SandboxServer
+    from sandbox.state import SandboxState
+
+    state = SandboxState(generate(seed, size), seed=seed)
+    with tempfile.TemporaryDirectory(prefix="tertib-bench-") as tmp, SandboxServer(state) as url:
+        work = Path(tmp)
+        terms = work / "terms.txt"
+        terms.write_text("\n".join(THROUGHPUT_QUERIES) + "\n", encoding="utf-8")
+        expected = expected_sightings(state, THROUGHPUT_QUERIES, max_pages)
+        print(
+            f"catalog {size:,} listings; {len(THROUGHPUT_QUERIES)} queries × {', '.join(HTTP_PLATFORMS)}, "
+            f"≤{max_pages} pages; the sandbox shows {expected:,} listings for them"
+        )
+        # bare first, then full, then bare again: the machine is shared, take each side's best
+        bare_runs = []
+        full_runs = []
+        for round_no in range(2):
+            out = work / f"bare-{round_no}.json"
+            wall, _ = run_child(
+                [__file__, "--bare", url, str(terms), str(max_pages), ",".join(HTTP_PLATFORMS), str(out)]
+            )
+            bare = json.loads(out.read_text(encoding="utf-8"))
+            bare["wall"] = wall
+            bare_runs.append(bare)
+            data = work / f"full-{round_no}"
+            wall, peak = run_child(sweep_args(data, url, terms, max_pages))
+            full = sweep_result(data)
+            full["wall"], full["rss"] = wall, peak
+            full_runs.append(full)
+        bare = min(bare_runs, key=lambda r: r["seconds"])
+        full = min(full_runs, key=lambda r: r["seconds"])
+        bare_lps = bare["listings"] / bare["seconds"]
+        full_lps = full["listings"] / full["seconds"]
+        print(
+            f"bare spider : {bare['listings']:>6,} listings in {bare['seconds']:6.2f} s crawl "
+            f"({bare['wall']:5.1f} s wall) = {bare_lps:8.1f} listings/s"
+        )
+        print(
+            f"full sweep  : {full['listings']:>6,} listings in {full['seconds']:6.2f} s crawl "
+            f"({full['wall']:5.1f} s wall) = {full_lps:8.1f} listings/s; {full['candidates']} candidates, "
+            f"{full['captures']} captures, {full['requests']} requests, status {full['status']}, "
+            f"peak RSS {full['rss'] / 2**20:.0f} MB"
+        )
+        print(
+            f"runs (crawl s): bare {[round(r['seconds'], 2) for r in bare_runs]}, "
+            f"full {[r['seconds'] for r in full_runs]}"
+        )
+        ratio = full_lps / bare_lps
+        print(f"ratio full/bare = {ratio:.2f} (target >= 0.75) {'OK' if ratio >= 0.75 else 'MISSED'}")
+        if profile:
+            prof = work / "full.prof"
+            run_child(sweep_args(work / "profiled", url, terms, max_pages), profile_to=prof)
+            import pstats
+
+            print("\nfull sweep under cProfile, top 30 by cumulative time:")
+            pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(30)
+            print("top 25 by own time:")
+            pstats.Stats(str(prof)).sort_stats("tottime").print_stats(25)
+
+
+def memory(size: int, max_pages: int, seed: int) -> None:
+    from sandbox.catalog import generate
+    from sandbox.server import SandboxServer
+    from sandbox.state import SandboxState
+
+    started = time.monotonic()
+    state = SandboxState(generate(seed, size), seed=seed)
+    print(f"\ncatalog {size:,} listings generated in {time.monotonic() - started:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="tertib-bench-rss-") as tmp, SandboxServer(state) as url:
+        work = Path(tmp)
+        terms = work / "terms.txt"
+        terms.write_text("\n".join(RSS_QUERIES) + "\n", encoding="utf-8")
+        expected = expected_sightings(state, RSS_QUERIES, max_pages)
+        print(
+            f"{len(RSS_QUERIES)} queries × {', '.join(HTTP_PLATFORMS)}, ≤{max_pages} pages: "
+            f"the sandbox shows {expected:,} listings"
+        )
+        wall, peak = run_child(sweep_args(work / "data", url, terms, max_pages))
+        result = sweep_result(work / "data")
+        print(
+            f"sweep: {result['listings']:,} listings ({result['unique']:,} unique) in "
+            f"{result['seconds']:.1f} s crawl, {wall:.0f} s wall; {result['candidates']:,} candidates, "
+            f"{result['captures']:,} captures; "
+            f"status {result['status']}"
+        )
+        print(f"peak RSS of the sweep process: {peak / 2**20:.0f} MB (target < 600 MB)")
+        for message in result["needs_attention"]:
+            print(f"  needs attention: {message}")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--bare":
+        url, terms, pages, platforms, out = sys.argv[2:7]
+        bare_main(url, Path(terms), int(pages), platforms.split(","), Path(out))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--size", type=int, default=5000, help="catalog size for the throughput runs")
+    parser.add_argument("--max-pages", type=int, default=3)
+    parser.add_argument("--rss-size", type=int, default=50_000, help="catalog size for the memory run")
+    parser.add_argument("--rss-max-pages", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile the full sweep with cProfile")
+    args = parser.parse_args()
+    if not args.skip_throughput:
+        throughput(args.size, args.max_pages, args.seed, args.profile)
+    if not args.skip_rss:
+        memory(args.rss_size, args.rss_max_pages, args.seed)
+
+
+if __name__ == "__main__":
+    main()
