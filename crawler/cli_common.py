@@ -41,13 +41,19 @@ def settings() -> Settings:
 
 @cache
 def database() -> Database:
-    """The installation's database, created and migrated to head on first use."""
+    """The installation's database, created and migrated to head on first use.
+
+    First use also creates the signing key pair, so every command works on a fresh data dir (``tertib init``
+    does the same explicitly and reports it).
+    """
+    from crawler.evidence.signing import ensure_keypair
     from storage.db import Database
 
     s = settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(s.db_url)
     db.migrate()
+    ensure_keypair(s.keys_dir)
     return db
 
 
