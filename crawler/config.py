@@ -83,6 +83,9 @@ class Settings:
     warc_max_bytes: int = 1_000_000_000
     actor: str = ""
     log_level: str = "WARNING"
+    # takedown letters (crawler/exports/): the requesting unit and the contact line for corrections/appeals
+    export_unit: str = ""
+    export_contact: str = ""
     # scheduler service (scheduler/): missed-run grace, job timeout, leases, polling, shutdown, workers
     scheduler_misfire_grace: int = 21600
     scheduler_job_timeout: float = 14400.0
