@@ -368,6 +368,11 @@ def test_api_roles_and_decisions(client: TestClient, seeded: Database) -> None:
     assert client.get("/api/v1/batches", headers=auditor).json()[0]["number"] == "TTB-2026-0001"
     terms = client.get("/api/v1/terms?status=active", headers=auditor).json()
     assert terms and all(t["status"] == "active" for t in terms)
+    # found by the fuzz test: odd references are client errors, never 500
+    assert client.get("/api/v1/batches/%C2%B9", headers=auditor).status_code == 422
+    assert client.get("/api/v1/batches/" + "9" * 30, headers=auditor).status_code == 400
+    big = {"listing_ids": [2**63], "decision": "reject"}
+    assert client.post("/api/v1/decisions", json=big, headers=analyst).status_code == 422
     # a session cookie is not an API credential
     login(client, "siti")
     assert client.get("/api/v1/candidates").status_code == 401

@@ -24,6 +24,8 @@ from crawler.web.auth import Principal
 from storage.models import Recheck, TakedownBatch, TakedownItem
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+DB_INT_MAX = 2**63 - 1  # SQLite and PostgreSQL bigint
+BATCH_REF = r"^[A-Za-z0-9-]{1,40}$"  # a batch number (TTB-2026-0001) or id, ASCII only
 
 PlatformName = Literal[
     "tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak"
@@ -108,7 +110,7 @@ def candidates(
 
 
 class DecisionIn(BaseModel):
-    listing_ids: list[int] = Field(min_length=1, max_length=500)
+    listing_ids: list[Annotated[int, Field(ge=1, le=DB_INT_MAX)]] = Field(min_length=1, max_length=500)
     decision: Literal["approve", "reject"]
     reason: RejectReason | None = None
     note: str = Field(default="", max_length=2000)
@@ -151,7 +153,7 @@ class DecisionRow(BaseModel):
 def decisions(
     request: Request,
     user: Annotated[Principal, Depends(api_user)],
-    listing_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    listing_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DecisionRow]:
     """Review decisions, newest first."""
@@ -237,7 +239,7 @@ def create_batch(
 @router.get("/batches/{number}", response_model=BatchOut, responses=RESPONSES)
 def batch(
     request: Request,
-    number: Annotated[str, PathParam(max_length=40)],
+    number: Annotated[str, PathParam(pattern=BATCH_REF)],
     user: Annotated[Principal, Depends(api_user)],
 ) -> BatchOut:
     from crawler.exports import service
@@ -263,7 +265,7 @@ class RecheckOut(BaseModel):
 def rechecks(
     request: Request,
     user: Annotated[Principal, Depends(api_user)],
-    batch: Annotated[str | None, Query(max_length=40)] = None,
+    batch: Annotated[str | None, Query(pattern=BATCH_REF)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[RecheckOut]:
     """Recheck ledger rows for takedown items, newest first."""
@@ -348,7 +350,7 @@ class TermAction(BaseModel):
 @router.post("/terms/{term_id}", response_model=TermOut, responses=RESPONSES)
 def term_action(
     request: Request,
-    term_id: Annotated[int, PathParam(ge=1, le=2**62)],
+    term_id: Annotated[int, PathParam(ge=1, le=DB_INT_MAX)],
     body: TermAction,
     user: Annotated[Principal, Depends(api_writer)],
 ) -> TermOut:

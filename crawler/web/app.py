@@ -31,11 +31,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -78,6 +79,11 @@ SECURITY_HEADERS = {
 }
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 BULK_LIMIT = 200
+DB_INT_MAX = 2**63 - 1  # ids beyond a bigint are refused by validation, not by the database
+Id = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+# batch number (TTB-2026-0001) or id, ASCII only (str.isdigit() accepts "¹", which int() refuses)
+BatchRef = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9-]{1,40}$")]
 
 
 class LoginRequired(Exception):
@@ -277,6 +283,11 @@ def create_app(
 
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return render(request, "error.html.j2", status_code=status, message=str(exc), message_key="")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        # a numeric reference beyond the database's integer range (services resolve "123" as an id)
+        return await _user_error(request, TertibError("number out of range"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -531,7 +542,7 @@ def _review_context(request: Request, pos: int, platform: str | None) -> dict[st
 def _review_routes(app: FastAPI) -> None:
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review_page(
-        request: Request, pos: int = 0, platform: str = "", user: Principal = Depends(page_user)
+        request: Request, pos: Offset = 0, platform: str = "", user: Principal = Depends(page_user)
     ) -> Response:
         ctx = _review_context(request, pos, platform or None)
         template = "review_card.html.j2" if request.headers.get("hx-request") == "true" else "review.html.j2"
@@ -540,11 +551,11 @@ def _review_routes(app: FastAPI) -> None:
     @app.post("/review/{listing_id}/decide", include_in_schema=False)
     def decide(
         request: Request,
-        listing_id: int,
+        listing_id: Id,
         decision: str = Form(...),
         reason: str = Form(""),
         note: str = Form(""),
-        pos: int = Form(0),
+        pos: int = Form(0, ge=0, le=10**9),
         platform: str = Form(""),
         user: Principal = Depends(writer),
     ) -> Response:
@@ -564,7 +575,7 @@ def _review_routes(app: FastAPI) -> None:
 
     @app.get("/review/list", response_class=HTMLResponse, include_in_schema=False)
     def review_list(
-        request: Request, page: int = 0, platform: str = "", user: Principal = Depends(page_user)
+        request: Request, page: Offset = 0, platform: str = "", user: Principal = Depends(page_user)
     ) -> Response:
         from crawler import review
 
@@ -589,7 +600,11 @@ def _review_routes(app: FastAPI) -> None:
         from crawler import review
 
         form = await request.form()
-        ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()][:BULK_LIMIT]
+        ids = [
+            int(v)
+            for v in form.getlist("ids")
+            if isinstance(v, str) and v.isdigit() and 0 < int(v) <= DB_INT_MAX
+        ][:BULK_LIMIT]
         decision = str(form.get("decision") or "")
         reason = str(form.get("reason") or "other")
         if form.get("confirm") != "yes":
@@ -661,7 +676,7 @@ def _batch_routes(app: FastAPI) -> None:
         return back_to(f"/batches/{result.number}")
 
     @app.get("/batches/{number}", response_class=HTMLResponse, include_in_schema=False)
-    def batch_page(request: Request, number: str, user: Principal = Depends(page_user)) -> Response:
+    def batch_page(request: Request, number: BatchRef, user: Principal = Depends(page_user)) -> Response:
         from crawler.exports import service
 
         c = console_of(request)
@@ -681,7 +696,7 @@ def _batch_routes(app: FastAPI) -> None:
 
     @app.get("/batches/{number}/files/{name:path}", include_in_schema=False)
     def batch_file(
-        request: Request, number: str, name: str, user: Principal = Depends(page_user)
+        request: Request, number: BatchRef, name: str, user: Principal = Depends(page_user)
     ) -> Response:
         from crawler.exports import service
 
@@ -698,7 +713,7 @@ def _batch_routes(app: FastAPI) -> None:
     @app.post("/batches/{number}/sent", include_in_schema=False)
     def mark_sent(
         request: Request,
-        number: str,
+        number: BatchRef,
         platform: str = Form(...),
         channel: str = Form(...),
         sent_at: str = Form(""),
@@ -724,7 +739,10 @@ def _batch_routes(app: FastAPI) -> None:
 def _audit_routes(app: FastAPI) -> None:
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(
-        request: Request, batch: str = "", platform: str = "", user: Principal = Depends(page_user)
+        request: Request,
+        batch: Annotated[str, Query(pattern=r"^[A-Za-z0-9-]{0,40}$")] = "",
+        platform: str = "",
+        user: Principal = Depends(page_user),
     ) -> Response:
         from crawler.audit import report as audit_report
 
@@ -768,7 +786,9 @@ def _audit_routes(app: FastAPI) -> None:
 def _evidence_routes(app: FastAPI) -> None:
     @app.get("/evidence", response_class=HTMLResponse, include_in_schema=False)
     def evidence_list(
-        request: Request, listing: int | None = None, user: Principal = Depends(page_user)
+        request: Request,
+        listing: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+        user: Principal = Depends(page_user),
     ) -> Response:
         c = console_of(request)
         with c.db.session() as s:
@@ -779,7 +799,7 @@ def _evidence_routes(app: FastAPI) -> None:
         return render(request, "evidence_list.html.j2", rows=rows)
 
     @app.get("/evidence/{capture_id}", response_class=HTMLResponse, include_in_schema=False)
-    def evidence_page(request: Request, capture_id: int, user: Principal = Depends(page_user)) -> Response:
+    def evidence_page(request: Request, capture_id: Id, user: Principal = Depends(page_user)) -> Response:
         c = console_of(request)
         with c.db.session() as s:
             capture = s.get(Capture, capture_id)
@@ -789,7 +809,7 @@ def _evidence_routes(app: FastAPI) -> None:
         return render(request, "evidence.html.j2", capture=capture, listing=listing, result=None)
 
     @app.post("/evidence/{capture_id}/verify", include_in_schema=False)
-    def verify_now(request: Request, capture_id: int, user: Principal = Depends(writer)) -> Response:
+    def verify_now(request: Request, capture_id: Id, user: Principal = Depends(writer)) -> Response:
         from crawler.evidence import verify
 
         c = console_of(request)
@@ -797,7 +817,7 @@ def _evidence_routes(app: FastAPI) -> None:
         return render(request, "verify_result.html.j2", result=result)
 
     @app.get("/evidence/{capture_id}/wacz", include_in_schema=False)
-    def wacz(request: Request, capture_id: int, user: Principal = Depends(page_user)) -> Response:
+    def wacz(request: Request, capture_id: Id, user: Principal = Depends(page_user)) -> Response:
         import tempfile
 
         from starlette.background import BackgroundTask
@@ -855,7 +875,7 @@ def _terms_routes(app: FastAPI) -> None:
 
     @app.post("/terms/{term_id}/{action}", include_in_schema=False)
     def term_action(
-        request: Request, term_id: int, action: str, user: Principal = Depends(writer)
+        request: Request, term_id: Id, action: str, user: Principal = Depends(writer)
     ) -> Response:
         from crawler.terms import store
 
