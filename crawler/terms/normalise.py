@@ -31,8 +31,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Sequence
 from functools import lru_cache
-from itertools import groupby
+from typing import cast
 
 # Leetspeak digits/symbols → letters. "1" is "l" after a vowel ("ba1" → "bal"), else "i" ("thr1ft").
 LEET: dict[str, str] = {
@@ -82,7 +83,6 @@ ABBREVIATIONS: dict[str, str] = {
     "prelove": "preloved",
 }
 
-_ABBREVIATED = frozenset(ABBREVIATIONS)
 _JOINER_SET = frozenset(".-_'*’`")
 
 # Characters that glue a word back together when they sit between two letters.
@@ -90,13 +90,13 @@ JOINERS = frozenset(".-_'*’`")
 
 _PIECE = re.compile(r"[a-z0-9@$]+(?:[!|][a-z][a-z0-9@$]*)*")  # "!" and "|" only inside a word
 _HAS_REPEAT = re.compile(r"([a-z])\1")
-# a joiner between letters, or a thousands group: step 3 has work to do (so do single-letter pieces)
-# anything the fastest path cannot handle: a letter followed by a digit or leet symbol, joiners between
-# letters, thousands groups, handles
-_LETTER_LEET = re.compile(r"[a-z][0-9@$!|]")
-_DIGIT_SEP = re.compile(r"\d[.,]\d")
 _JOINED = re.compile(r"[a-z@$][.\-_'*’`][a-z@$]")
 _THOUSANDS = re.compile(r"\d[.,]\d{3}")
+# Whether step 3 may re-join pieces (:func:`_may_join`): a lone letter (or @/$) between non-word
+# characters, a joiner between letters, a thousands group. Three cheap searches beat one alternation.
+_LONE = re.compile(r"[^a-z0-9@$][a-z@$][^a-z0-9@$]")  # searched in the text padded with spaces
+_LONE_PADDED = re.compile(r" [a-z] ")  # the same for text of letters, digits and spaces only
+_NON_PLAIN = re.compile(r"[^a-z0-9 ]")
 _DIGITS = frozenset("0123456789")
 _LEET_CHARS = frozenset(LEET)
 
@@ -121,7 +121,7 @@ class Normalised:
         original: str,
         text: str,
         toks: tuple[_Tok, ...] | None,
-        fmap: tuple[int, ...] | None,
+        fmap: Sequence[int] | None,
         folded: str = "",
     ) -> None:
         self.original = original
@@ -134,16 +134,19 @@ class Normalised:
     @property
     def _toks(self) -> tuple[_Tok, ...]:
         if self._toks_cache is None:
+            # only texts whose words were normalised one by one get here (nothing re-joined)
             toks: list[_Tok] = []
             pos = 0
             for m in _PIECE.finditer(self._folded_text):
-                raw, fs = m.group(), m.start()
-                if _HAS_REPEAT.search(raw):
-                    tok, c_starts, c_ends = _collapse(raw, list(range(fs, fs + len(raw))))
-                    toks.append((tok, pos, c_starts[0], (tuple(c_starts), tuple(c_ends))))
+                fs = m.start()
+                tok, rel = _word_map(m.group())
+                if not tok:
+                    continue
+                if rel is None:
+                    toks.append((tok, pos, fs, None))
                 else:
-                    tok = raw
-                    toks.append((raw, pos, fs, None))
+                    starts = tuple([fs + k for k in rel[0]])
+                    toks.append((tok, pos, starts[0], (starts, tuple([fs + k for k in rel[1]]))))
                 pos += len(tok) + 1
             self._toks_cache = tuple(toks)
         return self._toks_cache
@@ -274,22 +277,13 @@ def _leet(tok: str) -> str:
     return "".join(out)
 
 
-def _needs_work(folded: str) -> bool:
-    """Whether the fastest path of :func:`normalise` cannot handle this folded text (cheap tests first)."""
+def _may_join(folded: str) -> bool:
+    """Whether step 3 might re-join some pieces (False: every piece is a word of its own)."""
     return (
-        "@" in folded
-        or "$" in folded
-        or _LETTER_LEET.search(folded) is not None
+        _LONE.search(f" {folded} ") is not None
         or (not _JOINER_SET.isdisjoint(folded) and _JOINED.search(folded) is not None)
-        or (("." in folded or "," in folded) and _DIGIT_SEP.search(folded) is not None)
+        or (("." in folded or "," in folded) and _THOUSANDS.search(folded) is not None)
     )
-
-
-def _squeeze(word: str) -> str:
-    """Repeated letters collapsed (digits untouched): "hoodie" → "hodie", "baaal" → "bal"."""
-    if word.isalpha():
-        return "".join([k for k, _ in groupby(word)])
-    return _collapse(word, list(range(len(word))))[0]
 
 
 def _collapse(tok: str, idx: list[int]) -> tuple[str, list[int], list[int]]:
@@ -307,19 +301,77 @@ def _collapse(tok: str, idx: list[int]) -> tuple[str, list[int], list[int]]:
     return "".join(t_chars), t_starts, t_ends
 
 
+_Rel = tuple[tuple[int, ...], tuple[int, ...]]
+# word → its token, filled by :func:`_word`: titles repeat words far more than they repeat themselves
+_WORDS: dict[str, str] = {}
+_WORDS_MAX = 100_000
+
+
+def _word_map(raw: str) -> tuple[str, _Rel | None]:
+    """Step 4 for one word piece: its token ('' to drop) and each token character's (starts, ends)
+    relative to the piece, or None when the token is the piece itself."""
+    if raw.isalpha() and raw not in ABBREVIATIONS and not _HAS_REPEAT.search(raw):
+        return raw, None
+    idx = list(range(len(raw)))
+    tok = raw if raw.isalpha() else _leet(raw)
+    if len(tok) != len(raw):  # a dropped leading "@": keep the indices aligned
+        idx = idx[len(raw) - len(tok) :]
+    if not tok:
+        return "", None
+    t_starts: list[int]
+    t_ends: list[int]
+    if _HAS_REPEAT.search(tok):
+        tok, t_starts, t_ends = _collapse(tok, idx)
+    else:
+        t_starts = idx
+        t_ends = [fi + 1 for fi in idx]
+    expansion = ABBREVIATIONS.get(tok)
+    if expansion is not None and expansion != tok:
+        first, last = t_starts[0], t_ends[-1]
+        tok = expansion
+        t_starts = [first] * len(tok)
+        t_ends = [last] * len(tok)
+    if tok == raw:  # nothing dropped, collapsed or expanded: the identity map
+        return raw, None
+    return tok, (tuple(t_starts), tuple(t_ends))
+
+
+def _word(raw: str) -> str:
+    """The token of one word piece (memoised in :data:`_WORDS`)."""
+    tok = _word_map(raw)[0]
+    if len(_WORDS) >= _WORDS_MAX:
+        _WORDS.clear()
+    _WORDS[raw] = tok
+    return tok
+
+
 def normalise(text: str) -> Normalised:
     """Normalise ``text`` for matching; see the module docstring for the steps."""
     # 1. fold characters (fmap maps folded index → original index; None means identity)
     folded, fmap = _fold(text)
 
-    # fastest path: ASCII words and numbers only, nothing split, stretched, leet or abbreviated; the
-    # token table is then rebuilt from the folded text only if a span is asked for
-    if fmap is None and not _needs_work(folded):
+    # fast paths — most titles: no piece can be re-joined with its neighbours (no single letters, no
+    # joiner between letters, no thousands group), so each word is normalised on its own (leetspeak,
+    # repeated letters, abbreviations: :func:`_word`, memoised per word in :data:`_WORDS`) and the token
+    # table is rebuilt from the folded text only if a span is asked for (:attr:`Normalised._toks`)
+    if _NON_PLAIN.search(folded) is None:
+        # only a-z, 0-9 and spaces: the words are the space-separated runs, joins need a lone letter
+        if _LONE_PADDED.search(f" {folded} ") is None:
+            words = folded.split()
+            known = list(map(_WORDS.get, words))
+            plain_toks = (
+                [t if t is not None else _word(w) for t, w in zip(known, words, strict=True)]
+                if None in known
+                else cast("list[str]", known)
+            )
+            return Normalised(text, " ".join(plain_toks), None, fmap, folded)
+    elif not _may_join(folded):
         words = _PIECE.findall(folded)
-        if _HAS_REPEAT.search(folded):
-            words = [_squeeze(w) if _HAS_REPEAT.search(w) else w for w in words]
-        if _ABBREVIATED.isdisjoint(words) and all(len(w) > 1 or w.isdigit() for w in words):
-            return Normalised(text, " ".join(words), None, None, folded)
+        get = _WORDS.get
+        toks_text = [get(w) or _word(w) for w in words]
+        if "" in toks_text:  # a lone "@"
+            toks_text = [t for t in toks_text if t]
+        return Normalised(text, " ".join(toks_text), None, fmap, folded)
 
     # 2. word pieces and the gaps between them
     matches = list(_PIECE.finditer(folded))
