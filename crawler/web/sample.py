@@ -112,6 +112,11 @@ def screenshot_png(title: str, colour: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
+def _span(flat: str, term: str, hint: list[int]) -> list[int]:
+    at = flat.find(term)
+    return [at, at + len(term)] if at >= 0 else hint
+
+
 def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dict[str, int]:
     """Insert the sample listings; returns listing key → listing id. With ``decide``, two are decided."""
     from crawler import review
@@ -142,8 +147,17 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
                     contact_handles=handles,
                 )
             lid, _ = repo.upsert_listing(s, data, seen_at=seen)
+            # spans index the flattened "title description" text, as the scorer's explanation does
+            flat = f"{title} {description}".lower() if description else title.lower()
             signals = [
-                {"term": t, "span": span, "weight": w, "kind": "exact", "role": "x", "matched": t}
+                {
+                    "term": t,
+                    "span": _span(flat, t, span),
+                    "weight": w,
+                    "kind": "exact",
+                    "role": "x",
+                    "matched": t,
+                }
                 for t, span, w in spans
             ]
             repo.add_score(
