@@ -10,8 +10,8 @@ Steps (the same numbers appear as comments in :func:`run_demo`):
 6. Approve candidates above the strong threshold as a clearly labelled *simulated reviewer*.
 7. Export the per-platform takedown batch (CSV, XLSX, JSON, letters, signed manifest, WACZ bundle).
 8. Send the batch to the sandbox's takedown intake and record the send time.
-9. Advance the sandbox clock.
-10. Recheck the reported links with fresh evidence; detect relistings.
+9. Advance the sandbox clock one day and recheck the links (T+1).
+10. Advance to day 7, recheck with screenshots (T+7), sweep again so relistings are found.
 11. Print the audit summary and where the files are.
 
 A step whose building block has not landed yet says so and the demo goes on; nothing is faked.
@@ -47,8 +47,7 @@ class DemoContext:
     seed: int
     sandbox_url: str = ""
     max_pages: int = 2
-    max_queries: int = 8
-    advance_days: int = 8
+    max_queries: int = 6
     values: dict[str, Any] = field(default_factory=dict)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
@@ -213,9 +212,14 @@ def step_export(ctx: DemoContext) -> str:
 
 
 def step_send(ctx: DemoContext) -> str:
+    """Send the links to the sandbox's takedown intake and record the send time (the audit clock starts).
+
+    The audit timeline is real time from the recorded send; the sandbox's virtual clock counts days from its
+    own intake. Rechecks below run at ``send time + N days`` after the sandbox has advanced N days.
+    """
     from sqlalchemy import select
 
-    from storage.models import TakedownItem
+    from storage.models import BatchSend, TakedownItem
 
     batch_id, number, _ = ctx.values["batch"]
     with common.database().session() as session:
@@ -223,32 +227,34 @@ def step_send(ctx: DemoContext) -> str:
         urls = [item.url for item in items]
         platforms = sorted({item.platform for item in items})
     result = _sandbox_post(ctx, "/_sandbox/takedowns", {"urls": urls})
-    sent_at = _sandbox_now(ctx)
     for platform in platforms:
-        _tertib(
-            ctx,
-            "export",
-            "mark-sent",
-            number,
-            "--platform",
-            platform,
-            "--channel",
-            "sandbox",
-            "--at",
-            sent_at,
-        )
-    return f"{result.get('accepted', len(urls))} links sent to the sandbox intake at {sent_at} (sandbox time)"
+        _tertib(ctx, "export", "mark-sent", number, "--platform", platform, "--channel", "sandbox")
+    with common.database().session() as session:
+        sent = session.scalars(select(BatchSend.sent_at).where(BatchSend.batch_id == batch_id)).all()
+    ctx.values["sent_at"] = sent_at = max(sent)
+    return f"{result.get('accepted', len(urls))} links sent to the sandbox intake; send time {sent_at:%H:%M} UTC"
 
 
-def step_clock(ctx: DemoContext) -> str:
-    result = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": ctx.advance_days})
-    return f"sandbox clock now {result['now']} (day {result['day']})"
+def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
+    from datetime import timedelta
 
-
-def step_recheck(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     batch_id, _, _ = ctx.values["batch"]
-    _tertib(ctx, "recheck", "--batch", str(batch_id), "--now", _sandbox_now(ctx))
+    advance = day - int(ctx.values.get("sandbox_day", 0))
+    clock = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": advance})
+    ctx.values["sandbox_day"] = day
+    at = (ctx.values["sent_at"] + timedelta(days=day, minutes=5)).isoformat()
+    _tertib(ctx, "recheck", "--batch", str(batch_id), "--now", at, "--no-progress", *extra)
+    return f"sandbox day {clock['day']}; rechecked as of send time + {day} d"
+
+
+def step_recheck_day1(ctx: DemoContext) -> str:
+    _requires("crawler.audit.cli", 8)
+    return _recheck_round(ctx, 1, "--no-screenshots")
+
+
+def step_recheck_day7(ctx: DemoContext) -> str:
+    _requires("crawler.audit.cli", 8)
+    summary = _recheck_round(ctx, 7)
     queries = str(ctx.max_queries)
     _tertib(
         ctx,
@@ -261,8 +267,7 @@ def step_recheck(ctx: DemoContext) -> str:
         queries,
         "--no-progress",
     )
-    _tertib(ctx, "audit", "relist")
-    return "verdicts stored with fresh evidence; relistings flagged for review"
+    return summary + "; swept again: relistings of reported items flagged for review"
 
 
 def step_audit(ctx: DemoContext) -> str:
@@ -284,9 +289,9 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("show the candidate queue", step_queue),
     ("approve strong candidates (simulated reviewer)", step_approve),
     ("export the takedown batch", step_export),
-    ("send the batch to the sandbox intake", step_send),
-    ("advance the sandbox clock", step_clock),
-    ("recheck reported links and look for relistings", step_recheck),
+    ("send the batch to the sandbox intake and record the send time", step_send),
+    ("advance the sandbox 1 day; recheck (T+1, WARC evidence)", step_recheck_day1),
+    ("advance to day 7; recheck with screenshots (T+7); sweep again for relistings", step_recheck_day7),
     ("audit summary", step_audit),
 ]
 

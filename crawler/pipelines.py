@@ -116,7 +116,8 @@ class EvidencePipeline:
         settings = crawler.settings
         self.screenshots = settings.getbool("EVIDENCE_SCREENSHOT", True)
         self.enrich_from = VERDICT_ORDER[settings.get("EVIDENCE_ENRICH_MIN_VERDICT", "weak")]
-        self.semaphore = asyncio.Semaphore(settings.getint("EVIDENCE_MAX_CONCURRENT", 2))
+        self.concurrency = settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
+        self.semaphore = asyncio.Semaphore(self.concurrency)
         self.seen: set[str] = set()
 
     @classmethod
@@ -130,7 +131,7 @@ class EvidencePipeline:
         self.crawler.stats.inc_value(f"tertib/{platform}/{key}")
 
     async def open_spider(self) -> None:
-        await self.ctx.open_evidence(screenshots=self.screenshots)
+        await self.ctx.open_evidence(screenshots=self.screenshots, tabs=self.concurrency)
 
     async def close_spider(self) -> None:
         await self.ctx.close_evidence()

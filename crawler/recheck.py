@@ -56,7 +56,9 @@ class RecheckPipeline:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        await self.ctx.open_evidence(screenshots=self.screenshots)
+        await self.ctx.open_evidence(
+            screenshots=self.screenshots, tabs=self.crawler.settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
+        )
 
     async def close_spider(self) -> None:
         await self.ctx.close_evidence()

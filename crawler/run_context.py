@@ -98,14 +98,14 @@ class RunContext:
 
     # -- evidence --------------------------------------------------------------------------------
 
-    async def open_evidence(self, *, screenshots: bool) -> None:
+    async def open_evidence(self, *, screenshots: bool, tabs: int = 2) -> None:
         from crawler.evidence.capture import EvidenceRecorder
 
         self.recorder = EvidenceRecorder(self.settings, self.db)
         if screenshots:
             from crawler.evidence.screenshot import Screenshotter
 
-            self.screenshotter = Screenshotter(self.settings)
+            self.screenshotter = Screenshotter(self.settings, pages=tabs)
             await self.screenshotter.__aenter__()
 
     async def close_evidence(self) -> None:
