@@ -232,7 +232,8 @@ def step_send(ctx: DemoContext) -> str:
     with common.database().session() as session:
         sent = session.scalars(select(BatchSend.sent_at).where(BatchSend.batch_id == batch_id)).all()
     ctx.values["sent_at"] = sent_at = max(sent)
-    return f"{result.get('accepted', len(urls))} links sent to the sandbox intake; send time {sent_at:%H:%M} UTC"
+    accepted = result.get("accepted", len(urls))
+    return f"{accepted} links sent to the sandbox intake; send time {sent_at:%H:%M} UTC"
 
 
 def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
