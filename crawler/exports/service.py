@@ -300,6 +300,12 @@ def _create_in_session(
             counts_by_seller[row.db_seller_id] = counts_by_seller.get(row.db_seller_id, 0) + 1
     for row in rows:
         row.repeat_offender_count = counts_by_seller.get(row.db_seller_id, 0) if row.db_seller_id else 0
+    # each row converted once: the snapshot, the CSV and the JSON all use these values
+    values = [writers.row_values(row, tz) for row in rows]
+    values_by_platform: dict[str, list[list[Any]]] = {}
+    for row, row_values in zip(rows, values, strict=True):
+        values_by_platform.setdefault(row.platform, []).append(row_values)
+    keys = writers.KEYS
     for start in range(0, len(rows), _INSERT_CHUNK):
         session.execute(
             insert(TakedownItem),
@@ -312,9 +318,11 @@ def _create_in_session(
                     "decision_id": row.decision_id,
                     "capture_id": row.evidence_id,
                     "url": row.listing_url,
-                    "snapshot": writers.row_dict(row, tz),
+                    "snapshot": dict(zip(keys, row_values, strict=True)),
                 }
-                for row in rows[start : start + _INSERT_CHUNK]
+                for row, row_values in zip(
+                    rows[start : start + _INSERT_CHUNK], values[start : start + _INSERT_CHUNK], strict=True
+                )
             ],
         )
     groups = offender_groups(session, counts_by_seller)
@@ -343,8 +351,9 @@ def _create_in_session(
             "evidence_bundle": bundle_name,
             "repeat_offenders": [g.to_dict() for g in platform_groups],
         }
-        files.append(writers.write_csv(base.with_suffix(".csv"), platform_rows, tz))
-        files.append(writers.write_json(base.with_suffix(".json"), platform_rows, meta, tz))
+        platform_values = values_by_platform[platform]
+        files.append(writers.write_csv(base.with_suffix(".csv"), platform_values))
+        files.append(writers.write_json(base.with_suffix(".json"), platform_values, meta))
         files.append(
             writers.write_xlsx(
                 base.with_suffix(".xlsx"),
