@@ -29,7 +29,7 @@ import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -41,7 +41,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crawler.config import PLATFORMS, Settings
@@ -381,20 +381,28 @@ def _safe_next(target: str) -> str:
 # -- dashboard ---------------------------------------------------------------------------------
 
 
-def removal_series(session: Any, since: datetime) -> dict[str, list[tuple[datetime, int]]]:
-    """Per platform, cumulative count of takedown items first seen REMOVED/HIDDEN, by WIB day."""
+def removal_series(session: Any) -> dict[str, list[tuple[datetime, int]]]:
+    """Per platform, cumulative takedown items first seen REMOVED or HIDDEN, one point per (UTC) day.
+
+    Aggregated in SQL (first removal per item, then items per platform and day), so the chart stays a few
+    hundred points however many items were rechecked.
+    """
     first = (
-        select(TakedownItem.platform, func.min(Recheck.checked_at).label("at"))
+        select(TakedownItem.platform.label("platform"), func.min(Recheck.checked_at).label("at"))
         .join(Recheck, Recheck.takedown_item_id == TakedownItem.id)
         .where(Recheck.verdict.in_(("REMOVED", "HIDDEN")))
         .group_by(TakedownItem.id, TakedownItem.platform)
         .subquery()
     )
-    rows = session.execute(select(first.c.platform, first.c.at).order_by(first.c.at)).all()
+    day = func.substr(func.cast(first.c.at, String), 1, 10)
+    rows = session.execute(
+        select(first.c.platform, day, func.count()).group_by(first.c.platform, day).order_by(day)
+    ).all()
     series: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for platform, at in rows:
+    for platform, text, count in rows:
         points = series[platform]
-        points.append((at, (points[-1][1] if points else 0) + 1))
+        at = datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+        points.append((at, (points[-1][1] if points else 0) + int(count)))
     return dict(series)
 
 
@@ -452,7 +460,6 @@ def _dashboard_routes(app: FastAPI) -> None:
         from crawler import review
 
         c = console_of(request)
-        now = datetime.now(UTC)
         with c.db.session() as s:
             runs = list(
                 s.scalars(
@@ -463,26 +470,39 @@ def _dashboard_routes(app: FastAPI) -> None:
                 )
             )
             waiting = review.queue_size(s)
-            # batches with at least one platform sent whose items still lack a recheck at the last round
+            # batches sent to at least one platform whose items lack a recheck of the last round
             last_round = max(c.settings.recheck_days)
-            sent = s.execute(
-                select(TakedownBatch.id, TakedownBatch.number, func.min(BatchSend.sent_at))
-                .join(BatchSend, BatchSend.batch_id == TakedownBatch.id)
-                .group_by(TakedownBatch.id, TakedownBatch.number)
+            totals = (
+                select(TakedownItem.batch_id.label("batch_id"), func.count().label("total"))
+                .group_by(TakedownItem.batch_id)
+                .subquery()
+            )
+            done = (
+                select(
+                    TakedownItem.batch_id.label("batch_id"),
+                    func.count(func.distinct(Recheck.takedown_item_id)).label("done"),
+                )
+                .join(Recheck, Recheck.takedown_item_id == TakedownItem.id)
+                .where(Recheck.round_days == last_round)
+                .group_by(TakedownItem.batch_id)
+                .subquery()
+            )
+            sent = (
+                select(BatchSend.batch_id.label("batch_id"), func.min(BatchSend.sent_at).label("first_sent"))
+                .group_by(BatchSend.batch_id)
+                .subquery()
+            )
+            done_n = func.coalesce(done.c.done, 0)
+            awaiting = s.execute(
+                select(TakedownBatch.number, sent.c.first_sent, done_n, totals.c.total)
+                .join(sent, sent.c.batch_id == TakedownBatch.id)
+                .join(totals, totals.c.batch_id == TakedownBatch.id)
+                .outerjoin(done, done.c.batch_id == TakedownBatch.id)
+                .where(done_n < totals.c.total)
                 .order_by(TakedownBatch.id.desc())
                 .limit(50)
             ).all()
-            awaiting = []
-            for batch_id, number, first_sent in sent:
-                done = s.scalar(
-                    select(func.count(func.distinct(Recheck.takedown_item_id)))
-                    .join(TakedownItem, TakedownItem.id == Recheck.takedown_item_id)
-                    .where(TakedownItem.batch_id == batch_id, Recheck.round_days == last_round)
-                )
-                total = s.scalar(select(func.count()).where(TakedownItem.batch_id == batch_id))
-                if (done or 0) < (total or 0):
-                    awaiting.append((number, first_sent, done or 0, total or 0))
-            series = removal_series(s, now - timedelta(days=365))
+            series = removal_series(s)
         return render(
             request,
             "dashboard.html.j2",
