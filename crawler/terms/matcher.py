@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 import ahocorasick
 from rapidfuzz import process
@@ -55,18 +56,32 @@ QUANTITY_SOURCES: dict[str, str] = {
     "money": _MONEY,
 }
 QUANTITY_PATTERNS: dict[str, re.Pattern[str]] = {k: re.compile(v + _E) for k, v in QUANTITY_SOURCES.items()}
-_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>")
 
 
 def _combined(sources: dict[str, str]) -> re.Pattern[str]:
-    """One alternation of every kind (inner names dropped, the kind is the only named group)."""
-    parts = [f"(?P<{kind}>(?:{_NAMED_GROUP.sub('(?:', src)}){_E})" for kind, src in sources.items()]
+    """One alternation of every kind: the kind is the outer named group (``lastgroup``), its inner
+    groups are renamed ``{kind}__{name}`` so one match gives every value."""
+    parts = []
+    for kind, src in sources.items():
+        inner = _NAMED_GROUP.sub(lambda g, k=kind: f"(?P<{k}__{g[1]}>", src)  # type: ignore[misc]
+        parts.append(f"(?P<{kind}>(?:{inner}){_E})")
     return re.compile("|".join(parts))
 
 
 _COMBINED = _combined(QUANTITY_SOURCES)
-# every quantity starts at "rp", "isi" or the first digit of a number: try the patterns only there
-_ANCHOR = re.compile(r"rp ?\d|isi ?\d|(?<!\d)\d")
+# Kinds whose number and unit are read straight from the combined match: (number group, unit group).
+# Any other kind is read from its own pattern, as is "pieces" in its first alternative ("isi 300"), so
+# a new kind works without an entry here.
+_VALUE_GROUPS: dict[str, tuple[str, str]] = {
+    "pieces": ("pieces__n2", "pieces__u2"),
+    "weight": ("weight__n", "weight__u"),
+    "bales": ("bales__n", "bales__u"),
+}
+# every quantity starts at "rp", "isi" or the first digit of a number: try the patterns only there. The
+# same as ``rp ?\d|isi ?\d|(?<!\d)\d``, written to start with a character class so that the regex
+# engine skips ahead to the next [0-9ri] instead of trying three alternatives at every position
+_ANCHOR = re.compile(r"[0-9ri](?:(?<=r)p ?\d|(?<=i)si ?\d|(?<=\d)(?<!\d\d))")
 _HAS_DIGIT = re.compile(r"\d")
 
 
@@ -83,6 +98,9 @@ class Match:
     similarity: float = 1.0
     quantity: int | None = None
     unit: str = ""
+
+
+_SPAN = attrgetter("start", "end")
 
 
 class Matcher:
@@ -115,6 +133,7 @@ class Matcher:
         self._seg_cache: dict[str, tuple[tuple[int, int, str], ...]] = {}
         self._plain: set[str] = set(self._fillers)
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
+        self._token_hits: dict[str, tuple[tuple[int, int, str, str, float], ...]] = {}
         self._max_piece = max((len(k) for k in joined), default=3)
 
     # -- per-token helpers (cached) ------------------------------------------------------------
@@ -162,6 +181,21 @@ class Matcher:
         self._fuzzy_cache[tok] = result
         return result
 
+    def _in_token(self, tok: str) -> tuple[tuple[int, int, str, str, float], ...]:
+        """Joined pieces, else a fuzzy near-miss, of one token: (start, end, key, kind, similarity)
+        relative to the token; () when neither (whether an exact hit covers the token is checked by the
+        caller, so the answer depends on the token alone)."""
+        if len(tok) < 5 or not tok.isalpha():
+            return ()
+        pieces = self._segment(tok)
+        if pieces:
+            return tuple((a, b, key, "joined", 1.0) for a, b, key in pieces)
+        fz = self._fuzzy(tok) if len(tok) >= self._fuzzy_min_len - 1 else None
+        if fz is None:
+            return ()
+        key, dist = fz
+        return ((0, len(tok), key, "fuzzy", 1.0 - dist / max(len(key), len(tok))),)
+
     # -- matching --------------------------------------------------------------------------------
     def quantities(self, text: str) -> tuple[list[Match], list[tuple[int, int]]]:
         """Quantity matches and the money spans to mask."""
@@ -179,22 +213,29 @@ class Matcher:
                 continue
             covered = hit.end()
             kind = hit.lastgroup or ""
-            m = QUANTITY_PATTERNS[kind].match(text, start)  # the kind's own pattern, for its groups
-            if m is None:
-                continue
             if kind == "money":
-                money.append(m.span())
+                money.append(hit.span())
                 continue
             if kind == "price_per_bale":
-                money.append(m.span("money"))
-                found.append(Match(m.group(0), m.start(), m.end(), kind, unit=m.group("u")))
+                money.append(hit.span("price_per_bale__money"))
+                found.append(Match(hit.group(), start, covered, kind, unit=hit.group("price_per_bale__u")))
                 continue
-            groups = m.groupdict()
-            n = groups.get("n") or groups.get("n2")
-            unit = groups.get("u") or groups.get("u2") or ""
+            value_groups = _VALUE_GROUPS.get(kind)
+            if value_groups is None or (kind == "pieces" and hit.group("pieces__n") is not None):
+                # the kind's own pattern gives the span: in "pieces" its "isi N" alternative has no end
+                # check, so the span may run on ("isi 2 " in "isi 2 0 0 pcs") and always has
+                m = QUANTITY_PATTERNS[kind].match(text, start)
+                if m is None:
+                    continue
+                hit = m
+                groups = m.groupdict()
+                n = groups.get("n") or groups.get("n2")
+                unit = groups.get("u") or groups.get("u2")
+            else:
+                n, unit = hit.group(*value_groups)
             if not n or len(n) > 9:
                 continue
-            found.append(Match(m.group(0), m.start(), m.end(), kind, quantity=int(n), unit=unit))
+            found.append(Match(hit.group(), hit.start(), hit.end(), kind, quantity=int(n), unit=unit or ""))
         return found, money
 
     def match(self, norm: Normalised) -> list[Match]:
@@ -218,29 +259,32 @@ class Matcher:
                 continue
             taken.append((start, end))
             out.append(Match(term.text, start, end, "exact", term=term, form=key))
-        # joined words and fuzzy near-misses in tokens no exact hit explains
+        # joined words and fuzzy near-misses in tokens no exact hit explains; ``plain`` holds the tokens
+        # known to yield neither (short, not all letters, or tried before), so most texts skip the walk
         plain = self._plain
+        words = text.split(" ")
         te = -1
-        for tok in text.split(" "):
+        for tok in () if plain.issuperset(words) else words:
             ts = te + 1  # words are separated by exactly one space in normalised text
             te = ts + len(tok)
-            if tok in plain or len(tok) < 5 or not tok.isalpha() or any(a < te and ts < b for a, b in taken):
+            if tok in plain:
                 continue
-            pieces = self._segment(tok)
-            if pieces:
-                for a, b, key in pieces:
-                    term = self._keys[key][0]
-                    out.append(Match(term.text, ts + a, ts + b, "joined", term=term, form=key))
+            found = self._token_hits.get(tok)
+            if found is None:
+                found = self._in_token(tok)
+                if not found:
+                    if len(plain) < 500_000:
+                        plain.add(tok)  # next time this costs one set lookup
+                    continue
+                if len(self._token_hits) > 200_000:
+                    self._token_hits.clear()
+                self._token_hits[tok] = found
+            if any(a < te and ts < b for a, b in taken):
                 continue
-            fz = self._fuzzy(tok) if len(tok) >= self._fuzzy_min_len - 1 else None
-            if fz is None:
-                if len(plain) < 500_000:
-                    plain.add(tok)  # neither joined nor fuzzy: next time this costs one set lookup
-            else:
-                key, dist = fz
+            for a, b, key, kind, sim in found:
                 term = self._keys[key][0]
-                sim = 1.0 - dist / max(len(key), len(tok))
-                out.append(Match(term.text, ts, te, "fuzzy", term=term, form=key, similarity=sim))
+                out.append(Match(term.text, ts + a, ts + b, kind, term=term, form=key, similarity=sim))
         out.extend(quantities)
-        out.sort(key=lambda m: (m.start, m.end))
+        if len(out) > 1:
+            out.sort(key=_SPAN)
         return out
