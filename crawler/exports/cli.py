@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -162,7 +163,7 @@ def mark_sent_command(
     batch: Annotated[str, typer.Argument(help="Batch number.")],
     platform: Annotated[str, typer.Option("--platform", help="Platform the list went to.")],
     channel: Annotated[str, typer.Option("--channel", help=" | ".join(CHANNELS))],
-    at: Annotated[str, typer.Option("--at", help="Send time, ISO (WIB when no offset).")],
+    at: Annotated[str, typer.Option("--at", help="Send time, ISO (WIB when no offset), or 'now'.")] = "now",
     by: Annotated[str | None, typer.Option("--by", help="Who records it (default: settings actor).")] = None,
 ) -> None:
     """Record how and when a batch was sent to a platform; this starts the audit clock.
@@ -171,7 +172,7 @@ def mark_sent_command(
     """
     settings = common.settings()
     tz = zone(settings.timezone)
-    sent_at = parse_time(at, tz)
+    sent_at = datetime.now(UTC) if at.strip().lower() == "now" else parse_time(at, tz)
     with common.database().session() as session:
         send = mark_sent(
             session,
