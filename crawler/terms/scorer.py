@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from crawler.terms.lexicon import Lexicon, LexTerm
@@ -87,6 +88,14 @@ CLOTHING = word_set(
     kardigan atasan bawahan gamis hijab kerudung jas mantel parka coat jacket shirt tshirt polo fashion
     busana sandang kulot tas sepatu"""
 )
+
+
+# COMBOS as (name, left roles, right roles in the order they are tried, weight)
+_COMBO_ORDER = tuple(
+    (name, tuple(left), tuple(sorted(right)), w) for name, (left, right, w) in COMBOS.items()
+)
+_WEIGHT = attrgetter("weight")
+_NSPAN = attrgetter("nspan")
 
 
 def role_of(term: LexTerm) -> str:
@@ -220,12 +229,24 @@ class Scorer:
         self.lexicon_hash = lexicon.content_hash()
         self._roles: dict[str, str] = {}
         self._used_forms: dict[str, bool] = {}
+        self._term_weights: dict[str, tuple[str, float]] = {}
 
     def _role(self, term: LexTerm) -> str:
         role = self._roles.get(term.text)
         if role is None:
             role = self._roles[term.text] = role_of(term)
         return role
+
+    def _term_weight(self, term: LexTerm) -> tuple[str, float]:
+        """A lexicon term's role and weight before fuzzy scaling (memoised per term text)."""
+        role = self._role(term)
+        weight = 0.0
+        if role != "negative":
+            weight = WEIGHTS.get((role, term.strength), 0.05)
+            if term.signal == "LOCAL":
+                weight *= LOCAL_FACTOR
+        self._term_weights[term.text] = (role, weight)
+        return role, weight
 
     def _says_used(self, form: str) -> bool:
         said = self._used_forms.get(form)
@@ -251,40 +272,50 @@ class Scorer:
             )
         ntext = norm.text
         tokens = ntext.split(" ") if ntext else []
-        positives: list[tuple[Signal, str, int, int]] = []  # signal, role, normalised start/end
+        may_negate = not NEGATORS.isdisjoint(tokens)  # most texts hold no negator: skip the look-back
+        positives: list[tuple[Signal, str]] = []  # signal, role
         negatives: list[Signal] = []
         roles_present: dict[str, tuple[int, int]] = {}
-
-        lexical_bulk = [(m.start, m.end) for m in matches if m.term is not None and m.term.category == "bulk"]
+        lexical_bulk: list[tuple[int, int]] | None = None  # spans of lexicon bulk terms, when needed
+        has_bulk = False
         for m in matches:
-            nspan = (m.start, m.end)
+            term = m.term
+            start, end = m.start, m.end
             # 2./3. role and weight
-            if m.term is None:
+            if term is None:
                 role, weight = quantity_weight(m)
-                if weight <= 0 or any(a <= m.start and m.end <= b for a, b in lexical_bulk):
-                    continue  # nothing, or already counted as a lexicon variant ("isi 500 pcs")
-            else:
-                role = self._role(m.term)
-                if role == "negative":
-                    negatives.append(Signal(m.term.text, nspan, -NEGATIVE_WEIGHT, m.kind, role, norm))
+                if weight <= 0:
                     continue
-                weight = WEIGHTS.get((role, m.term.strength), 0.05)
-                if m.term.signal == "LOCAL":
-                    weight *= LOCAL_FACTOR
+                if lexical_bulk is None:
+                    lexical_bulk = [
+                        (x.start, x.end) for x in matches if x.term is not None and x.term.category == "bulk"
+                    ]
+                if lexical_bulk and any(a <= start and end <= b for a, b in lexical_bulk):
+                    continue  # already counted as a lexicon variant ("isi 500 pcs")
+            else:
+                role, weight = self._term_weights.get(term.text) or self._term_weight(term)
+                if role == "negative":
+                    negatives.append(Signal(term.text, (start, end), -NEGATIVE_WEIGHT, m.kind, role, norm))
+                    continue
                 if m.kind == "fuzzy":
                     weight *= m.similarity
-            if self._negated(ntext, tokens, m.start):
-                negatives.append(Signal(f"not {m.name}", nspan, -NEGATED_WEIGHT, m.kind, "negated", norm))
+            if may_negate and self._negated(ntext, tokens, start):
+                negatives.append(
+                    Signal(f"not {m.name}", (start, end), -NEGATED_WEIGHT, m.kind, "negated", norm)
+                )
                 continue
-            positives.append((Signal(m.name, nspan, weight, m.kind, role, norm), role, m.start, m.end))
-            # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
-            combo_role = "bulk-medium" if role == "bulk" and weight < STRONG_BULK else role
-            roles_present.setdefault(combo_role, (m.start, m.end))
-            if role == "origin" and self._says_used(m.form):
-                roles_present.setdefault("used", (m.start, m.end))
+            positives.append((Signal(m.name, (start, end), weight, m.kind, role, norm), role))
+            if role == "bulk":
+                has_bulk = True
+                # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
+                roles_present.setdefault("bulk-medium" if weight < STRONG_BULK else role, (start, end))
+            else:
+                roles_present.setdefault(role, (start, end))
+                if role == "origin" and self._says_used(m.form):
+                    roles_present.setdefault("used", (start, end))
 
         # 5b. bulk wording beside non-clothing goods and no clothing word: not this trade
-        if any(p[1] == "bulk" for p in positives):
+        if has_bulk:
             words = set(tokens)
             goods = words & NON_CLOTHING
             if goods and not words & CLOTHING:
@@ -304,26 +335,37 @@ class Scorer:
 
         # 4. combinations
         combos: list[Signal] = []
-        for name, (left, right, weight) in COMBOS.items() if len(roles_present) > 1 else ():
-            lhs = next((roles_present[r] for r in left if r in roles_present), None)
-            rhs = next((roles_present[r] for r in sorted(right) if r in roles_present), None)
-            if lhs is None or rhs is None:
+        for name, left, right, weight in _COMBO_ORDER if len(roles_present) > 1 else ():
+            lhs = rhs = None
+            for r in left:
+                if r in roles_present:
+                    lhs = roles_present[r]
+                    break
+            if lhs is None:
+                continue
+            for r in right:
+                if r in roles_present:
+                    rhs = roles_present[r]
+                    break
+            if rhs is None:
                 continue
             start, end = min(lhs[0], rhs[0]), max(lhs[1], rhs[1])
             combos.append(Signal(name, (start, end), weight, "combination", "combination", norm))
 
         # 5. noisy-OR of positives, damped by negatives
         keep = 1.0
-        for sig, *_ in positives:
+        for sig, _ in positives:
             keep *= 1.0 - sig.weight
         for sig in combos:
             keep *= 1.0 - sig.weight
         score = 1.0 - keep
-        for sig in sorted(negatives, key=lambda s: s.weight)[:MAX_NEGATIVES]:
-            score *= 1.0 + sig.weight
+        if negatives:
+            for sig in sorted(negatives, key=_WEIGHT)[:MAX_NEGATIVES]:
+                score *= 1.0 + sig.weight
         score = round(min(1.0, max(0.0, score)), 4)
         signals = [p[0] for p in positives] + combos + negatives
-        signals.sort(key=lambda s: s.nspan)
+        if len(signals) > 1:
+            signals.sort(key=_NSPAN)
         return ScoreResult(
             text=norm.original,
             score=score,
