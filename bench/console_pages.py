@@ -33,6 +33,9 @@ from storage.db import Database  # noqa: E402
 PLATFORMS = ("tokopedia", "shopee", "lazada", "blibli", "facebook", "instagram", "tiktokshop")
 # What the console needs beyond storage/models.py (proposed as a migration; created here to prove the effect).
 EXTRA_INDEXES: dict[str, str] = {
+    "ix_listings_relist_of": "CREATE INDEX IF NOT EXISTS ix_listings_relist_of ON listings (relist_of_id)",
+    "ix_listings_seller_last_seen": "CREATE INDEX IF NOT EXISTS ix_listings_seller_last_seen "
+    "ON listings (seller_id, last_seen)",
     "ix_review_decisions_listing_decided": "CREATE INDEX IF NOT EXISTS ix_review_decisions_listing_decided "
     "ON review_decisions (listing_id, decided_at, id)",
     "ix_listings_queue": "CREATE INDEX IF NOT EXISTS ix_listings_queue ON listings (score_value DESC, id) "

@@ -555,12 +555,20 @@ def _review_context(request: Request, pos: int, platform: str | None) -> dict[st
         assert listing is not None
         history: list[tuple[Listing, str | None]] = []
         if listing.seller_id is not None:
-            latest = review.latest_decisions_subquery()
+            # the seller's other listings with each one's latest decision (a correlated lookup per row: a
+            # window over every decision costs a full scan at scale)
+            latest = (
+                select(ReviewDecision.decision)
+                .where(ReviewDecision.listing_id == Listing.id)
+                .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+                .limit(1)
+                .correlate(Listing)
+                .scalar_subquery()
+            )
             history = [
                 (row, decision)
                 for row, decision in s.execute(
-                    select(Listing, latest.c.decision)
-                    .outerjoin(latest, latest.c.listing_id == Listing.id)
+                    select(Listing, latest)
                     .where(Listing.seller_id == listing.seller_id, Listing.id != listing.id)
                     .order_by(Listing.last_seen.desc())
                     .limit(10)
