@@ -114,7 +114,7 @@ class Normalised:
     even the token table is built only on demand.
     """
 
-    __slots__ = ("_fmap", "_folded_text", "_starts_cache", "_toks_cache", "original", "text")
+    __slots__ = ("_fmap", "_folded_text", "_groups", "_starts_cache", "_toks_cache", "original", "text")
 
     def __init__(
         self,
@@ -123,6 +123,7 @@ class Normalised:
         toks: tuple[_Tok, ...] | None,
         fmap: Sequence[int] | None,
         folded: str = "",
+        groups: list[list[tuple[int, int]]] | None = None,
     ) -> None:
         self.original = original
         self.text = text
@@ -130,23 +131,38 @@ class Normalised:
         self._starts_cache: tuple[int, ...] | None = None
         self._fmap = fmap  # folded index → original index (None: identity)
         self._folded_text = folded  # kept for the lazy token table
+        self._groups = groups  # the folded spans of each token's pieces (None: one piece per token)
 
     @property
     def _toks(self) -> tuple[_Tok, ...]:
         if self._toks_cache is None:
-            # only texts whose words were normalised one by one get here (nothing re-joined)
             toks: list[_Tok] = []
             pos = 0
-            for m in _PIECE.finditer(self._folded_text):
-                fs = m.start()
-                tok, rel = _word_map(m.group())
-                if not tok:
-                    continue
-                if rel is None:
-                    toks.append((tok, pos, fs, None))
-                else:
-                    starts = tuple([fs + k for k in rel[0]])
-                    toks.append((tok, pos, starts[0], (starts, tuple([fs + k for k in rel[1]]))))
+            groups = self._groups
+            if groups is None:  # every piece a token of its own
+                groups = [[m.span()] for m in _PIECE.finditer(self._folded_text)]
+            folded = self._folded_text
+            for group in groups:
+                if len(group) == 1:
+                    fs, fe = group[0]
+                    tok, rel = _word_map(folded[fs:fe])
+                    if not tok:
+                        continue
+                    if rel is None:
+                        toks.append((tok, pos, fs, None))
+                    else:
+                        starts = tuple([fs + k for k in rel[0]])
+                        toks.append((tok, pos, starts[0], (starts, tuple([fs + k for k in rel[1]]))))
+                else:  # pieces re-joined across gaps: map through the folded index of each character
+                    idx = [fi for a, b in group for fi in range(a, b)]
+                    tok, rel = _word_map("".join([folded[a:b] for a, b in group]))
+                    if not tok:
+                        continue
+                    if rel is None:
+                        maps = (tuple(idx), tuple([fi + 1 for fi in idx]))
+                    else:
+                        maps = (tuple([idx[k] for k in rel[0]]), tuple([idx[k - 1] + 1 for k in rel[1]]))
+                    toks.append((tok, pos, maps[0][0], maps))
                 pos += len(tok) + 1
             self._toks_cache = tuple(toks)
         return self._toks_cache
@@ -374,45 +390,22 @@ def normalise(text: str) -> Normalised:
         return Normalised(text, " ".join(toks_text), None, fmap, folded)
 
     # 2. word pieces and the gaps between them
-    matches = list(_PIECE.finditer(folded))
+    pieces: list[tuple[int, int]] = [m.span() for m in _PIECE.finditer(folded)]
     may_join = (
-        any(m.end() - m.start() == 1 and not m.group().isdigit() for m in matches)
+        any(e - s == 1 and folded[s] not in _DIGITS for s, e in pieces)
         or (any(j in folded for j in JOINERS) and _JOINED.search(folded) is not None)
         or (("." in folded or "," in folded) and _THOUSANDS.search(folded) is not None)
     )
-
-    # fast path: nothing split and no leetspeak or abbreviations — most titles; stretched letters are
-    # collapsed here too
-    if not may_join:
-        may_repeat = _HAS_REPEAT.search(folded) is not None
-        toks_fast: list[_Tok] = []
-        pos = 0
-        for m in matches:
-            raw = m.group()
-            if raw in ABBREVIATIONS or (not raw.isalpha() and not raw.isdigit() and _leet(raw) != raw):
-                break  # needs the full treatment
-            if may_repeat and _HAS_REPEAT.search(raw):
-                fs = m.start()
-                tok, c_starts, c_ends = _collapse(raw, list(range(fs, fs + len(raw))))
-                if tok in ABBREVIATIONS:
-                    break
-                toks_fast.append((tok, pos, c_starts[0], (tuple(c_starts), tuple(c_ends))))
-            else:
-                tok = raw
-                toks_fast.append((raw, pos, m.start(), None))
-            pos += len(tok) + 1
-        else:
-            norm_fast = " ".join([t[0] for t in toks_fast])
-            return Normalised(text, norm_fast, tuple(toks_fast), tuple(fmap) if fmap else None)
-    pieces: list[tuple[int, int]] = [(m.start(), m.end()) for m in matches]
+    if not may_join:  # the quick test above was too cautious: every piece is a word of its own
+        toks_text = [_WORDS.get(w) or _word(w) for w in [folded[s:e] for s, e in pieces]]
+        if "" in toks_text:
+            toks_text = [t for t in toks_text if t]
+        return Normalised(text, " ".join(toks_text), None, fmap, folded)
 
     # 3. re-join split words: groups of piece indices that form one token
     groups: list[list[int]] = []
     i = 0
     n = len(pieces)
-    if not may_join:
-        groups = [[k] for k in range(n)]  # nothing split: skip the walk
-        i = n
     while i < n:
         s, e = pieces[i]
         group = [i]
@@ -448,45 +441,14 @@ def normalise(text: str) -> Normalised:
         groups.append(group)
         i = j + 1
 
-    # 4. per token: leetspeak, repeated letters, abbreviations; offsets kept per token
-    toks: list[_Tok] = []
-    pos = 0
-    may_repeat = _HAS_REPEAT.search(folded) is not None
-    for group in groups:
-        if len(group) == 1:
-            fs, fe = pieces[group[0]]
-            raw = folded[fs:fe]
-            if raw.isalpha() and raw not in ABBREVIATIONS and not (may_repeat and _HAS_REPEAT.search(raw)):
-                toks.append((raw, pos, fs, None))  # the common case: nothing to undo
-                pos += fe - fs + 1
-                continue
-        raw = "".join(folded[pieces[k][0] : pieces[k][1]] for k in group)
-        idx: list[int] = []
-        for k in group:
-            idx.extend(range(pieces[k][0], pieces[k][1]))
-        tok = raw if raw.isalpha() else _leet(raw)
-        if len(tok) != len(raw):  # a dropped leading "@": keep the indices aligned
-            idx = idx[len(raw) - len(tok) :]
-        if not tok:
-            continue
-        t_starts: list[int]
-        t_ends: list[int]
-        if _HAS_REPEAT.search(tok):
-            tok, t_starts, t_ends = _collapse(tok, idx)
-        else:
-            t_starts = idx
-            t_ends = [fi + 1 for fi in idx]
-        expansion = ABBREVIATIONS.get(tok)
-        if expansion is not None and expansion != tok:
-            first, last = t_starts[0], t_ends[-1]
-            tok = expansion
-            t_starts = [first] * len(tok)
-            t_ends = [last] * len(tok)
-        toks.append((tok, pos, t_starts[0], (tuple(t_starts), tuple(t_ends))))
-        pos += len(tok) + 1
-
-    norm = " ".join([t[0] for t in toks])
-    return Normalised(text, norm, tuple(toks), tuple(fmap) if fmap is not None else None)
+    # 4. per token: leetspeak, repeated letters, abbreviations (:func:`_word`, on the joined pieces); the
+    # offsets are resolved from the groups only if a span is asked for
+    spans = [[pieces[k] for k in group] for group in groups]
+    raws = [folded[g[0][0] : g[0][1]] if len(g) == 1 else "".join([folded[a:b] for a, b in g]) for g in spans]
+    toks_text = [_WORDS.get(r) or _word(r) for r in raws]
+    if "" in toks_text:
+        toks_text = [t for t in toks_text if t]
+    return Normalised(text, " ".join(toks_text), None, fmap, folded, spans)
 
 
 def normalise_phrase(text: str) -> str:
