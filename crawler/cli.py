@@ -1,8 +1,9 @@
 """The ``tertib`` command line.
 
 Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
-one area's changes never touch another's file. A registered module that does not exist yet becomes a
-command that says which issue brings it, and exits non-zero (no fake output).
+one area's changes never touch another's file. Areas load lazily: running ``tertib export`` imports the
+export code and nothing of Scrapy or Playwright (:class:`LazyGroup`). A registered module that does not
+exist yet becomes a command that says which issue brings it, and exits non-zero (no fake output).
 
 Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
 and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer import _click as click  # typer vendors its own click
+from typer.core import TyperGroup
 
 from crawler import __version__
 from crawler import cli_common as common
@@ -55,8 +58,23 @@ ISSUE_TITLES = {
     10: "web console",
 }
 
+
+class LazyGroup(TyperGroup):
+    """The root group: core verbs are registered eagerly, areas from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands) + [name for name, *_ in COMMANDS if name not in self.commands]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in _LAZY:
+            command = self.commands[cmd_name] = _load(cmd_name)
+        return command
+
+
 app = typer.Typer(
     name="tertib",
+    cls=LazyGroup,
     help="Find, evidence and take down online listings of illegally imported used clothing.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -96,33 +114,42 @@ def _pending(name: str, issue: int, help_text: str) -> Any:
     return command
 
 
-def _register() -> None:
-    for name, module_name, attr, issue, help_text in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                module = None
-            else:
-                raise
-        target = getattr(module, attr, None) if module is not None else None
-        if isinstance(target, typer.Typer):
-            app.add_typer(target, name=name, help=help_text)
-        elif callable(target):
-            app.command(name, help=target.__doc__ or help_text)(target)
+_LAZY = {name: (module, attr, issue, help_text) for name, module, attr, issue, help_text in COMMANDS}
+
+
+def _load(name: str) -> click.Command:
+    """Import one area and turn its Typer app (or single function) into the click command ``name``."""
+    module_name, attr, issue, help_text = _LAZY[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            module = None
         else:
-            app.command(
+            raise
+    target = getattr(module, attr, None) if module is not None else None
+    holder = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_command(target)
+        command.help = command.help or help_text
+    else:
+        if callable(target):
+            holder.command(name, help=target.__doc__ or help_text)(target)
+        else:
+            holder.command(
                 name,
                 help=f"{help_text} [not built yet: issue #{issue}]",
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
             )(_pending(name, issue, help_text))
+        command = typer.main.get_command(holder)
+    command.name = name
+    return command
 
 
 # Commands defined in the core itself.
 from crawler import core_commands  # noqa: E402
 
 core_commands.register(app)
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
