@@ -244,7 +244,18 @@ def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
     clock = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": advance})
     ctx.values["sandbox_day"] = day
     at = (ctx.values["sent_at"] + timedelta(days=day, minutes=5)).isoformat()
-    _tertib(ctx, "recheck", "--batch", str(batch_id), "--now", at, "--no-progress", *extra)
+    _tertib(
+        ctx,
+        "recheck",
+        "--batch",
+        str(batch_id),
+        "--now",
+        at,
+        "--sandbox",
+        ctx.sandbox_url,
+        "--no-progress",
+        *extra,
+    )
     return f"sandbox day {clock['day']}; rechecked as of send time + {day} d"
 
 

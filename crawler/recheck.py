@@ -23,6 +23,7 @@ from typing import Any, Self
 from scrapy.crawler import Crawler
 
 from crawler import cli_common as common
+from crawler.errors import UsageError
 from crawler.items import Verdict
 from crawler.pipelines import run_context
 
@@ -92,6 +93,7 @@ def run_recheck(
     settings = common.settings()
     db = common.database()
     platforms = sorted({t.platform for t in targets})
+    check_hosts(settings, targets)
     # 1. Open the run.
     with db.session() as session:
         run_id = repo.start_run(
@@ -122,6 +124,33 @@ def run_recheck(
         if run is not None and run.status == "running":
             repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
     return run_id
+
+
+def check_hosts(settings: Any, targets: list[RecheckTarget]) -> None:
+    """Refuse to recheck listings that belong to other hosts than the ones configured.
+
+    A listing found on the sandbox must be rechecked on the sandbox (and a real one on the real site): the
+    detail request is built from the configured base URL, so a mismatch would send a request somewhere the
+    user did not ask for.
+    """
+    from spiders import PROFILES
+
+    foreign = []
+    for target in targets:
+        profile = PROFILES.get(target.platform)
+        if profile is None:
+            continue
+        bases = [settings.base_url(host) for host in profile.hosts]
+        if not any(target.url.startswith(base) for base in bases):
+            foreign.append(target)
+    if foreign:
+        example = foreign[0]
+        hint = " (pass --sandbox with the sandbox's URL)" if "127.0.0.1" in example.url else ""
+        raise UsageError(
+            f"{len(foreign)} listing(s) are not on the configured {example.platform} hosts, "
+            f"e.g. {example.url}; "
+            f"configured: {settings.base_url(PROFILES[example.platform].hosts[0])}{hint}"
+        )
 
 
 def _target_dict(target: RecheckTarget) -> dict[str, Any]:
