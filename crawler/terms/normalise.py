@@ -87,6 +87,7 @@ _JOINER_SET = frozenset(".-_'*’`")
 
 # Characters that glue a word back together when they sit between two letters.
 JOINERS = frozenset(".-_'*’`")
+_GLUE = JOINERS | {","}  # a one-character gap that may join two pieces (joiners, thousands separators)
 
 _PIECE = re.compile(r"[a-z0-9@$]+(?:[!|][a-z][a-z0-9@$]*)*")  # "!" and "|" only inside a word
 _HAS_REPEAT = re.compile(r"([a-z])\1")
@@ -408,6 +409,10 @@ def normalise(text: str) -> Normalised:
     n = len(pieces)
     while i < n:
         s, e = pieces[i]
+        if (e - s > 1 or folded[s] in _DIGITS) and folded[e : e + 1] not in _GLUE:
+            groups.append([i])  # neither a single letter nor followed by a joiner: a word on its own
+            i += 1
+            continue
         group = [i]
         # 3a. runs of >= 3 single letters with short gaps: "b a l", "t . h . r"
         if e - s == 1 and folded[s] not in _DIGITS:
@@ -429,7 +434,7 @@ def normalise(text: str) -> Normalised:
             ns, ne = pieces[j + 1]
             pe = pieces[j][1]
             gap = folded[pe:ns]
-            if len(gap) != 1:
+            if len(gap) != 1 or gap not in _GLUE:
                 break
             left, right = folded[pe - 1], folded[ns]
             letters = (left.isalpha() or left in "@$") and (right.isalpha() or right in "@$")
