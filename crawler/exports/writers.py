@@ -31,7 +31,7 @@ from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -56,7 +56,6 @@ _HYPERLINK_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relation
 # control characters XML 1.0 cannot carry (openpyxl refuses them; a captured title may contain one)
 _ILLEGAL_XML = re.compile(r"[\000-\010\013\014\016-\037]")
 _ROWS_PER_WRITE = 1000
-_TEXT_ENTITIES = {"\r": "&#13;"}  # as lxml writes it (a bare CR would be read back as LF)
 
 KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 _GET_ALL = attrgetter(*KEYS)
@@ -202,11 +201,57 @@ def _style_id(ws: Any, **style: Any) -> int:
 
 
 def _text(value: str) -> str:
+    """An inline string's ``<is>`` element (escaped; checks first: most values need no escaping)."""
     if len(value) > XLSX_MAX_TEXT:
         value = value[:XLSX_MAX_TEXT]
-    if value != value.strip():
-        return f'<is><t xml:space="preserve">{escape(value, _TEXT_ENTITIES)}</t></is>'
-    return f"<is><t>{escape(value, _TEXT_ENTITIES)}</t></is>"
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")  # as lxml writes it (a bare CR would be read back as LF)
+    if value[:1].isspace() or value[-1:].isspace():
+        return f'<is><t xml:space="preserve">{value}</t></is>'
+    return f"<is><t>{value}</t></is>"
+
+
+def _plain_rows(rows: Iterable[Sequence[Any]], first: int, header_style: int | None = None) -> Iterator[str]:
+    """``<row>`` text for a small sheet of text and numbers; the first row in bold when ``header_style``."""
+    number = first - 1
+    for values in rows:
+        number += 1
+        r = str(number)
+        style = f' s="{header_style}"' if header_style is not None and number == first else ""
+        cells = [f'<row r="{r}">']
+        for index, value in enumerate(values, start=1):
+            if value is None or value == "":
+                continue
+            ref = get_column_letter(index) + r
+            if type(value) is str:
+                cells.append(f'<c r="{ref}"{style} t="inlineStr">{_text(value)}</c>')
+            elif type(value) is int or type(value) is float:
+                cells.append(f'<c r="{ref}"{style} t="n"><v>{value:.16g}</v></c>')
+            else:
+                raise TypeError(f"cannot write {type(value).__name__} to XLSX")
+        cells.append("</row>")
+        yield _ILLEGAL_XML.sub("", "".join(cells))
+
+
+def _streamed_sheet(wb: Workbook, title: str, widths: Sequence[int]) -> tuple[Any, _StreamedSheetWriter]:
+    """A write-only sheet with column widths, frozen header, and a writer for streamed rows."""
+    ws = wb.create_sheet(title)
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    writer = _StreamedSheetWriter(ws)
+    return ws, writer
+
+
+def _start(ws: Any, writer: _StreamedSheetWriter) -> None:
+    writer.write_top()
+    ws._writer = writer  # the write-only sheet closes (tail, hyperlinks) through this writer on save
 
 
 def _sheet_rows(
@@ -274,13 +319,8 @@ def write_xlsx(
 ) -> Path:
     """Sheets: ``Tautan`` (the list), optionally ``Pelanggar berulang``, and ``Info`` (batch facts)."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Tautan")
-    for index, column in enumerate(COLUMNS, start=1):
-        ws.column_dimensions[get_column_letter(index)].width = column.width
-    ws.freeze_panes = "A2"
-    last = get_column_letter(len(COLUMNS))
-    ws.auto_filter.ref = f"A1:{last}{len(rows) + 1}"
-
+    ws, writer = _streamed_sheet(wb, "Tautan", [c.width for c in COLUMNS])
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"
     # openpyxl registers the styles (and writes styles.xml); the cells only carry their ids
     header_style = _style_id(
         ws,
@@ -291,9 +331,7 @@ def write_xlsx(
     link_style = _style_id(ws, style="Hyperlink")
     price_style = _style_id(ws, number_format=XLSX_PRICE_FORMAT)
     date_style = _style_id(ws, value=datetime(2026, 1, 1))  # openpyxl's own date-time format
-    writer = _StreamedSheetWriter(ws)
-    writer.write_top()
-    ws._writer = writer  # the write-only sheet closes (tail, hyperlinks) through this writer on save
+    _start(ws, writer)
     writer.write_sheet_data(
         _sheet_rows(
             rows,
@@ -306,16 +344,13 @@ def write_xlsx(
         )
     )
 
-    if offenders:
-        sheet = wb.create_sheet("Pelanggar berulang")
-        sheet.freeze_panes = "A2"
-        for index, width in enumerate((8, 12, 18, 24, 16, 36, 10, 36), start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
+    if offenders:  # one row per account of every group: thousands for a big batch, so streamed too
+        sheet, sheet_writer = _streamed_sheet(wb, "Pelanggar berulang", (8, 12, 18, 24, 16, 36, 10, 36))
+        bold = _style_id(sheet, font=Font(bold=True))
+        _start(sheet, sheet_writer)
         labels = ("Grup", "Platform", "ID penjual", "Nama penjual", "Kota", "URL toko", "Terkonfirmasi",
                   "Kontak bersama")  # fmt: skip
-        sheet.append([_bold(sheet, label) for label in labels])
-        for values in offenders:
-            sheet.append(list(values))
+        sheet_writer.write_sheet_data(_plain_rows([labels, *offenders], 1, bold))
 
     info_sheet = wb.create_sheet("Info")
     info_sheet.column_dimensions["A"].width = 28
