@@ -124,7 +124,7 @@ def resolve_batch(session: Session, ref: str | int) -> TakedownBatch:
     """A batch by number (``TTB-2026-0001``) or database id; :class:`NotFound` otherwise."""
     text = str(ref).strip()
     batch = session.scalars(select(TakedownBatch).where(TakedownBatch.number == text)).first()
-    if batch is None and text.isdigit():
+    if batch is None and text.isascii() and text.isdigit() and len(text) < 18:
         batch = session.get(TakedownBatch, int(text))
     if batch is None:
         raise NotFound(f"no such batch: {text}")
