@@ -103,6 +103,10 @@ class Match:
 _SPAN = attrgetter("start", "end")
 
 
+def _longest_first(hit: tuple[int, int, str, LexTerm]) -> tuple[int, int]:
+    return hit[0] - hit[1], hit[0]
+
+
 class Matcher:
     def __init__(self, lexicon: Lexicon, *, fuzzy_min_len: int = 7) -> None:
         self.lexicon = lexicon
@@ -121,7 +125,8 @@ class Matcher:
                     if len(spaceless) >= 3 and not spaceless.isdigit():
                         joined.setdefault(spaceless, (term, key))
         for key, value in self._keys.items():
-            self._automaton.add_word(key, (key, value))
+            # padded with spaces (see :meth:`match`); the value: hit end - this = start in the text
+            self._automaton.add_word(f" {key} ", (len(key) + 1, key, value[0]))
         if self._keys:
             self._automaton.make_automaton()
         self._joined = joined
@@ -241,24 +246,25 @@ class Matcher:
     def match(self, norm: Normalised) -> list[Match]:
         text = norm.text
         quantities, money = self.quantities(text)
-        n = len(text)
-        hits: list[tuple[int, int, str, LexTerm]] = []
-        for end, (key, (term, _)) in self._automaton.iter(text) if self._keys else ():
-            start = end - len(key) + 1
-            if (start == 0 or text[start - 1] == " ") and (end + 1 == n or text[end + 1] == " "):
-                hits.append((start, end + 1, key, term))
+        # the automaton holds " key " and runs over " text ": every hit sits on token boundaries
+        hits: list[tuple[int, int, str, LexTerm]] = (
+            [(pe - o, pe - 1, key, term) for pe, (o, key, term) in self._automaton.iter(f" {text} ")]
+            if self._keys
+            else []
+        )
         # longest first; a hit inside a longer one is dropped (partial overlaps of different terms stay,
         # "baju bekas korea" is both "baju bekas" and "bekas korea"); never inside a money amount
-        hits.sort(key=lambda h: (h[0] - h[1], h[0]))
+        if len(hits) > 1:
+            hits.sort(key=_longest_first)
         taken: list[tuple[int, int]] = []
         out: list[Match] = []
         for start, end, key, term in hits:
-            if any(a <= start and end <= b for a, b in taken) or any(
-                a <= start and end <= b for a, b in money
+            if (taken and any(a <= start and end <= b for a, b in taken)) or (
+                money and any(a <= start and end <= b for a, b in money)
             ):
                 continue
             taken.append((start, end))
-            out.append(Match(term.text, start, end, "exact", term=term, form=key))
+            out.append(Match(term.text, start, end, "exact", term, key))
         # joined words and fuzzy near-misses in tokens no exact hit explains; ``plain`` holds the tokens
         # known to yield neither (short, not all letters, or tried before), so most texts skip the walk
         plain = self._plain
