@@ -13,6 +13,7 @@ header, XLSX header and types, JSON keys). To add a column: add a field to :clas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,8 +91,19 @@ COLUMNS: tuple[Column, ...] = (
 
 def matched_signals(explanation: dict[str, Any] | None) -> str:
     """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``."""
+    return _signals_text((explanation or {}).get("signals"))
+
+
+def _signals_json(text: str | None) -> str:
+    """:func:`matched_signals` from the ``$.signals`` JSON text SQLite extracted (NULL when absent)."""
+    if not text or text[0] != "[":  # absent, or not a list (SQLite returns scalars unquoted)
+        return ""
+    return _signals_text(json.loads(text))
+
+
+def _signals_text(signals: Any) -> str:
     parts: list[str] = []
-    for signal in (explanation or {}).get("signals") or []:
+    for signal in signals if isinstance(signals, list) else ():
         if not isinstance(signal, dict) or float(signal.get("weight") or 0) <= 0:
             continue
         term = str(signal.get("term") or "").strip()
@@ -161,7 +173,9 @@ def select_rows(
             decisions.c.decision_id,
             decisions.c.reviewer,
             decisions.c.decided_at,
-            scores.c.explanation,
+            # only the signals, as JSON text: the rest of an explanation (normalised text, spans of
+            # negative terms, …) would be decoded for nothing
+            func.json_extract(scores.c.explanation, "$.signals"),
             captures.c.capture_id,
             captures.c.warc_sha256,
             captures.c.screenshot_sha256,
@@ -198,7 +212,7 @@ def select_rows(
                 seller_id=r[10] or "",
                 seller_city=r[12] or "",
                 shop_url=r[13] or "",
-                matched_signals=matched_signals(r[17]),
+                matched_signals=_signals_json(r[17]),
                 score=None if r[8] is None else round(float(r[8]), 4),
                 first_seen=r[7],
                 captured_at=r[21],
