@@ -35,6 +35,7 @@ COUNTERS = (
     "live",
     "removed",
     "hidden",
+    "item_errors",
 )
 
 
@@ -84,6 +85,7 @@ class SweepHealth:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.item_error, signal=signals.item_error)
         crawler._tertib_health = ext  # type: ignore[attr-defined]
         return ext
 
@@ -96,6 +98,16 @@ class SweepHealth:
         platform = request.meta.get("platform")
         if platform:
             self.platform_last[platform] = time.monotonic()
+
+    def item_error(self, item: Any, response: Any = None, spider: Any = None, failure: Any = None) -> None:
+        """A pipeline failed on an item: its evidence or ledger row may be missing, so the run cannot pass."""
+        platform = getattr(item, "platform", None)
+        target: Any = getattr(item, "target", None)  # recheck observations carry their target dict
+        if platform is None and hasattr(target, "get"):
+            platform = target.get("platform")
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"tertib/{platform or 'unknown'}/item_errors")
+        self.crawler.stats.inc_value("tertib/item_errors")
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         assert self.crawler.stats is not None
@@ -113,7 +125,10 @@ class SweepHealth:
         )
         if stats.get("tertib/sandbox_guard/refused"):
             attention.append(f"sandbox guard refused {stats['tertib/sandbox_guard/refused']} requests")
-        status = "completed" if reason == "finished" else "failed"
+        item_errors = int(stats.get("tertib/item_errors", 0))
+        if item_errors:
+            attention.append(f"{item_errors} items failed in the pipelines (not stored); see the log")
+        status = "completed" if reason == "finished" and not item_errors else "failed"
         if status == "completed" and attention:
             status = "partial"
         related = {p: sorted(t) for p, t in getattr(spider, "related_terms", {}).items() if t}

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from crawler import cli_common as common
 from crawler.config import PLATFORMS, SEARCH_PLATFORMS
-from crawler.errors import UsageError
+from crawler.errors import TertibError, UsageError
 
 # Lexicon strengths that become search queries; weak words (preloved, vintage …) alone would flood the
 # queue with legitimate sellers, and negatives are look-alikes.
@@ -228,3 +228,11 @@ def sweep_command(
         max_queries=max_queries,
     )
     print_summary(run_id)
+    with common.database().session() as session:
+        from storage.models import SweepRun
+
+        run = session.get(SweepRun, run_id)
+        if run is not None and run.status == "failed":
+            raise TertibError(
+                f"sweep run #{run_id} failed: " + "; ".join(run.needs_attention or ["see the log"])
+            )

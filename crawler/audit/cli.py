@@ -32,7 +32,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from crawler import cli_common as common
-from crawler.errors import UsageError
+from crawler.errors import TertibError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,16 @@ def recheck(
     common.console.print(
         f"{len(rows)} of {len(targets)} target(s) recorded; {relisted} new relisting(s) flagged"
     )
+    with db.session() as session:
+        from storage.models import SweepRun
+
+        run = session.get(SweepRun, run_id)
+        problems = list(run.needs_attention or []) if run is not None else []
+        if run is None or run.status == "failed" or len(rows) < len(targets):
+            raise TertibError(
+                f"recheck run #{run_id}: {len(targets) - len(rows)} target(s) without a recorded verdict"
+                + (f" ({'; '.join(problems)})" if problems else "")
+            )
 
 
 @app.command("report")
