@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import itemgetter
 
 import ahocorasick
 from rapidfuzz import process
@@ -100,11 +100,16 @@ class Match:
     unit: str = ""
 
 
-_SPAN = attrgetter("start", "end")
+_ROW_SPAN = itemgetter(1, 2)
 
 
 def _longest_first(hit: tuple[int, int, str, LexTerm]) -> tuple[int, int]:
     return hit[0] - hit[1], hit[0]
+
+
+# A match as a plain tuple, in Match's field order: name, start, end, kind, term, form, similarity,
+# quantity, unit
+MatchRow = tuple[str, int, int, str, LexTerm | None, str, float, int | None, str]
 
 
 class Matcher:
@@ -204,9 +209,13 @@ class Matcher:
     # -- matching --------------------------------------------------------------------------------
     def quantities(self, text: str) -> tuple[list[Match], list[tuple[int, int]]]:
         """Quantity matches and the money spans to mask."""
+        found, money = self._quantities(text)
+        return [Match(*q) for q in found], money
+
+    def _quantities(self, text: str) -> tuple[list[MatchRow], list[tuple[int, int]]]:
         if not _HAS_DIGIT.search(text):
             return [], []
-        found: list[Match] = []
+        found: list[MatchRow] = []
         money: list[tuple[int, int]] = []
         covered = 0
         for anchor in _ANCHOR.finditer(text):
@@ -223,7 +232,8 @@ class Matcher:
                 continue
             if kind == "price_per_bale":
                 money.append(hit.span("price_per_bale__money"))
-                found.append(Match(hit.group(), start, covered, kind, unit=hit.group("price_per_bale__u")))
+                unit = hit.group("price_per_bale__u")
+                found.append((hit.group(), start, covered, kind, None, "", 1.0, None, unit))
                 continue
             value_groups = _VALUE_GROUPS.get(kind)
             if value_groups is None or (kind == "pieces" and hit.group("pieces__n") is not None):
@@ -240,12 +250,16 @@ class Matcher:
                 n, unit = hit.group(*value_groups)
             if not n or len(n) > 9:
                 continue
-            found.append(Match(hit.group(), hit.start(), hit.end(), kind, quantity=int(n), unit=unit or ""))
+            found.append((hit.group(), hit.start(), hit.end(), kind, None, "", 1.0, int(n), unit or ""))
         return found, money
 
     def match(self, norm: Normalised) -> list[Match]:
-        text = norm.text
-        quantities, money = self.quantities(text)
+        return [Match(*row) for row in self.match_rows(norm.text)[0]]
+
+    def match_rows(self, text: str) -> tuple[list[MatchRow], list[str]]:
+        """:meth:`match` on normalised text as plain tuples in :class:`Match`'s field order (cheaper to
+        build, for the scorer), and the text's words."""
+        quantities, money = self._quantities(text)
         # the automaton holds " key " and runs over " text ": every hit sits on token boundaries
         hits: list[tuple[int, int, str, LexTerm]] = (
             [(pe - o, pe - 1, key, term) for pe, (o, key, term) in self._automaton.iter(f" {text} ")]
@@ -257,14 +271,14 @@ class Matcher:
         if len(hits) > 1:
             hits.sort(key=_longest_first)
         taken: list[tuple[int, int]] = []
-        out: list[Match] = []
+        out: list[MatchRow] = []
         for start, end, key, term in hits:
             if (taken and any(a <= start and end <= b for a, b in taken)) or (
                 money and any(a <= start and end <= b for a, b in money)
             ):
                 continue
             taken.append((start, end))
-            out.append(Match(term.text, start, end, "exact", term, key))
+            out.append((term.text, start, end, "exact", term, key, 1.0, None, ""))
         # joined words and fuzzy near-misses in tokens no exact hit explains; ``plain`` holds the tokens
         # known to yield neither (short, not all letters, or tried before), so most texts skip the walk
         plain = self._plain
@@ -289,8 +303,8 @@ class Matcher:
                 continue
             for a, b, key, kind, sim in found:
                 term = self._keys[key][0]
-                out.append(Match(term.text, ts + a, ts + b, kind, term=term, form=key, similarity=sim))
+                out.append((term.text, ts + a, ts + b, kind, term, key, sim, None, ""))
         out.extend(quantities)
         if len(out) > 1:
-            out.sort(key=_SPAN)
-        return out
+            out.sort(key=_ROW_SPAN)
+        return out, words

@@ -115,16 +115,20 @@ def role_of(term: LexTerm) -> str:
 
 def quantity_weight(match: Match) -> tuple[str, float]:
     """Role and weight of a quantity match."""
-    qty = match.quantity or 0
-    if match.kind == "price_per_bale":
+    return _quantity_weight(match.kind, match.quantity, match.unit)
+
+
+def _quantity_weight(kind: str, quantity: int | None, unit: str) -> tuple[str, float]:
+    qty = quantity or 0
+    if kind == "price_per_bale":
         return "bulk", 0.60
-    if match.kind == "pieces":
+    if kind == "pieces":
         return "bulk", 0.60 if qty >= 100 else 0.15 if qty >= 20 else 0.0
-    if match.kind == "weight":
-        kg = qty * 1000 if match.unit == "ton" else qty
+    if kind == "weight":
+        kg = qty * 1000 if unit == "ton" else qty
         return "bulk", 0.60 if kg >= 20 else 0.20 if kg >= 5 else 0.0
-    if match.kind == "bales":
-        return "bulk", 0.15 if match.unit == "dus" else 0.50
+    if kind == "bales":
+        return "bulk", 0.15 if unit == "dus" else 0.50
     return "other", 0.0
 
 
@@ -264,54 +268,52 @@ class Scorer:
         return self.score(f"{title}\n{description}" if description else title)
 
     def score_normalised(self, norm: Normalised) -> ScoreResult:
-        # 1. signals
-        matches = self.matcher.match(norm)
+        # 1. signals (as the matcher's plain rows: name, start, end, kind, term, form, similarity,
+        # quantity, unit)
+        ntext = norm.text
+        matches, tokens = self.matcher.match_rows(ntext)
         if not matches:
             return ScoreResult(
                 norm.original, 0.0, self.thresholds.verdict(0.0), [], lexicon_hash=self.lexicon_hash
             )
-        ntext = norm.text
-        tokens = ntext.split(" ") if ntext else []
+        if not ntext:
+            tokens = []
         may_negate = not NEGATORS.isdisjoint(tokens)  # most texts hold no negator: skip the look-back
         positives: list[tuple[Signal, str]] = []  # signal, role
         negatives: list[Signal] = []
         roles_present: dict[str, tuple[int, int]] = {}
         lexical_bulk: list[tuple[int, int]] | None = None  # spans of lexicon bulk terms, when needed
         has_bulk = False
-        for m in matches:
-            term = m.term
-            start, end = m.start, m.end
+        for name, start, end, kind, term, form, similarity, quantity, unit in matches:
             # 2./3. role and weight
             if term is None:
-                role, weight = quantity_weight(m)
+                role, weight = _quantity_weight(kind, quantity, unit)
                 if weight <= 0:
                     continue
                 if lexical_bulk is None:
                     lexical_bulk = [
-                        (x.start, x.end) for x in matches if x.term is not None and x.term.category == "bulk"
+                        (x[1], x[2]) for x in matches if x[4] is not None and x[4].category == "bulk"
                     ]
                 if lexical_bulk and any(a <= start and end <= b for a, b in lexical_bulk):
                     continue  # already counted as a lexicon variant ("isi 500 pcs")
             else:
                 role, weight = self._term_weights.get(term.text) or self._term_weight(term)
                 if role == "negative":
-                    negatives.append(Signal(term.text, (start, end), -NEGATIVE_WEIGHT, m.kind, role, norm))
+                    negatives.append(Signal(term.text, (start, end), -NEGATIVE_WEIGHT, kind, role, norm))
                     continue
-                if m.kind == "fuzzy":
-                    weight *= m.similarity
+                if kind == "fuzzy":
+                    weight *= similarity
             if may_negate and self._negated(ntext, tokens, start):
-                negatives.append(
-                    Signal(f"not {m.name}", (start, end), -NEGATED_WEIGHT, m.kind, "negated", norm)
-                )
+                negatives.append(Signal(f"not {name}", (start, end), -NEGATED_WEIGHT, kind, "negated", norm))
                 continue
-            positives.append((Signal(m.name, (start, end), weight, m.kind, role, norm), role))
+            positives.append((Signal(name, (start, end), weight, kind, role, norm), role))
             if role == "bulk":
                 has_bulk = True
                 # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
                 roles_present.setdefault("bulk-medium" if weight < STRONG_BULK else role, (start, end))
             else:
                 roles_present.setdefault(role, (start, end))
-                if role == "origin" and self._says_used(m.form):
+                if role == "origin" and self._says_used(form):
                     roles_present.setdefault("used", (start, end))
 
         # 5b. bulk wording beside non-clothing goods and no clothing word: not this trade
