@@ -243,19 +243,23 @@ def _fold_char(c: str) -> str:
     return "".join(out)
 
 
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]")
+
+
 def _fold(text: str) -> tuple[str, list[int] | None]:
     if text.isascii():
         return text.lower(), None
     chars: list[str] = []
     fmap: list[int] = []
-    for i, c in enumerate(text):
-        if c < "\x80":
-            chars.append(c.lower())
-            fmap.append(i)
+    for m in _ASCII_RUN.finditer(text):  # runs of ASCII in bulk, other characters one by one
+        s, e = m.span()
+        if e - s > 1 or text[s] < "\x80":
+            chars.append(m.group().lower())
+            fmap.extend(range(s, e))
             continue
-        for ch in _fold_char(c):
+        for ch in _fold_char(text[s]):
             chars.append(ch)
-            fmap.append(i)
+            fmap.append(s)
     return "".join(chars), fmap
 
 

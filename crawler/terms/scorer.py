@@ -317,7 +317,7 @@ class Scorer:
                     roles_present.setdefault("used", (start, end))
 
         # 5b. bulk wording beside non-clothing goods and no clothing word: not this trade
-        if has_bulk:
+        if has_bulk and not NON_CLOTHING.isdisjoint(tokens):
             words = set(tokens)
             goods = words & NON_CLOTHING
             if goods and not words & CLOTHING:
