@@ -243,7 +243,8 @@ def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
     advance = day - int(ctx.values.get("sandbox_day", 0))
     clock = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": advance})
     ctx.values["sandbox_day"] = day
-    at = (ctx.values["sent_at"] + timedelta(days=day, minutes=5)).isoformat()
+    # checked just before the deadline, as the scheduled rechecks are (crawler.audit.due.DEADLINE_LEAD)
+    at = (ctx.values["sent_at"] + timedelta(days=day, minutes=-10)).isoformat()
     _tertib(
         ctx,
         "recheck",

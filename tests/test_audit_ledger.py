@@ -321,3 +321,17 @@ def test_cli_report_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "satisfy" in result.output
     result = runner.invoke(app, ["recheck", "--now", "yesterday"])
     assert result.exit_code != 0
+
+
+def test_rounds_are_checked_just_before_their_deadline() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crawler.audit.due import DEADLINE_LEAD, reached_round
+
+    sent = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    days = (1, 3, 7, 30)
+    assert reached_round(sent, sent + timedelta(hours=23), days) is None
+    # the T+1 check runs inside the last minutes before 24 h, so "removed within 24 h" is observable
+    assert reached_round(sent, sent + timedelta(days=1) - DEADLINE_LEAD, days) == 1
+    assert reached_round(sent, sent + timedelta(days=3) - DEADLINE_LEAD - timedelta(seconds=1), days) == 1
+    assert reached_round(sent, sent + timedelta(days=7), days) == 7

@@ -66,9 +66,14 @@ class ItemPlan:
     removed_by: int | None = None  # the Recheck id of the first REMOVED verdict (for "satisfy")
 
 
+# A round is checked just before its deadline, not after it: the T+1 check must see the listing as it is at
+# the 1×24 h mark (Permenkominfo 5/2020 Pasal 14), or "removed within 24 h" could never be observed.
+DEADLINE_LEAD = timedelta(minutes=15)
+
+
 def reached_round(sent_at: datetime, now: datetime, days: Sequence[int]) -> int | None:
-    """The latest round ``d`` with ``sent_at + d days <= now``, or None."""
-    reached = [d for d in sorted(days) if sent_at + timedelta(days=d) <= now]
+    """The latest round ``d`` with ``sent_at + d days - DEADLINE_LEAD <= now``, or None."""
+    reached = [d for d in sorted(days) if sent_at + timedelta(days=d) - DEADLINE_LEAD <= now]
     return reached[-1] if reached else None
 
 
