@@ -19,6 +19,7 @@ Settings: the contact line comes from the ``contact`` argument (``tertib export 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -256,7 +257,9 @@ def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
         pdf.ln(gap)
 
     def fit(text: str) -> str:
-        """``text`` cut (with an ellipsis) to the line width at the current font."""
+        """``text`` on one line (captured titles and signals may hold line breaks), cut with an ellipsis to
+        the line width at the current font."""
+        text = re.sub(r"[ \t]*[\r\n]+[ \t]*", " ", text)
         width = pdf.w - pdf.l_margin - pdf.r_margin - 1
         if pdf.get_string_width(text) <= width:
             return text
