@@ -270,7 +270,7 @@ def _leet(tok: str) -> str:
     ("b4l", "thr1ft") or nothing after it ("ba1"), and it is not part of a run of two or more digits.
     A leading "@" (an account handle) is dropped and a leading "$" read as "s".
     """
-    if tok.startswith("rp") or not any(c in _LEET_CHARS for c in tok):
+    if tok.startswith("rp") or _LEET_CHARS.isdisjoint(tok):
         return tok
     n = len(tok)
     out = list(tok)
@@ -331,10 +331,10 @@ _WORDS_MAX = 100_000
 def _word_map(raw: str) -> tuple[str, _Rel | None]:
     """Step 4 for one word piece: its token ('' to drop) and each token character's (starts, ends)
     relative to the piece, or None when the token is the piece itself."""
-    if raw.isalpha() and raw not in ABBREVIATIONS and not _HAS_REPEAT.search(raw):
-        return raw, None
-    idx = list(range(len(raw)))
     tok = raw if raw.isalpha() else _leet(raw)
+    if tok == raw and raw not in ABBREVIATIONS and _HAS_REPEAT.search(raw) is None:
+        return raw, None  # nothing to undo (most words, and numbers or codes without leetspeak)
+    idx = list(range(len(raw)))
     if len(tok) != len(raw):  # a dropped leading "@": keep the indices aligned
         idx = idx[len(raw) - len(tok) :]
     if not tok:
