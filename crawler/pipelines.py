@@ -5,13 +5,16 @@
 2. :class:`ScorePipeline` (``SCORE_ENABLED``) — score with the run's lexicon; the explanation travels on the
    item. Title only at first: search results rarely carry descriptions.
 3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``,
-   ``EVIDENCE_MAX_CONCURRENT``) — for listings scoring at least the enrich verdict, fetch the listing's
-   detail with the platform's own method, merge the description and seller, rescore; for candidates
-   (verdict candidate or strong) capture evidence: the search response that surfaced it, the detail
-   response, a full-page screenshot, and a metadata record, through ``crawler.evidence``. Block pages are
-   recorded as UNOBSERVABLE attempts, never as evidence.
+   ``EVIDENCE_MAX_CONCURRENT``, ``EVIDENCE_BATCH_SIZE``) — for listings scoring at least the enrich verdict,
+   fetch the listing's detail with the platform's own method, merge the description and seller, rescore;
+   for candidates (verdict candidate or strong) capture evidence: the search response that surfaced it, the
+   detail response, a full-page screenshot, and a metadata record, through ``crawler.evidence``. Block
+   pages are recorded as UNOBSERVABLE attempts, never as evidence. Captures and attempts are queued (the
+   screenshot already taken) and committed every ``EVIDENCE_BATCH_SIZE`` entries (default 50) and at close
+   as one recorder batch on the evidence writer thread (one WARC append, one transaction).
 4. :class:`PersistPipeline` (``PERSIST_BATCH_SIZE``) — upsert seller and listing, add the sighting with its
-   provenance, the score, and findings, in batched transactions.
+   provenance, the score, and findings, in batched transactions; links the run's captures to listings by
+   listing key (a capture may commit before or after its listing's batch; see ``RunContext.persist``).
 
 To add a stage: write a class with ``from_crawler`` and ``process_item``, give it a prefixed setting that
 can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` with an order number.
@@ -38,6 +41,7 @@ from crawler.settings import DETAIL_SLOT
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_EVIDENCE_BATCH_SIZE = 50  # EVIDENCE_BATCH_SIZE
 VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
 _SPACE = re.compile(r"\s+")
 _WA = re.compile(r"(?:\+?62|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
@@ -119,6 +123,8 @@ class EvidencePipeline:
         self.concurrency = settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
         self.semaphore = asyncio.Semaphore(self.concurrency)
         self.seen: set[str] = set()
+        self.batch_size = max(1, settings.getint("EVIDENCE_BATCH_SIZE", DEFAULT_EVIDENCE_BATCH_SIZE))
+        self.pending: list[tuple[Any, Listing | None]] = []  # (BatchEntry, its candidate or None)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -134,12 +140,35 @@ class EvidencePipeline:
         await self.ctx.open_evidence(screenshots=self.screenshots, tabs=self.concurrency)
 
     async def close_spider(self) -> None:
-        await self.ctx.close_evidence()
+        # runs after PersistPipeline.close_spider (Scrapy closes pipelines in reverse): link what is left
+        try:
+            await self.flush()
+            self.ctx.link_captures()
+        finally:
+            await self.ctx.close_evidence()
+
+    async def queue(self, entry: Any, item: Listing | None) -> None:
+        if self.ctx.recorder is None:
+            return
+        self.pending.append((entry, item))
+        if len(self.pending) >= self.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit the queued captures and attempts as one recorder batch."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        recorded = await self.ctx.record_sweep_batch([entry for entry, _ in batch])
+        for (_, item), rec in zip(batch, recorded, strict=True):
+            if item is not None:
+                item.capture_id = rec.capture_id
+                self.stat(item.platform, "captures")
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, BlockedAttempt):
             if item.final:
-                await self.ctx.record_unobservable(item)
+                await self.queue(self.ctx.unobservable_entry(item), None)
             return item
         if not isinstance(item, Listing) or item.score is None:
             return item
@@ -154,13 +183,15 @@ class EvidencePipeline:
         if item.listing_key in self.seen:  # the same listing from another query/page: one capture per run
             return item
         self.seen.add(item.listing_key)
-        async with self.semaphore:
+        entry = None
+        async with self.semaphore:  # the detail fetch and the screenshot tab; the batch commit waits outside
             png = await self._enrich(item)
             if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")
-                item.capture_id = await self.ctx.capture(item, screenshot_png=png)
-                if item.capture_id is not None:
-                    self.stat(item.platform, "captures")
+                if self.ctx.recorder is not None:
+                    entry = await self.ctx.capture_entry(item, screenshot_png=png)
+        if entry is not None:
+            await self.queue(entry, item)
         return item
 
     @staticmethod
@@ -227,14 +258,17 @@ class EvidencePipeline:
         result = profile.parse_detail(body, url=url, status=response.status, headers=_headers(response))
         if result.verdict is Verdict.UNOBSERVABLE:
             self.stat(item.platform, "blocked")
-            await self.ctx.record_unobservable(
-                BlockedAttempt(
-                    platform=item.platform,
-                    url=response.url,
-                    reason=result.rule,
-                    listing_key=item.listing_key,
-                    exchange=response,
-                )
+            await self.queue(
+                self.ctx.unobservable_entry(
+                    BlockedAttempt(
+                        platform=item.platform,
+                        url=response.url,
+                        reason=result.rule,
+                        listing_key=item.listing_key,
+                        exchange=response,
+                    )
+                ),
+                None,
             )
             return None
         item.exchanges.append(response)

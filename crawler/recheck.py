@@ -5,8 +5,9 @@ Steps (numbered the same in :func:`run_recheck`):
 1. Open a SweepRun of kind ``recheck`` (targets per platform).
 2. Crawl with :class:`spiders.recheck.RecheckSpider`; the :class:`RecheckPipeline` captures evidence for
    every observation (a WARC of the detail response and a screenshot, or an UNOBSERVABLE attempt) and writes
-   one :class:`storage.models.Recheck` row per target with the rule that fired, then updates
-   ``Listing.last_status`` and appends a custody entry.
+   one :class:`storage.models.Recheck` row per target with the rule that fired, updates
+   ``Listing.last_status`` and appends custody entries — in batches of ``RECHECK_BATCH_SIZE`` observations,
+   each one WARC append and one transaction on the evidence writer thread.
 3. Close the run with verdict counts per platform (SweepHealth).
 
 Which items are due, retries of UNOBSERVABLE rounds, relisting detection and reports live in
@@ -29,6 +30,8 @@ from crawler.pipelines import run_context
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BATCH_SIZE = 100  # RECHECK_BATCH_SIZE
+
 
 @dataclass
 class RecheckTarget:
@@ -43,14 +46,24 @@ class RecheckTarget:
 
 
 class RecheckPipeline:
-    """Evidence + ledger for each :class:`spiders.recheck.RecheckObservation` (``EVIDENCE_SCREENSHOT``)."""
+    """Evidence + ledger for each :class:`spiders.recheck.RecheckObservation`, committed in batches.
+
+    Settings: ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_MAX_CONCURRENT`` (screenshot tabs), ``RECHECK_BATCH_SIZE``
+    (observations per batch, default 100). Each observation becomes a recorder entry at once (its
+    screenshot taken before queuing); every ``RECHECK_BATCH_SIZE`` observations, and at close, the queue is
+    committed as one recorder batch on the writer thread (:meth:`RunContext.record_recheck_batch`): no
+    database writes on the reactor thread. A crash loses at most the uncommitted queue — each batch is
+    committed or absent.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.ctx = run_context(crawler)
         self.screenshots = crawler.settings.getbool("EVIDENCE_SCREENSHOT", True)
+        self.batch_size = max(1, crawler.settings.getint("RECHECK_BATCH_SIZE", DEFAULT_BATCH_SIZE))
         now = crawler.settings.get("TERTIB_NOW")
         self.now: datetime | None = datetime.fromisoformat(now) if now else None
+        self.pending: list[tuple[Any, Any, datetime]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -62,16 +75,30 @@ class RecheckPipeline:
         )
 
     async def close_spider(self) -> None:
-        await self.ctx.close_evidence()
+        try:
+            await self.flush()
+        finally:
+            await self.ctx.close_evidence()
 
     async def process_item(self, item: Any) -> Any:
         from spiders.recheck import RecheckObservation
 
         if not isinstance(item, RecheckObservation):
             return item
-        capture_id = await self.ctx.capture_recheck(item)
-        self.ctx.record_recheck(item, capture_id=capture_id, now=self.now)
+        checked_at = self.now or datetime.now(UTC)
+        entry = await self.ctx.recheck_entry(item) if self.ctx.recorder is not None else None
+        self.pending.append((item, entry, checked_at))
+        if len(self.pending) >= self.batch_size:
+            await self.flush()
         return item
+
+    async def flush(self) -> None:
+        """Commit the queued observations (evidence, ledger rows, custody) as one batch."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        await self.ctx.record_recheck_batch(batch)
+        logger.debug("recheck batch of %d committed", len(batch))
 
 
 def run_recheck(

@@ -3,9 +3,15 @@
 The pipelines stay thin; this object owns the connections to the rest of the system:
 
 - ``score(text)`` — the run's scorer (lexicon version fixed at start, recorded on the SweepRun).
-- ``capture(listing)`` / ``record_unobservable(attempt)`` — evidence through ``crawler.evidence``
-  (WARC records, screenshot, custody entry), off the reactor thread where the work is heavy.
-- ``persist(items)`` — one transaction per batch through ``storage.repositories``.
+- ``capture_entry(listing)`` / ``unobservable_entry(attempt)`` / ``recheck_entry(observation)`` — evidence
+  as ``crawler.evidence.capture.BatchEntry`` (screenshots are taken here, before queuing);
+  ``record_sweep_batch(entries)`` and ``record_recheck_batch(pending)`` commit a queue of them as ONE
+  recorder batch on the recorder's writer thread (one WARC append + fsync, one transaction with the
+  captures, the recheck ledger rows, ``Listing.last_status`` and every custody entry). The pipelines own
+  the queues and their sizes (``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE``).
+- ``persist(items)`` — one transaction per batch through ``storage.repositories``. A sweep capture whose
+  listing row did not exist when its batch committed is remembered in ``unlinked`` (listing_key → capture
+  id) and linked by the next persist batch or by ``link_captures()`` at the end of the crawl.
 
 Spiders never see this object (they only yield items), so they never touch storage.
 """
@@ -77,6 +83,8 @@ class RunContext:
         self.recorder: Any = None
         self.screenshotter: Any = None
         self.counts: Counter[str] = Counter()
+        # committed sweep captures whose listing row did not exist yet: listing_key -> capture id
+        self.unlinked: dict[str, int] = {}
 
     # -- scoring ---------------------------------------------------------------------------------
 
@@ -116,9 +124,13 @@ class RunContext:
             self.recorder.close()
             self.recorder = None
 
-    async def capture(self, listing: Listing, *, screenshot_png: bytes | None = None) -> int | None:
-        if self.recorder is None:
-            return None
+    def _actor(self) -> str:
+        return self.settings.actor_name()
+
+    async def capture_entry(self, listing: Listing, *, screenshot_png: bytes | None = None) -> Any:
+        """A sweep candidate as a recorder ``BatchEntry`` (the screenshot is taken now, before queuing)."""
+        from crawler.evidence.capture import BatchEntry
+
         exchanges = [exchange_from_response(r) for r in listing.exchanges]
         png = screenshot_png
         if png is None and self.screenshotter is not None:
@@ -139,52 +151,91 @@ class RunContext:
             "scorer_version": self.scorer_version,
             "lexicon_version_id": self.lexicon_version_id,
         }
-        record = getattr(self.recorder, "arecord_capture", None)
-        kwargs = dict(
+        return BatchEntry(
             listing=listing.to_dict(),
             exchanges=exchanges,
             screenshot_png=png,
             metadata=metadata,
             purpose="sweep",
             sweep_run_id=self.run_id,
-            actor=self.settings.actor_name(),
+            actor=self._actor(),
         )
-        if record is not None:
-            return int(await record(**kwargs))
-        return int(self.recorder.record_capture(**kwargs))
 
-    async def record_unobservable(self, attempt: BlockedAttempt) -> None:
+    def unobservable_entry(self, attempt: BlockedAttempt) -> Any:
+        """A final blocked attempt as a recorder ``BatchEntry`` (counted per platform)."""
+        from crawler.evidence.capture import BatchEntry
+
         self.counts[f"unobservable:{attempt.platform}"] += 1
-        if self.recorder is None:
-            return
         exchange = exchange_from_response(attempt.exchange) if attempt.exchange is not None else None
-        self.recorder.record_unobservable(
+        return BatchEntry.unobservable(
             url=attempt.url,
             reason=attempt.reason,
             exchange=exchange,
             listing_key=attempt.listing_key,
             purpose="sweep",
             sweep_run_id=self.run_id,
-            actor=self.settings.actor_name(),
+            actor=self._actor(),
         )
 
-    async def capture_recheck(self, observation: Any) -> int | None:
-        """Fresh evidence for one recheck observation; an UNOBSERVABLE one is stored as an attempt."""
-        if self.recorder is None:
-            return None
+    async def record_sweep_batch(self, entries: list[Any]) -> list[Any]:
+        """Commit queued sweep captures/attempts as one recorder batch (writer thread); returns ``Recorded``s.
+
+        Captures whose listing row did not exist yet are remembered by listing key; :meth:`persist` and
+        :meth:`link_captures` attach them once the listing is stored.
+        """
+        if self.recorder is None or not entries:
+            return []
+        recorded: list[Any] = await self.recorder.arecord_batch(entries)
+        for rec in recorded:
+            if rec.observable and rec.listing_id is None and rec.listing_key:
+                self.unlinked[rec.listing_key] = rec.capture_id
+        return recorded
+
+    def link_captures(self) -> int:
+        """Attach remembered captures to listings stored since (run at the end of the crawl)."""
+        if not self.unlinked:
+            return 0
+        with self.db.session() as session:
+            return self._link_unlinked(session)
+
+    def _link_unlinked(self, session: Any) -> int:
+        from sqlalchemy import select
+
+        from storage import repositories as repo
+        from storage.models import Listing as ListingRow
+
+        keys = list(self.unlinked)
+        linked = 0
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = session.execute(
+                select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(chunk))
+            ).all()
+            for key, listing_id in rows:
+                repo.link_capture(session, capture_id=self.unlinked.pop(key), listing_id=listing_id)
+                linked += 1
+        return linked
+
+    async def recheck_entry(self, observation: Any) -> Any:
+        """Fresh evidence for one recheck observation as a ``BatchEntry`` (an UNOBSERVABLE one: an attempt).
+
+        The screenshot (when on) is taken here, before the entry is queued.
+        """
+        from crawler.evidence.capture import BatchEntry
+
         target, result = observation.target, observation.result
         exchange = exchange_from_response(observation.response) if observation.response is not None else None
+        listing_id = int(target["listing_id"])
         if result.verdict == "UNOBSERVABLE":
-            return int(
-                self.recorder.record_unobservable(
-                    url=target["url"],
-                    reason=result.rule,
-                    exchange=exchange,
-                    listing_key=target["listing_key"],
-                    purpose="recheck",
-                    sweep_run_id=self.run_id,
-                    actor=self.settings.actor_name(),
-                )
+            return BatchEntry.unobservable(
+                url=target["url"],
+                reason=result.rule,
+                exchange=exchange,
+                listing_key=target["listing_key"],
+                purpose="recheck",
+                sweep_run_id=self.run_id,
+                actor=self._actor(),
+                listing_id=listing_id,
             )
         exchanges = [exchange] if exchange is not None else []
         png = observation.screenshot_png
@@ -214,66 +265,117 @@ class RunContext:
             "run_id": self.run_id,
             "tool": f"tertib/{__version__}",
         }
-        kwargs: dict[str, Any] = dict(
+        return BatchEntry(
             listing=listing,
             exchanges=exchanges,
             screenshot_png=png,
             metadata=metadata,
             purpose="recheck",
             sweep_run_id=self.run_id,
-            actor=self.settings.actor_name(),
+            actor=self._actor(),
+            listing_id=listing_id,
         )
-        record = getattr(self.recorder, "arecord_capture", None)
-        if record is not None:
-            return int(await record(**kwargs))
-        return int(self.recorder.record_capture(**kwargs))
 
-    def record_recheck(self, observation: Any, *, capture_id: int | None, now: datetime | None) -> int:
-        """One ledger row: verdict, the rule that fired, its signal, the capture; custody-logged."""
-        from storage import custody
-        from storage.models import Capture, Listing, Recheck
+    async def record_recheck_batch(self, pending: list[tuple[Any, Any, datetime]]) -> list[int]:
+        """Evidence + ledger for queued ``(observation, entry, checked_at)``: one recorder batch.
 
-        target, result = observation.target, observation.result
-        checked_at = now or datetime.now(UTC)
-        due_at = target.get("due_at")
-        with self.db.session() as session:
-            row = Recheck(
-                takedown_item_id=target.get("takedown_item_id"),
-                listing_id=int(target["listing_id"]),
-                round_days=target.get("round_days"),
-                due_at=datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
-                checked_at=checked_at,
-                verdict=str(result.verdict),
-                rule=result.rule,
-                signal=str(result.signal or "")[:2000],
-                capture_id=capture_id,
-                attempt=int(target.get("attempt") or 1),
+        The captures, one :class:`storage.models.Recheck` row per observation (verdict, rule, signal,
+        capture), ``Listing.last_status`` and every custody entry commit in one transaction on the
+        recorder's writer thread; nothing is written on the reactor thread. Returns the Recheck ids.
+        """
+        if not pending:
+            return []
+        observations = [(obs, checked_at) for obs, _entry, checked_at in pending]
+        entries = [entry for _obs, entry, _at in pending]
+        ids: list[int] = []
+
+        def ledger(session: Any, recorded: list[Any]) -> list[Any]:
+            capture_ids = [rec.capture_id for rec in recorded] or [None] * len(observations)
+            ids.extend(self._recheck_rows(session, observations, capture_ids))
+            return self._recheck_custody(observations, capture_ids, ids)
+
+        if self.recorder is not None and all(entry is not None for entry in entries):
+            await self.recorder.arecord_batch(entries, ledger)
+        else:  # no evidence recorder: the ledger alone, still off the reactor thread
+            import asyncio
+
+            from storage import custody
+
+            def write() -> None:
+                with self.db.session() as session:
+                    capture_ids: list[int | None] = [None] * len(observations)
+                    ids.extend(self._recheck_rows(session, observations, capture_ids))
+                    custody.append_many(session, self._recheck_custody(observations, capture_ids, ids))
+
+            await asyncio.get_running_loop().run_in_executor(None, write)
+        return ids
+
+    @staticmethod
+    def _recheck_rows(
+        session: Any, observations: list[tuple[Any, datetime]], capture_ids: list[int | None]
+    ) -> list[int]:
+        from sqlalchemy import Table, bindparam, update
+
+        from storage.models import Listing as ListingRow
+        from storage.models import Recheck
+
+        rows = []
+        status: list[dict[str, Any]] = []
+        for (obs, checked_at), capture_id in zip(observations, capture_ids, strict=True):
+            target, result = obs.target, obs.result
+            due_at = target.get("due_at")
+            rows.append(
+                Recheck(
+                    takedown_item_id=target.get("takedown_item_id"),
+                    listing_id=int(target["listing_id"]),
+                    round_days=target.get("round_days"),
+                    due_at=datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
+                    checked_at=checked_at,
+                    verdict=str(result.verdict),
+                    rule=result.rule,
+                    signal=str(result.signal or "")[:2000],
+                    capture_id=capture_id,
+                    attempt=int(target.get("attempt") or 1),
+                )
             )
-            session.add(row)
-            listing = session.get(Listing, int(target["listing_id"]))
-            if listing is not None and result.verdict != "UNOBSERVABLE":
-                listing.last_status = str(result.verdict)
-            if capture_id is not None:
-                capture = session.get(Capture, capture_id)
-                if capture is not None and capture.listing_id is None:
-                    capture.listing_id = int(target["listing_id"])
-            session.flush()
-            custody.append(
-                session,
-                actor=self.settings.actor_name(),
+            if result.verdict != "UNOBSERVABLE":
+                status.append({"b_id": int(target["listing_id"]), "b_status": str(result.verdict)})
+        session.add_all(rows)
+        session.flush()
+        if status:
+            table = ListingRow.__table__
+            assert isinstance(table, Table)
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(last_status=bindparam("b_status")),
+                status,
+            )
+        return [row.id for row in rows]
+
+    def _recheck_custody(
+        self, observations: list[tuple[Any, datetime]], capture_ids: list[int | None], ids: list[int]
+    ) -> list[Any]:
+        from storage import custody
+
+        actor = self._actor()
+        return [
+            custody.EntrySpec(
+                actor=actor,
                 action="recheck",
                 object_type="recheck",
-                object_id=row.id,
+                object_id=row_id,
                 details={
-                    "listing_key": target["listing_key"],
-                    "verdict": str(result.verdict),
-                    "rule": result.rule,
+                    "listing_key": obs.target["listing_key"],
+                    "verdict": str(obs.result.verdict),
+                    "rule": obs.result.rule,
                     "capture_id": capture_id,
-                    "round_days": target.get("round_days"),
+                    "round_days": obs.target.get("round_days"),
                     "checked_at": checked_at.isoformat(),
                 },
             )
-            return row.id
+            for (obs, checked_at), capture_id, row_id in zip(observations, capture_ids, ids, strict=True)
+        ]
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -318,8 +420,11 @@ class RunContext:
                         scorer_version=self.scorer_version,
                         lexicon_version_id=self.lexicon_version_id,
                     )
-                if item.capture_id is not None:
-                    repo.link_capture(session, capture_id=item.capture_id, listing_id=listing_id)
+                capture_id = item.capture_id or self.unlinked.pop(item.listing_key, None)
+                if capture_id is not None:
+                    repo.link_capture(session, capture_id=capture_id, listing_id=listing_id)
+            if self.unlinked:  # captures committed after their listing's batch: link by key
+                self._link_unlinked(session)
 
     def close(self) -> None:
         self.db.dispose()

@@ -10,13 +10,18 @@ deletes entries. :func:`verify` recomputes every hash and link and reports each 
 a modified field breaks that entry's hash, a deleted entry leaves a gap in ``seq`` and a broken link, and a
 truncated tail is caught against an anchor (:func:`head`) recorded elsewhere — batch manifests and signed
 verification reports carry it.
+
+Writers: :func:`append` adds one entry; :func:`append_many` adds a batch's entries (``seq+1 … seq+K``)
+from one head read, chained in memory and inserted in one savepoint — the evidence recorder's batches use
+it. Both stay linear when another session or process appends at the same time: a sequence-number
+collision rolls the savepoint back and the entries are rebuilt from the new head (``retries`` times).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +89,19 @@ def head(session: Session) -> tuple[int, str]:
     return (last.seq, last.entry_hash) if last else (0, GENESIS)
 
 
+@dataclass(frozen=True)
+class EntrySpec:
+    """What one entry says; :func:`append_many` gives it its place in the chain (seq, prev_hash, hash)."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | int
+    object_digest: str = ""
+    details: dict[str, Any] | None = None
+    at: datetime | None = None
+
+
 def append(
     session: Session,
     *,
@@ -101,26 +119,44 @@ def append(
     Two writers racing for the same sequence number collide on the primary key; the loser retries on a
     fresh head inside a savepoint, so the chain stays linear.
     """
-    at = at or datetime.now(UTC)
-    details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
+    spec = EntrySpec(actor, action, object_type, object_id, object_digest, details, at)
+    return append_many(session, [spec], retries=retries)[0]
+
+
+def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 5) -> list[CustodyEntry]:
+    """Append ``specs`` in order as ``seq+1 … seq+K`` in the caller's transaction (flushed, one savepoint).
+
+    The head is read once per attempt and the entries are chained in memory. If another writer took one
+    of those sequence numbers (primary-key collision), the savepoint is rolled back and the whole run of
+    entries is rebuilt from the new head.
+    """
+    if not specs:
+        return []
+    now = datetime.now(UTC)
+    # exactly what the JSON column will return, so the stored hash recomputes identically
+    prepared = [(spec, spec.at or now, json.loads(canonical_json(spec.details or {}))) for spec in specs]
     for attempt in range(retries):
         seq, prev = head(session)
-        entry = CustodyEntry(
-            seq=seq + 1,
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            object_digest=object_digest,
-            details=details,
-            prev_hash=prev,
-        )
-        entry.entry_hash = _hash_of(entry)
+        entries: list[CustodyEntry] = []
+        for spec, at, details in prepared:
+            seq += 1
+            entry = CustodyEntry(
+                seq=seq,
+                at=at,
+                actor=spec.actor,
+                action=spec.action,
+                object_type=spec.object_type,
+                object_id=str(spec.object_id),
+                object_digest=spec.object_digest,
+                details=details,
+                prev_hash=prev,
+            )
+            entry.entry_hash = prev = _hash_of(entry)
+            entries.append(entry)
         try:
             with session.begin_nested():
-                session.add(entry)
-            return entry
+                session.add_all(entries)
+            return entries
         except IntegrityError:
             if attempt == retries - 1:
                 raise

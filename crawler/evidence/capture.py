@@ -38,6 +38,7 @@ recorder's single writer thread (zlib and hashlib release the GIL). To add a rec
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -45,7 +46,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from crawler import __version__
 from crawler.config import Settings
@@ -172,13 +174,117 @@ def http_response_block(ex: HttpExchange) -> tuple[bytes, int]:
     return raw + ex.body, len(raw)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Seen:
+    """A record later captures in the same file may revisit (``pending``: its entry index in the batch)."""
+
     record_id: str
     uri: str
     date: str
     capture_id: int | None
-    generation: int
+    pending: int | None = None
+
+
+class _Overlay:
+    """The file's dedup map plus what earlier entries of the current batch added (committed together)."""
+
+    def __init__(self, base: Mapping[tuple[str, str], _Seen], added: dict[tuple[str, str], _Seen]) -> None:
+        self.base, self.added = base, added
+
+    def get(self, key: tuple[str, str]) -> _Seen | None:
+        found = self.added.get(key)
+        return found if found is not None else self.base.get(key)
+
+    def add(self, key: tuple[str, str], seen: _Seen) -> None:
+        self.added[key] = seen
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One capture (``unobservable_reason`` None) or UNOBSERVABLE attempt for a recorder batch.
+
+    ``listing_id``: the ``Listing`` row when the caller knows it (a recheck); otherwise it is looked up by
+    ``listing["listing_key"]`` in the batch's transaction (and may be None for a listing not stored yet).
+    """
+
+    listing: Mapping[str, Any]
+    exchanges: Sequence[HttpExchange]
+    screenshot_png: bytes | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    purpose: str = "sweep"
+    sweep_run_id: int | None = None
+    actor: str = "tertib"
+    unobservable_reason: str | None = None
+    url: str | None = None
+    listing_id: int | None = None
+
+    @classmethod
+    def unobservable(
+        cls,
+        *,
+        url: str,
+        reason: str,
+        exchange: HttpExchange | None,
+        listing_key: str | None,
+        purpose: str = "sweep",
+        sweep_run_id: int | None = None,
+        actor: str = "tertib",
+        listing_id: int | None = None,
+    ) -> BatchEntry:
+        return cls(
+            listing={"listing_key": listing_key, "url": url} if listing_key else {"url": url},
+            exchanges=[exchange] if exchange else [],
+            metadata={"unobservable_reason": reason},
+            purpose=purpose,
+            sweep_run_id=sweep_run_id,
+            actor=actor,
+            unobservable_reason=reason,
+            url=url,
+            listing_id=listing_id,
+        )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch committed for one entry (same order as the entries)."""
+
+    capture_id: int
+    listing_id: int | None
+    listing_key: str | None
+    observable: bool
+
+
+# The caller's rows in the batch's transaction: gets the session and the committed-to-be captures, adds
+# its rows, returns the custody entries to chain after the captures' own.
+Ledger = Callable[[Session, list[Recorded]], list[custody.EntrySpec]]
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    entry: BatchEntry
+    url: str
+    listing: Mapping[str, Any]
+    page: HttpExchange | None
+    metadata: Mapping[str, Any]
+    reason: str | None
+
+
+@dataclass
+class _Built:
+    records: list[warc.BuiltRecord]
+    extras: list[dict[str, Any]]
+    members: list[bytes]
+    offset: int = 0
+    length: int = 0
+    sha256: str = ""
+    infos: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _sha256_hex(members: Sequence[bytes]) -> str:
+    digest = hashlib.sha256()
+    for member in members:
+        digest.update(member)
+    return digest.hexdigest()
 
 
 class EvidenceRecorder:
@@ -210,6 +316,7 @@ class EvidenceRecorder:
         )
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], _Seen] = {}
+        self._seen_generation = -1  # the writer generation (file) the dedup map belongs to
         self._executor: ThreadPoolExecutor | None = None
         self.recovered = warc.recover(settings.warc_dir, self._db_end)
 
@@ -250,33 +357,16 @@ class EvidenceRecorder:
         actor: str = "tertib",
     ) -> int:
         """Store one listing's evidence; returns ``Capture.id``. A block page becomes UNOBSERVABLE."""
-        if not exchanges:
-            raise ValueError("a capture needs at least the listing page exchange")
-        page = self._page_exchange(listing, exchanges)
-        reason = detect_block(page)
-        if reason is not None:
-            logger.info("not evidence (%s): %s", reason, page.url)
-            return self.record_unobservable(
-                url=page.url,
-                reason=reason,
-                exchange=page,
-                listing_key=listing.get("listing_key"),
-                purpose=purpose,
-                sweep_run_id=sweep_run_id,
-                actor=actor,
-            )
-        return self._record(
-            url=str(listing.get("url") or page.url),
+        entry = BatchEntry(
             listing=listing,
             exchanges=exchanges,
-            page=page,
             screenshot_png=screenshot_png,
             metadata=metadata,
             purpose=purpose,
             sweep_run_id=sweep_run_id,
             actor=actor,
-            unobservable_reason=None,
         )
+        return self._record(entry=entry)
 
     def record_unobservable(
         self,
@@ -290,18 +380,26 @@ class EvidenceRecorder:
         actor: str,
     ) -> int:
         """Store an attempt that saw no listing (block, captcha, login wall …): never evidence."""
-        return self._record(
+        entry = BatchEntry.unobservable(
             url=url,
-            listing={"listing_key": listing_key, "url": url} if listing_key else {"url": url},
-            exchanges=[exchange] if exchange else [],
-            page=exchange,
-            screenshot_png=None,
-            metadata={"unobservable_reason": reason},
+            reason=reason,
+            exchange=exchange,
+            listing_key=listing_key,
             purpose=purpose,
             sweep_run_id=sweep_run_id,
             actor=actor,
-            unobservable_reason=reason,
         )
+        return self._record(entry=entry)
+
+    def record_batch(self, entries: Sequence[BatchEntry], ledger: Ledger | None = None) -> list[Recorded]:
+        """Store N captures/attempts with one WARC append (one fsync) and one transaction.
+
+        The transaction holds the N ``Capture`` rows, their custody entries and whatever ``ledger`` adds
+        (it receives the session and the :class:`Recorded` list, and returns custody entries chained
+        after the captures' own). Committed or absent as a whole: on any failure the transaction rolls
+        back and the appended bytes are truncated away. Returns one :class:`Recorded` per entry, in order.
+        """
+        return self._record_batch(entries, ledger)
 
     async def arecord_capture(self, **kwargs: Any) -> int:
         """:meth:`record_capture` on the writer thread, so gzip/hashing/fsync leave the event loop."""
@@ -311,6 +409,13 @@ class EvidenceRecorder:
     async def arecord_unobservable(self, **kwargs: Any) -> int:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), lambda: self.record_unobservable(**kwargs))
+
+    async def arecord_batch(
+        self, entries: Sequence[BatchEntry], ledger: Ledger | None = None
+    ) -> list[Recorded]:
+        """:meth:`record_batch` on the recorder's single writer thread (batches commit in call order)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), lambda: self.record_batch(entries, ledger))
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -341,21 +446,24 @@ class EvidenceRecorder:
         captured_at: datetime,
         sweep_run_id: int | None,
         unobservable_reason: str | None,
-        generation: int,
-    ) -> tuple[list[warc.BuiltRecord], list[dict[str, Any]], list[tuple[tuple[str, str], warc.BuiltRecord]]]:
-        """Build the capture's records; returns (records, extra info per record, new dedup keys)."""
+        seen: _Overlay,
+        index: int,
+    ) -> tuple[list[warc.BuiltRecord], list[dict[str, Any]]]:
+        """Build one capture's records (entry ``index`` of a batch); returns (records, extra info per record).
+
+        New originals are added to ``seen`` so later entries of the batch (and later batches) revisit them.
+        """
         records: list[warc.BuiltRecord] = []
         extras: list[dict[str, Any]] = []
-        new_keys: list[tuple[tuple[str, str], warc.BuiltRecord]] = []
         page_response_id: str | None = None
         for ex in exchanges:
             block, offset = http_response_block(ex)
             payload_digest = warc.warc_digest(ex.body)
             key = (ex.url, payload_digest)
-            seen = self._seen.get(key)
+            found = seen.get(key)
             mime = (ex.header("content-type") or "").split(";")[0].strip() or None
             date = warc.warc_date(ex.fetched_at)
-            if seen is not None and seen.generation == generation:
+            if found is not None:
                 rec = warc.build_record(
                     rec_type="revisit",
                     uri=ex.url,
@@ -366,16 +474,16 @@ class EvidenceRecorder:
                     payload_digest=payload_digest,
                     headers=[
                         ("WARC-Profile", warc.REVISIT_PROFILE),
-                        ("WARC-Refers-To", seen.record_id),
-                        ("WARC-Refers-To-Target-URI", seen.uri),
-                        ("WARC-Refers-To-Date", seen.date),
+                        ("WARC-Refers-To", found.record_id),
+                        ("WARC-Refers-To-Target-URI", found.uri),
+                        ("WARC-Refers-To-Date", found.date),
                     ],
                     http_status=ex.status,
                     mime=mime,
-                    refers_to=seen.record_id,
+                    refers_to=found.record_id,
                 )
                 records.append(rec)
-                extras.append({"refers_to_capture": seen.capture_id})
+                extras.append(_refers(found))
                 if ex is page:
                     page_response_id = rec.record_id
                 continue
@@ -403,7 +511,7 @@ class EvidenceRecorder:
             )
             records += [response, request]
             extras += [{}, {}]
-            new_keys.append((key, response))
+            seen.add(key, _Seen(response.record_id, response.uri, response.date, None, index))
             if ex is page:
                 page_response_id = response.record_id
         concurrent = [("WARC-Concurrent-To", page_response_id)] if page_response_id else []
@@ -411,9 +519,9 @@ class EvidenceRecorder:
         if screenshot_png is not None:
             digest = warc.warc_digest(screenshot_png)
             key = ("urn:tertib:screenshot", digest)
-            seen = self._seen.get(key)
+            found = seen.get(key)
             uri = f"urn:tertib:screenshot:{url}"
-            if seen is not None and seen.generation == generation:
+            if found is not None:
                 rec = warc.build_record(
                     rec_type="revisit",
                     uri=uri,
@@ -424,16 +532,16 @@ class EvidenceRecorder:
                     payload_digest=digest,
                     headers=[
                         ("WARC-Profile", warc.REVISIT_PROFILE),
-                        ("WARC-Refers-To", seen.record_id),
-                        ("WARC-Refers-To-Target-URI", seen.uri),
-                        ("WARC-Refers-To-Date", seen.date),
+                        ("WARC-Refers-To", found.record_id),
+                        ("WARC-Refers-To-Target-URI", found.uri),
+                        ("WARC-Refers-To-Date", found.date),
                         *concurrent,
                     ],
                     mime="image/png",
-                    refers_to=seen.record_id,
+                    refers_to=found.record_id,
                 )
                 records.append(rec)
-                extras.append({"refers_to_capture": seen.capture_id, "screenshot": True})
+                extras.append({**_refers(found), "screenshot": True})
             else:
                 rec = warc.build_record(
                     rec_type="resource",
@@ -447,7 +555,7 @@ class EvidenceRecorder:
                 )
                 records.append(rec)
                 extras.append({"screenshot": True})
-                new_keys.append((key, rec))
+                seen.add(key, _Seen(rec.record_id, rec.uri, rec.date, None, index))
         meta = {
             "listing": dict(listing),
             "listing_key": listing.get("listing_key"),
@@ -481,121 +589,123 @@ class EvidenceRecorder:
             )
         )
         extras.append({})
-        return records, extras, new_keys
+        return records, extras
 
-    def _record(
-        self,
-        *,
-        url: str,
-        listing: Mapping[str, Any],
-        exchanges: Sequence[HttpExchange],
-        page: HttpExchange | None,
-        screenshot_png: bytes | None,
-        metadata: Mapping[str, Any],
-        purpose: str,
-        sweep_run_id: int | None,
-        actor: str,
-        unobservable_reason: str | None,
-    ) -> int:
-        with self._lock:
-            captured_at = self.clock()
-            # 1. screenshot blob first: content-addressed, so an orphan after a crash is harmless
-            shot_key: str | None = None
-            if screenshot_png is not None:
-                shot_key, _ = self.blobs.put(screenshot_png)
-            # 2. build the records (dedup against this file; a rotation starts a new dedup map)
-            generation = self.writer.generation
-            records, extras, new_keys = self._build(
-                url=url,
-                listing=listing,
-                exchanges=exchanges,
-                page=page,
-                screenshot_png=screenshot_png,
-                metadata=metadata,
+    def _record(self, *, entry: BatchEntry) -> int:
+        """One capture or attempt: a batch of one."""
+        return self._record_batch([entry], None)[0].capture_id
+
+    def _resolve(self, entry: BatchEntry) -> _Resolved:
+        """What the entry becomes: a capture, or an UNOBSERVABLE attempt when its page is a block page."""
+        if entry.unobservable_reason is not None:
+            page = entry.exchanges[0] if entry.exchanges else None
+            url = entry.url or str(entry.listing.get("url") or "")
+            return _Resolved(entry, url, entry.listing, page, entry.metadata, entry.unobservable_reason)
+        if not entry.exchanges:
+            raise ValueError("a capture needs at least the listing page exchange")
+        page = self._page_exchange(entry.listing, entry.exchanges)
+        reason = detect_block(page)
+        if reason is not None:
+            logger.info("not evidence (%s): %s", reason, page.url)
+            key = entry.listing.get("listing_key")
+            return _Resolved(
+                BatchEntry.unobservable(
+                    url=page.url,
+                    reason=reason,
+                    exchange=page,
+                    listing_key=key,
+                    purpose=entry.purpose,
+                    sweep_run_id=entry.sweep_run_id,
+                    actor=entry.actor,
+                    listing_id=entry.listing_id,
+                ),
+                page.url,
+                {"listing_key": key, "url": page.url} if key else {"url": page.url},
+                page,
+                {"unobservable_reason": reason},
+                reason,
+            )
+        url = str(entry.listing.get("url") or page.url)
+        return _Resolved(entry, url, entry.listing, page, entry.metadata, None)
+
+    def _build_all(
+        self, resolved: Sequence[_Resolved], times: Sequence[datetime], base: Mapping[tuple[str, str], _Seen]
+    ) -> tuple[list[_Built], dict[tuple[str, str], _Seen]]:
+        added: dict[tuple[str, str], _Seen] = {}
+        built: list[_Built] = []
+        for index, (item, captured_at) in enumerate(zip(resolved, times, strict=True)):
+            entry = item.entry
+            records, extras = self._build(
+                url=item.url,
+                listing=item.listing,
+                exchanges=entry.exchanges,
+                page=item.page,
+                screenshot_png=entry.screenshot_png if item.reason is None else None,
+                metadata=item.metadata,
                 captured_at=captured_at,
-                sweep_run_id=sweep_run_id,
-                unobservable_reason=unobservable_reason,
-                generation=generation,
+                sweep_run_id=entry.sweep_run_id,
+                unobservable_reason=item.reason,
+                seen=_Overlay(base, added),
+                index=index,
             )
             levels = [1 if r.content_type == "image/png" else self.gzip_level for r in records]
             members = [warc.gzip_member(r.raw, lvl) for r, lvl in zip(records, levels, strict=True)]
-            if self.writer.will_rotate(sum(len(m) for m in members)) and any(
-                r.rec_type == "revisit" for r in records
+            built.append(_Built(records, extras, members))
+        return built, added
+
+    def _record_batch(self, entries: Sequence[BatchEntry], ledger: Ledger | None) -> list[Recorded]:
+        if not entries:
+            if ledger is not None:
+                with self.db.session() as session:
+                    custody.append_many(session, ledger(session, []))
+            return []
+        with self._lock:
+            resolved = [self._resolve(entry) for entry in entries]
+            times = [self.clock() for _ in resolved]
+            # 1. screenshot blobs first: content-addressed, so an orphan after a crash is harmless
+            shots: list[str | None] = [
+                self.blobs.put(item.entry.screenshot_png)[0]
+                if item.reason is None and item.entry.screenshot_png is not None
+                else None
+                for item in resolved
+            ]
+            # 2. build every record (dedup against this file and earlier entries of the batch)
+            base: Mapping[tuple[str, str], _Seen] = (
+                self._seen if self._seen_generation == self.writer.generation else {}
+            )
+            built, added = self._build_all(resolved, times, base)
+            total = sum(len(m) for b in built for m in b.members)
+            own = {r.record_id for b in built for r in b.records if r.rec_type != "revisit"}
+            if self.writer.will_rotate(total) and any(
+                r.rec_type == "revisit" and r.refers_to not in own for b in built for r in b.records
             ):
-                # the originals would be in the previous file: rebuild without deduplication
-                generation = -1
-                records, extras, new_keys = self._build(
-                    url=url,
-                    listing=listing,
-                    exchanges=exchanges,
-                    page=page,
-                    screenshot_png=screenshot_png,
-                    metadata=metadata,
-                    captured_at=captured_at,
-                    sweep_run_id=sweep_run_id,
-                    unobservable_reason=unobservable_reason,
-                    generation=generation,
-                )
-                levels = [1 if r.content_type == "image/png" else self.gzip_level for r in records]
-                members = [warc.gzip_member(r.raw, lvl) for r, lvl in zip(records, levels, strict=True)]
-            # 3. append + fsync (uncommitted until the row below is in)
-            appended = self.writer.append(members)
-            infos = []
-            for rec, extra, (offset, length) in zip(records, extras, appended.member_offsets, strict=True):
-                infos.append({**rec.info(), **extra, "offset": offset, "length": length})
-            # 4. one transaction: Capture row + custody entry; on failure drop the appended bytes
+                # the originals would be in the previous file: rebuild deduplicating within the batch only
+                base = {}
+                built, added = self._build_all(resolved, times, base)
+            # 3. ONE append + fsync for the whole batch (uncommitted until the rows below are in)
+            appended = self.writer.append([m for b in built for m in b.members])
+            pos = 0
+            for b in built:
+                spans = appended.member_offsets[pos : pos + len(b.members)]
+                pos += len(b.members)
+                b.offset = spans[0][0]
+                b.length = sum(length for _, length in spans)
+                b.sha256 = _sha256_hex(b.members)
+                b.infos = [
+                    {**rec.info(), **extra, "offset": offset, "length": length}
+                    for rec, extra, (offset, length) in zip(b.records, b.extras, spans, strict=True)
+                ]
+            # 4. one transaction: Capture rows + custody entries + the caller's ledger rows
             try:
                 with self.db.session() as session:
-                    listing_key = listing.get("listing_key")
-                    listing_id = (
-                        session.scalar(select(ListingRow.id).where(ListingRow.listing_key == listing_key))
-                        if listing_key
-                        else None
-                    )
-                    capture = Capture(
-                        listing_id=listing_id,
-                        sweep_run_id=sweep_run_id,
-                        purpose=purpose,
-                        url=url,
-                        observable=unobservable_reason is None,
-                        unobservable_reason=unobservable_reason,
-                        warc_file=appended.rel_path,
-                        warc_offset=appended.offset,
-                        warc_length=appended.length,
-                        warc_sha256=appended.sha256,
-                        records=infos,
-                        screenshot_sha256=shot_key,
-                        screenshot_bytes=len(screenshot_png) if screenshot_png is not None else None,
-                        metadata_json={
-                            "listing_key": listing_key,
-                            "title": listing.get("title"),
-                            "platform": listing.get("platform"),
-                            **{k: v for k, v in metadata.items() if k in ("query", "rank", "page", "score")},
-                        },
-                        captured_at=captured_at,
-                    )
-                    session.add(capture)
-                    session.flush()
-                    capture_id = capture.id
-                    custody.append(
-                        session,
-                        actor=actor,
-                        action="capture",
-                        object_type="capture",
-                        object_id=capture_id,
-                        object_digest=appended.sha256,
-                        details={
-                            "warc_file": appended.rel_path,
-                            "offset": appended.offset,
-                            "length": appended.length,
-                            "screenshot_sha256": shot_key,
-                            "listing_key": listing_key,
-                            "url": url,
-                            "observable": unobservable_reason is None,
-                            "purpose": purpose,
-                        },
-                        at=captured_at,
-                    )
+                    recorded = self._insert(session, resolved, built, times, shots, appended)
+                    specs = [
+                        self._custody_spec(item, b, times[i], shots[i], appended, recorded[i].capture_id)
+                        for i, (item, b) in enumerate(zip(resolved, built, strict=True))
+                    ]
+                    if ledger is not None:
+                        specs += ledger(session, recorded)
+                    _append_custody(session, specs)
             except BaseException:
                 self.writer.rollback()
                 raise
@@ -604,17 +714,157 @@ class EvidenceRecorder:
                 warc.cdxj_line(
                     info, filename=appended.path.name, offset=info["offset"], length=info["length"]
                 )
-                for info in infos
+                for b in built
+                for info in b.infos
                 if info["type"] != "request"
             ]
             self.writer.commit(appended, lines)
-            if generation == self.writer.generation:
-                for key, rec in new_keys:
-                    self._seen[key] = _Seen(rec.record_id, rec.uri, rec.date, capture_id, generation)
+            resolved_added = {
+                key: _Seen(
+                    seen.record_id,
+                    seen.uri,
+                    seen.date,
+                    recorded[seen.pending].capture_id if seen.pending is not None else seen.capture_id,
+                )
+                for key, seen in added.items()
+            }
+            if self._seen_generation == self.writer.generation and base is self._seen:
+                self._seen.update(resolved_added)
             else:
-                self._seen = {
-                    key: _Seen(rec.record_id, rec.uri, rec.date, capture_id, self.writer.generation)
-                    for key, rec in new_keys
-                }
-            logger.debug("capture %s: %s (%d bytes)", capture_id, url, appended.length)
-            return capture_id
+                self._seen = resolved_added
+                self._seen_generation = self.writer.generation
+            logger.debug("batch of %d captures (%d bytes)", len(recorded), appended.length)
+            return recorded
+
+    def _insert(
+        self,
+        session: Session,
+        resolved: Sequence[_Resolved],
+        built: Sequence[_Built],
+        times: Sequence[datetime],
+        shots: Sequence[str | None],
+        appended: warc.Appended,
+    ) -> list[Recorded]:
+        keys = {
+            str(item.listing.get("listing_key"))
+            for item in resolved
+            if item.entry.listing_id is None and item.listing.get("listing_key")
+        }
+        known: dict[str, int] = (
+            {
+                key: lid
+                for key, lid in session.execute(
+                    select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(keys))
+                )
+            }
+            if keys
+            else {}
+        )
+        rows: list[Capture] = []
+        for item, b, captured_at, shot in zip(resolved, built, times, shots, strict=True):
+            key = item.listing.get("listing_key")
+            listing_id = item.entry.listing_id if item.entry.listing_id is not None else known.get(str(key))
+            png = item.entry.screenshot_png if item.reason is None else None
+            rows.append(
+                Capture(
+                    listing_id=listing_id,
+                    sweep_run_id=item.entry.sweep_run_id,
+                    purpose=item.entry.purpose,
+                    url=item.url,
+                    observable=item.reason is None,
+                    unobservable_reason=item.reason,
+                    warc_file=appended.rel_path,
+                    warc_offset=b.offset,
+                    warc_length=b.length,
+                    warc_sha256=b.sha256,
+                    records=b.infos,
+                    screenshot_sha256=shot,
+                    screenshot_bytes=len(png) if png is not None else None,
+                    metadata_json={
+                        "listing_key": key,
+                        "title": item.listing.get("title"),
+                        "platform": item.listing.get("platform"),
+                        **{k: v for k, v in item.metadata.items() if k in ("query", "rank", "page", "score")},
+                    },
+                    captured_at=captured_at,
+                )
+            )
+        session.add_all(rows)
+        session.flush()
+        ids = [row.id for row in rows]
+        # revisits of originals written earlier in this batch name their capture now that it has an id
+        for row, b in zip(rows, built, strict=True):
+            if any("refers_to_index" in info for info in b.infos):
+                b.infos = [_resolve_ref(info, ids) for info in b.infos]
+                row.records = b.infos
+        return [
+            Recorded(
+                capture_id=row.id,
+                listing_id=row.listing_id,
+                listing_key=item.listing.get("listing_key"),
+                observable=item.reason is None,
+            )
+            for row, item in zip(rows, resolved, strict=True)
+        ]
+
+    @staticmethod
+    def _custody_spec(
+        item: _Resolved,
+        b: _Built,
+        captured_at: datetime,
+        shot: str | None,
+        appended: warc.Appended,
+        capture_id: int,
+    ) -> custody.EntrySpec:
+        return custody.EntrySpec(
+            actor=item.entry.actor,
+            action="capture",
+            object_type="capture",
+            object_id=capture_id,
+            object_digest=b.sha256,
+            details={
+                "warc_file": appended.rel_path,
+                "offset": b.offset,
+                "length": b.length,
+                "screenshot_sha256": shot,
+                "listing_key": item.listing.get("listing_key"),
+                "url": item.url,
+                "observable": item.reason is None,
+                "purpose": item.entry.purpose,
+            },
+            at=captured_at,
+        )
+
+
+def _append_custody(session: Session, specs: list[custody.EntrySpec]) -> None:
+    """A batch's custody entries from one head read; a single entry goes through ``custody.append``."""
+    if len(specs) == 1:
+        spec = specs[0]
+        custody.append(
+            session,
+            actor=spec.actor,
+            action=spec.action,
+            object_type=spec.object_type,
+            object_id=spec.object_id,
+            object_digest=spec.object_digest,
+            details=spec.details,
+            at=spec.at,
+        )
+    else:
+        custody.append_many(session, specs)
+
+
+def _refers(found: _Seen) -> dict[str, Any]:
+    """The ``records`` entry naming the capture that holds a revisit's original (pending: by batch index)."""
+    if found.pending is not None:
+        return {"refers_to_index": found.pending}
+    return {"refers_to_capture": found.capture_id}
+
+
+def _resolve_ref(info: dict[str, Any], ids: Sequence[int]) -> dict[str, Any]:
+    if "refers_to_index" not in info:
+        return info
+    return {
+        ("refers_to_capture" if k == "refers_to_index" else k): (ids[v] if k == "refers_to_index" else v)
+        for k, v in info.items()
+    }
