@@ -279,7 +279,9 @@ class Scorer:
         if not ntext:
             tokens = []
         may_negate = not NEGATORS.isdisjoint(tokens)  # most texts hold no negator: skip the look-back
-        positives: list[tuple[Signal, str]] = []  # signal, role
+        positives: list[Signal] = []
+        keep = 1.0  # 5. noisy-OR, multiplied in as positives come (in order; redone if 5b drops some)
+        term_weights = self._term_weights
         negatives: list[Signal] = []
         roles_present: dict[str, tuple[int, int]] = {}
         lexical_bulk: list[tuple[int, int]] | None = None  # spans of lexicon bulk terms, when needed
@@ -297,7 +299,7 @@ class Scorer:
                 if lexical_bulk and any(a <= start and end <= b for a, b in lexical_bulk):
                     continue  # already counted as a lexicon variant ("isi 500 pcs")
             else:
-                role, weight = self._term_weights.get(term.text) or self._term_weight(term)
+                role, weight = term_weights.get(term.text) or self._term_weight(term)
                 if role == "negative":
                     negatives.append(Signal(term.text, (start, end), -NEGATIVE_WEIGHT, kind, role, norm))
                     continue
@@ -306,7 +308,8 @@ class Scorer:
             if may_negate and self._negated(ntext, tokens, start):
                 negatives.append(Signal(f"not {name}", (start, end), -NEGATED_WEIGHT, kind, "negated", norm))
                 continue
-            positives.append((Signal(name, (start, end), weight, kind, role, norm), role))
+            positives.append(Signal(name, (start, end), weight, kind, role, norm))
+            keep *= 1.0 - weight
             if role == "bulk":
                 has_bulk = True
                 # a medium bulk word ("dus", "campur") does not make a bulk combination on its own
@@ -321,7 +324,10 @@ class Scorer:
             words = set(tokens)
             goods = words & NON_CLOTHING
             if goods and not words & CLOTHING:
-                positives = [p for p in positives if p[1] != "bulk"]
+                positives = [p for p in positives if p.role != "bulk"]
+                keep = 1.0
+                for sig in positives:
+                    keep *= 1.0 - sig.weight
                 roles_present.pop("bulk", None)
                 good, gs, ge = next(t for t in norm.tokens() if t[0] in goods)
                 negatives.append(
@@ -354,10 +360,7 @@ class Scorer:
             start, end = min(lhs[0], rhs[0]), max(lhs[1], rhs[1])
             combos.append(Signal(name, (start, end), weight, "combination", "combination", norm))
 
-        # 5. noisy-OR of positives, damped by negatives
-        keep = 1.0
-        for sig, _ in positives:
-            keep *= 1.0 - sig.weight
+        # 5. noisy-OR of positives (above) and combinations, damped by negatives
         for sig in combos:
             keep *= 1.0 - sig.weight
         score = 1.0 - keep
@@ -365,7 +368,7 @@ class Scorer:
             for sig in sorted(negatives, key=_WEIGHT)[:MAX_NEGATIVES]:
                 score *= 1.0 + sig.weight
         score = round(min(1.0, max(0.0, score)), 4)
-        signals = [p[0] for p in positives] + combos + negatives
+        signals = positives + combos + negatives
         if len(signals) > 1:
             signals.sort(key=_NSPAN)
         return ScoreResult(
