@@ -36,6 +36,7 @@ COUNTERS = (
     "removed",
     "hidden",
     "item_errors",
+    "block_retries",
 )
 
 
@@ -60,9 +61,10 @@ def health_checks(
                 " (a redesign?)"
             )
         # blocks a polite retry got past are normal; only final UNOBSERVABLE attempts cost coverage
-        if responses and counts["unobservable"] / responses > max_blocked_share:
+        searches = responses - counts.get("block_retries", 0)  # polite retries are not new searches
+        if searches > 0 and counts["unobservable"] / searches > max_blocked_share:
             problems.append(
-                f"{platform}: {counts['unobservable']} of {responses} searches stayed blocked after retries"
+                f"{platform}: {counts['unobservable']} of {searches:g} searches stayed blocked after retries"
             )
         if queries and counts["listings"] == 0 and counts["query_blocked"] < queries:
             problems.append(f"{platform}: no listings for any query — blocked, broken, or changed; not clean")

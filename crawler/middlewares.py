@@ -70,6 +70,7 @@ class RetryAfterMiddleware:
         self.crawler = crawler
         self.max_delay = max_delay
         self.max_times = max_times
+        self._saved_delay: dict[str, float] = {}  # slot key -> its delay before a Retry-After pause
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -102,14 +103,13 @@ class RetryAfterMiddleware:
     async def _pause_slot(self, request: Request, wait: float) -> None:
         """Pace the platform's slot at one request per ``wait`` seconds until the wait is over."""
         engine: Any = self.crawler.engine
-        downloader = getattr(engine, "downloader", None)
-        slot = downloader.slots.get(downloader.get_slot_key(request)) if downloader is not None else None
-        if slot is not None:
-            original = getattr(slot, "_tertib_delay", slot.delay)
-            slot._tertib_delay = original
+        downloader: Any = getattr(engine, "downloader", None)
+        key = downloader.get_slot_key(request) if downloader is not None else None
+        slot = downloader.slots.get(key) if downloader is not None and key is not None else None
+        if slot is not None and key is not None:
+            self._saved_delay.setdefault(key, slot.delay)  # Scrapy's Slot is a slotted dataclass
             slot.delay = max(slot.delay, wait)
             slot.lastseen = time.monotonic()
         await asyncio.sleep(wait)
-        if slot is not None and hasattr(slot, "_tertib_delay"):
-            slot.delay = slot._tertib_delay
-            del slot._tertib_delay
+        if slot is not None and key in self._saved_delay:
+            slot.delay = self._saved_delay.pop(key)

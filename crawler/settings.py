@@ -32,7 +32,8 @@ ITEM_PIPELINES = {
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SandboxGuardMiddleware": 50,
-    "crawler.middlewares.RetryAfterMiddleware": 540,  # just before Scrapy's RetryMiddleware (550)
+    # process_response runs from high to low order: 560 sees a 429/503 before Scrapy's RetryMiddleware (550)
+    "crawler.middlewares.RetryAfterMiddleware": 560,
 }
 
 EXTENSIONS = {

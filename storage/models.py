@@ -392,10 +392,15 @@ class User(Base):
 
 Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)
 Index("ix_rechecks_item_round", Recheck.takedown_item_id, Recheck.round_days)
-# 0002: the console's queue, seller history, relisting links and dashboard at 1M listings (bench/console_pages.py)
+# 0002: the console's queue, seller history, relisting links, dashboard at 1M listings (bench/console_pages.py)
 Index("ix_listings_relist_of", Listing.relist_of_id)
 Index("ix_listings_seller_last_seen", Listing.seller_id, Listing.last_seen)
-Index("ix_review_decisions_listing_time", ReviewDecision.listing_id, ReviewDecision.decided_at, ReviewDecision.id)
+Index(
+    "ix_review_decisions_listing_time",
+    ReviewDecision.listing_id,
+    ReviewDecision.decided_at,
+    ReviewDecision.id,
+)
 Index("ix_scores_listing_time", Score.listing_id, Score.created_at, Score.id)
 Index("ix_sweep_runs_kind_started", SweepRun.kind, SweepRun.started_at)
 Index("ix_batch_sends_batch_sent", BatchSend.batch_id, BatchSend.sent_at)

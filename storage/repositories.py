@@ -236,7 +236,7 @@ def add_score(
     listing = session.get(Listing, listing_id)
     if listing is not None:
         listing.score_value = value
-        # a flagged relisting stays in the review queue whatever its words say now (the relisting is the signal)
+        # a flagged relisting stays in the review queue whatever its words say now (relisting is the signal)
         if listing.relist_of_id is not None and verdict in ("weak", "clear"):
             verdict = "candidate"
         listing.verdict = verdict
