@@ -392,7 +392,7 @@ class User(Base):
 
 Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)
 Index("ix_rechecks_item_round", Recheck.takedown_item_id, Recheck.round_days)
-# 0002: the console's queue, seller history, relisting links, dashboard at 1M listings (bench/console_pages.py)
+# 0002: console queue, seller history, relisting links, dashboard at 1M listings (bench/console_pages.py)
 Index("ix_listings_relist_of", Listing.relist_of_id)
 Index("ix_listings_seller_last_seen", Listing.seller_id, Listing.last_seen)
 Index(
