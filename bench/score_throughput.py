@@ -34,12 +34,13 @@ WORDS = str.split(
     "bahan adem katun combed polos motif garis kotak oversize slimfit bandung jakarta surabaya medan"
 )
 EMOJI = ("🔥", "✨", "⭐", "💯", "❤️")
+LEET = str.maketrans("aeio", "4310")
 
 
 def evade(rng: random.Random, word: str) -> str:
     trick = rng.randrange(6)
     if trick == 0:
-        return word.translate(str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0"}))
+        return word.translate(LEET)
     if trick == 1 and len(word) <= 8:
         return " ".join(word)
     if trick == 2:

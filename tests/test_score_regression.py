@@ -83,7 +83,7 @@ def _hostile_texts(n: int, seed: int, forms: list[str]) -> list[str]:
 
 def _bench_titles(n: int, seed: int, lexicon: Lexicon) -> list[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from score_throughput import make_titles  # type: ignore[import-not-found]
+    from score_throughput import make_titles
 
     return list(make_titles(n, seed, lexicon))
 
