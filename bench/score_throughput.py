@@ -1,11 +1,12 @@
 """Scorer throughput: titles per second on one core, against a naive fuzzy baseline in the same run.
 
-Generates N titles (default 100,000, seeded) from the packaged lexicon's terms and variants, clothing and
-commerce words, numbers, random seller codes and evasive spellings (leetspeak, spaced letters, repeated
-letters, emoji). It times :meth:`Scorer.score` over all of them in this one process (one core), then times
-the naive baseline — rapidfuzz ``fuzz.partial_ratio`` of every lexicon term and variant against every
-title, threshold 90 — on an evenly spread subsample, interleaved chunk by chunk with the scorer so that
-load from other processes hits both alike, extrapolates it to N, and prints both rates and their ratio.
+Generates N distinct titles (default 100,000, seeded; no per-text cache can help) from the packaged
+lexicon's terms and variants, clothing and commerce words, numbers, random seller codes and evasive
+spellings (leetspeak, spaced letters, repeated letters, emoji). It times :meth:`Scorer.score` over all of
+them in this one process (one core), then times the naive baseline — rapidfuzz ``fuzz.partial_ratio`` of
+every lexicon term and variant against every title, threshold 90 — on an evenly spread subsample,
+interleaved chunk by chunk with the scorer so that load from other processes hits both alike, extrapolates
+it to N, and prints both rates and their ratio.
 Times are this process's CPU time (``time.process_time``), i.e. titles per CPU-second on one core, so a
 busy shared machine does not count waiting for the CPU as scoring time.
 

@@ -14,9 +14,14 @@ listing. For one :class:`~crawler.terms.normalise.Normalised` text it finds, in 
 4. **Fuzzy near-misses** of longer single-word terms (7+ letters) with rapidfuzz Levenshtein distance
    (1 edit up to 9 letters, 2 from 10), same first letter, tokens of 6+ letters only: bounded work.
 
-Segmentation and fuzzy results are cached per token, so throughput grows with repetition across
-listings. No settings drive this module; to extend, add filler words to :data:`CONTEXT_WORDS` (or the
-packaged stopword list) or a pattern to :data:`QUANTITY_PATTERNS` (the scorer reads its ``kind``).
+Segmentation and fuzzy results are cached per token, and tokens that give neither are remembered, so
+most texts skip step 3/4 with one set test; exact terms are found with space-padded keys over the
+space-padded text, so every hit is on token boundaries. :meth:`Matcher.match_rows` gives the matches as
+plain tuples (the scorer's fast path); :meth:`Matcher.match` wraps them in :class:`Match`.
+
+No settings drive this module; to extend, add filler words to :data:`CONTEXT_WORDS` (or the packaged
+stopword list) or a pattern to :data:`QUANTITY_PATTERNS` (the scorer reads its ``kind``; a kind whose
+number and unit should be read without a second match also goes into :data:`_VALUE_GROUPS`).
 """
 
 from __future__ import annotations

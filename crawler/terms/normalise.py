@@ -20,6 +20,12 @@ Steps, in order (the same numbers appear as comments in :func:`normalise`):
    → "thrift", "bal", "balpres"; patterns are normalised the same way, so real double letters still
    match), then common abbreviations (:data:`ABBREVIATIONS`, e.g. "bks" → "bekas").
 
+Speed (``docs/terms.md``, Throughput): when no piece can be re-joined (step 3 has nothing to do, which
+three cheap searches tell), each word goes through steps 4 alone via a bounded per-word memo
+(:data:`_WORDS`), and the offset table behind :meth:`Normalised.original_span` is built only when a span
+is asked for; the same per-word function (:func:`_word_map`) serves re-joined words. Any change to
+steps 1–4 must keep ``tests/test_score_regression.py`` green.
+
 Joined words ("balpresimport") are split by the matcher, which knows the lexicon (see
 :mod:`crawler.terms.matcher`). No settings drive this module; extend it by adding to
 :data:`ABBREVIATIONS`, :data:`HOMOGLYPHS`, :data:`LEET` or :data:`JOINERS` and adding a test case in
