@@ -220,12 +220,12 @@ def suggest(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many proposals to show.")] = 20,
 ) -> None:
     """Show proposed terms (from discovery), best first. Example: tertib terms suggest -n 10"""
-    from crawler.terms import discovery
+    from crawler.terms.discovery import ranked_proposals
 
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     with common.database().session() as session:
-        rows = discovery.ranked_proposals(session)[:limit]
+        rows = ranked_proposals(session)[:limit]
         table = Table(title=f"proposed terms ({len(rows)})")
         for col in ("id", "phrase", "candidates", "others", "lift", "log-odds z", "source", "examples"):
             table.add_column(col)
