@@ -93,14 +93,21 @@ class HttpExchange:
 
 
 # Generic block markers (docs/contracts.md "Block markers"); site profiles in spiders/ are more precise.
-_BLOCK_TEXT = [
-    (re.compile(rb"verify you are human", re.I), "captcha"),
-    (re.compile(rb"<title>\s*Access Denied", re.I), "akamai"),
-    (re.compile(rb"<title>\s*Security Check", re.I), "captcha"),
-    (re.compile(rb"captcha_container|g-recaptcha|h-captcha", re.I), "captcha"),
-    (re.compile(rb"slide to verify|x5secdata", re.I), "slider"),
-    (re.compile(rb'"rgv587_flag"'), "slider"),
-    (re.compile(rb'"error"\s*:\s*90309999'), "signature"),
+# Each marker has literals that must occur for its pattern to match (checked first with a plain substring
+# search — case-folded for the re.I patterns — so a normal page costs no regex scan of its 200 KB head).
+_BLOCK_TEXT: list[tuple[tuple[bytes, ...], bool, re.Pattern[bytes], str]] = [
+    ((b"verify you are human",), True, re.compile(rb"verify you are human", re.I), "captcha"),
+    ((b"access denied",), True, re.compile(rb"<title>\s*Access Denied", re.I), "akamai"),
+    ((b"security check",), True, re.compile(rb"<title>\s*Security Check", re.I), "captcha"),
+    (
+        (b"captcha_container", b"g-recaptcha", b"h-captcha"),
+        True,
+        re.compile(rb"captcha_container|g-recaptcha|h-captcha", re.I),
+        "captcha",
+    ),
+    ((b"slide to verify", b"x5secdata"), True, re.compile(rb"slide to verify|x5secdata", re.I), "slider"),
+    ((b'"rgv587_flag"',), False, re.compile(rb'"rgv587_flag"'), "slider"),
+    ((b"90309999",), False, re.compile(rb'"error"\s*:\s*90309999'), "signature"),
 ]
 _BLOCK_PATHS = [
     (re.compile(r"/verify/(captcha|traffic)"), "captcha"),
@@ -122,8 +129,10 @@ def detect_block(exchange: HttpExchange) -> str | None:
         if pattern.search(path) or (300 <= exchange.status < 400 and pattern.search(location)):
             return reason
     head = exchange.body[:200_000]
-    for text_pattern, reason in _BLOCK_TEXT:
-        if text_pattern.search(head):
+    folded = head.lower()
+    for literals, fold, text_pattern, reason in _BLOCK_TEXT:
+        haystack = folded if fold else head
+        if any(literal in haystack for literal in literals) and text_pattern.search(head):
             return reason
     return None
 
