@@ -314,34 +314,36 @@ class RunContext:
     def _recheck_rows(
         session: Any, observations: list[tuple[Any, datetime]], capture_ids: list[int | None]
     ) -> list[int]:
-        from sqlalchemy import Table, bindparam, update
+        from sqlalchemy import Table, bindparam, insert, update
 
         from storage.models import Listing as ListingRow
         from storage.models import Recheck
 
-        rows = []
+        rows: list[dict[str, Any]] = []
         status: list[dict[str, Any]] = []
         for (obs, checked_at), capture_id in zip(observations, capture_ids, strict=True):
             target, result = obs.target, obs.result
             due_at = target.get("due_at")
             rows.append(
-                Recheck(
-                    takedown_item_id=target.get("takedown_item_id"),
-                    listing_id=int(target["listing_id"]),
-                    round_days=target.get("round_days"),
-                    due_at=datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
-                    checked_at=checked_at,
-                    verdict=str(result.verdict),
-                    rule=result.rule,
-                    signal=str(result.signal or "")[:2000],
-                    capture_id=capture_id,
-                    attempt=int(target.get("attempt") or 1),
-                )
+                {
+                    "takedown_item_id": target.get("takedown_item_id"),
+                    "listing_id": int(target["listing_id"]),
+                    "round_days": target.get("round_days"),
+                    "due_at": datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
+                    "checked_at": checked_at,
+                    "verdict": str(result.verdict),
+                    "rule": result.rule,
+                    "signal": str(result.signal or "")[:2000],
+                    "capture_id": capture_id,
+                    "attempt": int(target.get("attempt") or 1),
+                }
             )
             if result.verdict != "UNOBSERVABLE":
                 status.append({"b_id": int(target["listing_id"]), "b_status": str(result.verdict)})
-        session.add_all(rows)
-        session.flush()
+        # one executemany, RETURNING the ids in row order
+        ids = list(
+            session.scalars(insert(Recheck).returning(Recheck.id, sort_by_parameter_order=True), rows).all()
+        )
         if status:
             table = ListingRow.__table__
             assert isinstance(table, Table)
@@ -351,7 +353,7 @@ class RunContext:
                 .values(last_status=bindparam("b_status")),
                 status,
             )
-        return [row.id for row in rows]
+        return ids
 
     def _recheck_custody(
         self, observations: list[tuple[Any, datetime]], capture_ids: list[int | None], ids: list[int]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,44 +119,69 @@ def append(
     Two writers racing for the same sequence number collide on the primary key; the loser retries on a
     fresh head inside a savepoint, so the chain stays linear.
     """
-    spec = EntrySpec(actor, action, object_type, object_id, object_digest, details, at)
-    return append_many(session, [spec], retries=retries)[0]
-
-
-def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 5) -> list[CustodyEntry]:
-    """Append ``specs`` in order as ``seq+1 … seq+K`` in the caller's transaction (flushed, one savepoint).
-
-    The head is read once per attempt and the entries are chained in memory. If another writer took one
-    of those sequence numbers (primary-key collision), the savepoint is rolled back and the whole run of
-    entries is rebuilt from the new head.
-    """
-    if not specs:
-        return []
-    now = datetime.now(UTC)
-    # exactly what the JSON column will return, so the stored hash recomputes identically
-    prepared = [(spec, spec.at or now, json.loads(canonical_json(spec.details or {}))) for spec in specs]
+    at = at or datetime.now(UTC)
+    details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
     for attempt in range(retries):
         seq, prev = head(session)
-        entries: list[CustodyEntry] = []
-        for spec, at, details in prepared:
-            seq += 1
-            entry = CustodyEntry(
-                seq=seq,
-                at=at,
-                actor=spec.actor,
-                action=spec.action,
-                object_type=spec.object_type,
-                object_id=str(spec.object_id),
-                object_digest=spec.object_digest,
-                details=details,
-                prev_hash=prev,
-            )
-            entry.entry_hash = prev = _hash_of(entry)
-            entries.append(entry)
+        entry = CustodyEntry(
+            seq=seq + 1,
+            at=at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            object_digest=object_digest,
+            details=details,
+            prev_hash=prev,
+        )
+        entry.entry_hash = _hash_of(entry)
         try:
             with session.begin_nested():
-                session.add_all(entries)
-            return entries
+                session.add(entry)
+            return entry
+        except IntegrityError:
+            if attempt == retries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 5) -> tuple[int, str]:
+    """Append ``specs`` in order as ``seq+1 … seq+K`` in the caller's transaction; returns the new head.
+
+    The head is read once per attempt, the entries are chained in memory and inserted with one
+    executemany in a savepoint. If another writer took one of those sequence numbers (primary-key
+    collision), the savepoint is rolled back and the whole run is rebuilt from the new head.
+    """
+    if not specs:
+        return head(session)
+    now = datetime.now(UTC)
+    # exactly what the JSON column will return, so the stored hash recomputes identically
+    prepared = [
+        {
+            "at": spec.at or now,
+            "actor": spec.actor,
+            "action": spec.action,
+            "object_type": spec.object_type,
+            "object_id": str(spec.object_id),
+            "object_digest": spec.object_digest,
+            "details": json.loads(canonical_json(spec.details or {})),
+        }
+        for spec in specs
+    ]
+    table = CustodyEntry.__table__
+    assert isinstance(table, Table)
+    for attempt in range(retries):
+        seq, prev = head(session)
+        rows: list[dict[str, Any]] = []
+        for fields in prepared:
+            seq += 1
+            row = {**fields, "seq": seq, "prev_hash": prev}
+            row["entry_hash"] = prev = entry_hash(**row)
+            rows.append(row)
+        try:
+            with session.begin_nested():
+                session.execute(insert(table), rows)
+            return seq, prev
         except IntegrityError:
             if attempt == retries - 1:
                 raise

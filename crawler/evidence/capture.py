@@ -53,7 +53,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crawler import __version__
@@ -769,51 +769,55 @@ class EvidenceRecorder:
             if keys
             else {}
         )
-        rows: list[Capture] = []
+        rows: list[dict[str, Any]] = []
         for item, b, captured_at, shot in zip(resolved, built, times, shots, strict=True):
             key = item.listing.get("listing_key")
             listing_id = item.entry.listing_id if item.entry.listing_id is not None else known.get(str(key))
             png = item.entry.screenshot_png if item.reason is None else None
             rows.append(
-                Capture(
-                    listing_id=listing_id,
-                    sweep_run_id=item.entry.sweep_run_id,
-                    purpose=item.entry.purpose,
-                    url=item.url,
-                    observable=item.reason is None,
-                    unobservable_reason=item.reason,
-                    warc_file=appended.rel_path,
-                    warc_offset=b.offset,
-                    warc_length=b.length,
-                    warc_sha256=b.sha256,
-                    records=b.infos,
-                    screenshot_sha256=shot,
-                    screenshot_bytes=len(png) if png is not None else None,
-                    metadata_json={
+                {
+                    "listing_id": listing_id,
+                    "sweep_run_id": item.entry.sweep_run_id,
+                    "purpose": item.entry.purpose,
+                    "url": item.url,
+                    "observable": item.reason is None,
+                    "unobservable_reason": item.reason,
+                    "warc_file": appended.rel_path,
+                    "warc_offset": b.offset,
+                    "warc_length": b.length,
+                    "warc_sha256": b.sha256,
+                    "records": b.infos,
+                    "screenshot_sha256": shot,
+                    "screenshot_bytes": len(png) if png is not None else None,
+                    "metadata_json": {
                         "listing_key": key,
                         "title": item.listing.get("title"),
                         "platform": item.listing.get("platform"),
                         **{k: v for k, v in item.metadata.items() if k in ("query", "rank", "page", "score")},
                     },
-                    captured_at=captured_at,
-                )
+                    "captured_at": captured_at,
+                }
             )
-        session.add_all(rows)
-        session.flush()
-        ids = [row.id for row in rows]
+        # one executemany (RETURNING the ids in row order) instead of N unit-of-work inserts
+        ids = list(
+            session.scalars(insert(Capture).returning(Capture.id, sort_by_parameter_order=True), rows).all()
+        )
         # revisits of originals written earlier in this batch name their capture now that it has an id
-        for row, b in zip(rows, built, strict=True):
+        patches = []
+        for capture_id, b in zip(ids, built, strict=True):
             if any("refers_to_index" in info for info in b.infos):
                 b.infos = [_resolve_ref(info, ids) for info in b.infos]
-                row.records = b.infos
+                patches.append({"id": capture_id, "records": b.infos})
+        if patches:
+            session.execute(update(Capture), patches)
         return [
             Recorded(
-                capture_id=row.id,
-                listing_id=row.listing_id,
+                capture_id=capture_id,
+                listing_id=row["listing_id"],
                 listing_key=item.listing.get("listing_key"),
                 observable=item.reason is None,
             )
-            for row, item in zip(rows, resolved, strict=True)
+            for capture_id, row, item in zip(ids, rows, resolved, strict=True)
         ]
 
     @staticmethod
