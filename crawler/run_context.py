@@ -316,6 +316,7 @@ class RunContext:
     ) -> list[int]:
         from sqlalchemy import Table, bindparam, insert, update
 
+        from crawler.evidence.capture import insert_rows
         from storage.models import Listing as ListingRow
         from storage.models import Recheck
 
@@ -340,10 +341,12 @@ class RunContext:
             )
             if result.verdict != "UNOBSERVABLE":
                 status.append({"b_id": int(target["listing_id"]), "b_status": str(result.verdict)})
-        # one executemany, RETURNING the ids in row order
-        ids = list(
-            session.scalars(insert(Recheck).returning(Recheck.id, sort_by_parameter_order=True), rows).all()
-        )
+        if all(capture_id is not None for capture_id in capture_ids):  # one executemany, ids by capture
+            ids = insert_rows(session, Recheck, rows, ("capture_id",))
+        else:
+            ids = list(
+                session.scalars(insert(Recheck).returning(Recheck.id, sort_by_parameter_order=True), rows)
+            )
         if status:
             table = ListingRow.__table__
             assert isinstance(table, Table)

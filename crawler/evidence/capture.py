@@ -798,10 +798,8 @@ class EvidenceRecorder:
                     "captured_at": captured_at,
                 }
             )
-        # one executemany (RETURNING the ids in row order) instead of N unit-of-work inserts
-        ids = list(
-            session.scalars(insert(Capture).returning(Capture.id, sort_by_parameter_order=True), rows).all()
-        )
+        # one executemany; each capture's byte range (file, offset) is unique, so it finds the new ids
+        ids = insert_rows(session, Capture, rows, ("warc_file", "warc_offset"))
         # revisits of originals written earlier in this batch name their capture now that it has an id
         patches = []
         for capture_id, b in zip(ids, built, strict=True):
@@ -847,6 +845,29 @@ class EvidenceRecorder:
             },
             at=captured_at,
         )
+
+
+def insert_rows(
+    session: Session, model: Any, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> list[int]:
+    """Insert ``rows`` into ``model``'s table with ONE executemany; returns their ids in row order.
+
+    ``key`` names columns whose values are unique among these rows and among rows other writers may add
+    meanwhile (a capture's WARC file + offset, a recheck's capture id). The ids are read back from the rows
+    above the previous maximum id (one index range scan) — cheaper than ``RETURNING``, which SQLAlchemy can
+    only keep in row order on SQLite by inserting row by row.
+    """
+    if not rows:
+        return []
+    table = model.__table__
+    before = session.scalar(select(func.max(table.c.id))) or 0
+    session.execute(insert(table), list(rows))
+    columns = [table.c[name] for name in key]
+    found = {
+        tuple(found_row[:-1]): found_row[-1]
+        for found_row in session.execute(select(*columns, table.c.id).where(table.c.id > before))
+    }
+    return [int(found[tuple(row[name] for name in key)]) for row in rows]
 
 
 def _append_custody(session: Session, specs: list[custody.EntrySpec]) -> None:

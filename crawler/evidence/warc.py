@@ -392,14 +392,14 @@ class WarcFileWriter:
         assert self._fh is not None and self.path is not None
         offset = self._committed
         self._fh.seek(offset)
-        digest = hashlib.sha256()
         offsets: list[tuple[int, int]] = []
         pos = offset
         for member in members:
-            self._fh.write(member)
-            digest.update(member)
             offsets.append((pos, len(member)))
             pos += len(member)
+        data = b"".join(members)  # one write and one hash call for a whole batch
+        self._fh.write(data)
+        digest = hashlib.sha256(data)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._size = pos
