@@ -99,6 +99,8 @@ def demo(
     ] = Path("tertib-demo"),
     size: Annotated[int, typer.Option("--size", help="Sandbox catalog size.")] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Sandbox catalog seed.")] = 7,
+    max_queries: Annotated[int, typer.Option("--max-queries", min=1, help="Search terms per platform.")] = 6,
+    max_pages: Annotated[int, typer.Option("--max-pages", min=1, help="Result pages per search term.")] = 2,
 ) -> None:
     """Run the whole mission offline against the sandbox, step by step.
 
@@ -106,7 +108,7 @@ def demo(
     """
     from crawler.demo import run_demo
 
-    run_demo(out=out, size=size, seed=seed)
+    run_demo(out=out, size=size, seed=seed, max_queries=max_queries, max_pages=max_pages)
 
 
 def register(app: typer.Typer) -> None:

@@ -309,9 +309,11 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
 ]
 
 
-def run_demo(*, out: Path, size: int, seed: int) -> None:
+def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages: int = 2) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, data_dir=out / "data", size=size, seed=seed)
+    ctx = DemoContext(
+        out=out, data_dir=out / "data", size=size, seed=seed, max_queries=max_queries, max_pages=max_pages
+    )
     console = common.console
     console.rule("[bold]tertib demo[/] — the whole mission, offline, against the sandbox")
     started = time.monotonic()
