@@ -270,3 +270,142 @@ def link_capture(session: Session, *, capture_id: int, listing_id: int) -> None:
     capture = session.get(Capture, capture_id)
     if capture is not None and capture.listing_id is None:
         capture.listing_id = listing_id
+
+
+def persist_batch(
+    session: Session,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    sweep_run_id: int | None,
+    scorer_version: str,
+    lexicon_version_id: int | None,
+    seen_at: datetime | None = None,
+) -> dict[str, int]:
+    """Store one batch of sightings (``Listing.to_dict()`` records) in a handful of statements.
+
+    The same rows as :func:`upsert_listing` + :func:`add_sighting` + :func:`add_score` per record, but
+    sellers and listings are looked up with one ``IN`` query each, new rows are inserted together, and
+    sightings and scores go in as two ``executemany`` inserts — about 6 statements per batch instead of ~8 per
+    listing. Returns ``{listing_key: listing id}``.
+    """
+    from sqlalchemy import insert, tuple_
+
+    if not records:
+        return {}
+    seen_at = seen_at or now()
+
+    # 1. Sellers: one lookup, new ones added, known ones refreshed.
+    wanted: dict[tuple[str, str], Mapping[str, Any]] = {}
+    handles: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        if r.get("seller_id"):
+            key = (str(r["platform"]), str(r["seller_id"]))
+            wanted[key] = r
+            handles.setdefault(key, set()).update(r.get("contact_handles") or ())
+    sellers: dict[tuple[str, str], Seller] = {}
+    if wanted:
+        for found in session.scalars(
+            select(Seller).where(tuple_(Seller.platform, Seller.platform_seller_id).in_(list(wanted)))
+        ):
+            sellers[(found.platform, found.platform_seller_id)] = found
+    for key, r in wanted.items():
+        seller: Seller | None = sellers.get(key)
+        if seller is None:
+            seller = Seller(
+                platform=key[0],
+                platform_seller_id=key[1],
+                first_seen=seen_at,
+                last_seen=seen_at,
+                contact_handles=[],
+            )
+            session.add(seller)
+            sellers[key] = seller
+        seller.name = r.get("seller_name") or seller.name
+        seller.city = r.get("seller_city") or seller.city
+        seller.shop_url = r.get("shop_url") or seller.shop_url
+        seller.last_seen = max(seller.last_seen, seen_at)
+        merged = sorted(set(seller.contact_handles or []) | handles[key])
+        if merged != list(seller.contact_handles or []):
+            seller.contact_handles = merged
+
+    # 2. Listings: one lookup, then insert or update (the last record of a key in the batch wins).
+    by_key = {str(r["listing_key"]): r for r in records}
+    listings = {
+        row.listing_key: row
+        for row in session.scalars(select(Listing).where(Listing.listing_key.in_(list(by_key))))
+    }
+    for lkey, r in by_key.items():
+        listing: Listing | None = listings.get(lkey)
+        if listing is None:
+            listing = Listing(
+                listing_key=lkey,
+                platform=r["platform"],
+                platform_listing_id=str(r["listing_id"]),
+                first_seen=seen_at,
+                last_seen=seen_at,
+                contact_handles=[],
+                extra_ids={},
+            )
+            session.add(listing)
+            listings[lkey] = listing
+        listing.url = r["url"]
+        listing.title = r.get("title") or listing.title or ""
+        listing.description = r.get("description") or listing.description or ""
+        if r.get("price") is not None:
+            listing.price = r["price"]
+        listing.image_url = r.get("image_url") or listing.image_url
+        seller_key = (str(r["platform"]), str(r["seller_id"])) if r.get("seller_id") else None
+        if seller_key is not None:
+            listing.seller = sellers[seller_key]
+        if r.get("contact_handles"):
+            merged = sorted(set(listing.contact_handles or []) | set(r["contact_handles"]))
+            if merged != list(listing.contact_handles or []):
+                listing.contact_handles = merged
+        if r.get("extra_ids"):
+            listing.extra_ids = {**(listing.extra_ids or {}), **r["extra_ids"]}
+        listing.last_seen = max(listing.last_seen, seen_at)
+        listing.last_status = listing.last_status or "LIVE"
+        score = r.get("score")
+        if score is not None:
+            verdict = str(score["verdict"])
+            if listing.relist_of_id is not None and verdict in ("weak", "clear"):
+                verdict = "candidate"  # a flagged relisting stays in the review queue (see add_score)
+            listing.score_value = float(score["score"])
+            listing.verdict = verdict
+    session.flush()
+
+    # 3. Sightings and scores: two executemany inserts (sighting ids come back in order for the scores).
+    sighting_rows = [
+        {
+            "listing_id": listings[str(r["listing_key"])].id,
+            "sweep_run_id": sweep_run_id,
+            "seen_at": seen_at,
+            "query": r.get("query"),
+            "page": r.get("page"),
+            "rank": r.get("rank"),
+            "sponsored": bool(r.get("sponsored")),
+            "source_url": r.get("source_url"),
+            "raw": dict(r.get("raw") or {}),
+        }
+        for r in records
+    ]
+    sighting_ids = session.scalars(
+        insert(Sighting).returning(Sighting.id, sort_by_parameter_order=True), sighting_rows
+    ).all()
+    score_rows = [
+        {
+            "listing_id": listings[str(r["listing_key"])].id,
+            "sighting_id": sighting_id,
+            "value": float(r["score"]["score"]),
+            "verdict": str(r["score"]["verdict"]),
+            "explanation": dict(r["score"]),
+            "scorer_version": scorer_version,
+            "lexicon_version_id": lexicon_version_id,
+            "created_at": seen_at,
+        }
+        for r, sighting_id in zip(records, sighting_ids, strict=True)
+        if r.get("score") is not None
+    ]
+    if score_rows:
+        session.execute(insert(Score), score_rows)
+    return {key: listing.id for key, listing in listings.items()}

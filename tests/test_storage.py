@@ -132,3 +132,56 @@ def test_a_flagged_relisting_stays_a_candidate_when_rescored_weak(db: Database) 
     with db.session() as s:
         assert s.get(Listing, child_id).verdict == "candidate"  # type: ignore[union-attr]
         assert s.get(Listing, parent_id).verdict == "clear"  # type: ignore[union-attr]
+
+
+def _snapshot(db: Database) -> dict[str, object]:
+    with db.session() as s:
+        listings = [
+            (r.listing_key, r.title, r.price, r.verdict, r.score_value, r.contact_handles, r.extra_ids,
+             r.seller.platform_seller_id if r.seller else None)
+            for r in s.scalars(select(Listing).order_by(Listing.listing_key))
+        ]  # fmt: skip
+        sellers = [
+            (r.platform, r.platform_seller_id, r.name, r.city, r.contact_handles)
+            for r in s.scalars(select(Seller).order_by(Seller.platform_seller_id))
+        ]
+        sightings = sorted(
+            (r.query, r.page, r.rank, r.sponsored, r.raw) for r in s.scalars(select(Sighting))
+        )  # fmt: skip
+        scores = sorted((r.value, r.verdict, r.scorer_version) for r in s.scalars(select(Score)))
+    return {"listings": listings, "sellers": sellers, "sightings": sightings, "scores": scores}
+
+
+def test_persist_batch_stores_what_the_row_by_row_path_stores(tmp_path: Path) -> None:
+    records = [
+        _listing(listing_key=f"tokopedia:{i}", listing_id=str(i), seller_id=str(i % 3), title=f"bal {i}",
+                 contact_handles=[f"wa:6281{i % 2}"], extra_ids={"tts": str(i)} if i % 2 else {},
+                 query="bal", page=1, rank=i, sponsored=i == 0, raw={"i": i},
+                 score={"score": i / 10, "verdict": "strong" if i > 5 else "weak", "signals": []})
+        for i in range(9)
+    ]  # fmt: skip
+    records.append({**records[2], "rank": 42, "page": 2})  # the same listing twice in one batch
+    seen = datetime(2026, 5, 1, tzinfo=UTC)
+    bulk = Database(f"sqlite:///{tmp_path / 'bulk.sqlite3'}")
+    rows = Database(f"sqlite:///{tmp_path / 'rows.sqlite3'}")
+    for database in (bulk, rows):
+        database.migrate()
+        with database.session() as s:
+            repo.upsert_listing(
+                s, _listing(listing_key="tokopedia:3", listing_id="3", title="old"), seen_at=seen
+            )
+    with bulk.session() as s:
+        ids = repo.persist_batch(s, records, sweep_run_id=None, scorer_version="v", lexicon_version_id=None,
+                                 seen_at=seen)  # fmt: skip
+    assert set(ids) == {f"tokopedia:{i}" for i in range(9)}
+    with rows.session() as s:
+        for r in records:
+            listing_id, _ = repo.upsert_listing(s, r, seen_at=seen)
+            sighting_id = repo.add_sighting(
+                s, listing_id=listing_id, sweep_run_id=None, query=r["query"], page=r["page"], rank=r["rank"],
+                sponsored=r["sponsored"], raw=r["raw"], seen_at=seen,
+            )  # fmt: skip
+            score = r["score"]
+            repo.add_score(s, listing_id=listing_id, sighting_id=sighting_id, value=score["score"],
+                           verdict=score["verdict"], explanation=score, scorer_version="v")  # fmt: skip
+    assert _snapshot(bulk) == _snapshot(rows)
