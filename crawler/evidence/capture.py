@@ -13,10 +13,14 @@ What one :meth:`EvidenceRecorder.record_capture` writes, in one WARC byte range:
 3. a ``metadata`` record (``application/json``, URI ``urn:tertib:metadata:{page url}``) with the extracted
    fields, score and explanation, query, rank, sweep run, tool version and capture time.
 
-Then (the commit protocol): the members are appended and fsynced; the ``Capture`` row (file, offset,
-length, SHA-256 of the byte range, per-record offsets and digests) and a ``capture`` custody entry (object
-digest = that SHA-256) are committed in one transaction; only then is the range indexed (CDXJ). If the
-transaction fails the bytes are truncated away; if the process dies, the next recorder truncates them
+Then (the commit protocol, per batch — :meth:`EvidenceRecorder.record_batch` takes N captures and
+UNOBSERVABLE attempts, ``record_capture`` is a batch of one): all members are appended with one write and
+one fsync; the ``Capture`` rows (file, offset, length, SHA-256 of each capture's byte range, per-record
+offsets and digests), their ``capture`` custody entries (object digest = that SHA-256) and the caller's
+ledger rows (``ledger`` callback: e.g. recheck verdicts, with their own custody entries) are committed in
+one transaction, the custody entries chained from one head read (:func:`storage.custody.append_many`);
+only then is the range indexed (CDXJ). Each batch is committed or absent: if the transaction fails the
+bytes are truncated away; if the process dies, the next recorder truncates them
 (:func:`crawler.evidence.warc.recover`).
 
 Bodies: ``HttpExchange.body`` is the entity body as received. When the caller could only get a decoded
@@ -30,8 +34,10 @@ call :meth:`record_unobservable` themselves) is stored as an UNOBSERVABLE attemp
 
 Settings: ``Settings.warc_dir``, ``blob_dir``, ``warc_max_bytes`` (rotation), ``actor``. Constructor
 arguments ``clock`` and ``id_factory`` make output byte-identical for fixed inputs; ``gzip_level`` trades CPU
-for size. Heavy work can leave the reactor thread: ``await recorder.arecord_capture(...)`` runs on the
-recorder's single writer thread (zlib and hashlib release the GIL). To add a record kind, build it in
+for size. Heavy work can leave the reactor thread: ``await recorder.arecord_batch(...)`` (or
+``arecord_capture``) runs on the recorder's single writer thread (zlib and hashlib release the GIL), so
+batches commit in call order. Batch sizes are the callers' settings (``RECHECK_BATCH_SIZE``,
+``EVIDENCE_BATCH_SIZE``; docs/evidence.md "Batches"). To add a record kind, build it in
 :meth:`EvidenceRecorder._build` and give it a ``records`` entry; verify and bundles follow ``records``.
 """
 

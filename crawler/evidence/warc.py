@@ -14,8 +14,9 @@ created as a temporary file that is renamed into place once that record is fsync
 ``{name}.json`` records ``{"warcinfo_length", "closed"}``; ``{name}.cdxj`` is the file's CDXJ index
 (one line per record, appended after each committed capture, rebuilt on recovery).
 
-Commit protocol (see :mod:`crawler.evidence.capture`): a capture's records are appended and fsynced, then the
-database row that names the byte range is committed — the database is the commit point. A crash in
+Commit protocol (see :mod:`crawler.evidence.capture`): a batch of captures' records is appended with one
+write and one fsync, then the database rows that name the byte ranges are committed in one transaction —
+the database is the commit point. A crash in
 between leaves bytes after the last committed range; :func:`recover` (run when a recorder opens) truncates
 any unlocked, unclosed file back to ``max(warcinfo_length, end of the last committed range)`` and rebuilds
 its index. Bytes beyond that end were never evidence: no row names them, verify ignores them.
