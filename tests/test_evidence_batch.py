@@ -458,3 +458,61 @@ def test_recheck_batch_failure_leaves_neither_ledger_nor_evidence(
     for path in _warcs(settings):
         assert path.stat().st_size == warc.committed_end(path, None)
     _checker_ok(settings)
+
+
+# -- sweep: captures committed before or after their listing's persist batch ----------------------
+
+
+def _sweep_listing(i: int) -> Any:
+    from crawler.items import Listing
+
+    item = listing(i)
+    return Listing(
+        platform="tokopedia",
+        listing_id=item["listing_id"],
+        url=item["url"],
+        title=item["title"],
+        query="bal korea",
+        page=1,
+        rank=i + 1,
+        exchanges=[_Response(item["url"], f"<html>{item['title']}</html>".encode())],
+    )
+
+
+def test_sweep_captures_are_linked_whichever_commits_first(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    db = make_db(settings)
+    early, late, racing = _sweep_listing(0), _sweep_listing(1), _sweep_listing(2)
+
+    async def run() -> dict[str, int]:
+        ctx = RunContext(settings, run_id=None)
+        await ctx.open_evidence(screenshots=False)
+        try:
+            # persist first: the batch finds the listing row at once
+            ctx.persist([early])
+            entries = [await ctx.capture_entry(item) for item in (early, late, racing)]
+            recorded = await ctx.record_sweep_batch(entries)
+            assert [r.listing_id is None for r in recorded] == [False, True, True]
+            assert set(ctx.unlinked) == {late.listing_key, racing.listing_key}
+            # evidence first: the listing's persist batch links it by key
+            ctx.persist([late])
+            assert set(ctx.unlinked) == {racing.listing_key}
+            # stored by another path after the batch looked (a race): linked at the end of the crawl
+            with ctx.db.session() as session:
+                from storage import repositories as repo
+
+                repo.upsert_listing(session, racing.to_dict())
+            assert ctx.link_captures() == 1 and ctx.unlinked == {}
+        finally:
+            await ctx.close_evidence()
+            ctx.close()
+        return {str(r.listing_key): r.capture_id for r in recorded}
+
+    ids = asyncio.run(run())
+    with db.session() as s:
+        keys = {
+            c.id: s.get(ListingRow, c.listing_id).listing_key  # type: ignore[union-attr]
+            for c in s.scalars(select(Capture))
+        }
+    assert keys == {cid: key for key, cid in ids.items()}
+    assert verify(db, settings, all=True, record=False).ok
