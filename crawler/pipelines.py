@@ -44,9 +44,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_EVIDENCE_BATCH_SIZE = 50  # EVIDENCE_BATCH_SIZE
 VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
 _SPACE = re.compile(r"\s+")
-_WA = re.compile(r"(?:\+?62|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
+_WA = re.compile(r"(?:\+?62[\s.-]?|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
+# "@handle" only where it starts a word: "toko.bal@gmail.com" is an e-mail address, not an Instagram handle
 _IG = re.compile(
-    r"(?:\big\s*[:@]?\s*|instagram\s*[:@]?\s*)@?([A-Za-z0-9_.]{3,30})|@([A-Za-z0-9_.]{3,30})", re.I
+    r"(?:\big\s*[:@]?\s*|instagram\s*[:@]?\s*)@?([A-Za-z0-9_.]{3,30})|(?<![\w.])@([A-Za-z0-9_.]{3,30})", re.I
 )
 
 
@@ -291,21 +292,28 @@ def _headers(response: Response) -> dict[str, str]:
 
 
 class PersistPipeline:
+    """Batched writes off the reactor thread: one batch in flight at a time, so batches commit in order
+    and the crawl keeps fetching while SQLite writes."""
+
     def __init__(self, crawler: Crawler, batch_size: int) -> None:
         self.crawler = crawler
         self.ctx = run_context(crawler)
         self.batch_size = batch_size
         self.pending: list[Any] = []
+        self.inflight: asyncio.Future[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, crawler.settings.getint("PERSIST_BATCH_SIZE", 200))
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         if isinstance(item, Listing | QueryFinding):
             self.pending.append(item)
             if len(self.pending) >= self.batch_size:
-                self.flush()
+                batch, self.pending = self.pending, []
+                if self.inflight is not None:
+                    await self.inflight  # also surfaces a failed batch as an item error
+                self.inflight = asyncio.ensure_future(asyncio.to_thread(self.ctx.persist, batch))
         return item
 
     def flush(self) -> None:
@@ -313,7 +321,9 @@ class PersistPipeline:
             batch, self.pending = self.pending, []
             self.ctx.persist(batch)
 
-    def close_spider(self) -> None:
+    async def close_spider(self) -> None:
+        if self.inflight is not None:
+            await self.inflight
         self.flush()
 
 

@@ -385,9 +385,11 @@ class RunContext:
     # -- persistence -----------------------------------------------------------------------------
 
     def persist(self, items: list[Listing | QueryFinding]) -> None:
+        """One transaction per batch (``storage.repositories.persist_batch``); runs on a worker thread."""
         from storage import repositories as repo
 
         now = datetime.now(UTC)
+        listings = [item for item in items if isinstance(item, Listing)]
         with self.db.session() as session:
             for item in items:
                 if isinstance(item, QueryFinding):
@@ -399,35 +401,18 @@ class RunContext:
                         detail={"text": item.detail},
                         sweep_run_id=self.run_id,
                     )
-                    continue
-                data = item.to_dict()
-                listing_id, _created = repo.upsert_listing(session, data, seen_at=now)
-                sighting_id = repo.add_sighting(
-                    session,
-                    listing_id=listing_id,
-                    sweep_run_id=self.run_id,
-                    query=item.query,
-                    page=item.page,
-                    rank=item.rank,
-                    sponsored=item.sponsored,
-                    source_url=item.source_url,
-                    raw=item.raw,
-                    seen_at=now,
-                )
-                if item.score is not None:
-                    repo.add_score(
-                        session,
-                        listing_id=listing_id,
-                        sighting_id=sighting_id,
-                        value=float(item.score["score"]),
-                        verdict=str(item.score["verdict"]),
-                        explanation=item.score,
-                        scorer_version=self.scorer_version,
-                        lexicon_version_id=self.lexicon_version_id,
-                    )
+            ids = repo.persist_batch(
+                session,
+                [item.to_dict() for item in listings],
+                sweep_run_id=self.run_id,
+                scorer_version=self.scorer_version,
+                lexicon_version_id=self.lexicon_version_id,
+                seen_at=now,
+            )
+            for item in listings:
                 capture_id = item.capture_id or self.unlinked.pop(item.listing_key, None)
                 if capture_id is not None:
-                    repo.link_capture(session, capture_id=capture_id, listing_id=listing_id)
+                    repo.link_capture(session, capture_id=capture_id, listing_id=ids[item.listing_key])
             if self.unlinked:  # captures committed after their listing's batch: link by key
                 self._link_unlinked(session)
 

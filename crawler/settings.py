@@ -8,7 +8,9 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
 - ``SCORE_ENABLED`` — score listings (title first, title + description after enrichment).
 - ``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT`` — fetch listing details for
   listings scoring at least this verdict, and capture WARC + screenshot evidence for candidates.
-- ``PERSIST_BATCH_SIZE`` — listings per database transaction.
+- ``PERSIST_BATCH_SIZE`` — listings per database transaction (written off the reactor thread).
+- ``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE`` — captures (and recheck ledger rows) per WARC append and
+  transaction; each batch is committed or absent.
 - ``TERTIB_PROGRESS`` — a Rich progress display (the CLI turns it on).
 
 ``build(settings, run_id=…)`` returns the dict for ``scrapy.settings.Settings``; per-platform politeness
@@ -121,6 +123,8 @@ def build(
         "EVIDENCE_ENRICH_MIN_VERDICT": "weak",
         "EVIDENCE_MAX_CONCURRENT": 4,  # tabs in the screenshotter; 4 measured best on 2 cores
         "PERSIST_BATCH_SIZE": 200,
+        "EVIDENCE_BATCH_SIZE": 50,  # captures per WARC append + transaction (crawler.evidence.capture)
+        "RECHECK_BATCH_SIZE": 100,  # recheck observations per evidence + ledger transaction
         "TERTIB_PROGRESS": progress,
         "TERTIB_RUN_ID": run_id,
         "TERTIB_SETTINGS": settings,

@@ -409,3 +409,28 @@ def persist_batch(
     if score_rows:
         session.execute(insert(Score), score_rows)
     return {key: listing.id for key, listing in listings.items()}
+
+
+def link_run_captures(session: Session, sweep_run_id: int) -> int:
+    """Attach the run's captures that are still without a listing to it, by their recorded listing key.
+
+    Evidence and persistence commit on different threads; whichever commits first, this post-crawl pass
+    guarantees every capture ends up on its listing. Returns how many were linked.
+    """
+    from storage.models import Capture
+
+    pending = session.scalars(
+        select(Capture).where(Capture.sweep_run_id == sweep_run_id, Capture.listing_id.is_(None))
+    ).all()
+    keyed: dict[int, str] = {c.id: str((c.metadata_json or {}).get("listing_key") or "") for c in pending}
+    keys = sorted({k for k in keyed.values() if k})
+    ids = dict(
+        session.execute(select(Listing.listing_key, Listing.id).where(Listing.listing_key.in_(keys))).all()
+    )
+    linked = 0
+    for capture in pending:
+        listing_id = ids.get(keyed[capture.id])
+        if listing_id is not None:
+            capture.listing_id = listing_id
+            linked += 1
+    return linked
