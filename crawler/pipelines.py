@@ -4,7 +4,8 @@
    (WhatsApp numbers, Instagram handles) from title and description.
 2. :class:`ScorePipeline` (``SCORE_ENABLED``) — score with the run's lexicon; the explanation travels on the
    item. Title only at first: search results rarely carry descriptions.
-3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``,
+3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``
+   = weak | candidate | none,
    ``EVIDENCE_MAX_CONCURRENT``, ``EVIDENCE_BATCH_SIZE``) — for listings scoring at least the enrich verdict,
    fetch the listing's detail with the platform's own method, merge the description and seller, rescore;
    for candidates (verdict candidate or strong) capture evidence: the search response that surfaced it, the
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EVIDENCE_BATCH_SIZE = 50  # EVIDENCE_BATCH_SIZE
 VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
+ENRICH_NEVER = 99  # EVIDENCE_ENRICH_MIN_VERDICT = "none"
 _SPACE = re.compile(r"\s+")
 _WA = re.compile(r"(?:\+?62[\s.-]?|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
 # "@handle" only where it starts a word: "toko.bal@gmail.com" is an e-mail address, not an Instagram handle
@@ -120,12 +122,15 @@ class EvidencePipeline:
         self.ctx = run_context(crawler)
         settings = crawler.settings
         self.screenshots = settings.getbool("EVIDENCE_SCREENSHOT", True)
-        self.enrich_from = VERDICT_ORDER[settings.get("EVIDENCE_ENRICH_MIN_VERDICT", "weak")]
+        # "none": no detail fetches; candidates' evidence is the search response that surfaced them
+        enrich = settings.get("EVIDENCE_ENRICH_MIN_VERDICT", "weak")
+        self.enrich_from = ENRICH_NEVER if enrich == "none" else VERDICT_ORDER[enrich]
         self.concurrency = settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
         self.semaphore = asyncio.Semaphore(self.concurrency)
         self.seen: set[str] = set()
         self.batch_size = max(1, settings.getint("EVIDENCE_BATCH_SIZE", DEFAULT_EVIDENCE_BATCH_SIZE))
         self.pending: list[tuple[Any, Listing | None]] = []  # (BatchEntry, its candidate or None)
+        self.tail: asyncio.Future[None] | None = None  # the last batch commit in the chain
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -153,18 +158,40 @@ class EvidencePipeline:
             return
         self.pending.append((entry, item))
         if len(self.pending) >= self.batch_size:
-            await self.flush()
+            self._start_flush()
 
-    async def flush(self) -> None:
-        """Commit the queued captures and attempts as one recorder batch."""
-        if not self.pending:
+    def _start_flush(self) -> None:
+        """Chain the queued captures' commit after the previous one without holding up the items: the crawl
+        goes on while the writer thread works (captures reach their listings by key, see RunContext)."""
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.tail = asyncio.ensure_future(self._commit_after(self.tail, batch))
+
+    async def _commit_after(
+        self, previous: asyncio.Future[None] | None, batch: list[tuple[Any, Any]]
+    ) -> None:
+        if previous is not None:
+            await previous  # never raises: failures are handled below
+        try:
+            recorded = await self.ctx.record_sweep_batch([entry for entry, _ in batch])
+        except Exception:
+            logger.exception("committing a batch of %d captures failed", len(batch))
+            assert self.crawler.stats is not None
+            for entry, item in batch:
+                platform = item.platform if item is not None else getattr(entry, "platform", "unknown")
+                self.crawler.stats.inc_value(f"tertib/{platform}/item_errors")
+                self.crawler.stats.inc_value("tertib/item_errors")
             return
-        batch, self.pending = self.pending, []
-        recorded = await self.ctx.record_sweep_batch([entry for entry, _ in batch])
         for (_, item), rec in zip(batch, recorded, strict=True):
             if item is not None:
                 item.capture_id = rec.capture_id
                 self.stat(item.platform, "captures")
+
+    async def flush(self) -> None:
+        """Commit everything queued and wait for the chain to finish."""
+        self._start_flush()
+        if self.tail is not None:
+            await self.tail
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, BlockedAttempt):
@@ -179,14 +206,15 @@ class EvidencePipeline:
             if self._needs_browser(item)
             else self.enrich_from
         )
-        if VERDICT_ORDER.get(item.score["verdict"], 0) < enrich_from:
+        verdict = VERDICT_ORDER.get(item.score["verdict"], 0)
+        if verdict < min(enrich_from, VERDICT_ORDER["candidate"]):
             return item
         if item.listing_key in self.seen:  # the same listing from another query/page: one capture per run
             return item
         self.seen.add(item.listing_key)
         entry = None
         async with self.semaphore:  # the detail fetch and the screenshot tab; the batch commit waits outside
-            png = await self._enrich(item)
+            png = await self._enrich(item) if verdict >= enrich_from else None
             if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")
                 if self.ctx.recorder is not None:
@@ -292,39 +320,48 @@ def _headers(response: Response) -> dict[str, str]:
 
 
 class PersistPipeline:
-    """Batched writes off the reactor thread: one batch in flight at a time, so batches commit in order
-    and the crawl keeps fetching while SQLite writes."""
+    """Batched writes off the reactor thread. Each batch is chained after the previous one, so batches
+    commit in order even though Scrapy processes several items at once (``CONCURRENT_ITEMS``); a failed batch
+    is counted as item errors, which fails the run (SweepHealth)."""
 
     def __init__(self, crawler: Crawler, batch_size: int) -> None:
         self.crawler = crawler
         self.ctx = run_context(crawler)
         self.batch_size = batch_size
         self.pending: list[Any] = []
-        self.inflight: asyncio.Future[None] | None = None
+        self.tail: asyncio.Future[None] | None = None  # the last batch in the chain
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, crawler.settings.getint("PERSIST_BATCH_SIZE", 200))
 
-    async def process_item(self, item: Any) -> Any:
+    def process_item(self, item: Any) -> Any:
         if isinstance(item, Listing | QueryFinding):
             self.pending.append(item)
             if len(self.pending) >= self.batch_size:
                 batch, self.pending = self.pending, []
-                if self.inflight is not None:
-                    await self.inflight  # also surfaces a failed batch as an item error
-                self.inflight = asyncio.ensure_future(asyncio.to_thread(self.ctx.persist, batch))
+                self.tail = asyncio.ensure_future(self._write_after(self.tail, batch))
         return item
 
-    def flush(self) -> None:
-        if self.pending:
-            batch, self.pending = self.pending, []
-            self.ctx.persist(batch)
+    async def _write_after(self, previous: asyncio.Future[None] | None, batch: list[Any]) -> None:
+        if previous is not None:
+            await previous  # never raises: failures are handled below
+        try:
+            await asyncio.to_thread(self.ctx.persist, batch)
+        except Exception:
+            logger.exception("storing a batch of %d items failed", len(batch))
+            stats = self.crawler.stats
+            assert stats is not None
+            for item in batch:
+                stats.inc_value(f"tertib/{item.platform}/item_errors")
+                stats.inc_value("tertib/item_errors")
 
     async def close_spider(self) -> None:
-        if self.inflight is not None:
-            await self.inflight
-        self.flush()
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.tail = asyncio.ensure_future(self._write_after(self.tail, batch))
+        if self.tail is not None:
+            await self.tail
 
 
 __all__ = [

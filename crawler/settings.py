@@ -65,6 +65,7 @@ def build(
     progress: bool = False,
     evidence: bool = True,
     screenshots: bool = True,
+    details: str = "weak",
 ) -> dict[str, Any]:
     from crawler.browser import saved_profiles
     from spiders import PROFILES
@@ -120,7 +121,7 @@ def build(
         "SCORE_ENABLED": True,
         "EVIDENCE_ENABLED": evidence,
         "EVIDENCE_SCREENSHOT": screenshots and chromium is not None,
-        "EVIDENCE_ENRICH_MIN_VERDICT": "weak",
+        "EVIDENCE_ENRICH_MIN_VERDICT": details,
         "EVIDENCE_MAX_CONCURRENT": 4,  # tabs in the screenshotter; 4 measured best on 2 cores
         "PERSIST_BATCH_SIZE": 200,
         "EVIDENCE_BATCH_SIZE": 50,  # captures per WARC append + transaction (crawler.evidence.capture)

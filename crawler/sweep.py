@@ -69,6 +69,7 @@ def run_sweep(
     trigger: str = "manual",
     screenshots: bool = True,
     max_queries: int | None = None,
+    details: str = "weak",
 ) -> int:
     """Run one sweep in this process; returns the SweepRun id."""
     from scrapy.crawler import CrawlerProcess
@@ -105,7 +106,12 @@ def run_sweep(
 
     # 3. Crawl.
     values = crawl_settings.build(
-        settings, run_id=run_id, platforms=tuple(platforms), progress=progress, screenshots=screenshots
+        settings,
+        run_id=run_id,
+        platforms=tuple(platforms),
+        progress=progress,
+        screenshots=screenshots,
+        details=details,
     )
     process = CrawlerProcess(ScrapySettings(values))
     process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
@@ -203,6 +209,14 @@ def sweep_command(
         bool, typer.Option("--no-screenshots", help="WARC evidence without screenshots.")
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress display.")] = False,
+    details: Annotated[
+        str,
+        typer.Option(
+            "--details",
+            help="Open listing pages for listings scoring at least: weak (default: descriptions rescore and "
+            "back the evidence), candidate, or none (evidence is the search response; fastest triage).",
+        ),
+    ] = "weak",
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
@@ -217,9 +231,12 @@ def sweep_command(
                 f"{name} has no keyword search "
                 "(TikTok Shop is found through Tokopedia; Bukalapak is recheck-only)"
             )
+    if details not in ("weak", "candidate", "none"):
+        raise UsageError(f"--details must be weak, candidate or none, not {details!r}")
     if sandbox:
         common.set_overrides(sandbox_url=sandbox)
     run_id = run_sweep(
+        details=details,
         trigger="schedule" if os.environ.get("TERTIB_JOB_RUN_ID") else "manual",
         platforms=chosen,
         max_pages=max_pages,
