@@ -200,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 report["levels"].append(level)
                 print(json.dumps({"baseline": base_line, "evidence": level}), flush=True)
             if args.long:
-                best = max(report["levels"], key=lambda r: r["per_minute"])["pages"]
+                best = args.long_pages or max(report["levels"], key=lambda r: r["per_minute"])["pages"]
                 report["long"] = await run_level(work, items, args.long, best, record=True, batch=100)
                 print(json.dumps({"long": report["long"]}), flush=True)
     finally:
@@ -213,6 +213,9 @@ def main() -> int:
     parser.add_argument("--captures", type=int, default=60, help="captures per concurrency level")
     parser.add_argument("--baseline", type=int, default=30, help="screenshot-only captures per level")
     parser.add_argument("--long", type=int, default=500, help="captures in the RSS run (0 to skip)")
+    parser.add_argument(
+        "--long-pages", type=int, default=0, help="tabs in the RSS run (default: the fastest level)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, default=2000, help="sandbox catalog size")
     parser.add_argument("--json", type=Path, help="also write the report here")
