@@ -13,17 +13,15 @@ header, XLSX header and types, JSON keys). To add a column: add a field to :clas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from crawler.review import latest_decisions_subquery, latest_scores_subquery
-from storage.models import Capture, Listing, Seller, TakedownItem
+from storage.models import Capture, Listing, ReviewDecision, Score, Seller, TakedownItem
 
 REQUESTED_ACTION = "takedown"  # per item; repeat offenders additionally get an account-level section
 
@@ -94,13 +92,6 @@ def matched_signals(explanation: dict[str, Any] | None) -> str:
     return _signals_text((explanation or {}).get("signals"))
 
 
-def _signals_json(text: str | None) -> str:
-    """:func:`matched_signals` from the ``$.signals`` JSON text SQLite extracted (NULL when absent)."""
-    if not text or text[0] != "[":  # absent, or not a list (SQLite returns scalars unquoted)
-        return ""
-    return _signals_text(json.loads(text))
-
-
 def _signals_text(signals: Any) -> str:
     parts: list[str] = []
     for signal in signals if isinstance(signals, list) else ():
@@ -114,35 +105,6 @@ def _signals_text(signals: Any) -> str:
     return "; ".join(parts)
 
 
-def latest_captures_subquery() -> Any:
-    """Per listing its latest observable capture: ``listing_id, capture_id, warc_sha256, …, captured_at``."""
-    ranked = (
-        select(
-            Capture.listing_id.label("listing_id"),
-            Capture.id.label("capture_id"),
-            Capture.warc_sha256.label("warc_sha256"),
-            Capture.screenshot_sha256.label("screenshot_sha256"),
-            Capture.captured_at.label("captured_at"),
-            func.row_number()
-            .over(partition_by=Capture.listing_id, order_by=(Capture.captured_at.desc(), Capture.id.desc()))
-            .label("rn"),
-        )
-        .where(Capture.listing_id.is_not(None), Capture.observable.is_(True))
-        .subquery("ranked_captures")
-    )
-    return (
-        select(
-            ranked.c.listing_id,
-            ranked.c.capture_id,
-            ranked.c.warc_sha256,
-            ranked.c.screenshot_sha256,
-            ranked.c.captured_at,
-        )
-        .where(ranked.c.rn == 1)
-        .subquery("latest_captures")
-    )
-
-
 def select_rows(
     session: Session,
     *,
@@ -151,9 +113,18 @@ def select_rows(
     listing_ids: Sequence[int] | None = None,
 ) -> list[ExportRow]:
     """Approved items in export order (platform, then score high→low, then listing id), unnumbered."""
-    decisions = latest_decisions_subquery()
-    scores = latest_scores_subquery()
-    captures = latest_captures_subquery()
+    # Driven from approve decisions that no later decision overrides (index seeks on review_decisions
+    # (listing_id, decided_at, id)), with each listing's latest score and latest observable capture looked up
+    # the same way: no window over whole tables, and portable SQL (no SQLite-only JSON functions).
+    later = aliased(ReviewDecision)
+    newer_capture = aliased(Capture)
+    signals = (
+        select(Score.explanation)
+        .where(Score.listing_id == Listing.id)
+        .order_by(Score.created_at.desc(), Score.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     query = (
         select(
             Listing.id,
@@ -170,22 +141,43 @@ def select_rows(
             Seller.name,
             Seller.city,
             Seller.shop_url,
-            decisions.c.decision_id,
-            decisions.c.reviewer,
-            decisions.c.decided_at,
-            # only the signals, as JSON text: the rest of an explanation (normalised text, spans of
-            # negative terms, …) would be decoded for nothing
-            func.json_extract(scores.c.explanation, "$.signals"),
-            captures.c.capture_id,
-            captures.c.warc_sha256,
-            captures.c.screenshot_sha256,
-            captures.c.captured_at,
+            ReviewDecision.id,
+            ReviewDecision.reviewer,
+            ReviewDecision.decided_at,
+            signals,
+            Capture.id,
+            Capture.warc_sha256,
+            Capture.screenshot_sha256,
+            Capture.captured_at,
         )
-        .join(decisions, decisions.c.listing_id == Listing.id)
+        .select_from(ReviewDecision)
+        .join(Listing, Listing.id == ReviewDecision.listing_id)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
-        .outerjoin(scores, scores.c.listing_id == Listing.id)
-        .outerjoin(captures, captures.c.listing_id == Listing.id)
-        .where(decisions.c.decision == "approve")
+        .outerjoin(
+            Capture,
+            and_(
+                Capture.listing_id == Listing.id,
+                Capture.observable.is_(True),
+                ~exists().where(
+                    newer_capture.listing_id == Listing.id,
+                    newer_capture.observable.is_(True),
+                    or_(
+                        newer_capture.captured_at > Capture.captured_at,
+                        and_(newer_capture.captured_at == Capture.captured_at, newer_capture.id > Capture.id),
+                    ),
+                ),
+            ),
+        )
+        .where(
+            ReviewDecision.decision == "approve",
+            ~exists().where(
+                later.listing_id == ReviewDecision.listing_id,
+                or_(
+                    later.decided_at > ReviewDecision.decided_at,
+                    and_(later.decided_at == ReviewDecision.decided_at, later.id > ReviewDecision.id),
+                ),
+            ),
+        )
         .order_by(Listing.platform, Listing.score_value.desc(), Listing.id)
     )
     if listing_ids is not None:
@@ -195,7 +187,7 @@ def select_rows(
     if platforms:
         query = query.where(Listing.platform.in_(list(platforms)))
     if since is not None:
-        query = query.where(decisions.c.decided_at >= since)
+        query = query.where(ReviewDecision.decided_at >= since)
     rows: list[ExportRow] = []
     # stream in chunks: the driver's full result plus decoded explanations would otherwise sit in memory
     for r in session.execute(query.execution_options(yield_per=2000)):
@@ -212,7 +204,7 @@ def select_rows(
                 seller_id=r[10] or "",
                 seller_city=r[12] or "",
                 shop_url=r[13] or "",
-                matched_signals=_signals_json(r[17]),
+                matched_signals=_signals_text((r[17] or {}).get("signals") or []),
                 score=None if r[8] is None else round(float(r[8]), 4),
                 first_seen=r[7],
                 captured_at=r[21],
