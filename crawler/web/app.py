@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -110,6 +110,9 @@ class Console:
     templates: Jinja2Templates
     tz: ZoneInfo
     secure_cookies: bool
+    # waiting-candidate counts keyed by (platform, newest decision id, newest score id): counting 100,000
+    # candidates costs ~50 ms, and the key changes whenever a decision or a sweep could change the count
+    counts: dict[tuple[str | None, int, int], int] = field(default_factory=dict)
 
 
 def console_of(request: Request) -> Console:
@@ -516,28 +519,24 @@ def _dashboard_routes(app: FastAPI) -> None:
 # -- review queue ------------------------------------------------------------------------------
 
 
-def waiting_count(session: Any, platform: str | None = None) -> int:
-    """Undecided candidates (the queue's definition: ``review.QUEUE_VERDICTS`` and no decision yet).
-
-    Counted over listing ids only: ``review.queue_size`` counts rows of the full queue select (every listing
-    column plus the seller join), about ten times slower at 100,000 candidates. Switch back to it once it
-    counts ids (change requested from the review owner).
-    """
-    from sqlalchemy import exists
-
+def waiting_count(session: Any, platform: str | None = None, cache: dict[Any, int] | None = None) -> int:
+    """Undecided candidates (``review.queue_size``), remembered in ``cache`` until a decision or a new score
+    lands (both ids only grow, so the key is exact, not a time-to-live)."""
     from crawler import review
+    from storage.models import Score
 
-    query = (
-        select(func.count())
-        .select_from(Listing)
-        .where(
-            Listing.verdict.in_(review.QUEUE_VERDICTS),
-            ~exists().where(ReviewDecision.listing_id == Listing.id),
-        )
+    if cache is None:
+        return review.queue_size(session, platform)
+    key = (
+        platform,
+        int(session.scalar(select(func.max(ReviewDecision.id))) or 0),
+        int(session.scalar(select(func.max(Score.id))) or 0),
     )
-    if platform:
-        query = query.where(Listing.platform == platform)
-    return int(session.scalar(query) or 0)
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = review.queue_size(session, platform)
+    return cache[key]
 
 
 def _review_context(request: Request, pos: int, platform: str | None) -> dict[str, Any]:
@@ -545,7 +544,7 @@ def _review_context(request: Request, pos: int, platform: str | None) -> dict[st
 
     c = console_of(request)
     with c.db.session() as s:
-        total = waiting_count(s, platform)
+        total = waiting_count(s, platform, c.counts)
         pos = max(0, min(pos, max(total - 1, 0)))
         items = review.review_queue(s, platform=platform, limit=1, offset=pos)
         if not items:
@@ -635,7 +634,7 @@ def _review_routes(app: FastAPI) -> None:
         size = 50
         with c.db.session() as s:
             items = review.review_queue(s, platform=platform or None, limit=size, offset=max(page, 0) * size)
-            total = waiting_count(s, platform or None)
+            total = waiting_count(s, platform or None, c.counts)
         return render(
             request,
             "review_list.html.j2",
