@@ -393,7 +393,14 @@ class User(Base):
 Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)
 Index("ix_rechecks_item_round", Recheck.takedown_item_id, Recheck.round_days)
 # 0002: console queue, seller history, relisting links, dashboard at 1M listings (bench/console_pages.py)
-Index("ix_listings_relist_of", Listing.relist_of_id)
+# partial (0003): relist_of_id is nearly always NULL, so a full index looked unselective and SQLite
+# scanned every listing for "relistings of X"
+Index(
+    "ix_listings_relist_of",
+    Listing.relist_of_id,
+    sqlite_where=Listing.relist_of_id.is_not(None),
+    postgresql_where=Listing.relist_of_id.is_not(None),
+)
 Index("ix_listings_seller_last_seen", Listing.seller_id, Listing.last_seen)
 Index(
     "ix_review_decisions_listing_time",
