@@ -143,7 +143,8 @@ class EvidencePipeline:
         self.crawler.stats.inc_value(f"tertib/{platform}/{key}")
 
     async def open_spider(self) -> None:
-        await self.ctx.open_evidence(screenshots=self.screenshots, tabs=self.concurrency)
+        tabs = self.crawler.settings.getint("EVIDENCE_SCREENSHOT_TABS", 1)
+        await self.ctx.open_evidence(screenshots=self.screenshots, tabs=tabs)
 
     async def close_spider(self) -> None:
         # runs after PersistPipeline.close_spider (Scrapy closes pipelines in reverse): link what is left

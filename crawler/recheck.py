@@ -71,7 +71,7 @@ class RecheckPipeline:
 
     async def open_spider(self) -> None:
         await self.ctx.open_evidence(
-            screenshots=self.screenshots, tabs=self.crawler.settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
+            screenshots=self.screenshots, tabs=self.crawler.settings.getint("EVIDENCE_SCREENSHOT_TABS", 1)
         )
 
     async def close_spider(self) -> None:

@@ -6,6 +6,7 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
 - ``SANDBOX_GUARD_ENABLED`` — refuse any request to ``/_sandbox/*`` (the replicas' control plane).
 - ``RETRY_AFTER_MAX_DELAY`` — the longest ``Retry-After`` honoured (seconds); longer ones give up.
 - ``SCORE_ENABLED`` — score listings (title first, title + description after enrichment).
+- ``EVIDENCE_SCREENSHOT_TABS`` — Chromium tabs taking evidence screenshots (memory vs speed).
 - ``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT`` — fetch listing details for
   listings scoring at least this verdict, and capture WARC + screenshot evidence for candidates.
 - ``PERSIST_BATCH_SIZE`` — listings per database transaction (written off the reactor thread).
@@ -122,7 +123,10 @@ def build(
         "EVIDENCE_ENABLED": evidence,
         "EVIDENCE_SCREENSHOT": screenshots and chromium is not None,
         "EVIDENCE_ENRICH_MIN_VERDICT": details,
-        "EVIDENCE_MAX_CONCURRENT": 4,  # tabs in the screenshotter; 4 measured best on 2 cores
+        "EVIDENCE_MAX_CONCURRENT": 4,  # listings enriched/captured at once (detail fetches)
+        # one screenshot tab: 238-302 captures/min and peak RSS 1.4 GB over 500 captures on 2 cores; each more
+        # tab adds ~0.15 GB for ~1.3x (bench/capture_throughput.py)
+        "EVIDENCE_SCREENSHOT_TABS": 1,
         "PERSIST_BATCH_SIZE": 200,
         "EVIDENCE_BATCH_SIZE": 50,  # captures per WARC append + transaction (crawler.evidence.capture)
         "RECHECK_BATCH_SIZE": 100,  # recheck observations per evidence + ledger transaction
