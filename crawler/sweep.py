@@ -146,6 +146,7 @@ def followups(run_id: int) -> dict[str, int]:
         counts["proposed_terms"] = len(run_discovery(session, run_id, actor=actor))
         counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
         run.stats = {**(run.stats or {}), "followups": counts}
+    common.database().analyze()  # a sweep adds many rows: keep the planner's statistics current
     return counts
 
 

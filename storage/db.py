@@ -73,6 +73,18 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (SQLite ``ANALYZE``; PostgreSQL's autovacuum does it).
+
+        Without statistics SQLite picks poor plans at scale: the review queue at 1M listings takes ~450 ms
+        without and ~13 ms with. Sampled statistics (``analysis_limit``) were not enough for the same plans;
+        a full ``ANALYZE`` took 0.5 s at 1M listings. Run when the console starts and after each sweep.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
