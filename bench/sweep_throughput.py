@@ -235,11 +235,11 @@ def throughput(size: int, max_pages: int, seed: int, profile: bool) -> None:
             f"catalog {size:,} listings; {len(THROUGHPUT_QUERIES)} queries × {', '.join(HTTP_PLATFORMS)}, "
             f"≤{max_pages} pages; the sandbox shows {expected:,} listings for them"
         )
-        # Two pipelines against the same bare spider: "--details none" processes exactly the search responses
-        # the bare spider parses (normalise, score, WARC evidence of candidates' search responses, persist):
-        # that is the issue's comparison. The default "--details weak" also opens every listing scoring weak or
-        # more (≈14× the requests here) for descriptions and detail evidence; its figure is reported beside it.
-        # Rounds alternate; the machine is shared, so each side's best round counts.
+        # Two pipelines against the same bare spider: "--details none" processes exactly the search
+        # responses the bare spider parses (normalise, score, WARC evidence of candidates' search
+        # responses, persist): that is the issue's comparison. The default "--details weak" also opens
+        # every listing scoring weak or more (≈14× the requests here) for descriptions and detail
+        # evidence; its figure is reported beside it. Rounds alternate; each side's best round counts.
         bare_runs: list[dict[str, Any]] = []
         full_runs: dict[str, list[dict[str, Any]]] = {"none": [], "weak": []}
         for round_no in range(2):
@@ -268,17 +268,18 @@ def throughput(size: int, max_pages: int, seed: int, profile: bool) -> None:
             full_lps = full["listings"] / full["seconds"]
             ratios[details] = full_lps / bare_lps
             print(
-                f"full sweep --details {details:<4}: {full['listings']:>6,} listings in {full['seconds']:6.2f} s "
-                f"crawl ({full['wall']:5.1f} s wall) = {full_lps:8.1f} listings/s; {full['candidates']} "
-                f"candidates, {full['captures']} captures, {full['requests']} requests, status {full['status']}, "
-                f"peak RSS {full['rss'] / 2**20:.0f} MB; ratio {ratios[details]:.2f}"
+                f"full sweep --details {details:<4}: {full['listings']:>6,} listings in "
+                f"{full['seconds']:6.2f} s crawl ({full['wall']:5.1f} s wall) = {full_lps:8.1f} listings/s; "
+                f"{full['candidates']} candidates, {full['captures']} captures, {full['requests']} requests, "
+                f"status {full['status']}, peak RSS {full['rss'] / 2**20:.0f} MB; ratio {ratios[details]:.2f}"
             )
         print(f"runs (crawl s): bare {[round(r['seconds'], 2) for r in bare_runs]}, "
               f"full {({k: [r['seconds'] for r in v] for k, v in full_runs.items()})}")  # fmt: skip
         ratio = ratios["none"]
         print(
             f"ratio full/bare on the same responses = {ratio:.2f} (target >= 0.75) "
-            f"{'OK' if ratio >= 0.75 else 'MISSED'}; with listing pages opened (default): {ratios['weak']:.2f}"
+            f"{'OK' if ratio >= 0.75 else 'MISSED'}; "
+            f"with listing pages opened (default): {ratios['weak']:.2f}"
         )
         if profile:
             prof = work / "full.prof"
