@@ -143,26 +143,17 @@ class JobRunner:
     def record_skip(
         self, name: str, reason: str, *, scheduled_for: datetime | None = None, coalesced: int = 0
     ) -> JobOutcome:
-        now = self.clock()
-        with self.db.session() as session:
-            row = JobRun(
-                job_name=name,
-                scheduled_for=scheduled_for,
-                started_at=now,
-                ended_at=now,
-                status="skipped",
-                coalesced=coalesced,
-                stats_line=reason[:STATS_MAX],
-            )
-            session.add(row)
-            session.flush()
-            run_id = row.id
-        log.info("job=%s status=skipped reason=%r", name, reason)
-        return JobOutcome(run_id, name, "skipped", None, 0.0, reason[:STATS_MAX], coalesced=coalesced)
+        return self._record_without_running(name, "skipped", reason, scheduled_for, coalesced)
 
     def record_failure(
         self, name: str, message: str, *, scheduled_for: datetime | None, coalesced: int
     ) -> JobOutcome:
+        return self._record_without_running(name, "failed", message, scheduled_for, coalesced)
+
+    def _record_without_running(
+        self, name: str, status: str, message: str, scheduled_for: datetime | None, coalesced: int
+    ) -> JobOutcome:
+        """A history row for a run that ended before any command started (skipped, or could not start)."""
         now = self.clock()
         with self.db.session() as session:
             row = JobRun(
@@ -170,15 +161,15 @@ class JobRunner:
                 scheduled_for=scheduled_for,
                 started_at=now,
                 ended_at=now,
-                status="failed",
+                status=status,
                 coalesced=coalesced,
                 stats_line=message[:STATS_MAX],
             )
             session.add(row)
             session.flush()
             run_id = row.id
-        log.info("job=%s status=failed reason=%r", name, message)
-        return JobOutcome(run_id, name, "failed", None, 0.0, message[:STATS_MAX], coalesced=coalesced)
+        log.info("job=%s status=%s reason=%r", name, status, message)
+        return JobOutcome(run_id, name, status, None, 0.0, message[:STATS_MAX], coalesced=coalesced)
 
     # -- running -----------------------------------------------------------------------------------
     def run(
