@@ -455,6 +455,28 @@ def malformed(platform: str, exc: Exception) -> Block:
     return Block(platform, "malformed", str(exc))
 
 
+def read_api_json(
+    platform: str,
+    body: Body,
+    *,
+    status: int,
+    headers: Mapping[str, Any] | None = None,
+    html_block: Callable[[str], Block],
+    unwrap: Callable[[Any], Any] = lambda data: data,
+) -> tuple[Any, Block | None]:
+    """The common opening of a JSON API parser: ``(data, None)``, or ``(None, block)`` for an HTTP block
+    status, an HTML page where JSON was expected (``html_block`` names which), or a malformed body."""
+    block = http_block(platform, status, headers)
+    if block:
+        return None, block
+    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
+        return None, html_block(body_text(body))
+    try:
+        return unwrap(load_json(body)), None
+    except BodyError as exc:
+        return None, malformed(platform, exc)
+
+
 def blocked_page(platform: str, block: Block) -> SearchPage:
     """A search result that is a block: no listings, ``has_more`` False, the block recorded."""
     return SearchPage(platform=platform, block=block, has_more=False)

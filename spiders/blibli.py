@@ -29,24 +29,19 @@ from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
     Body,
-    BodyError,
     PathReader,
     RequestSpec,
     SiteProfile,
     absolute_url,
     block_result,
     blocked_page,
-    body_text,
     finish_listings,
     get_path,
     html_to_text,
-    http_block,
     id_text,
-    load_json,
-    looks_like_html,
-    malformed,
     parse_price,
     query_string,
+    read_api_json,
     strip_query,
     text_or_none,
     unobservable,
@@ -175,15 +170,9 @@ def parse_search(
     """A ``backend/search/products`` body (wrapped or not) → listings; 422 → an empty, complete page."""
     if status == NO_RESULTS_STATUS:
         return SearchPage(platform=PLATFORM, total=0, has_more=False)
-    block = http_block(PLATFORM, status)
+    data, block = read_api_json(PLATFORM, body, status=status, html_block=_html_block, unwrap=unwrap_data)
     if block:
         return blocked_page(PLATFORM, block)
-    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
-        return blocked_page(PLATFORM, _html_block(body_text(body)))
-    try:
-        data = unwrap_data(load_json(body))
-    except BodyError as exc:
-        return blocked_page(PLATFORM, malformed(PLATFORM, exc))
     reader = PathReader()
     inner = reader.require(data, "data", dict)
     products = reader.require(inner, "products", list) if inner is not None else None
@@ -214,15 +203,11 @@ def parse_detail(
     guess_id = listing_id_from_url(url) or ""
     if status == 404:
         return CheckResult(PLATFORM, guess_id, Verdict.REMOVED, "blibli.http_404", "HTTP 404")
-    block = http_block(PLATFORM, status, headers)
+    data, block = read_api_json(
+        PLATFORM, body, status=status, headers=headers, html_block=_html_block, unwrap=unwrap_data
+    )
     if block:
         return block_result(PLATFORM, guess_id, block)
-    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
-        return block_result(PLATFORM, guess_id, _html_block(body_text(body)))
-    try:
-        data = unwrap_data(load_json(body))
-    except BodyError as exc:
-        return block_result(PLATFORM, guess_id, malformed(PLATFORM, exc))
     if not isinstance(data, dict):
         return unobservable(PLATFORM, guess_id, "blibli.unexpected_shape", type(data).__name__)
     if str(data.get("code")) == "404" or str(data.get("status")).upper() == "NOT_FOUND":

@@ -25,7 +25,6 @@ from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
     Body,
-    BodyError,
     PathReader,
     RequestSpec,
     SiteProfile,
@@ -39,10 +38,9 @@ from spiders.base import (
     http_block,
     id_text,
     json_ld,
-    load_json,
     looks_like_html,
-    malformed,
     parse_price,
+    read_api_json,
     strip_query,
     text_or_none,
     unobservable,
@@ -97,15 +95,14 @@ def parse_search(
     body: Body, *, url: str = "", query: str = "", page: int = 1, status: int = 200
 ) -> SearchPage:
     """A saved ``multistrategy-products`` response → listings (historic shape)."""
-    block = http_block(PLATFORM, status)
+    data, block = read_api_json(
+        PLATFORM,
+        body,
+        status=status,
+        html_block=lambda _html: Block(PLATFORM, "unexpected_html", "HTML where API JSON was expected"),
+    )
     if block:
         return blocked_page(PLATFORM, block)
-    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
-        return blocked_page(PLATFORM, Block(PLATFORM, "unexpected_html", "HTML where API JSON was expected"))
-    try:
-        data = load_json(body)
-    except BodyError as exc:
-        return blocked_page(PLATFORM, malformed(PLATFORM, exc))
     reader = PathReader()
     items = reader.require(data, "data", list)
     if items is None:

@@ -30,23 +30,18 @@ from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
     Body,
-    BodyError,
     PathReader,
     RequestSpec,
     SiteProfile,
     block_result,
     blocked_page,
-    body_text,
     find_marker,
     finish_listings,
     get_path,
-    http_block,
     id_text,
-    load_json,
-    looks_like_html,
-    malformed,
     parse_price,
     query_string,
+    read_api_json,
     strip_query,
     text_or_none,
     unobservable,
@@ -322,15 +317,9 @@ def parse_search(
     body: Body, *, url: str = "", query: str = "", page: int = 1, status: int = 200
 ) -> SearchPage:
     """One SearchProductV5 (or legacy V4) response → listings, totals, query_blocked, related terms."""
-    block = http_block(PLATFORM, status)
+    data, block = read_api_json(PLATFORM, body, status=status, html_block=_html_block, unwrap=_first)
     if block:
         return blocked_page(PLATFORM, block)
-    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
-        return blocked_page(PLATFORM, _html_block(body_text(body)))
-    try:
-        data = _first(load_json(body))
-    except BodyError as exc:
-        return blocked_page(PLATFORM, malformed(PLATFORM, exc))
     reader = PathReader()
     root = get_path(data, "data.searchProductV5")
     legacy = root is None and get_path(data, "data.ace_search_product_v4") is not None
@@ -420,15 +409,11 @@ def parse_detail(
 ) -> CheckResult:
     """A PDPGetLayout response (array, ``{data: {pdpGetLayout}}`` or the bare object) → verdict."""
     guess_id = listing_id_from_url(url) or ""
-    block = http_block(PLATFORM, status, headers)
+    data, block = read_api_json(
+        PLATFORM, body, status=status, headers=headers, html_block=_html_block, unwrap=_first
+    )
     if block:
         return block_result(PLATFORM, guess_id, block)
-    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
-        return block_result(PLATFORM, guess_id, _html_block(body_text(body)))
-    try:
-        data = _first(load_json(body))
-    except BodyError as exc:
-        return block_result(PLATFORM, guess_id, malformed(PLATFORM, exc))
     if not isinstance(data, dict):
         return unobservable(PLATFORM, guess_id, "tokopedia.unexpected_shape", type(data).__name__)
     for error in data.get("errors") or []:
