@@ -80,7 +80,7 @@ class Listing:
 
     @property
     def listing_key(self) -> str:
-        return str(self.key)
+        return f"{self.platform}:{self.listing_id}"  # str(self.key), without building a ListingKey
 
     def text(self) -> str:
         """The text the scorer reads: title, then description."""

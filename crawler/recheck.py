@@ -141,6 +141,7 @@ def run_recheck(
     values["ITEM_PIPELINES"] = {"crawler.recheck.RecheckPipeline": 300}
     values["TERTIB_NOW"] = (now or datetime.now(UTC)).isoformat() if now else None
     process = CrawlerProcess(ScrapySettings(values))
+    common.quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(RecheckSpider, targets=[_target_dict(t) for t in targets], run_id=run_id)
     process.start()
     # 3. SweepHealth closed the run; make sure a crash still leaves it closed.

@@ -29,6 +29,8 @@ from crawler.items import BlockedAttempt, Listing, QueryFinding
 
 logger = logging.getLogger(__name__)
 
+SCORE_CACHE_SIZE = 50_000  # distinct texts remembered per run (~1 kB each)
+
 
 def exchange_from_response(response: Any) -> Any:
     """A Scrapy response (and its request), or a browser page's own exchange, as an ``HttpExchange``."""
@@ -78,6 +80,10 @@ class RunContext:
         self.run_id = run_id
         self.db = Database(settings.db_url)
         self._scorer: Any = None
+        self._scores: dict[str, dict[str, Any]] = {}  # text -> explanation (see score())
+        # listing_key -> (value, verdict) of the Score row this run stored last (persist_batch skips
+        # a repeat sighting's identical score)
+        self.stored_scores: dict[str, tuple[float, str]] = {}
         self.scorer_version = ""
         self.lexicon_version_id: int | None = None
         self.recorder: Any = None
@@ -85,6 +91,10 @@ class RunContext:
         self.counts: Counter[str] = Counter()
         # committed sweep captures whose listing row did not exist yet: listing_key -> capture id
         self.unlinked: dict[str, int] = {}
+        # id(response) -> (response, its HttpExchange): the candidates of one search page share one
+        # exchange object, so the recorder digests and block-checks that page once (bounded; the tuple
+        # keeps the response alive so its id cannot be reused while it is cached)
+        self._exchanges: dict[int, tuple[Any, Any]] = {}
 
     # -- scoring ---------------------------------------------------------------------------------
 
@@ -99,10 +109,16 @@ class RunContext:
         return scorer_mod.Scorer(lexicon, scorer_mod.Thresholds.from_settings(self.settings))
 
     def score(self, text: str) -> dict[str, Any]:
-        if self._scorer is None:
-            self._scorer = self._load_scorer()
-        result: dict[str, Any] = self._scorer.score(text).to_dict()
-        return result
+        """The run's scorer on ``text`` (memoised: the scorer is a pure function of the text under the
+        run's fixed lexicon, and overlapping queries show the same listings: ~60% repeats in a sweep)."""
+        cached = self._scores.get(text)
+        if cached is None:
+            if self._scorer is None:
+                self._scorer = self._load_scorer()
+            if len(self._scores) >= SCORE_CACHE_SIZE:
+                self._scores.clear()
+            cached = self._scores[text] = self._scorer.score(text).to_dict()
+        return dict(cached)
 
     # -- evidence --------------------------------------------------------------------------------
 
@@ -127,11 +143,22 @@ class RunContext:
     def _actor(self) -> str:
         return self.settings.actor_name()
 
+    def exchange(self, response: Any) -> Any:
+        """``exchange_from_response``, memoised per response object (see ``_exchanges``)."""
+        hit = self._exchanges.get(id(response))
+        if hit is not None and hit[0] is response:
+            return hit[1]
+        if len(self._exchanges) >= 256:
+            self._exchanges.clear()
+        exchange = exchange_from_response(response)
+        self._exchanges[id(response)] = (response, exchange)
+        return exchange
+
     async def capture_entry(self, listing: Listing, *, screenshot_png: bytes | None = None) -> Any:
         """A sweep candidate as a recorder ``BatchEntry`` (the screenshot is taken now, before queuing)."""
         from crawler.evidence.capture import BatchEntry
 
-        exchanges = [exchange_from_response(r) for r in listing.exchanges]
+        exchanges = [self.exchange(r) for r in listing.exchanges]
         png = screenshot_png
         if png is None and self.screenshotter is not None:
             try:
@@ -211,9 +238,8 @@ class RunContext:
             rows = session.execute(
                 select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(chunk))
             ).all()
-            for key, listing_id in rows:
-                repo.link_capture(session, capture_id=self.unlinked.pop(key), listing_id=listing_id)
-                linked += 1
+            repo.link_captures(session, [(self.unlinked.pop(key), listing_id) for key, listing_id in rows])
+            linked += len(rows)
         return linked
 
     async def recheck_entry(self, observation: Any) -> Any:
@@ -401,20 +427,24 @@ class RunContext:
                         detail={"text": item.detail},
                         sweep_run_id=self.run_id,
                     )
-            ids = repo.persist_batch(
+            ids, scored = repo.persist_batch(
                 session,
                 [item.to_dict() for item in listings],
                 sweep_run_id=self.run_id,
                 scorer_version=self.scorer_version,
                 lexicon_version_id=self.lexicon_version_id,
                 seen_at=now,
+                scored=self.stored_scores,
             )
+            links = []
             for item in listings:
                 capture_id = item.capture_id or self.unlinked.pop(item.listing_key, None)
                 if capture_id is not None:
-                    repo.link_capture(session, capture_id=capture_id, listing_id=ids[item.listing_key])
+                    links.append((capture_id, ids[item.listing_key]))
+            repo.link_captures(session, links)
             if self.unlinked:  # captures committed after their listing's batch: link by key
                 self._link_unlinked(session)
+        self.stored_scores.update(scored)  # committed
 
     def close(self) -> None:
         self.db.dispose()

@@ -114,6 +114,7 @@ def run_sweep(
         details=details,
     )
     process = CrawlerProcess(ScrapySettings(values))
+    common.quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
     process.start()
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from storage.bulk import insert_ids, table_of, update_many
 from storage.models import (
     STATUS_TABLES,
     Finding,
@@ -265,11 +266,39 @@ def latest_failed_jobs(session: Session, limit: int = 5) -> list[JobRun]:
 
 def link_capture(session: Session, *, capture_id: int, listing_id: int) -> None:
     """Attach a capture recorded before its listing row existed (evidence runs before persist)."""
+    link_captures(session, [(capture_id, listing_id)])
+
+
+def link_captures(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    """:func:`link_capture` for many (capture id, listing id) pairs: one ``executemany`` UPDATE that only
+    touches captures still without a listing."""
+    from sqlalchemy import bindparam, update
+
     from storage.models import Capture
 
-    capture = session.get(Capture, capture_id)
-    if capture is not None and capture.listing_id is None:
-        capture.listing_id = listing_id
+    if not pairs:
+        return
+    table = table_of(Capture)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_capture"), table.c.listing_id.is_(None))
+        .values(listing_id=bindparam("b_listing")),
+        [{"b_capture": capture_id, "b_listing": listing_id} for capture_id, listing_id in pairs],
+    )
+
+
+def _changed(out: list[dict[str, Any]], row: Any, values: Mapping[str, Any]) -> None:
+    """Queue an ``update_many`` row with the columns whose value differs from the stored ``row``."""
+    diff = {f"b_{name}": value for name, value in values.items() if value != getattr(row, name)}
+    if diff:
+        out.append({"b_id": row.id, **diff})
+
+
+class Persisted(NamedTuple):
+    """What :func:`persist_batch` stored: listing ids by key, and the scores written by key."""
+
+    ids: dict[str, int]
+    scored: dict[str, tuple[float, str]]
 
 
 def persist_batch(
@@ -280,21 +309,31 @@ def persist_batch(
     scorer_version: str,
     lexicon_version_id: int | None,
     seen_at: datetime | None = None,
-) -> dict[str, int]:
-    """Store one batch of sightings (``Listing.to_dict()`` records) in a handful of statements.
+    scored: Mapping[str, tuple[float, str]] | None = None,
+) -> Persisted:
+    """Store one batch of sightings (``Listing.to_dict()`` records) in a handful of Core statements.
 
-    The same rows as :func:`upsert_listing` + :func:`add_sighting` + :func:`add_score` per record, but
-    sellers and listings are looked up with one ``IN`` query each, new rows are inserted together, and
-    sightings and scores go in as two ``executemany`` inserts — about 6 statements per batch instead of ~8 per
-    listing. Returns ``{listing_key: listing id}``.
+    The same rows as :func:`upsert_listing` + :func:`add_sighting` + :func:`add_score` per record, without
+    the ORM's per-object bookkeeping: sellers and listings are looked up with one ``IN`` query each, new
+    ones inserted with one ``executemany`` each, known ones refreshed with one ``executemany`` ``UPDATE``
+    each (only the rows whose values changed), and sightings and scores go in as two ``executemany``
+    inserts.
+
+    Scores: a ``Score`` row is written when a listing's score differs from the one stored before for it in
+    this sweep run (``scored``: listing_key -> (value, verdict), the caller's memory of earlier batches;
+    within the batch the earlier record counts), so a listing seen under five queries gets one score row
+    per run and another only if its score changed (e.g. after its description was read). Readers use the
+    latest score per listing, which this keeps exact.
+
+    Returns the listing ids by key and the (value, verdict) written per key in this batch (for the
+    caller's ``scored`` once the transaction has committed).
     """
-    from sqlalchemy import insert, tuple_
-
     if not records:
-        return {}
+        return Persisted({}, {})
     seen_at = seen_at or now()
+    sellers_t, listings_t = table_of(Seller), table_of(Listing)
 
-    # 1. Sellers: one lookup, new ones added, known ones refreshed.
+    # 1. Sellers: one lookup; new ones inserted, known ones updated where something changed.
     wanted: dict[tuple[str, str], Mapping[str, Any]] = {}
     handles: dict[tuple[str, str], set[str]] = {}
     for r in records:
@@ -302,82 +341,102 @@ def persist_batch(
             key = (str(r["platform"]), str(r["seller_id"]))
             wanted[key] = r
             handles.setdefault(key, set()).update(r.get("contact_handles") or ())
-    sellers: dict[tuple[str, str], Seller] = {}
+    seller_ids: dict[tuple[str, str], int] = {}
     if wanted:
-        for found in session.scalars(
-            select(Seller).where(tuple_(Seller.platform, Seller.platform_seller_id).in_(list(wanted)))
-        ):
-            sellers[(found.platform, found.platform_seller_id)] = found
-    for key, r in wanted.items():
-        seller: Seller | None = sellers.get(key)
-        if seller is None:
-            seller = Seller(
-                platform=key[0],
-                platform_seller_id=key[1],
-                first_seen=seen_at,
-                last_seen=seen_at,
-                contact_handles=[],
+        cols = ("id", "platform", "platform_seller_id", "name", "city", "shop_url", "contact_handles",
+                "last_seen")  # fmt: skip
+        known = {
+            (row.platform, row.platform_seller_id): row
+            for row in session.execute(
+                select(*(sellers_t.c[c] for c in cols)).where(
+                    tuple_(sellers_t.c.platform, sellers_t.c.platform_seller_id).in_(list(wanted))
+                )
             )
-            session.add(seller)
-            sellers[key] = seller
-        seller.name = r.get("seller_name") or seller.name
-        seller.city = r.get("seller_city") or seller.city
-        seller.shop_url = r.get("shop_url") or seller.shop_url
-        seller.last_seen = max(seller.last_seen, seen_at)
-        merged = sorted(set(seller.contact_handles or []) | handles[key])
-        if merged != list(seller.contact_handles or []):
-            seller.contact_handles = merged
+        }
+        new_rows: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key, r in wanted.items():
+            row = known.get(key)
+            merged = sorted(handles[key] | set((row.contact_handles or []) if row is not None else ()))
+            values = {
+                "name": r.get("seller_name") or (row.name if row is not None else None),
+                "city": r.get("seller_city") or (row.city if row is not None else None),
+                "shop_url": r.get("shop_url") or (row.shop_url if row is not None else None),
+                "contact_handles": merged,
+            }
+            if row is None:
+                new_rows.append({"platform": key[0], "platform_seller_id": key[1], **values,
+                                 "first_seen": seen_at, "last_seen": seen_at})  # fmt: skip
+                continue
+            seller_ids[key] = row.id
+            values["last_seen"] = max(row.last_seen, seen_at)
+            _changed(changed, row, values)
+        for key, new_id in zip(
+            [k for k in wanted if k not in known], insert_ids(session, sellers_t, new_rows), strict=True
+        ):
+            seller_ids[key] = new_id
+        update_many(session, sellers_t, changed)
 
     # 2. Listings: one lookup, then insert or update (the last record of a key in the batch wins).
     by_key = {str(r["listing_key"]): r for r in records}
-    listings = {
+    cols = ("id", "listing_key", "url", "title", "description", "price", "image_url", "seller_id",
+            "contact_handles", "extra_ids", "last_seen", "last_status", "score_value", "verdict",
+            "relist_of_id")  # fmt: skip
+    known_listings = {
         row.listing_key: row
-        for row in session.scalars(select(Listing).where(Listing.listing_key.in_(list(by_key))))
+        for row in session.execute(
+            select(*(listings_t.c[c] for c in cols)).where(listings_t.c.listing_key.in_(list(by_key)))
+        )
     }
+    listing_ids: dict[str, int] = {}
+    new_listings: list[dict[str, Any]] = []
+    changed = []
     for lkey, r in by_key.items():
-        listing: Listing | None = listings.get(lkey)
-        if listing is None:
-            listing = Listing(
-                listing_key=lkey,
-                platform=r["platform"],
-                platform_listing_id=str(r["listing_id"]),
-                first_seen=seen_at,
-                last_seen=seen_at,
-                contact_handles=[],
-                extra_ids={},
-            )
-            session.add(listing)
-            listings[lkey] = listing
-        listing.url = r["url"]
-        listing.title = r.get("title") or listing.title or ""
-        listing.description = r.get("description") or listing.description or ""
-        if r.get("price") is not None:
-            listing.price = r["price"]
-        listing.image_url = r.get("image_url") or listing.image_url
+        row = known_listings.get(lkey)
         seller_key = (str(r["platform"]), str(r["seller_id"])) if r.get("seller_id") else None
-        if seller_key is not None:
-            listing.seller = sellers[seller_key]
-        if r.get("contact_handles"):
-            merged = sorted(set(listing.contact_handles or []) | set(r["contact_handles"]))
-            if merged != list(listing.contact_handles or []):
-                listing.contact_handles = merged
-        if r.get("extra_ids"):
-            listing.extra_ids = {**(listing.extra_ids or {}), **r["extra_ids"]}
-        listing.last_seen = max(listing.last_seen, seen_at)
-        listing.last_status = listing.last_status or "LIVE"
+        old_handles = list(row.contact_handles or []) if row is not None else []
+        old_extra = dict(row.extra_ids or {}) if row is not None else {}
+        values = {
+            "url": r["url"],
+            "title": r.get("title") or (row.title if row is not None else "") or "",
+            "description": r.get("description") or (row.description if row is not None else "") or "",
+            "price": r["price"] if r.get("price") is not None else (row.price if row is not None else None),
+            "image_url": r.get("image_url") or (row.image_url if row is not None else None),
+            "seller_id": seller_ids[seller_key] if seller_key is not None
+            else (row.seller_id if row is not None else None),
+            "contact_handles": sorted(set(old_handles) | set(r["contact_handles"]))
+            if r.get("contact_handles") else old_handles,
+            "extra_ids": {**old_extra, **r["extra_ids"]} if r.get("extra_ids") else old_extra,
+            "last_status": (row.last_status if row is not None else None) or "LIVE",
+            "score_value": row.score_value if row is not None else None,
+            "verdict": row.verdict if row is not None else None,
+        }  # fmt: skip
         score = r.get("score")
         if score is not None:
             verdict = str(score["verdict"])
-            if listing.relist_of_id is not None and verdict in ("weak", "clear"):
+            if row is not None and row.relist_of_id is not None and verdict in ("weak", "clear"):
                 verdict = "candidate"  # a flagged relisting stays in the review queue (see add_score)
-            listing.score_value = float(score["score"])
-            listing.verdict = verdict
-    session.flush()
+            values["score_value"], values["verdict"] = float(score["score"]), verdict
+        if row is None:
+            new_listings.append({"listing_key": lkey, "platform": r["platform"],
+                                 "platform_listing_id": str(r["listing_id"]), **values,
+                                 "first_seen": seen_at, "last_seen": seen_at})  # fmt: skip
+            continue
+        listing_ids[lkey] = row.id
+        values["last_seen"] = max(row.last_seen, seen_at)
+        _changed(changed, row, values)
+    for lkey, new_id in zip(
+        [k for k in by_key if k not in known_listings],
+        insert_ids(session, listings_t, new_listings),
+        strict=True,
+    ):
+        listing_ids[lkey] = new_id
+    update_many(session, listings_t, changed)
 
-    # 3. Sightings and scores: two executemany inserts (sighting ids come back in order for the scores).
+    # 3. Sightings and scores: two executemany inserts (sighting ids in row order for the scores).
     sighting_rows = [
         {
-            "listing_id": listings[str(r["listing_key"])].id,
+            "listing_id": listing_ids[str(r["listing_key"])],
             "sweep_run_id": sweep_run_id,
             "seen_at": seen_at,
             "query": r.get("query"),
@@ -389,26 +448,32 @@ def persist_batch(
         }
         for r in records
     ]
-    sighting_ids = session.scalars(
-        insert(Sighting).returning(Sighting.id, sort_by_parameter_order=True), sighting_rows
-    ).all()
-    score_rows = [
-        {
-            "listing_id": listings[str(r["listing_key"])].id,
-            "sighting_id": sighting_id,
-            "value": float(r["score"]["score"]),
-            "verdict": str(r["score"]["verdict"]),
-            "explanation": dict(r["score"]),
-            "scorer_version": scorer_version,
-            "lexicon_version_id": lexicon_version_id,
-            "created_at": seen_at,
-        }
-        for r, sighting_id in zip(records, sighting_ids, strict=True)
-        if r.get("score") is not None
-    ]
+    sighting_ids = insert_ids(session, table_of(Sighting), sighting_rows)
+    written: dict[str, tuple[float, str]] = {}
+    score_rows = []
+    for r, sighting_id in zip(records, sighting_ids, strict=True):
+        if r.get("score") is None:
+            continue
+        lkey = str(r["listing_key"])
+        value = (float(r["score"]["score"]), str(r["score"]["verdict"]))
+        if value == written.get(lkey, (scored or {}).get(lkey)):
+            continue  # the same score as this run already stored for the listing
+        written[lkey] = value
+        score_rows.append(
+            {
+                "listing_id": listing_ids[lkey],
+                "sighting_id": sighting_id,
+                "value": value[0],
+                "verdict": value[1],
+                "explanation": dict(r["score"]),
+                "scorer_version": scorer_version,
+                "lexicon_version_id": lexicon_version_id,
+                "created_at": seen_at,
+            }
+        )
     if score_rows:
-        session.execute(insert(Score), score_rows)
-    return {key: listing.id for key, listing in listings.items()}
+        session.execute(insert(table_of(Score)), score_rows)
+    return Persisted(listing_ids, written)
 
 
 def link_run_captures(session: Session, sweep_run_id: int) -> int:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from storage import repositories as repo
 from storage.db import Database
@@ -171,17 +172,41 @@ def test_persist_batch_stores_what_the_row_by_row_path_stores(tmp_path: Path) ->
                 s, _listing(listing_key="tokopedia:3", listing_id="3", title="old"), seen_at=seen
             )
     with bulk.session() as s:
-        ids = repo.persist_batch(s, records, sweep_run_id=None, scorer_version="v", lexicon_version_id=None,
-                                 seen_at=seen)  # fmt: skip
+        ids, scored = repo.persist_batch(s, records, sweep_run_id=None, scorer_version="v",
+                                         lexicon_version_id=None, seen_at=seen)  # fmt: skip
     assert set(ids) == {f"tokopedia:{i}" for i in range(9)}
+    assert scored == {f"tokopedia:{i}": (i / 10, "strong" if i > 5 else "weak") for i in range(9)}
     with rows.session() as s:
-        for r in records:
+        for n, r in enumerate(records):
             listing_id, _ = repo.upsert_listing(s, r, seen_at=seen)
             sighting_id = repo.add_sighting(
                 s, listing_id=listing_id, sweep_run_id=None, query=r["query"], page=r["page"], rank=r["rank"],
                 sponsored=r["sponsored"], raw=r["raw"], seen_at=seen,
             )  # fmt: skip
             score = r["score"]
+            if n == 9:
+                continue  # the repeat sighting of tokopedia:2 with the same score: no second score row
             repo.add_score(s, listing_id=listing_id, sighting_id=sighting_id, value=score["score"],
                            verdict=score["verdict"], explanation=score, scorer_version="v")  # fmt: skip
     assert _snapshot(bulk) == _snapshot(rows)
+
+
+def test_persist_batch_writes_a_score_once_per_run_unless_it_changes(db: Database) -> None:
+    first = _listing(query="bal", page=1, rank=1, score={"score": 0.9, "verdict": "strong", "signals": []})
+    again = {**first, "query": "thrift"}
+    changed = {**first, "query": "kaos", "score": {"score": 0.5, "verdict": "candidate", "signals": []}}
+    kwargs: dict[str, Any] = {"sweep_run_id": None, "scorer_version": "v", "lexicon_version_id": None}
+    with db.session() as s:
+        _, scored = repo.persist_batch(s, [first, again], **kwargs)
+    assert scored == {first["listing_key"]: (0.9, "strong")}
+    with db.session() as s:  # a later batch of the same run: the caller passes what it stored
+        _, later = repo.persist_batch(s, [again], scored=scored, **kwargs)
+        _, last = repo.persist_batch(s, [changed], scored=scored, **kwargs)
+    assert later == {} and last == {first["listing_key"]: (0.5, "candidate")}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Sighting)) == 4
+        assert [(r.value, r.verdict) for r in s.scalars(select(Score).order_by(Score.id))] == [
+            (0.9, "strong"),
+            (0.5, "candidate"),
+        ]
+        assert s.scalars(select(Listing)).one().verdict == "candidate"

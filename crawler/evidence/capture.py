@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -96,6 +97,21 @@ class HttpExchange:
     def header(self, name: str) -> str | None:
         lname = name.lower()
         return next((v for k, v in self.response_headers if k.lower() == lname), None)
+
+    # Derived once per exchange: a search response shared by many candidates is one HttpExchange object
+    # (``RunContext`` reuses it), so its digest, block check and HTTP blocks are computed once, not per
+    # candidate.
+    @cached_property
+    def payload_digest(self) -> str:
+        return warc.warc_digest(self.body)
+
+    @cached_property
+    def block_reason(self) -> str | None:
+        return detect_block(self)
+
+    @cached_property
+    def response_block(self) -> tuple[bytes, int]:
+        return http_response_block(self)
 
 
 # Generic block markers (docs/contracts.md "Block markers"); site profiles in spiders/ are more precise.
@@ -472,8 +488,7 @@ class EvidenceRecorder:
         extras: list[dict[str, Any]] = []
         page_response_id: str | None = None
         for ex in exchanges:
-            block, offset = http_response_block(ex)
-            payload_digest = warc.warc_digest(ex.body)
+            payload_digest = ex.payload_digest
             key = (ex.url, payload_digest)
             found = seen.get(key)
             mime = (ex.header("content-type") or "").split(";")[0].strip() or None
@@ -485,7 +500,7 @@ class EvidenceRecorder:
                     record_id=self._new_id(),
                     date=date,
                     content_type="application/http; msgtype=response",
-                    block=block[:offset],
+                    block=ex.response_block[0][: ex.response_block[1]],
                     payload_digest=payload_digest,
                     headers=[
                         ("WARC-Profile", warc.REVISIT_PROFILE),
@@ -502,6 +517,7 @@ class EvidenceRecorder:
                 if ex is page:
                     page_response_id = rec.record_id
                 continue
+            block, offset = ex.response_block
             response = warc.build_record(
                 rec_type="response",
                 uri=ex.url,
@@ -619,7 +635,7 @@ class EvidenceRecorder:
         if not entry.exchanges:
             raise ValueError("a capture needs at least the listing page exchange")
         page = self._page_exchange(entry.listing, entry.exchanges)
-        reason = detect_block(page)
+        reason = page.block_reason
         if reason is not None:
             logger.info("not evidence (%s): %s", reason, page.url)
             key = entry.listing.get("listing_key")
