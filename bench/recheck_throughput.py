@@ -1,7 +1,7 @@
 """Benchmark: links per second of the full recheck path versus a bare Scrapy spider, and peak RSS.
 
-Run: ``.venv/bin/python bench/recheck_throughput.py [--links 10000] [--rounds 1] [--seed 5] [--profile]
-[--json out.json]``.
+Run: ``.venv/bin/python bench/recheck_throughput.py [--links 10000] [--rounds 1] [--latency 0,0.25]
+[--seed 5] [--profile] [--json out.json]``.
 
 Steps (numbered the same in :func:`throughput`):
 
@@ -27,7 +27,9 @@ Steps (numbered the same in :func:`throughput`):
    changed; it includes closing the pipelines, i.e. flushing the WARC writer). Wall time of each child is
    printed too. The recheck child is sampled with psutil every 100 ms (itself + descendants) for its peak
    RSS. The ratio recheck/bare is the figure of merit (target ≥ 0.75); with ``--rounds`` > 1 each side's
-   best round counts (the machine is shared).
+   best round counts (the machine is shared). Steps 2-3 run at each ``--latency`` (set on the running
+   sandbox through ``POST /_sandbox/latency``): 0 measures CPU cost (the crawl is CPU-bound), 0.25 s a
+   recheck paced by a fast marketplace's response time with the same concurrency on both sides.
 3. Check. The recheck database must hold one ``Recheck`` row per target — LIVE (nothing was taken down)
    except TikTok Shop's region-locked products, UNOBSERVABLE by rule ``tiktokshop.region_locked``
    (``sandbox.platforms.tiktokshop.region_locked``) — and one capture per row (an attempt for those); the
@@ -363,7 +365,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     from sandbox.server import SandboxProcess
 
     work = Path(tempfile.mkdtemp(prefix="tertib-bench-recheck-"))
-    report: dict[str, Any] = {"links": args.links, "bare": [], "recheck": [], "problems": []}
+    report: dict[str, Any] = {"links": args.links, "latency": {}, "problems": []}
     try:
         # 1. Catalog, served by a sandbox subprocess; targets in catalog order.
         started = time.monotonic()
@@ -378,74 +380,93 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         with SandboxProcess(catalog=catalog_path, seed=args.seed, faults="none") as url:
-            # 2. Rounds: bare, then recheck (each in its own subprocess).
-            for round_no in range(args.rounds):
-                data_dir = work / f"recheck-{round_no}"
-                started = time.monotonic()
-                targets = prepare_data_dir(data_dir, url, chosen)
-                took = time.monotonic() - started
-                print(f"round {round_no + 1}: {len(targets):,} Listing rows in {took:.0f} s")
-                bare_dir = work / f"bare-{round_no}"
-                bare_dir.mkdir()
-                config = {"url": url, "targets": targets}
-                bare_cfg = work / f"bare-{round_no}.json"
-                bare_cfg.write_text(json.dumps({**config, "data_dir": str(bare_dir)}), encoding="utf-8")
-                out = work / f"bare-{round_no}.out.json"
-                wall, peak = run_child(["--child", "bare", str(bare_cfg), str(out)], work)
-                bare = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
-                bare["lps"] = len(targets) / bare["seconds"]
-                report["bare"].append(bare)
-                print(
-                    f"  bare    {bare['seconds']:7.2f} s crawl, {bare['lps']:7.1f} links/s  "
-                    f"{bare['statuses']}",
-                    flush=True,
-                )
-                if bare["statuses"] != {"200": len(targets)}:
-                    report["problems"].append(f"bare round {round_no + 1}: statuses {bare['statuses']}")
+            import httpx
 
-                rc_cfg = work / f"recheck-{round_no}.json"
-                rc_cfg.write_text(json.dumps({**config, "data_dir": str(data_dir)}), encoding="utf-8")
-                out = work / f"recheck-{round_no}.out.json"
-                wall, peak = run_child(["--child", "recheck", str(rc_cfg), str(out)], work)
-                full = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
-                full["lps"] = len(targets) / full["seconds"]
-                # 3. Check the ledger.
-                full.update(check_recheck(data_dir, expected_verdicts(targets)))
-                report["recheck"].append(full)
-                report["problems"] += [f"recheck round {round_no + 1}: {p}" for p in full.pop("problems")]
-                print(
-                    f"  recheck {full['seconds']:7.2f} s crawl, {full['lps']:7.1f} links/s  "
-                    f"{full['verdicts']}, "
-                    f"{full['captures']:,} captures, {full['warc_bytes'] / 2**20:.1f} MB WARC, "
-                    f"peak RSS {peak / 2**20:.0f} MB",
-                    flush=True,
-                )
-                if args.profile and round_no == args.rounds - 1:
-                    profile_recheck(work, data_dir, url, chosen)
-                shutil.rmtree(data_dir, ignore_errors=True)
-        bare = max(report["bare"], key=lambda r: r["lps"])
-        full = max(report["recheck"], key=lambda r: r["lps"])
-        report["bare_lps"], report["recheck_lps"] = bare["lps"], full["lps"]
-        report["ratio"] = full["lps"] / bare["lps"]
-        report["recheck_peak_rss_mb"] = max(r["rss"] for r in report["recheck"]) / 2**20
-        print()
-        print(
-            f"bare spider : {args.links:,} links in {bare['seconds']:7.2f} s crawl "
-            f"({bare['wall']:5.1f} s wall) = {bare['lps']:7.1f} links/s"
-        )
-        print(
-            f"recheck     : {args.links:,} links in {full['seconds']:7.2f} s crawl "
-            f"({full['wall']:5.1f} s wall, run_recheck {full['run_recheck_s']:.1f} s) "
-            f"= {full['lps']:7.1f} links/s"
-        )
-        print(f"peak RSS of the recheck subprocess: {report['recheck_peak_rss_mb']:.0f} MB")
-        verdict = "OK" if report["ratio"] >= TARGET_RATIO else "MISSED"
-        print(f"ratio recheck/bare = {report['ratio']:.2f} (target >= {TARGET_RATIO}) {verdict}")
-        for problem in report["problems"]:
-            print(f"PROBLEM: {problem}")
+            for latency in args.latencies:
+                httpx.post(f"{url}/_sandbox/latency", json={"seconds": latency}).raise_for_status()
+                pace = f"answers after {latency * 1000:.0f} ms" if latency else "answers at once (CPU-bound)"
+                print(f"\n== sandbox {pace}", flush=True)
+                part = {"bare": [], "recheck": [], "latency": latency}
+                measure(args, work, url, chosen, part, report)
+                report["latency"][str(latency)] = part
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def measure(
+    args: argparse.Namespace,
+    work: Path,
+    url: str,
+    chosen: list[Any],
+    part: dict[str, Any],
+    report: dict[str, Any],
+) -> None:
+    """2.-3. The bare and recheck rounds at the sandbox's current latency; results go into ``part``."""
+    known_problems = len(report["problems"])
+    # 2. Rounds: bare, then recheck (each in its own subprocess).
+    for round_no in range(args.rounds):
+        data_dir = work / f"recheck-{round_no}"
+        started = time.monotonic()
+        targets = prepare_data_dir(data_dir, url, chosen)
+        took = time.monotonic() - started
+        print(f"round {round_no + 1}: {len(targets):,} Listing rows in {took:.0f} s")
+        bare_dir = Path(tempfile.mkdtemp(prefix=f"bare-{round_no}-", dir=work))
+        config = {"url": url, "targets": targets}
+        bare_cfg = work / f"bare-{round_no}.json"
+        bare_cfg.write_text(json.dumps({**config, "data_dir": str(bare_dir)}), encoding="utf-8")
+        out = work / f"bare-{round_no}.out.json"
+        wall, peak = run_child(["--child", "bare", str(bare_cfg), str(out)], work)
+        bare = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
+        bare["lps"] = len(targets) / bare["seconds"]
+        part["bare"].append(bare)
+        print(
+            f"  bare    {bare['seconds']:7.2f} s crawl, {bare['lps']:7.1f} links/s  {bare['statuses']}",
+            flush=True,
+        )
+        if bare["statuses"] != {"200": len(targets)}:
+            report["problems"].append(f"bare round {round_no + 1}: statuses {bare['statuses']}")
+
+        rc_cfg = work / f"recheck-{round_no}.json"
+        rc_cfg.write_text(json.dumps({**config, "data_dir": str(data_dir)}), encoding="utf-8")
+        out = work / f"recheck-{round_no}.out.json"
+        wall, peak = run_child(["--child", "recheck", str(rc_cfg), str(out)], work)
+        full = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
+        full["lps"] = len(targets) / full["seconds"]
+        # 3. Check the ledger.
+        full.update(check_recheck(data_dir, expected_verdicts(targets)))
+        part["recheck"].append(full)
+        report["problems"] += [f"recheck round {round_no + 1}: {p}" for p in full.pop("problems")]
+        print(
+            f"  recheck {full['seconds']:7.2f} s crawl, {full['lps']:7.1f} links/s  "
+            f"{full['verdicts']}, "
+            f"{full['captures']:,} captures, {full['warc_bytes'] / 2**20:.1f} MB WARC, "
+            f"peak RSS {peak / 2**20:.0f} MB",
+            flush=True,
+        )
+        if args.profile and round_no == args.rounds - 1:
+            profile_recheck(work, data_dir, url, chosen)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    bare = max(part["bare"], key=lambda r: r["lps"])
+    full = max(part["recheck"], key=lambda r: r["lps"])
+    part["bare_lps"], part["recheck_lps"] = bare["lps"], full["lps"]
+    part["ratio"] = full["lps"] / bare["lps"]
+    part["recheck_peak_rss_mb"] = max(r["rss"] for r in part["recheck"]) / 2**20
+    print()
+    print(
+        f"bare spider : {args.links:,} links in {bare['seconds']:7.2f} s crawl "
+        f"({bare['wall']:5.1f} s wall) = {bare['lps']:7.1f} links/s"
+    )
+    print(
+        f"recheck     : {args.links:,} links in {full['seconds']:7.2f} s crawl "
+        f"({full['wall']:5.1f} s wall, run_recheck {full['run_recheck_s']:.1f} s) "
+        f"= {full['lps']:7.1f} links/s"
+    )
+    print(f"peak RSS of the recheck subprocess: {part['recheck_peak_rss_mb']:.0f} MB")
+    verdict = "OK" if part["ratio"] >= TARGET_RATIO else "MISSED"
+    print(f"ratio recheck/bare = {part['ratio']:.2f} (target >= {TARGET_RATIO}) {verdict}")
+    for problem in report["problems"][known_problems:]:
+        print(f"PROBLEM: {problem}")
 
 
 def profile_recheck(work: Path, data_dir: Path, url: str, chosen: list[Any]) -> None:
@@ -489,11 +510,21 @@ def main() -> int:
         "--rounds", type=int, default=1, help="bare + recheck rounds; each side's best counts"
     )
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--latency",
+        default="0,0.25",
+        help="sandbox response times to run at, in seconds, comma-separated (0: CPU-bound; 0.25: a fast "
+        "marketplace)",
+    )
     parser.add_argument("--profile", action="store_true", help="profile the recheck child with cProfile")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     if args.links < 1 or args.rounds < 1:
         parser.error("--links and --rounds must be at least 1")
+    try:
+        args.latencies = [float(x) for x in args.latency.split(",") if x.strip()]
+    except ValueError:
+        parser.error("--latency takes seconds, comma-separated: 0,0.25")
     report = throughput(args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")

@@ -6,7 +6,8 @@
    item. Title only at first: search results rarely carry descriptions.
 3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``
    = weak | candidate | none,
-   ``EVIDENCE_MAX_CONCURRENT``, ``EVIDENCE_BATCH_SIZE``) — for listings scoring at least the enrich verdict,
+   ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once, ``EVIDENCE_BATCH_SIZE``) — for listings
+   scoring at least the enrich verdict,
    fetch the listing's detail with the platform's own method, merge the description and seller, rescore;
    for candidates (verdict candidate or strong) capture evidence: the search response that surfaced it, the
    detail response, a full-page screenshot, and a metadata record, through ``crawler.evidence``. Block
@@ -24,6 +25,7 @@ can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
@@ -214,7 +216,11 @@ class EvidencePipeline:
             return item
         self.seen.add(item.listing_key)
         entry = None
-        async with self.semaphore:  # the detail fetch and the screenshot tab; the batch commit waits outside
+        browser = self._needs_browser(item) or self.ctx.screenshotter is not None
+        # Browser work (a listing page in a tab, a screenshot) is bounded by EVIDENCE_MAX_CONCURRENT; a plain
+        # HTTP detail fetch is not held here: its platform's detail download slot paces it, and holding it
+        # here capped a sweep at 4 detail requests in flight however fast the site answered
+        async with self.semaphore if browser else contextlib.nullcontext():
             png = await self._enrich(item) if verdict >= enrich_from else None
             if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")

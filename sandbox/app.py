@@ -4,18 +4,22 @@
 Instagram replicas come from a sibling issue and may be absent) and mounts its routes: a module with a
 ``MOUNTS`` dict (host key → routes factory) is mounted under each key, otherwise ``routes(state)`` goes under
 ``/{module name}``. ``GET /`` lists the mounted hosts. Add a platform by adding its module name here.
+Replica requests are answered after ``state.latency`` seconds (:class:`Latency`; 0 by default).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from types import ModuleType
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import control
 from sandbox.platforms import json_response
@@ -60,7 +64,21 @@ def create_app(state: SandboxState) -> Starlette:
     async def index(request: Request) -> Response:
         return json_response({"sandbox": True, "hosts": sorted(hosts), "control": "/_sandbox"})
 
-    app = Starlette(routes=[Route("/", index), *mounts])
+    app = Starlette(routes=[Route("/", index), *mounts], middleware=[Middleware(Latency, state=state)])
     app.state.sandbox = state
     app.state.hosts = sorted(hosts)
     return app
+
+
+class Latency:
+    """Pure ASGI middleware: replica requests wait ``state.latency`` seconds (a non-blocking sleep, so
+    concurrent requests overlap as they would against a real site); control endpoints never wait."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        delay = self.state.latency
+        if delay > 0 and scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
+            await asyncio.sleep(delay)
+        await self.app(scope, receive, send)

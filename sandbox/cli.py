@@ -45,6 +45,12 @@ def serve(
     seed: Annotated[int, typer.Option(help="Seed for the generated catalog, takedowns and faults.")] = 0,
     size: Annotated[int, typer.Option(help="Generated catalog size when no --catalog.", min=1)] = 2000,
     faults: Annotated[str, typer.Option(help="Fault profile: none, realistic or hostile.")] = "none",
+    latency: Annotated[
+        float,
+        typer.Option(
+            help="Seconds before each replica answer (a marketplace's response time).", min=0, max=60
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the replicas. Example: tertib sandbox serve --port 8800 --seed 7 --faults realistic"""
     from sandbox.server import serve as run
@@ -52,6 +58,6 @@ def serve(
     if faults not in FAULT_PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
     listings = load_catalog(catalog_file) if catalog_file else generate(seed, size)
-    state = SandboxState(listings, seed=seed, faults=faults)
+    state = SandboxState(listings, seed=seed, faults=faults, latency=latency)
     console.print(f"sandbox: {len(listings)} listings on http://{host}:{port} (control: /_sandbox)")
     run(state, host, port)

@@ -9,6 +9,8 @@ middleware refuses them, and ``GET /_sandbox/requests`` lets a test check that n
 - ``GET /_sandbox/truth`` (``?listings=0`` to omit the per-listing rows) → ground truth and states.
 - ``GET /_sandbox/faults`` / ``POST /_sandbox/faults`` ``{"profile": "none|realistic|hostile",
   "platforms": [...]?, "force": {"tokopedia": ["block_page", ...]}?}``.
+- ``GET /_sandbox/latency`` / ``POST /_sandbox/latency`` ``{"seconds": 0.25}`` → every replica answer waits
+  that long (a marketplace's response time; 0 by default).
 - ``GET /_sandbox/requests`` → hit counts per path prefix and User-Agent.
 - ``GET /_sandbox/health`` → ``{"ok": true, "size": n}``.
 
@@ -114,6 +116,15 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         )
 
     @endpoint
+    async def latency(request: Request) -> Response:
+        if request.method == "POST":
+            seconds = (await _json(request)).get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise _BadRequest("seconds must be a number")
+            state.set_latency(float(seconds))
+        return json_response({"seconds": state.latency})
+
+    @endpoint
     async def requests(request: Request) -> Response:
         return json_response(state.requests_report())
 
@@ -126,6 +137,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/takedowns", takedowns, methods=["GET", "POST"]),
         Route("/truth", truth, methods=["GET"]),
         Route("/faults", faults, methods=["GET", "POST"]),
+        Route("/latency", latency, methods=["GET", "POST"]),
         Route("/requests", requests, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]

@@ -94,11 +94,12 @@ class SandboxProcess:
         size: int = 2000,
         faults: str = "none",
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "sandbox.server", "--port", str(self.port), "--seed", str(seed)]
-        self.args += ["--faults", faults, "--size", str(size)]
+        self.args += ["--faults", faults, "--size", str(size), "--latency", str(latency)]
         if catalog is not None:
             self.args += ["--catalog", str(catalog)]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -129,9 +130,11 @@ class SandboxProcess:
             self.proc.stderr.close()
 
 
-def build_state(catalog: str | Path | None, seed: int, size: int, faults: str) -> SandboxState:
+def build_state(
+    catalog: str | Path | None, seed: int, size: int, faults: str, latency: float = 0.0
+) -> SandboxState:
     listings = load_catalog(catalog) if catalog else generate(seed, size)
-    return SandboxState(listings, seed=seed, faults=faults)
+    return SandboxState(listings, seed=seed, faults=faults, latency=latency)
 
 
 def serve(state: SandboxState, host: str = "127.0.0.1", port: int = 8800) -> None:
@@ -147,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--faults", default="none")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each replica answer")
     args = parser.parse_args(argv)
     try:
-        state = build_state(args.catalog, args.seed, args.size, args.faults)
+        state = build_state(args.catalog, args.seed, args.size, args.faults, args.latency)
     except TertibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

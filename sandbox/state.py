@@ -193,10 +193,14 @@ class SandboxState:
 
     CACHE_SIZE = 512
 
-    def __init__(self, catalog: list[CatalogListing], *, seed: int = 0, faults: str = "none") -> None:
+    def __init__(
+        self, catalog: list[CatalogListing], *, seed: int = 0, faults: str = "none", latency: float = 0.0
+    ) -> None:
         if faults not in FAULT_PROFILES:
             raise UsageError(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
         self.seed = seed
+        self.latency = 0.0
+        self.set_latency(latency)
         self.clock = VirtualClock(0)
         self.catalog: list[CatalogListing] = []
         self.lock = threading.RLock()
@@ -218,6 +222,13 @@ class SandboxState:
         self.requests_by_prefix_agent: Counter[tuple[str, str]] = Counter()
         for listing in catalog:
             self._add(listing)
+
+    def set_latency(self, seconds: float) -> None:
+        """Answer every replica request (not ``/_sandbox``) after ``seconds``: a marketplace's response
+        time, so pacing and pipelines can be measured the way a real sweep runs (0 = as fast as it can)."""
+        if not 0.0 <= seconds <= 60.0:
+            raise UsageError(f"latency must be between 0 and 60 seconds, not {seconds}")
+        self.latency = float(seconds)
 
     # -- catalog and index ----------------------------------------------------------------------
     def _add(self, listing: CatalogListing) -> None:

@@ -379,13 +379,13 @@ def persist_batch(
 
     # 2. Listings: one lookup, then insert or update (the last record of a key in the batch wins).
     by_key = {str(r["listing_key"]): r for r in records}
-    cols = ("id", "listing_key", "url", "title", "description", "price", "image_url", "seller_id",
-            "contact_handles", "extra_ids", "last_seen", "last_status", "score_value", "verdict",
-            "relist_of_id")  # fmt: skip
+    listing_cols = ("id", "listing_key", "url", "title", "description", "price", "image_url", "seller_id",
+                    "contact_handles", "extra_ids", "last_seen", "last_status", "score_value", "verdict",
+                    "relist_of_id")  # fmt: skip
     known_listings = {
         row.listing_key: row
         for row in session.execute(
-            select(*(listings_t.c[c] for c in cols)).where(listings_t.c.listing_key.in_(list(by_key)))
+            select(*(listings_t.c[c] for c in listing_cols)).where(listings_t.c.listing_key.in_(list(by_key)))
         )
     }
     listing_ids: dict[str, int] = {}

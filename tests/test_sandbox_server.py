@@ -353,6 +353,36 @@ def test_forced_faults_per_platform(fresh: tuple[str, SandboxState]) -> None:
     assert bad.status_code == 400
 
 
+def test_latency_delays_replica_answers_concurrently_but_not_control(fresh: tuple[str, SandboxState]) -> None:
+    import asyncio
+    import time
+
+    root, state = fresh
+    assert httpx.post(f"{root}/_sandbox/latency", json={"seconds": 0.3}).json() == {"seconds": 0.3}
+    assert state.latency == 0.3
+
+    async def eight() -> float:
+        async with httpx.AsyncClient() as client:
+            started = time.monotonic()
+            found = await asyncio.gather(
+                *(
+                    client.get(f"{root}/lazada/catalog/", params={"ajax": "true", "q": "jaket"})
+                    for _ in range(8)
+                )
+            )
+            assert all(r.status_code == 200 for r in found)
+            return time.monotonic() - started
+
+    elapsed = asyncio.run(eight())
+    assert 0.3 <= elapsed < 2.4  # each waited 0.3 s, and the eight waits overlapped
+    started = time.monotonic()
+    assert httpx.get(f"{root}/_sandbox/health").status_code == 200
+    assert time.monotonic() - started < 0.3  # control endpoints never wait
+    for bad in ({"seconds": -1}, {"seconds": "slow"}, {"seconds": 61}):
+        assert httpx.post(f"{root}/_sandbox/latency", json=bad).status_code == 400
+    assert httpx.post(f"{root}/_sandbox/latency", json={"seconds": 0}).json() == {"seconds": 0.0}
+
+
 def test_hostile_profile_is_seeded_and_spares_control(fresh: tuple[str, SandboxState]) -> None:
     root, state = fresh
     assert httpx.post(f"{root}/_sandbox/faults", json={"profile": "hostile"}).json()["profile"] == "hostile"
