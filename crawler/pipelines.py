@@ -6,7 +6,8 @@
    item. Title only at first: search results rarely carry descriptions.
 3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``
    = weak | candidate | none,
-   ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once, ``EVIDENCE_BATCH_SIZE``) — for listings
+   ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once, ``EVIDENCE_DETAIL_CONCURRENCY`` HTTP
+   detail fetches at once, ``EVIDENCE_BATCH_SIZE``) — for listings
    scoring at least the enrich verdict,
    fetch the listing's detail with the platform's own method, merge the description and seller, rescore;
    for candidates (verdict candidate or strong) capture evidence: the search response that surfaced it, the
@@ -25,7 +26,6 @@ can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import re
@@ -129,6 +129,7 @@ class EvidencePipeline:
         self.enrich_from = ENRICH_NEVER if enrich == "none" else VERDICT_ORDER[enrich]
         self.concurrency = settings.getint("EVIDENCE_MAX_CONCURRENT", 2)
         self.semaphore = asyncio.Semaphore(self.concurrency)
+        self.detail_semaphore = asyncio.Semaphore(settings.getint("EVIDENCE_DETAIL_CONCURRENCY", 16))
         self.seen: set[str] = set()
         self.batch_size = max(1, settings.getint("EVIDENCE_BATCH_SIZE", DEFAULT_EVIDENCE_BATCH_SIZE))
         self.pending: list[tuple[Any, Listing | None]] = []  # (BatchEntry, its candidate or None)
@@ -217,10 +218,10 @@ class EvidencePipeline:
         self.seen.add(item.listing_key)
         entry = None
         browser = self._needs_browser(item) or self.ctx.screenshotter is not None
-        # Browser work (a listing page in a tab, a screenshot) is bounded by EVIDENCE_MAX_CONCURRENT; a plain
-        # HTTP detail fetch is not held here: its platform's detail download slot paces it, and holding it
-        # here capped a sweep at 4 detail requests in flight however fast the site answered
-        async with self.semaphore if browser else contextlib.nullcontext():
+        # Browser work (a listing page in a tab, a screenshot) is bounded by EVIDENCE_MAX_CONCURRENT; plain
+        # HTTP detail fetches by EVIDENCE_DETAIL_CONCURRENCY (their platform's detail slot paces them; the
+        # bound keeps items waiting for a detail, and the search responses they hold, few)
+        async with self.semaphore if browser else self.detail_semaphore:
             png = await self._enrich(item) if verdict >= enrich_from else None
             if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")

@@ -123,7 +123,8 @@ def build(
         "EVIDENCE_ENABLED": evidence,
         "EVIDENCE_SCREENSHOT": screenshots and chromium is not None,
         "EVIDENCE_ENRICH_MIN_VERDICT": details,
-        "EVIDENCE_MAX_CONCURRENT": 4,  # listings at once in a browser tab or screenshot (HTTP details: slots)
+        "EVIDENCE_MAX_CONCURRENT": 4,  # listings at once in a browser tab or screenshot
+        "EVIDENCE_DETAIL_CONCURRENCY": 16,  # HTTP detail fetches at once (each platform's detail slot paces)
         # one screenshot tab: 238-302 captures/min and peak RSS 1.4 GB over 500 captures on 2 cores; each more
         # tab adds ~0.15 GB for ~1.3x (bench/capture_throughput.py)
         "EVIDENCE_SCREENSHOT_TABS": 1,
