@@ -47,9 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,15 +58,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _children import add_latency_option, run_child  # noqa: E402
+
 HTTP_PLATFORMS = ("tokopedia", "lazada", "blibli", "tiktokshop")
 MIN_CATALOG_HTTP = 10_000  # listings on HTTP_PLATFORMS in the generated catalog, whatever --links is
 TARGET_RATIO = 0.75
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,44 +197,6 @@ def _profile_writer_thread() -> Any:
 # --------------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------------
-def peak_rss(proc: subprocess.Popen[bytes]) -> int:
-    """Sample the process and its descendants every 100 ms until it exits; the highest RSS seen (bytes)."""
-    import psutil
-
-    peak = 0
-    try:
-        ps = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            except psutil.Error:
-                break
-            peak = max(peak, rss)
-            time.sleep(0.1)
-    finally:
-        proc.wait()
-    return peak
-
-
-def run_child(args: list[str], cwd: Path, *, profile_to: Path | None = None) -> tuple[float, int]:
-    """Run this file as a child to completion; (wall seconds, peak RSS bytes). Exits on failure."""
-    cmd = [sys.executable]
-    if profile_to is not None:
-        cmd += ["-m", "cProfile", "-o", str(profile_to)]
-    cmd += [str(Path(__file__).resolve()), *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # files: no pipe can fill up
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=out, stderr=err)
-        peak = peak_rss(proc)
-        wall = time.monotonic() - started
-        if proc.returncode != 0:
-            out.seek(0)
-            err.seek(0)
-            tail = out.read()[-2000:].decode(errors="replace") + err.read()[-3000:].decode(errors="replace")
-            raise SystemExit(f"child failed ({proc.returncode}): {' '.join(args)}\n{tail}")
-    return wall, peak
-
-
 def write_catalog_file(path: Path, seed: int, links: int) -> list[Any]:
     """Generate a catalog with ≥ max(MIN_CATALOG_HTTP, links) HTTP-platform listings; write it to ``path``."""
     from sandbox.catalog import generate, write_catalog
@@ -416,7 +372,7 @@ def measure(
         bare_cfg = work / f"bare-{round_no}.json"
         bare_cfg.write_text(json.dumps({**config, "data_dir": str(bare_dir)}), encoding="utf-8")
         out = work / f"bare-{round_no}.out.json"
-        wall, peak = run_child(["--child", "bare", str(bare_cfg), str(out)], work)
+        wall, peak = run_child([__file__, "--child", "bare", str(bare_cfg), str(out)], cwd=work)
         bare = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
         bare["lps"] = len(targets) / bare["seconds"]
         part["bare"].append(bare)
@@ -430,7 +386,7 @@ def measure(
         rc_cfg = work / f"recheck-{round_no}.json"
         rc_cfg.write_text(json.dumps({**config, "data_dir": str(data_dir)}), encoding="utf-8")
         out = work / f"recheck-{round_no}.out.json"
-        wall, peak = run_child(["--child", "recheck", str(rc_cfg), str(out)], work)
+        wall, peak = run_child([__file__, "--child", "recheck", str(rc_cfg), str(out)], cwd=work)
         full = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
         full["lps"] = len(targets) / full["seconds"]
         # 3. Check the ledger.
@@ -481,7 +437,9 @@ def profile_recheck(work: Path, data_dir: Path, url: str, chosen: list[Any]) -> 
     cfg.write_text(json.dumps({"url": url, "targets": targets, "data_dir": str(fresh)}), encoding="utf-8")
     out = work / "recheck-profiled.out.json"
     main_prof = prof_dir / "main.prof"
-    run_child(["--child", "recheck", str(cfg), str(out), str(prof_dir)], work, profile_to=main_prof)
+    run_child(
+        [__file__, "--child", "recheck", str(cfg), str(out), str(prof_dir)], cwd=work, profile_to=main_prof
+    )
     result = json.loads(out.read_text(encoding="utf-8"))
     print(f"\nrecheck under cProfile: {result['seconds']:.1f} s crawl")
     print("reactor thread, top 40 by cumulative time:")
@@ -510,21 +468,12 @@ def main() -> int:
         "--rounds", type=int, default=1, help="bare + recheck rounds; each side's best counts"
     )
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument(
-        "--latency",
-        default="0,0.25",
-        help="sandbox response times to run at, in seconds, comma-separated (0: CPU-bound; 0.25: a fast "
-        "marketplace)",
-    )
+    add_latency_option(parser)
     parser.add_argument("--profile", action="store_true", help="profile the recheck child with cProfile")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     if args.links < 1 or args.rounds < 1:
         parser.error("--links and --rounds must be at least 1")
-    try:
-        args.latencies = [float(x) for x in args.latency.split(",") if x.strip()]
-    except ValueError:
-        parser.error("--latency takes seconds, comma-separated: 0,0.25")
     report = throughput(args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _children import add_latency_option, run_child  # noqa: E402
 
 HTTP_PLATFORMS = ("tokopedia", "lazada", "blibli")
 THROUGHPUT_QUERIES = (
@@ -53,12 +53,6 @@ RSS_QUERIES = (
     "jaket", "kaos", "thrift", "preloved", "bekas", "korea", "bal", "original", "celana", "kemeja",
     "hoodie", "sweater", "dress", "rok", "import", "japan", "grade", "karungan", "second", "baru",
 )  # fmt: skip
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,44 +133,6 @@ def bare_main(url: str, terms: Path, max_pages: int, platforms: list[str], out: 
 # --------------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------------
-def peak_rss(proc: subprocess.Popen[bytes]) -> int:
-    """Sample the process (and its children) until it exits; the highest RSS seen, in bytes."""
-    import psutil
-
-    peak = 0
-    try:
-        ps = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            except psutil.Error:
-                break
-            peak = max(peak, rss)
-            time.sleep(0.1)
-    finally:
-        proc.wait()
-    return peak
-
-
-def run_child(args: list[str], *, profile_to: Path | None = None) -> tuple[float, int]:
-    """Run a child to completion; (wall seconds, peak RSS bytes). Raises on a non-zero exit."""
-    cmd = [sys.executable]
-    if profile_to is not None:
-        cmd += ["-m", "cProfile", "-o", str(profile_to)]
-    cmd += args
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # files: no pipe can fill up
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=out, stderr=err)
-        peak = peak_rss(proc)
-        wall = time.monotonic() - started
-        if proc.returncode != 0:
-            out.seek(0)
-            err.seek(0)
-            tail = out.read()[-2000:].decode(errors="replace") + err.read()[-3000:].decode(errors="replace")
-            raise SystemExit(f"child failed ({proc.returncode}): {' '.join(args)}\n{tail}")
-    return wall, peak
-
-
 def sweep_args(data: Path, url: str, terms: Path, max_pages: int, details: str = "weak") -> list[str]:
     args = ["-m", "crawler.cli", "--data-dir", str(data), "sweep", "--sandbox", url]
     for platform in HTTP_PLATFORMS:
@@ -337,12 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--size", type=int, default=20_000, help="catalog size for the throughput runs")
     parser.add_argument("--max-pages", type=int, default=10)
-    parser.add_argument(
-        "--latency",
-        default="0,0.25",
-        help="sandbox response times to run at, in seconds, comma-separated (0: CPU-bound; 0.25: a fast "
-        "marketplace API)",
-    )
+    add_latency_option(parser)
     parser.add_argument("--rss-size", type=int, default=50_000, help="catalog size for the memory run")
     parser.add_argument("--rss-max-pages", type=int, default=60)
     parser.add_argument("--seed", type=int, default=3)
@@ -351,7 +302,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the full sweep with cProfile")
     args = parser.parse_args()
     if not args.skip_throughput:
-        for latency in (float(x) for x in args.latency.split(",") if x.strip()):
+        for latency in args.latencies:
             throughput(args.size, args.max_pages, args.seed, args.profile, latency)
     if not args.skip_rss:
         memory(args.rss_size, args.rss_max_pages, args.seed)

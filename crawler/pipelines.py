@@ -5,16 +5,15 @@
 2. :class:`ScorePipeline` (``SCORE_ENABLED``) — score with the run's lexicon; the explanation travels on the
    item. Title only at first: search results rarely carry descriptions.
 3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``
-   = weak | candidate | none,
-   ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once, ``EVIDENCE_DETAIL_CONCURRENCY`` HTTP
-   detail fetches at once, ``EVIDENCE_BATCH_SIZE``) — for listings
-   scoring at least the enrich verdict,
-   fetch the listing's detail with the platform's own method, merge the description and seller, rescore;
-   for candidates (verdict candidate or strong) capture evidence: the search response that surfaced it, the
-   detail response, a full-page screenshot, and a metadata record, through ``crawler.evidence``. Block
-   pages are recorded as UNOBSERVABLE attempts, never as evidence. Captures and attempts are queued (the
-   screenshot already taken) and committed every ``EVIDENCE_BATCH_SIZE`` entries (default 50) and at close
-   as one recorder batch on the evidence writer thread (one WARC append, one transaction).
+   = weak | candidate | none, ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once,
+   ``EVIDENCE_DETAIL_CONCURRENCY`` HTTP detail fetches at once, ``EVIDENCE_BATCH_SIZE``) — for listings
+   scoring at least the enrich verdict, fetch the listing's detail with the platform's own method, merge the
+   description and seller, rescore; for candidates (verdict candidate or strong) capture evidence: the
+   search response that surfaced it, the detail response, a full-page screenshot, and a metadata record,
+   through ``crawler.evidence``. Block pages are recorded as UNOBSERVABLE attempts, never as evidence.
+   Captures and attempts are queued (the screenshot already taken) and committed every
+   ``EVIDENCE_BATCH_SIZE`` entries (default 50) and at close as one recorder batch on the evidence writer
+   thread (one WARC append, one transaction).
 4. :class:`PersistPipeline` (``PERSIST_BATCH_SIZE``) — upsert seller and listing, add the sighting with its
    provenance, the score, and findings, in batched transactions; links the run's captures to listings by
    listing key (a capture may commit before or after its listing's batch; see ``RunContext.persist``).

@@ -340,9 +340,7 @@ class RunContext:
     def _recheck_rows(
         session: Any, observations: list[tuple[Any, datetime]], capture_ids: list[int | None]
     ) -> list[int]:
-        from sqlalchemy import Table, bindparam, insert, update
-
-        from crawler.evidence.capture import insert_rows
+        from storage.bulk import insert_ids, table_of, update_many
         from storage.models import Listing as ListingRow
         from storage.models import Recheck
 
@@ -366,22 +364,9 @@ class RunContext:
                 }
             )
             if result.verdict != "UNOBSERVABLE":
-                status.append({"b_id": int(target["listing_id"]), "b_status": str(result.verdict)})
-        if all(capture_id is not None for capture_id in capture_ids):  # one executemany, ids by capture
-            ids = insert_rows(session, Recheck, rows, ("capture_id",))
-        else:
-            ids = list(
-                session.scalars(insert(Recheck).returning(Recheck.id, sort_by_parameter_order=True), rows)
-            )
-        if status:
-            table = ListingRow.__table__
-            assert isinstance(table, Table)
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(last_status=bindparam("b_status")),
-                status,
-            )
+                status.append({"b_id": int(target["listing_id"]), "b_last_status": str(result.verdict)})
+        ids = insert_ids(session, table_of(Recheck), rows)
+        update_many(session, table_of(ListingRow), status)
         return ids
 
     def _recheck_custody(

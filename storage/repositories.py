@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from storage.bulk import insert_ids, table_of, update_many
 from storage.models import (
     STATUS_TABLES,
+    Capture,
     Finding,
     JobRun,
     Listing,
@@ -264,18 +265,10 @@ def latest_failed_jobs(session: Session, limit: int = 5) -> list[JobRun]:
     return out
 
 
-def link_capture(session: Session, *, capture_id: int, listing_id: int) -> None:
-    """Attach a capture recorded before its listing row existed (evidence runs before persist)."""
-    link_captures(session, [(capture_id, listing_id)])
-
-
 def link_captures(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
-    """:func:`link_capture` for many (capture id, listing id) pairs: one ``executemany`` UPDATE that only
-    touches captures still without a listing."""
-    from sqlalchemy import bindparam, update
-
-    from storage.models import Capture
-
+    """Attach captures recorded before their listing rows existed (evidence can commit before persist):
+    (capture id, listing id) pairs, one ``executemany`` UPDATE that only touches captures still without a
+    listing."""
     if not pairs:
         return
     table = table_of(Capture)
@@ -357,12 +350,12 @@ def persist_batch(
         changed: list[dict[str, Any]] = []
         for key, r in wanted.items():
             row = known.get(key)
-            merged = sorted(handles[key] | set((row.contact_handles or []) if row is not None else ()))
+            old: Mapping[Any, Any] = row._mapping if row is not None else {}
             values = {
-                "name": r.get("seller_name") or (row.name if row is not None else None),
-                "city": r.get("seller_city") or (row.city if row is not None else None),
-                "shop_url": r.get("shop_url") or (row.shop_url if row is not None else None),
-                "contact_handles": merged,
+                "name": r.get("seller_name") or old.get("name"),
+                "city": r.get("seller_city") or old.get("city"),
+                "shop_url": r.get("shop_url") or old.get("shop_url"),
+                "contact_handles": sorted(handles[key] | set(old.get("contact_handles") or ())),
             }
             if row is None:
                 new_rows.append({"platform": key[0], "platform_seller_id": key[1], **values,
@@ -393,28 +386,28 @@ def persist_batch(
     changed = []
     for lkey, r in by_key.items():
         row = known_listings.get(lkey)
+        old = row._mapping if row is not None else {}
         seller_key = (str(r["platform"]), str(r["seller_id"])) if r.get("seller_id") else None
-        old_handles = list(row.contact_handles or []) if row is not None else []
-        old_extra = dict(row.extra_ids or {}) if row is not None else {}
+        old_handles = list(old.get("contact_handles") or [])
+        old_extra = dict(old.get("extra_ids") or {})
         values = {
             "url": r["url"],
-            "title": r.get("title") or (row.title if row is not None else "") or "",
-            "description": r.get("description") or (row.description if row is not None else "") or "",
-            "price": r["price"] if r.get("price") is not None else (row.price if row is not None else None),
-            "image_url": r.get("image_url") or (row.image_url if row is not None else None),
-            "seller_id": seller_ids[seller_key] if seller_key is not None
-            else (row.seller_id if row is not None else None),
+            "title": r.get("title") or old.get("title") or "",
+            "description": r.get("description") or old.get("description") or "",
+            "price": r["price"] if r.get("price") is not None else old.get("price"),
+            "image_url": r.get("image_url") or old.get("image_url"),
+            "seller_id": seller_ids[seller_key] if seller_key is not None else old.get("seller_id"),
             "contact_handles": sorted(set(old_handles) | set(r["contact_handles"]))
             if r.get("contact_handles") else old_handles,
             "extra_ids": {**old_extra, **r["extra_ids"]} if r.get("extra_ids") else old_extra,
-            "last_status": (row.last_status if row is not None else None) or "LIVE",
-            "score_value": row.score_value if row is not None else None,
-            "verdict": row.verdict if row is not None else None,
+            "last_status": old.get("last_status") or "LIVE",
+            "score_value": old.get("score_value"),
+            "verdict": old.get("verdict"),
         }  # fmt: skip
         score = r.get("score")
         if score is not None:
             verdict = str(score["verdict"])
-            if row is not None and row.relist_of_id is not None and verdict in ("weak", "clear"):
+            if old.get("relist_of_id") is not None and verdict in ("weak", "clear"):
                 verdict = "candidate"  # a flagged relisting stays in the review queue (see add_score)
             values["score_value"], values["verdict"] = float(score["score"]), verdict
         if row is None:
@@ -482,8 +475,6 @@ def link_run_captures(session: Session, sweep_run_id: int) -> int:
     Evidence and persistence commit on different threads; whichever commits first, this post-crawl pass
     guarantees every capture ends up on its listing. Returns how many were linked.
     """
-    from storage.models import Capture
-
     pending = session.scalars(
         select(Capture).where(Capture.sweep_run_id == sweep_run_id, Capture.listing_id.is_(None))
     ).all()

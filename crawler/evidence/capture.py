@@ -60,7 +60,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crawler import __version__
@@ -68,6 +68,7 @@ from crawler.config import Settings
 from crawler.evidence import warc
 from storage import custody
 from storage.blobs import BlobStore
+from storage.bulk import insert_ids, table_of
 from storage.db import Database
 from storage.models import Capture
 from storage.models import Listing as ListingRow
@@ -488,6 +489,7 @@ class EvidenceRecorder:
         extras: list[dict[str, Any]] = []
         page_response_id: str | None = None
         for ex in exchanges:
+            block, offset = ex.response_block
             payload_digest = ex.payload_digest
             key = (ex.url, payload_digest)
             found = seen.get(key)
@@ -500,7 +502,7 @@ class EvidenceRecorder:
                     record_id=self._new_id(),
                     date=date,
                     content_type="application/http; msgtype=response",
-                    block=ex.response_block[0][: ex.response_block[1]],
+                    block=block[:offset],
                     payload_digest=payload_digest,
                     headers=[
                         ("WARC-Profile", warc.REVISIT_PROFILE),
@@ -517,7 +519,6 @@ class EvidenceRecorder:
                 if ex is page:
                     page_response_id = rec.record_id
                 continue
-            block, offset = ex.response_block
             response = warc.build_record(
                 rec_type="response",
                 uri=ex.url,
@@ -820,8 +821,7 @@ class EvidenceRecorder:
                     "captured_at": captured_at,
                 }
             )
-        # one executemany; each capture's byte range (file, offset) is unique, so it finds the new ids
-        ids = insert_rows(session, Capture, rows, ("warc_file", "warc_offset"))
+        ids = insert_ids(session, table_of(Capture), rows)  # one executemany, ids in row order
         # revisits of originals written earlier in this batch name their capture now that it has an id
         patches = []
         for capture_id, b in zip(ids, built, strict=True):
@@ -867,29 +867,6 @@ class EvidenceRecorder:
             },
             at=captured_at,
         )
-
-
-def insert_rows(
-    session: Session, model: Any, rows: Sequence[dict[str, Any]], key: Sequence[str]
-) -> list[int]:
-    """Insert ``rows`` into ``model``'s table with ONE executemany; returns their ids in row order.
-
-    ``key`` names columns whose values are unique among these rows and among rows other writers may add
-    meanwhile (a capture's WARC file + offset, a recheck's capture id). The ids are read back from the rows
-    above the previous maximum id (one index range scan) — cheaper than ``RETURNING``, which SQLAlchemy can
-    only keep in row order on SQLite by inserting row by row.
-    """
-    if not rows:
-        return []
-    table = model.__table__
-    before = session.scalar(select(func.max(table.c.id))) or 0
-    session.execute(insert(table), list(rows))
-    columns = [table.c[name] for name in key]
-    found = {
-        tuple(found_row[:-1]): found_row[-1]
-        for found_row in session.execute(select(*columns, table.c.id).where(table.c.id > before))
-    }
-    return [int(found[tuple(row[name] for name in key)]) for row in rows]
 
 
 def _append_custody(session: Session, specs: list[custody.EntrySpec]) -> None:
