@@ -350,6 +350,17 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def child_round(mode: str, work: Path, round_no: int, config: dict[str, Any]) -> dict[str, Any]:
+    """One ``--child bare|recheck`` run on ``config``: its report plus wall time, peak RSS and links/s."""
+    cfg = work / f"{mode}-{round_no}.json"
+    cfg.write_text(json.dumps(config), encoding="utf-8")
+    out = work / f"{mode}-{round_no}.out.json"
+    wall, peak = run_child([__file__, "--child", mode, str(cfg), str(out)], cwd=work)
+    result = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
+    result["lps"] = len(config["targets"]) / result["seconds"]
+    return result
+
+
 def measure(
     args: argparse.Namespace,
     work: Path,
@@ -369,12 +380,7 @@ def measure(
         print(f"round {round_no + 1}: {len(targets):,} Listing rows in {took:.0f} s")
         bare_dir = Path(tempfile.mkdtemp(prefix=f"bare-{round_no}-", dir=work))
         config = {"url": url, "targets": targets}
-        bare_cfg = work / f"bare-{round_no}.json"
-        bare_cfg.write_text(json.dumps({**config, "data_dir": str(bare_dir)}), encoding="utf-8")
-        out = work / f"bare-{round_no}.out.json"
-        wall, peak = run_child([__file__, "--child", "bare", str(bare_cfg), str(out)], cwd=work)
-        bare = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
-        bare["lps"] = len(targets) / bare["seconds"]
+        bare = child_round("bare", work, round_no, {**config, "data_dir": str(bare_dir)})
         part["bare"].append(bare)
         print(
             f"  bare    {bare['seconds']:7.2f} s crawl, {bare['lps']:7.1f} links/s  {bare['statuses']}",
@@ -383,12 +389,7 @@ def measure(
         if bare["statuses"] != {"200": len(targets)}:
             report["problems"].append(f"bare round {round_no + 1}: statuses {bare['statuses']}")
 
-        rc_cfg = work / f"recheck-{round_no}.json"
-        rc_cfg.write_text(json.dumps({**config, "data_dir": str(data_dir)}), encoding="utf-8")
-        out = work / f"recheck-{round_no}.out.json"
-        wall, peak = run_child([__file__, "--child", "recheck", str(rc_cfg), str(out)], cwd=work)
-        full = {**json.loads(out.read_text(encoding="utf-8")), "wall": wall, "rss": peak}
-        full["lps"] = len(targets) / full["seconds"]
+        full = child_round("recheck", work, round_no, {**config, "data_dir": str(data_dir)})
         # 3. Check the ledger.
         full.update(check_recheck(data_dir, expected_verdicts(targets)))
         part["recheck"].append(full)
@@ -397,7 +398,7 @@ def measure(
             f"  recheck {full['seconds']:7.2f} s crawl, {full['lps']:7.1f} links/s  "
             f"{full['verdicts']}, "
             f"{full['captures']:,} captures, {full['warc_bytes'] / 2**20:.1f} MB WARC, "
-            f"peak RSS {peak / 2**20:.0f} MB",
+            f"peak RSS {full['rss'] / 2**20:.0f} MB",
             flush=True,
         )
         if args.profile and round_no == args.rounds - 1:

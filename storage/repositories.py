@@ -280,11 +280,35 @@ def link_captures(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
     )
 
 
-def _changed(out: list[dict[str, Any]], row: Any, values: Mapping[str, Any]) -> None:
-    """Queue an ``update_many`` row with the columns whose value differs from the stored ``row``."""
-    diff = {f"b_{name}": value for name, value in values.items() if value != getattr(row, name)}
-    if diff:
-        out.append({"b_id": row.id, **diff})
+def _write_rows(
+    session: Session,
+    table: Any,
+    pending: Sequence[tuple[Any, Any, dict[str, Any], dict[str, Any]]],
+    seen_at: datetime,
+) -> dict[Any, int]:
+    """Insert or refresh rows that carry ``first_seen``/``last_seen``; ids by key.
+
+    ``pending``: (key, the stored row or None, the column values, the columns only a new row sets). New rows
+    go in with one ``executemany``; a stored row is updated only in the columns that differ, ``last_seen``
+    advanced to ``seen_at``.
+    """
+    ids: dict[Any, int] = {}
+    new_keys: list[Any] = []
+    new_rows: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for key, row, values, create in pending:
+        if row is None:
+            new_keys.append(key)
+            new_rows.append({**create, **values, "first_seen": seen_at, "last_seen": seen_at})
+            continue
+        ids[key] = row.id
+        values = {**values, "last_seen": max(row.last_seen, seen_at)}
+        diff = {f"b_{name}": value for name, value in values.items() if value != getattr(row, name)}
+        if diff:
+            changed.append({"b_id": row.id, **diff})
+    ids.update(zip(new_keys, insert_ids(session, table, new_rows), strict=True))
+    update_many(session, table, changed)
+    return ids
 
 
 class Persisted(NamedTuple):
@@ -346,8 +370,7 @@ def persist_batch(
                 )
             )
         }
-        new_rows: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        pending: list[tuple[Any, Any, dict[str, Any], dict[str, Any]]] = []
         for key, r in wanted.items():
             row = known.get(key)
             old: Mapping[Any, Any] = row._mapping if row is not None else {}
@@ -357,18 +380,8 @@ def persist_batch(
                 "shop_url": r.get("shop_url") or old.get("shop_url"),
                 "contact_handles": sorted(handles[key] | set(old.get("contact_handles") or ())),
             }
-            if row is None:
-                new_rows.append({"platform": key[0], "platform_seller_id": key[1], **values,
-                                 "first_seen": seen_at, "last_seen": seen_at})  # fmt: skip
-                continue
-            seller_ids[key] = row.id
-            values["last_seen"] = max(row.last_seen, seen_at)
-            _changed(changed, row, values)
-        for key, new_id in zip(
-            [k for k in wanted if k not in known], insert_ids(session, sellers_t, new_rows), strict=True
-        ):
-            seller_ids[key] = new_id
-        update_many(session, sellers_t, changed)
+            pending.append((key, row, values, {"platform": key[0], "platform_seller_id": key[1]}))
+        seller_ids = _write_rows(session, sellers_t, pending, seen_at)
 
     # 2. Listings: one lookup, then insert or update (the last record of a key in the batch wins).
     by_key = {str(r["listing_key"]): r for r in records}
@@ -381,9 +394,7 @@ def persist_batch(
             select(*(listings_t.c[c] for c in listing_cols)).where(listings_t.c.listing_key.in_(list(by_key)))
         )
     }
-    listing_ids: dict[str, int] = {}
-    new_listings: list[dict[str, Any]] = []
-    changed = []
+    pending = []
     for lkey, r in by_key.items():
         row = known_listings.get(lkey)
         old = row._mapping if row is not None else {}
@@ -410,21 +421,9 @@ def persist_batch(
             if old.get("relist_of_id") is not None and verdict in ("weak", "clear"):
                 verdict = "candidate"  # a flagged relisting stays in the review queue (see add_score)
             values["score_value"], values["verdict"] = float(score["score"]), verdict
-        if row is None:
-            new_listings.append({"listing_key": lkey, "platform": r["platform"],
-                                 "platform_listing_id": str(r["listing_id"]), **values,
-                                 "first_seen": seen_at, "last_seen": seen_at})  # fmt: skip
-            continue
-        listing_ids[lkey] = row.id
-        values["last_seen"] = max(row.last_seen, seen_at)
-        _changed(changed, row, values)
-    for lkey, new_id in zip(
-        [k for k in by_key if k not in known_listings],
-        insert_ids(session, listings_t, new_listings),
-        strict=True,
-    ):
-        listing_ids[lkey] = new_id
-    update_many(session, listings_t, changed)
+        create = {"listing_key": lkey, "platform": r["platform"], "platform_listing_id": str(r["listing_id"])}
+        pending.append((lkey, row, values, create))
+    listing_ids: dict[str, int] = _write_rows(session, listings_t, pending, seen_at)
 
     # 3. Sightings and scores: two executemany inserts (sighting ids in row order for the scores).
     sighting_rows = [
