@@ -28,7 +28,7 @@ fmt: bootstrap
 	$(BIN)/ruff check --fix $(PKGS) tests bench
 
 bench: bootstrap
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf tertib-demo .pytest_cache .mypy_cache .ruff_cache
