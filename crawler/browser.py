@@ -1,7 +1,7 @@
 """``tertib browser``: logged-in browser profiles for platforms that only show results to a logged-in user.
 
-Facebook Marketplace and Instagram (and, in practice, Shopee) answer anonymous browsers with a login wall.
-tertib never types an analyst's credentials: ``tertib browser login facebook`` opens a visible Chromium window
+Some platforms (their site profile says ``needs_login``) answer anonymous browsers with a login wall.
+tertib never types an analyst's credentials: ``tertib browser login PLATFORM`` opens a visible Chromium window
 on the real site, the analyst logs in by hand (2FA included), closes the window, and the browser profile is
 saved in ``{data_dir}/browser-profiles/<platform>``. Sweeps and rechecks then run that platform's pages in a
 persistent context built from the profile (``crawler/settings.py`` → ``PLAYWRIGHT_CONTEXTS``).
@@ -24,7 +24,10 @@ from crawler import cli_common as common
 from crawler.config import Settings
 from crawler.errors import TertibError, UsageError
 
-app = typer.Typer(no_args_is_help=True, help="Logged-in browser profiles (Facebook, Instagram, Shopee).")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Logged-in browser profiles for platforms that show results only to a logged-in user.",
+)
 
 
 def profile_dir(settings: Settings, platform: str) -> Path:
@@ -40,9 +43,7 @@ def saved_profiles(settings: Settings) -> dict[str, Path]:
 
 
 def _check_platform(platform: str, sandbox: bool) -> None:
-    from spiders import get_profile
-
-    profile = get_profile(platform)
+    profile = common.settings().registry.get(platform)
     if not profile.needs_login:
         raise UsageError(f"{platform} does not need a logged-in browser profile")
     if sandbox and profile.login is None:
@@ -53,16 +54,15 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
     from playwright.async_api import async_playwright
 
     from crawler.settings import CHROMIUM_ARGS
-    from spiders import get_profile
     from spiders.browser import browser_login, on_login_wall
 
-    profile = get_profile(platform)
+    profile = settings.registry.get(platform)
     chromium = settings.chromium_path()
     if chromium is None:
         raise TertibError("Chromium not found: install Debian's chromium or set TERTIB_CHROMIUM")
     directory = profile_dir(settings, platform)
     directory.mkdir(parents=True, exist_ok=True)
-    base = settings.base_url(profile.hosts[0])
+    base = settings.base_url(profile.main_host)
     start = base + (profile.login.login_path if profile.login else "/")
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
@@ -98,14 +98,16 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
 
 @app.command("login")
 def login(
-    platform: Annotated[str, typer.Argument(help="facebook, instagram or shopee.")],
+    platform: Annotated[
+        str, typer.Argument(help="A platform that needs a login (its site profile says so).")
+    ],
     sandbox: Annotated[
         str | None, typer.Option("--sandbox", help="Log in to the sandbox replica instead.")
     ] = None,
 ) -> None:
     """Log in once by hand and save the browser profile that sweeps and rechecks will use.
 
-    Example: tertib browser login facebook
+    Example: tertib browser login PLATFORM
     """
     platform = platform.strip().lower()
     _check_platform(platform, bool(sandbox or common.settings().sandbox_url))
@@ -143,7 +145,7 @@ def list_profiles() -> None:
 def forget(platform: Annotated[str, typer.Argument(help="Platform whose saved profile to delete.")]) -> None:
     """Delete a saved browser profile (log the session out of tertib).
 
-    Example: tertib browser forget instagram
+    Example: tertib browser forget PLATFORM
     """
     path = profile_dir(common.settings(), platform.strip().lower())
     if not path.exists():

@@ -35,7 +35,7 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
     ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
     ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
-    ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
+    ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for platforms behind a login."),
     ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
     ("review", "crawler.review", "app", 7, "Review queue: list, approve, reject, next."),
     ("export", "crawler.exports.cli", "app", 7, "Takedown batches and per-platform link lists."),

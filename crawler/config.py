@@ -11,6 +11,8 @@ Settings that matter:
 - ``TERTIB_SANDBOX_URL`` (``sandbox_url``): when set, every platform is reached under this root
   (``{sandbox_url}/{platform-key}``) instead of its real base URL.
 - ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
+- ``TERTIB_PLATFORM_MODULES`` (``platform_modules``): comma-separated modules that each export one site
+  profile (the platform registry, :mod:`crawler.registry`; default: the built-in platforms).
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
 
@@ -24,48 +26,20 @@ import dataclasses
 import os
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Every host the spiders talk to, by key. The sandbox serves each under the path prefix "/{key}".
-REAL_BASE_URLS: dict[str, str] = {
-    "tokopedia": "https://www.tokopedia.com",
-    "tokopedia-gql": "https://gql.tokopedia.com",
-    "tiktokshop": "https://shop-id.tokopedia.com",
-    "shopee": "https://shopee.co.id",
-    "lazada": "https://www.lazada.co.id",
-    "blibli": "https://www.blibli.com",
-    "bukalapak": "https://www.bukalapak.com",
-    "facebook": "https://www.facebook.com",
-    "instagram": "https://www.instagram.com",
-}
-
-# Platforms as users name them (a platform may use several hosts above).
-PLATFORMS: tuple[str, ...] = (
-    "tokopedia",
-    "tiktokshop",
-    "shopee",
-    "lazada",
-    "blibli",
-    "facebook",
-    "instagram",
-    "bukalapak",
-)
-# Platforms with a keyword search (TikTok Shop is found through Tokopedia; Bukalapak is recheck-only).
-SEARCH_PLATFORMS: tuple[str, ...] = ("tokopedia", "shopee", "lazada", "blibli", "facebook", "instagram")
+from crawler.errors import ConfigError
+from crawler.registry import DEFAULT_PLATFORM_MODULES, Registry, load_registry
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 
-class ConfigError(ValueError):
-    """A setting has a value we cannot use; the message names it."""
-
-
-def sandbox_base_urls(root: str) -> dict[str, str]:
+def sandbox_base_urls(root: str, hosts: Iterable[str]) -> dict[str, str]:
     root = root.rstrip("/")
-    return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
+    return {key: f"{root}/{key}" for key in hosts}
 
 
 @dataclass(frozen=True)
@@ -74,7 +48,10 @@ class Settings:
     database_url: str = ""
     chromium: str = ""
     sandbox_url: str = ""
-    base_urls: Mapping[str, str] = field(default_factory=lambda: dict(REAL_BASE_URLS))
+    # the platform registry (crawler.registry): modules exporting one SiteProfile each
+    platform_modules: tuple[str, ...] = DEFAULT_PLATFORM_MODULES
+    # host key -> base URL; a key missing here is the sandbox's ``{sandbox_url}/{key}`` or the real URL
+    base_urls: Mapping[str, str] = field(default_factory=dict)
     threshold_strong: float = 0.85
     threshold_candidate: float = 0.6
     threshold_weak: float = 0.3
@@ -130,16 +107,23 @@ class Settings:
         found = shutil.which("chromium")
         return found
 
+    @property
+    def registry(self) -> Registry:
+        """The platforms of this installation (``platform_modules``; loaded once per module list)."""
+        return load_registry(self.platform_modules)
+
     def base_url(self, key: str) -> str:
-        try:
-            return self.base_urls[key].rstrip("/")
-        except KeyError:
-            raise ConfigError(
-                f"unknown host key {key!r}; known: {', '.join(sorted(self.base_urls))}"
-            ) from None
+        url = self.base_urls.get(key)
+        if url is None:
+            real = self.registry.real_base_urls
+            if key not in real:
+                raise ConfigError(f"unknown host key {key!r}; known: {', '.join(sorted(real))}")
+            url = f"{self.sandbox_url.rstrip('/')}/{key}" if self.sandbox_url else real[key]
+        return url.rstrip("/")
 
     def with_sandbox(self, root: str) -> Settings:
-        return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root))
+        hosts = self.registry.real_base_urls
+        return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root, hosts))
 
     def actor_name(self) -> str:
         return self.actor or os.environ.get("USER") or "tertib"
@@ -160,6 +144,13 @@ def _coerce(name: str, value: Any) -> Any:
             if not days or any(d <= 0 for d in days):
                 raise ValueError
             return days
+        if name == "platform_modules":
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            modules = tuple(str(v) for v in value)
+            if not modules:
+                raise ValueError
+            return modules
         if name == "base_urls":
             if not isinstance(value, Mapping):
                 raise ValueError
@@ -199,9 +190,11 @@ def load_settings(
         if env_name in env and name != "base_urls":
             values[name] = _coerce(name, env[env_name])
 
+    modules = overrides.get("platform_modules") or values.get("platform_modules") or DEFAULT_PLATFORM_MODULES
+    real = load_registry(_coerce("platform_modules", modules)).real_base_urls
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
-    base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}
-    for key in REAL_BASE_URLS:
+    base = sandbox_base_urls(sandbox, real) if sandbox else {**real, **values.get("base_urls", {})}
+    for key in real:
         env_name = "TERTIB_BASE_URL_" + key.upper().replace("-", "_")
         if env_name in env:
             base[key] = env[env_name]

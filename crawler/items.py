@@ -60,7 +60,8 @@ class Listing:
     sold_text: str | None = None
     sponsored: bool = False
     status: str | None = None  # platform status string, e.g. ACTIVE, BANNED, normal
-    extra_ids: dict[str, str] = field(default_factory=dict)  # e.g. {"tiktokshop_product_id": "…"}
+    # ids of the same item on another platform, e.g. {"<platform>_product_id": "…"}
+    extra_ids: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # selected raw fields, kept with the sighting
     # provenance, filled by the spider
     query: str | None = None
@@ -135,7 +136,7 @@ class CheckResult:
     platform: str
     listing_id: str
     verdict: Verdict
-    rule: str  # e.g. "tokopedia.gql_error_2001", "shopee.mfe_error_266900002", "blibli.http_404"
+    rule: str  # "<platform>.<rule>", e.g. "<platform>.http_404"; the profile lists its removal/hidden rules
     signal: str = ""  # the observed value the rule fired on
     listing: Listing | None = None
 
@@ -159,7 +160,7 @@ class BlockedAttempt:
 
 @dataclass(slots=True)
 class QueryFinding:
-    """A platform refused a keyword itself (Tokopedia ``isQuerySafe=false``): a finding, not "0 results"."""
+    """A platform refused a keyword itself (e.g. a "query unsafe" flag): a finding, not "0 results"."""
 
     platform: str
     query: str

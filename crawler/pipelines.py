@@ -230,11 +230,8 @@ class EvidencePipeline:
             await self.queue(entry, item)
         return item
 
-    @staticmethod
-    def _needs_browser(item: Listing) -> bool:
-        from spiders import PROFILES
-
-        profile = PROFILES.get(item.platform)
+    def _needs_browser(self, item: Listing) -> bool:
+        profile = self.ctx.settings.registry.find(item.platform)
         return bool(profile and profile.needs_browser)
 
     async def _enrich(self, item: Listing) -> bytes | None:
@@ -243,10 +240,9 @@ class EvidencePipeline:
         Browser platforms: the listing page is opened in the platform's own (logged-in) browser context;
         its embedded data is the detail and its screenshot is returned for the evidence.
         """
-        from spiders import PROFILES
         from spiders.browser import browser_login, on_login_wall, playwright_meta
 
-        profile = PROFILES.get(item.platform)
+        profile = self.ctx.settings.registry.find(item.platform)
         if profile is None:
             return None
         meta: dict[str, Any] = {

@@ -161,11 +161,10 @@ def check_hosts(settings: Any, targets: list[RecheckTarget]) -> None:
     detail request is built from the configured base URL, so a mismatch would send a request somewhere the
     user did not ask for.
     """
-    from spiders import PROFILES
-
+    registry = settings.registry
     foreign = []
     for target in targets:
-        profile = PROFILES.get(target.platform)
+        profile = registry.find(target.platform)
         if profile is None:
             continue
         bases = [settings.base_url(host) for host in profile.hosts]
@@ -177,7 +176,7 @@ def check_hosts(settings: Any, targets: list[RecheckTarget]) -> None:
         raise UsageError(
             f"{len(foreign)} listing(s) are not on the configured {example.platform} hosts, "
             f"e.g. {example.url}; "
-            f"configured: {settings.base_url(PROFILES[example.platform].hosts[0])}{hint}"
+            f"configured: {settings.base_url(registry.get(example.platform).main_host)}{hint}"
         )
 
 

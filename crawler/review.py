@@ -457,7 +457,7 @@ def list_command(
 ) -> None:
     """Undecided candidates, highest score first.
 
-    Example: tertib review list --platform shopee --min-score 0.8 --limit 20
+    Example: tertib review list --platform PLATFORM --min-score 0.8 --limit 20
     """
     with common.database().session() as session:
         items = review_queue(session, platform=platform, min_score=min_score, limit=limit, offset=offset)
@@ -486,7 +486,7 @@ def approve_command(
 ) -> None:
     """Approve listings for takedown.
 
-    Example: tertib review approve 12 shopee:123.456 --by "Siti (PKTN)" --note "bal 100 kg, ex Korea"
+    Example: tertib review approve 12 PLATFORM:LISTING-ID --by "Siti (PKTN)" --note "bal 100 kg, ex Korea"
     """
     with common.database().session() as session:
         decided = approve(session, ids, by=by, note=note)
@@ -558,7 +558,7 @@ def next_command(
 ) -> None:
     """Review candidates one by one: [a]pprove, [r]eject, [s]kip, [q]uit.
 
-    Example: tertib review next --by "Siti (PKTN)" --platform tokopedia
+    Example: tertib review next --by "Siti (PKTN)" --platform PLATFORM
     """
     if reason not in REJECT_REASONS:
         raise UsageError(f"unknown reason {reason!r}; use one of: {', '.join(REJECT_REASONS)}")

@@ -69,11 +69,11 @@ def build(
     details: str = "weak",
 ) -> dict[str, Any]:
     from crawler.browser import saved_profiles
-    from spiders import PROFILES
 
+    profiles = settings.registry.profiles
     sandbox = bool(settings.sandbox_url)
     slots: dict[str, dict[str, Any]] = {}
-    for name, profile in PROFILES.items():
+    for name, profile in profiles.items():
         if platforms and name not in platforms:
             continue
         # searches use the slot "<platform>", listing/detail fetches "<platform>:detail" (DETAIL_SLOT)
@@ -139,7 +139,7 @@ def build(
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
         }
-        if any(PROFILES[p].needs_browser for p in slots if p in PROFILES)
+        if any(profiles[p].needs_browser for p in slots if p in profiles)
         else {},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {

@@ -25,7 +25,6 @@ import typer
 from rich.table import Table
 
 from crawler import cli_common as common
-from crawler.config import PLATFORMS, SEARCH_PLATFORMS
 from crawler.errors import TertibError, UsageError
 
 # Lexicon strengths that become search queries; weak words (preloved, vintage …) alone would flood the
@@ -192,7 +191,7 @@ def sweep_command(
     platform: Annotated[
         list[str] | None,
         typer.Option(
-            "--platform", "-p", help=f"Platform to search (repeatable): {', '.join(SEARCH_PLATFORMS)}."
+            "--platform", "-p", help="Platform to search (repeatable; default: every platform with a search)."
         ),
     ] = None,
     max_pages: Annotated[
@@ -222,17 +221,10 @@ def sweep_command(
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
-    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3
+    Example: tertib sweep --platform PLATFORM --platform OTHER --max-pages 3
     """
-    chosen = [p.strip().lower() for p in platform or []] or list(SEARCH_PLATFORMS)
-    for name in chosen:
-        if name not in PLATFORMS:
-            raise UsageError(f"unknown platform {name!r}; known: {', '.join(SEARCH_PLATFORMS)}")
-        if name not in SEARCH_PLATFORMS:
-            raise UsageError(
-                f"{name} has no keyword search "
-                "(TikTok Shop is found through Tokopedia; Bukalapak is recheck-only)"
-            )
+    registry = common.settings().registry
+    chosen = [registry.searchable(p).platform for p in platform or []] or list(registry.search_names)
     if details not in ("weak", "candidate", "none"):
         raise UsageError(f"--details must be weak, candidate or none, not {details!r}")
     if sandbox:

@@ -26,7 +26,7 @@ async def browser_login(page: Any, profile: SiteProfile, settings: Settings, tar
     if login is None or not settings.sandbox_url:
         return False
     if login.url_marker not in page.url:
-        await page.goto(settings.base_url(profile.hosts[0]) + login.login_path)
+        await page.goto(settings.base_url(profile.main_host) + login.login_path)
     await page.fill(login.user_field, login.sandbox_user)
     await page.fill(login.password_field, login.sandbox_password)
     await page.click(login.submit)

@@ -28,7 +28,6 @@ from scrapy.http import Response
 
 from crawler.config import Settings
 from crawler.items import CheckResult, Verdict
-from spiders import PROFILES
 from spiders.base import SiteProfile
 from spiders.browser import browser_login, on_login_wall, playwright_meta
 
@@ -72,7 +71,7 @@ class RecheckSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for target in self.targets:
-            profile = PROFILES.get(target["platform"])
+            profile = self.tertib_settings.registry.find(target["platform"])
             if profile is None:
                 logger.warning("no site profile for %s; skipping %s", target["platform"], target["url"])
                 continue
@@ -110,7 +109,7 @@ class RecheckSpider(scrapy.Spider):
         )
 
     async def parse_recheck(self, response: Response, target: dict[str, Any]) -> AsyncIterator[Any]:
-        profile = PROFILES[target["platform"]]
+        profile = self.tertib_settings.registry.get(target["platform"])
         self.stat(profile.platform, "responses")
         page = response.meta.get("playwright_page")
         html: str | None = None
@@ -154,7 +153,9 @@ class RecheckSpider(scrapy.Spider):
         retries = request.meta.get("block_retries", 0)
         if retries < BLOCK_RETRIES:
             await asyncio.sleep(self.backoff * 2**retries)
-            yield self.detail_request(PROFILES[platform], target, retries=retries + 1)
+            yield self.detail_request(
+                self.tertib_settings.registry.get(platform), target, retries=retries + 1
+            )
             return
         self.stat(platform, "unobservable")
         result = CheckResult(

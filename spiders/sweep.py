@@ -24,15 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Self
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import Settings
 from crawler.items import BlockedAttempt, QueryFinding, SearchPage
-from spiders import PROFILES
 from spiders.base import SiteProfile
 from spiders.browser import BrowserExchange, browser_login, playwright_meta
 
@@ -54,9 +54,8 @@ class SweepSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.platforms = [p for p in platforms if p in PROFILES] or [
-            name for name, profile in PROFILES.items() if profile.has_search
-        ]
+        self.requested = list(platforms)
+        self.platforms: list[str] = []  # resolved against the registry in from_crawler()
         self.queries = [q for q in dict.fromkeys(q.strip() for q in queries) if q]
         self.max_pages = max(1, int(max_pages))
         self.run_id = run_id
@@ -67,6 +66,17 @@ class SweepSpider(scrapy.Spider):
     def tertib_settings(self) -> Settings:
         settings: Settings = self.settings["TERTIB_SETTINGS"]
         return settings
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        registry = spider.tertib_settings.registry
+        spider.platforms = [p for p in spider.requested if p in registry] or list(registry.search_names)
+        return spider
+
+    @property
+    def profiles(self) -> Mapping[str, SiteProfile]:
+        return self.tertib_settings.registry.profiles
 
     @property
     def backoff(self) -> float:
@@ -82,8 +92,8 @@ class SweepSpider(scrapy.Spider):
         # Round-robin over platforms so every platform starts early and none starves the others.
         for query in self.queries:
             for platform in self.platforms:
-                profile = PROFILES[platform]
-                if profile.has_search:
+                profile = self.profiles[platform]
+                if profile.sweepable:
                     yield self.search_request(profile, query, 1)
 
     def search_request(self, profile: SiteProfile, query: str, page: int) -> scrapy.Request:
@@ -121,7 +131,7 @@ class SweepSpider(scrapy.Spider):
     async def parse_search(
         self, response: Response, platform: str, query: str, page: int
     ) -> AsyncIterator[Any]:
-        profile = PROFILES[platform]
+        profile = self.profiles[platform]
         async for item in self._handle_search(
             response, profile, self._parse_response(profile, response), query, page
         ):
@@ -136,7 +146,7 @@ class SweepSpider(scrapy.Spider):
         2. First page: the data embedded in the page, else the API responses it received.
         3. Scroll-paginated platforms: scroll for each further page and read the new API responses.
         """
-        profile = PROFILES[platform]
+        profile = self.profiles[platform]
         browser_page = response.meta.get("playwright_page")
         if browser_page is None:
             async for item in self._handle_search(

@@ -175,7 +175,7 @@ def report_command(
     settings = common.settings()
     with common.database().session() as session:
         report = build_report(session, batch=batch, platform=platform, recheck_days=settings.recheck_days)
-    text = render(report, fmt, _tz())
+    text = render(report, fmt, _tz(), settings.registry)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

@@ -13,7 +13,7 @@
   the body from ``response.body()`` — which Chromium has already decoded, so ``decoded=True`` and the
   recorder renames the encoding headers (see :mod:`crawler.evidence.capture`). Redirect hops are listed in
   ``redirects`` of :meth:`Screenshotter.capture_page` (the request URL chain).
-- ``cookies`` (Playwright cookie dicts) are added to the context first: logged-in Facebook/Instagram
+- ``cookies`` (Playwright cookie dicts) are added to the context first: logged-in
   profiles pass their session cookies here.
 
 Settings: ``TERTIB_CHROMIUM``, ``TERTIB_TIMEZONE``; constructor: ``viewport``, ``pages``, ``timeout_ms``,

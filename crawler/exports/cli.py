@@ -89,7 +89,7 @@ def export(
 ) -> None:
     """Export approved, not-yet-requested items as one takedown batch, or run a verb below.
 
-    Example: tertib export --batch-name "Patroli Maret" --platform shopee --out ./kirim
+    Example: tertib export --batch-name "Patroli Maret" --platform PLATFORM --out ./kirim
     """
     if ctx.invoked_subcommand is not None:
         if batch_name is not None:
@@ -168,7 +168,7 @@ def mark_sent_command(
 ) -> None:
     """Record how and when a batch was sent to a platform; this starts the audit clock.
 
-    Example: tertib export mark-sent TTB-2026-0001 --platform shopee --channel idea --at 2026-03-05T09:30
+    Example: tertib export mark-sent TTB-2026-0001 --platform PLATFORM --channel idea --at 2026-03-05T09:30
     """
     settings = common.settings()
     tz = zone(settings.timezone)

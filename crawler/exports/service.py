@@ -42,11 +42,11 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from crawler.config import PLATFORMS, Settings
+from crawler.config import Settings
 from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
 from crawler.exports import letters, writers
-from crawler.exports.common import iso_local, platform_name, sha256_file, zone
+from crawler.exports.common import iso_local, sha256_file, zone
 from crawler.exports.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -56,6 +56,7 @@ from crawler.exports.manifest import (
 )
 from crawler.exports.offenders import OffenderGroup, confirmed_counts, offender_groups
 from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
+from crawler.registry import Registry
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
@@ -174,9 +175,10 @@ def create_batch(
     name = name.strip()
     if not name:
         raise UsageError("a batch needs a name (--batch-name)")
-    unknown = sorted(set(platforms) - set(PLATFORMS))
+    registry = settings.registry
+    unknown = sorted(set(platforms) - set(registry.names))
     if unknown:
-        raise UsageError(f"unknown platform {', '.join(unknown)}; known: {', '.join(PLATFORMS)}")
+        raise UsageError(f"unknown platform {', '.join(unknown)}; known: {', '.join(registry.names)}")
     created_at = (now or _utcnow()).astimezone(UTC)
     zone(settings.timezone)  # fail early on an unknown zone
     out_root = Path(out or settings.exports_dir)
@@ -259,6 +261,7 @@ def _create_in_session(
     platforms: Sequence[str],
 ) -> BatchResult:
     tz = zone(settings.timezone)
+    registry = settings.registry
     # 3. re-check, number, rows
     already = _already_in_a_batch(session, [r.db_listing_id for r in rows])
     if not rerequest:
@@ -341,7 +344,7 @@ def _create_in_session(
             "batch": number,
             "batch_name": name,
             "platform": platform,
-            "platform_name": platform_name(platform),
+            "platform_name": registry.display_name(platform),
             "created_at": iso_local(created_at, tz),
             "created_by": actor,
             "rerequest": rerequest,
@@ -363,7 +366,7 @@ def _create_in_session(
                 info=[
                     ("Batch", number),
                     ("Nama batch", name),
-                    ("Platform", platform_name(platform)),
+                    ("Platform", registry.display_name(platform)),
                     ("Dibuat (WIB)", iso_local(created_at, tz)),
                     ("Dibuat oleh", actor),
                     ("Jumlah tautan", str(len(platform_rows))),
@@ -371,13 +374,14 @@ def _create_in_session(
                     ("Paket bukti", bundle_name or "tidak tersedia"),
                     *[(f"Dasar hukum {i}", text) for i, text in enumerate(letters.LEGAL_BASIS, 1)],
                 ],
-                offenders=_offender_sheet_rows(platform_groups),
+                offenders=_offender_sheet_rows(platform_groups, registry),
             )
         )
         letter = letters.letter_context(
             batch_number=number,
             batch_name=name,
             platform=platform,
+            registry=registry,
             rows=platform_rows,
             offenders=platform_groups,
             created_at=created_at,
@@ -477,14 +481,14 @@ def _already_in_a_batch(session: Session, listing_ids: list[int]) -> set[int]:
     return found
 
 
-def _offender_sheet_rows(groups: list[OffenderGroup]) -> list[list[Any]]:
+def _offender_sheet_rows(groups: list[OffenderGroup], registry: Registry) -> list[list[Any]]:
     out: list[list[Any]] = []
     for index, group in enumerate(groups, start=1):
         for account in group.accounts:
             out.append(
                 [
                     index,
-                    platform_name(account.platform),
+                    registry.display_name(account.platform),
                     account.seller_id,
                     account.name,
                     account.city,

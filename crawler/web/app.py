@@ -44,7 +44,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import String, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crawler.config import PLATFORMS, Settings
+from crawler.config import Settings
 from crawler.errors import NotFound, TertibError
 from crawler.web import auth, i18n
 from crawler.web.auth import Principal
@@ -179,7 +179,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "wib": lambda v: i18n.wib(v, c.tz),
         "rupiah": rupiah,
         "partial": request.headers.get("hx-request") == "true",
-        "platforms": PLATFORMS,
+        "platforms": c.settings.registry.names,
     }
     base.update(context)
     return c.templates.TemplateResponse(request, template, base, status_code=status_code)
@@ -822,7 +822,7 @@ def _audit_routes(app: FastAPI) -> None:
             rep = audit_report.build_report(
                 s, batch=batch or None, platform=platform or None, recheck_days=c.settings.recheck_days
             )
-            body = audit_report.render(rep, fmt, c.tz)
+            body = audit_report.render(rep, fmt, c.tz, c.settings.registry)
         kinds = {"md": "text/markdown", "html": "text/html", "json": "application/json"}
         name = f"audit-{batch or 'all'}{'-' + platform if platform else ''}.{fmt}"
         return Response(
@@ -995,6 +995,7 @@ def _sweep_routes(app: FastAPI) -> None:
                 if str(form.get("max_pages") or "2").isdigit()
                 else 0,
                 actor=user.name,
+                registry=c.settings.registry,
             )
             custody.append(
                 s,
