@@ -74,6 +74,7 @@ def run_sweep(
     max_pages: int = 1,
     screenshots: bool = False,
     timeout: float = 150,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``tertib sweep`` in a subprocess over ``queries`` (a terms file); fails the test on a crash."""
     terms = data_dir.parent / f"{data_dir.name}-terms.txt"
@@ -85,7 +86,7 @@ def run_sweep(
     if not screenshots:
         args.append("--no-screenshots")
     proc = subprocess.run(
-        args, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=timeout, check=False
+        args, cwd=ROOT, env=env or child_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
     assert proc.returncode == 0, f"sweep exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
