@@ -129,7 +129,7 @@ def populate(url: str, items: int, platforms: int) -> None:
                 )
                 captures.append(
                     {
-                        "listing_id": i + 1,
+                        "listing_key": f"{platform}:{i}",
                         "url": f"https://{platform}.example/product/{i}",
                         "observable": True,
                         "warc_sha256": f"{i:064x}",

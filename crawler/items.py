@@ -71,7 +71,6 @@ class Listing:
     contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
     # filled by pipelines
     score: dict[str, Any] | None = None
-    capture_id: int | None = None
     # evidence of where it came from (crawler.evidence.capture.HttpExchange objects); not serialised
     exchanges: list[Any] = field(default_factory=list, repr=False, compare=False)
 

@@ -15,8 +15,8 @@
    ``EVIDENCE_BATCH_SIZE`` entries (default 50) and at close as one recorder batch on the evidence writer
    thread (one WARC append, one transaction).
 4. :class:`PersistPipeline` (``PERSIST_BATCH_SIZE``) — upsert seller and listing, add the sighting with its
-   provenance, the score, and findings, in batched transactions; links the run's captures to listings by
-   listing key (a capture may commit before or after its listing's batch; see ``RunContext.persist``).
+   provenance, the score, and findings, in batched transactions (captures carry their listing's key, so
+   evidence and listings commit independently, in either order).
 
 To add a stage: write a class with ``from_crawler`` and ``process_item``, give it a prefixed setting that
 can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` with an order number.
@@ -149,10 +149,8 @@ class EvidencePipeline:
         await self.ctx.open_evidence(screenshots=self.screenshots, tabs=tabs)
 
     async def close_spider(self) -> None:
-        # runs after PersistPipeline.close_spider (Scrapy closes pipelines in reverse): link what is left
         try:
             await self.flush()
-            self.ctx.link_captures()
         finally:
             await self.ctx.close_evidence()
 
@@ -165,7 +163,7 @@ class EvidencePipeline:
 
     def _start_flush(self) -> None:
         """Chain the queued captures' commit after the previous one without holding up the items: the crawl
-        goes on while the writer thread works (captures reach their listings by key, see RunContext)."""
+        goes on while the writer thread works (captures carry their listing's key: no linking afterwards)."""
         if self.pending:
             batch, self.pending = self.pending, []
             self.tail = asyncio.ensure_future(self._commit_after(self.tail, batch))
@@ -176,7 +174,7 @@ class EvidencePipeline:
         if previous is not None:
             await previous  # never raises: failures are handled below
         try:
-            recorded = await self.ctx.record_sweep_batch([entry for entry, _ in batch])
+            await self.ctx.record_sweep_batch([entry for entry, _ in batch])
         except Exception:
             logger.exception("committing a batch of %d captures failed", len(batch))
             assert self.crawler.stats is not None
@@ -185,9 +183,8 @@ class EvidencePipeline:
                 self.crawler.stats.inc_value(f"tertib/{platform}/item_errors")
                 self.crawler.stats.inc_value("tertib/item_errors")
             return
-        for (_, item), rec in zip(batch, recorded, strict=True):
+        for _, item in batch:
             if item is not None:
-                item.capture_id = rec.capture_id
                 self.stat(item.platform, "captures")
 
     async def flush(self) -> None:

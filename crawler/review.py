@@ -380,7 +380,7 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
     )
     capture = session.scalars(
         select(Capture)
-        .where(Capture.listing_id == listing_id, Capture.observable.is_(True))
+        .where(Capture.listing_key == listing.listing_key, Capture.observable.is_(True))
         .order_by(Capture.captured_at.desc(), Capture.id.desc())
         .limit(1)
     ).first()

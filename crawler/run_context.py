@@ -9,9 +9,8 @@ The pipelines stay thin; this object owns the connections to the rest of the sys
   recorder batch on the recorder's writer thread (one WARC append + fsync, one transaction with the
   captures, the recheck ledger rows, ``Listing.last_status`` and every custody entry). The pipelines own
   the queues and their sizes (``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE``).
-- ``persist(items)`` — one transaction per batch through ``storage.repositories``. A sweep capture whose
-  listing row did not exist when its batch committed is remembered in ``unlinked`` (listing_key → capture
-  id) and linked by the next persist batch or by ``link_captures()`` at the end of the crawl.
+- ``persist(items)`` — one transaction per batch through ``storage.repositories``. Captures carry their
+  listing's key (``Capture.listing_key``), so evidence and persistence commit independently, in either order.
 
 Spiders never see this object (they only yield items), so they never touch storage.
 """
@@ -89,8 +88,6 @@ class RunContext:
         self.recorder: Any = None
         self.screenshotter: Any = None
         self.counts: Counter[str] = Counter()
-        # committed sweep captures whose listing row did not exist yet: listing_key -> capture id
-        self.unlinked: dict[str, int] = {}
         # id(response) -> (response, its HttpExchange): the candidates of one search page share one
         # exchange object, so the recorder digests and block-checks that page once (bounded; the tuple
         # keeps the response alive so its id cannot be reused while it is cached)
@@ -205,42 +202,11 @@ class RunContext:
         )
 
     async def record_sweep_batch(self, entries: list[Any]) -> list[Any]:
-        """Commit queued sweep captures/attempts as one recorder batch (writer thread); returns ``Recorded``s.
-
-        Captures whose listing row did not exist yet are remembered by listing key; :meth:`persist` and
-        :meth:`link_captures` attach them once the listing is stored.
-        """
+        """Commit queued sweep captures and attempts as one recorder batch (writer thread): ``Recorded``s."""
         if self.recorder is None or not entries:
             return []
         recorded: list[Any] = await self.recorder.arecord_batch(entries)
-        for rec in recorded:
-            if rec.observable and rec.listing_id is None and rec.listing_key:
-                self.unlinked[rec.listing_key] = rec.capture_id
         return recorded
-
-    def link_captures(self) -> int:
-        """Attach remembered captures to listings stored since (run at the end of the crawl)."""
-        if not self.unlinked:
-            return 0
-        with self.db.session() as session:
-            return self._link_unlinked(session)
-
-    def _link_unlinked(self, session: Any) -> int:
-        from sqlalchemy import select
-
-        from storage import repositories as repo
-        from storage.models import Listing as ListingRow
-
-        keys = list(self.unlinked)
-        linked = 0
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = session.execute(
-                select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(chunk))
-            ).all()
-            repo.link_captures(session, [(self.unlinked.pop(key), listing_id) for key, listing_id in rows])
-            linked += len(rows)
-        return linked
 
     async def recheck_entry(self, observation: Any) -> Any:
         """Fresh evidence for one recheck observation as a ``BatchEntry`` (an UNOBSERVABLE one: an attempt).
@@ -251,7 +217,6 @@ class RunContext:
 
         target, result = observation.target, observation.result
         exchange = exchange_from_response(observation.response) if observation.response is not None else None
-        listing_id = int(target["listing_id"])
         if result.verdict == "UNOBSERVABLE":
             return BatchEntry.unobservable(
                 url=target["url"],
@@ -261,7 +226,6 @@ class RunContext:
                 purpose="recheck",
                 sweep_run_id=self.run_id,
                 actor=self._actor(),
-                listing_id=listing_id,
             )
         exchanges = [exchange] if exchange is not None else []
         png = observation.screenshot_png
@@ -299,7 +263,6 @@ class RunContext:
             purpose="recheck",
             sweep_run_id=self.run_id,
             actor=self._actor(),
-            listing_id=listing_id,
         )
 
     async def record_recheck_batch(self, pending: list[tuple[Any, Any, datetime]]) -> list[int]:
@@ -412,7 +375,7 @@ class RunContext:
                         detail={"text": item.detail},
                         sweep_run_id=self.run_id,
                     )
-            ids, scored = repo.persist_batch(
+            _ids, scored = repo.persist_batch(
                 session,
                 [item.to_dict() for item in listings],
                 sweep_run_id=self.run_id,
@@ -421,14 +384,6 @@ class RunContext:
                 seen_at=now,
                 scored=self.stored_scores,
             )
-            links = []
-            for item in listings:
-                capture_id = item.capture_id or self.unlinked.pop(item.listing_key, None)
-                if capture_id is not None:
-                    links.append((capture_id, ids[item.listing_key]))
-            repo.link_captures(session, links)
-            if self.unlinked:  # captures committed after their listing's batch: link by key
-                self._link_unlinked(session)
         self.stored_scores.update(scored)  # committed
 
     def close(self) -> None:

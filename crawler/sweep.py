@@ -124,7 +124,6 @@ def run_sweep(
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
             repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
-        repo.link_run_captures(session, run_id)
 
     # 5. Follow-ups.
     followups(run_id)

@@ -10,13 +10,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.bulk import insert_ids, table_of, update_many
 from storage.models import (
     STATUS_TABLES,
-    Capture,
     Finding,
     JobRun,
     Listing,
@@ -265,21 +264,6 @@ def latest_failed_jobs(session: Session, limit: int = 5) -> list[JobRun]:
     return out
 
 
-def link_captures(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
-    """Attach captures recorded before their listing rows existed (evidence can commit before persist):
-    (capture id, listing id) pairs, one ``executemany`` UPDATE that only touches captures still without a
-    listing."""
-    if not pairs:
-        return
-    table = table_of(Capture)
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_capture"), table.c.listing_id.is_(None))
-        .values(listing_id=bindparam("b_listing")),
-        [{"b_capture": capture_id, "b_listing": listing_id} for capture_id, listing_id in pairs],
-    )
-
-
 def _write_rows(
     session: Session,
     table: Any,
@@ -466,26 +450,3 @@ def persist_batch(
     if score_rows:
         session.execute(insert(table_of(Score)), score_rows)
     return Persisted(listing_ids, written)
-
-
-def link_run_captures(session: Session, sweep_run_id: int) -> int:
-    """Attach the run's captures that are still without a listing to it, by their recorded listing key.
-
-    Evidence and persistence commit on different threads; whichever commits first, this post-crawl pass
-    guarantees every capture ends up on its listing. Returns how many were linked.
-    """
-    pending = session.scalars(
-        select(Capture).where(Capture.sweep_run_id == sweep_run_id, Capture.listing_id.is_(None))
-    ).all()
-    keyed: dict[int, str] = {c.id: str((c.metadata_json or {}).get("listing_key") or "") for c in pending}
-    keys = sorted({k for k in keyed.values() if k})
-    ids = dict(
-        session.execute(select(Listing.listing_key, Listing.id).where(Listing.listing_key.in_(keys))).all()
-    )
-    linked = 0
-    for capture in pending:
-        listing_id = ids.get(keyed[capture.id])
-        if listing_id is not None:
-            capture.listing_id = listing_id
-            linked += 1
-    return linked

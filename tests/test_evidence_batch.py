@@ -413,7 +413,7 @@ def test_recheck_batch_commits_captures_ledger_status_and_custody_together(tmp_p
         assert [r.id for r in rechecks] == ids
         for obs, row in zip(observations, rechecks, strict=True):
             capture = s.get(Capture, row.capture_id)
-            assert capture is not None and capture.listing_id == obs.target["listing_id"]
+            assert capture is not None and capture.listing_key == obs.target["listing_key"]
             assert capture.observable is (obs.result.verdict != Verdict.UNOBSERVABLE)
             assert row.verdict == obs.result.verdict.value and row.rule == obs.result.rule
             listing_row = s.get(ListingRow, obs.target["listing_id"])
@@ -479,7 +479,7 @@ def _sweep_listing(i: int) -> Any:
     )
 
 
-def test_sweep_captures_are_linked_whichever_commits_first(tmp_path: Path) -> None:
+def test_sweep_captures_reach_their_listings_whichever_commits_first(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     db = make_db(settings)
     early, late, racing = _sweep_listing(0), _sweep_listing(1), _sweep_listing(2)
@@ -488,21 +488,18 @@ def test_sweep_captures_are_linked_whichever_commits_first(tmp_path: Path) -> No
         ctx = RunContext(settings, run_id=None)
         await ctx.open_evidence(screenshots=False)
         try:
-            # persist first: the batch finds the listing row at once
+            # persist first: the listing row exists when the captures commit
             ctx.persist([early])
             entries = [await ctx.capture_entry(item) for item in (early, late, racing)]
             recorded = await ctx.record_sweep_batch(entries)
-            assert [r.listing_id is None for r in recorded] == [False, True, True]
-            assert set(ctx.unlinked) == {late.listing_key, racing.listing_key}
-            # evidence first: the listing's persist batch links it by key
+            assert [r.listing_key for r in recorded] == [x.listing_key for x in (early, late, racing)]
+            # evidence first: the listing's persist batch comes after the capture
             ctx.persist([late])
-            assert set(ctx.unlinked) == {racing.listing_key}
-            # stored by another path after the batch looked (a race): linked at the end of the crawl
+            # stored by another path after the batch (a race)
             with ctx.db.session() as session:
                 from storage import repositories as repo
 
                 repo.upsert_listing(session, racing.to_dict())
-            assert ctx.link_captures() == 1 and ctx.unlinked == {}
         finally:
             await ctx.close_evidence()
             ctx.close()
@@ -510,9 +507,13 @@ def test_sweep_captures_are_linked_whichever_commits_first(tmp_path: Path) -> No
 
     ids = asyncio.run(run())
     with db.session() as s:
-        keys = {
-            c.id: s.get(ListingRow, c.listing_id).listing_key  # type: ignore[union-attr]
-            for c in s.scalars(select(Capture))
-        }
+        # every capture joins its listing on the key it carries; nothing was linked afterwards
+        keys = dict(
+            s.execute(
+                select(Capture.id, ListingRow.listing_key).join(
+                    ListingRow, ListingRow.listing_key == Capture.listing_key
+                )
+            ).all()
+        )
     assert keys == {cid: key for key, cid in ids.items()}
     assert verify(db, settings, all=True, record=False).ok

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import STATUS_TABLES, Listing, Score, Seller, Sighting, SweepRun
+from storage.models import STATUS_TABLES, Capture, Listing, Score, Seller, Sighting, SweepRun
 
 
 def test_migrate_from_empty_creates_every_table(tmp_path: Path) -> None:
@@ -210,3 +210,45 @@ def test_persist_batch_writes_a_score_once_per_run_unless_it_changes(db: Databas
             (0.5, "candidate"),
         ]
         assert s.scalars(select(Listing)).one().verdict == "candidate"
+
+
+def test_migration_0004_gives_captures_their_listing_key(tmp_path: Path) -> None:
+    """Captures linked to a listing take its key; captures still waiting for a link take the key their
+    metadata recorded; attempts without one stay without."""
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO listings (id, listing_key, platform, platform_listing_id, url, title,"
+                " description, contact_handles, extra_ids, first_seen, last_seen, relist_evidence) VALUES "
+                "(1, 'tokopedia:1', 'tokopedia', '1', 'u', 't', '', '[]', '{}', :t, :t, '{}')"
+            ),
+            {"t": "2026-01-01 00:00:00"},
+        )
+        for cid, lid, observable, meta in (
+            (1, 1, True, "{}"),
+            (2, None, True, '{"listing_key": "shopee:9.9"}'),
+            (3, None, False, "{}"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO captures (id, listing_id, purpose, url, observable, records, metadata_json,"
+                    " captured_at) VALUES (:i, :l, 'sweep', 'u', :o, '[]', :m, :t)"
+                ),
+                {"i": cid, "l": lid, "o": observable, "m": meta, "t": "2026-01-01 00:00:00"},
+            )
+    db.migrate()
+    with db.session() as s:
+        assert [c.listing_key for c in s.scalars(select(Capture).order_by(Capture.id))] == [
+            "tokopedia:1",
+            "shopee:9.9",
+            None,
+        ]

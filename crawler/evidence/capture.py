@@ -71,7 +71,6 @@ from storage.blobs import BlobStore
 from storage.bulk import insert_ids, table_of
 from storage.db import Database
 from storage.models import Capture
-from storage.models import Listing as ListingRow
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +234,8 @@ class _Overlay:
 class BatchEntry:
     """One capture (``unobservable_reason`` None) or UNOBSERVABLE attempt for a recorder batch.
 
-    ``listing_id``: the ``Listing`` row when the caller knows it (a recheck); otherwise it is looked up by
-    ``listing["listing_key"]`` in the batch's transaction (and may be None for a listing not stored yet).
+    ``listing["listing_key"]`` is written on the capture row: the capture carries its listing's identity, so
+    it needs no listing row to exist (that row may commit before or after, on another thread).
     """
 
     listing: Mapping[str, Any]
@@ -248,7 +247,6 @@ class BatchEntry:
     actor: str = "tertib"
     unobservable_reason: str | None = None
     url: str | None = None
-    listing_id: int | None = None
 
     @classmethod
     def unobservable(
@@ -261,7 +259,6 @@ class BatchEntry:
         purpose: str = "sweep",
         sweep_run_id: int | None = None,
         actor: str = "tertib",
-        listing_id: int | None = None,
     ) -> BatchEntry:
         return cls(
             listing={"listing_key": listing_key, "url": url} if listing_key else {"url": url},
@@ -272,7 +269,6 @@ class BatchEntry:
             actor=actor,
             unobservable_reason=reason,
             url=url,
-            listing_id=listing_id,
         )
 
 
@@ -281,7 +277,6 @@ class Recorded:
     """What a batch committed for one entry (same order as the entries)."""
 
     capture_id: int
-    listing_id: int | None
     listing_key: str | None
     observable: bool
 
@@ -649,7 +644,6 @@ class EvidenceRecorder:
                     purpose=entry.purpose,
                     sweep_run_id=entry.sweep_run_id,
                     actor=entry.actor,
-                    listing_id=entry.listing_id,
                 ),
                 page.url,
                 {"listing_key": key, "url": page.url} if key else {"url": page.url},
@@ -777,29 +771,13 @@ class EvidenceRecorder:
         shots: Sequence[str | None],
         appended: warc.Appended,
     ) -> list[Recorded]:
-        keys = {
-            str(item.listing.get("listing_key"))
-            for item in resolved
-            if item.entry.listing_id is None and item.listing.get("listing_key")
-        }
-        known: dict[str, int] = (
-            {
-                key: lid
-                for key, lid in session.execute(
-                    select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(keys))
-                )
-            }
-            if keys
-            else {}
-        )
         rows: list[dict[str, Any]] = []
         for item, b, captured_at, shot in zip(resolved, built, times, shots, strict=True):
             key = item.listing.get("listing_key")
-            listing_id = item.entry.listing_id if item.entry.listing_id is not None else known.get(str(key))
             png = item.entry.screenshot_png if item.reason is None else None
             rows.append(
                 {
-                    "listing_id": listing_id,
+                    "listing_key": str(key) if key else None,
                     "sweep_run_id": item.entry.sweep_run_id,
                     "purpose": item.entry.purpose,
                     "url": item.url,
@@ -833,11 +811,10 @@ class EvidenceRecorder:
         return [
             Recorded(
                 capture_id=capture_id,
-                listing_id=row["listing_id"],
-                listing_key=item.listing.get("listing_key"),
-                observable=item.reason is None,
+                listing_key=row["listing_key"],
+                observable=row["observable"],
             )
-            for capture_id, row, item in zip(ids, rows, resolved, strict=True)
+            for capture_id, row in zip(ids, rows, strict=True)
         ]
 
     @staticmethod

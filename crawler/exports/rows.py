@@ -156,10 +156,10 @@ def select_rows(
         .outerjoin(
             Capture,
             and_(
-                Capture.listing_id == Listing.id,
+                Capture.listing_key == Listing.listing_key,
                 Capture.observable.is_(True),
                 ~exists().where(
-                    newer_capture.listing_id == Listing.id,
+                    newer_capture.listing_key == Listing.listing_key,
                     newer_capture.observable.is_(True),
                     or_(
                         newer_capture.captured_at > Capture.captured_at,

@@ -844,9 +844,11 @@ def _evidence_routes(app: FastAPI) -> None:
     ) -> Response:
         c = console_of(request)
         with c.db.session() as s:
-            query = select(Capture, Listing.listing_key).outerjoin(Listing, Listing.id == Capture.listing_id)
+            query = select(Capture, Listing.listing_key).outerjoin(
+                Listing, Listing.listing_key == Capture.listing_key
+            )
             if listing is not None:
-                query = query.where(Capture.listing_id == listing)
+                query = query.where(Listing.id == listing)
             rows = s.execute(query.order_by(Capture.id.desc()).limit(100)).all()
         return render(request, "evidence_list.html.j2", rows=rows)
 
@@ -857,7 +859,11 @@ def _evidence_routes(app: FastAPI) -> None:
             capture = s.get(Capture, capture_id)
             if capture is None:
                 raise NotFound(f"no capture with id {capture_id}")
-            listing = s.get(Listing, capture.listing_id) if capture.listing_id else None
+            listing = (
+                s.scalars(select(Listing).where(Listing.listing_key == capture.listing_key)).first()
+                if capture.listing_key
+                else None
+            )
         return render(request, "evidence.html.j2", capture=capture, listing=listing, result=None)
 
     @app.post("/evidence/{capture_id}/verify", include_in_schema=False)
