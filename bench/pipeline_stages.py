@@ -33,12 +33,10 @@ def fetch(url: str, settings: Any, max_pages: int) -> list[tuple[str, str, int, 
     import httpx
     from scrapy.http import Request, TextResponse
 
-    from spiders import PROFILES
-
     responses = []
     with httpx.Client() as client:
         for platform in PLATFORMS:
-            profile = PROFILES[platform]
+            profile = settings.registry.profiles[platform]
             assert profile.search_request is not None
             for query in QUERIES:
                 for page in range(1, max_pages + 1):
@@ -70,7 +68,6 @@ def main() -> None:
     from crawler.pipelines import NormalisePipeline
     from crawler.run_context import RunContext
     from sandbox.server import SandboxProcess
-    from spiders import PROFILES
     from storage.db import Database
 
     # the sandbox in a child process: its catalog in this heap would slow every garbage collection here
@@ -88,7 +85,7 @@ def main() -> None:
         started = time.process_time()
         items: list[Any] = []
         for platform, query, page, response in responses:
-            parse = PROFILES[platform].parse_search
+            parse = settings.registry.profiles[platform].parse_search
             assert parse is not None
             found = parse(response.body, url=response.url, query=query, page=page, status=200)
             for listing in found.listings:

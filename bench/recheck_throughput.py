@@ -100,7 +100,6 @@ def bare_child(config: dict[str, Any], out: Path) -> None:
 
     from crawler import settings as crawl_settings
     from crawler.config import load_settings
-    from spiders import PROFILES
 
     targets: list[dict[str, Any]] = config["targets"]
     settings = load_settings(env={}, sandbox_url=config["url"], data_dir=config["data_dir"])
@@ -118,7 +117,7 @@ def bare_child(config: dict[str, Any], out: Path) -> None:
 
         async def start(self) -> Any:
             for target in targets:
-                profile = PROFILES[target["platform"]]
+                profile = settings.registry.profiles[target["platform"]]
                 spec = profile.detail_request(settings, target["url"])
                 yield scrapy.Request(
                     spec.url,

@@ -88,7 +88,7 @@ def test_sweep_review_and_export_over_an_extra_platform(tmp_path: Path) -> None:
             assert candidates, "some listings on the extra platform should be candidates"
             captured = set(
                 session.scalars(
-                    select(Listing.listing_key).join(Capture, Capture.listing_id == Listing.id)
+                    select(Listing.listing_key).join(Capture, Capture.listing_key == Listing.listing_key)
                 ).all()
             )
             assert set(candidates) <= captured

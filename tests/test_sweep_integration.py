@@ -141,6 +141,7 @@ def stored(data_dir: Path) -> Stored:
             run = runs[0]
             rows = session.scalars(select(Listing)).all()
             by_id = {row.id: row.listing_key for row in rows}
+            keys = set(by_id.values())
             listings = {
                 row.listing_key: {
                     "id": row.id,
@@ -167,7 +168,7 @@ def stored(data_dir: Path) -> Stored:
             ]
             captures = [
                 {
-                    "key": by_id.get(c.listing_id) if c.listing_id else None,
+                    "key": c.listing_key if c.listing_key in keys else None,
                     "run": c.sweep_run_id,
                     "observable": c.observable,
                     "reason": c.unobservable_reason,
