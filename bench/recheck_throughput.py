@@ -163,7 +163,14 @@ def recheck_child(config: dict[str, Any], out: Path, profile_dir: Path | None) -
     writer_profile = _profile_writer_thread() if profile_dir is not None else None
     clock = _crawl_clock()
     started = time.monotonic()
-    run_id = run_recheck(targets, screenshots=False, progress=False, trigger="bench")
+    run_id = run_recheck(
+        cli_common.settings(),
+        cli_common.database(),
+        targets,
+        screenshots=False,
+        progress=False,
+        trigger="bench",
+    )
     wall = time.monotonic() - started
     if writer_profile is not None and profile_dir is not None:
         writer_profile.dump_stats(str(profile_dir / "writer.prof"))

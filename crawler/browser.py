@@ -15,31 +15,20 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from pathlib import Path
 from typing import Annotated
 
 import typer
+from playwright.async_api import async_playwright
 
 from crawler import cli_common as common
-from crawler.config import Settings
+from crawler.config import CHROMIUM_ARGS, Settings
 from crawler.errors import TertibError, UsageError
+from spiders.browser import browser_login, on_login_wall
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Logged-in browser profiles for platforms that show results only to a logged-in user.",
 )
-
-
-def profile_dir(settings: Settings, platform: str) -> Path:
-    return settings.browser_profiles_dir / platform
-
-
-def saved_profiles(settings: Settings) -> dict[str, Path]:
-    """Platforms with a saved profile (a directory Chromium has written to)."""
-    root = settings.browser_profiles_dir
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and any(p.iterdir())}
 
 
 def _check_platform(platform: str, sandbox: bool) -> None:
@@ -51,22 +40,17 @@ def _check_platform(platform: str, sandbox: bool) -> None:
 
 
 async def _login(settings: Settings, platform: str, headless: bool, wait_for_user: bool) -> str:
-    from playwright.async_api import async_playwright
-
-    from crawler.settings import CHROMIUM_ARGS
-    from spiders.browser import browser_login, on_login_wall
-
     profile = settings.registry.get(platform)
     chromium = settings.chromium_path()
     if chromium is None:
         raise TertibError("Chromium not found: install Debian's chromium or set TERTIB_CHROMIUM")
-    directory = profile_dir(settings, platform)
+    directory = settings.browser_profile_dir(platform)
     directory.mkdir(parents=True, exist_ok=True)
     base = settings.base_url(profile.main_host)
     start = base + (profile.login.login_path if profile.login else "/")
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
-            str(directory), executable_path=chromium, headless=headless, args=CHROMIUM_ARGS
+            str(directory), executable_path=chromium, headless=headless, args=list(CHROMIUM_ARGS)
         )
         try:
             page = context.pages[0] if context.pages else await context.new_page()
@@ -118,7 +102,7 @@ def login(
     if not settings.sandbox_url and not has_display:
         raise TertibError(
             "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run "
-            "with a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
+            "with a VNC viewer), or copy a saved profile into " + str(settings.browser_profile_dir(platform))
         )
     path = asyncio.run(
         _login(
@@ -134,7 +118,7 @@ def list_profiles() -> None:
 
     Example: tertib browser list
     """
-    profiles = saved_profiles(common.settings())
+    profiles = common.settings().saved_browser_profiles()
     if not profiles:
         common.console.print("no saved browser profiles (tertib browser login PLATFORM)")
     for platform, path in profiles.items():
@@ -147,7 +131,7 @@ def forget(platform: Annotated[str, typer.Argument(help="Platform whose saved pr
 
     Example: tertib browser forget PLATFORM
     """
-    path = profile_dir(common.settings(), platform.strip().lower())
+    path = common.settings().browser_profile_dir(platform.strip().lower())
     if not path.exists():
         raise TertibError(f"no saved profile for {platform}")
     shutil.rmtree(path)

@@ -8,18 +8,15 @@ migrate-on-start apply everywhere.
 
 from __future__ import annotations
 
-import logging
-import sys
 from functools import cache
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from rich.console import Console
 
 from crawler.config import Settings, load_settings
 from crawler.errors import TertibError
-
-if TYPE_CHECKING:
-    from storage.db import Database
+from crawler.evidence.signing import ensure_keypair
+from storage.db import Database
 
 console = Console()
 err_console = Console(stderr=True)
@@ -46,9 +43,6 @@ def database() -> Database:
     First use also creates the signing key pair, so every command works on a fresh data dir (``tertib init``
     does the same explicitly and reports it).
     """
-    from crawler.evidence.signing import ensure_keypair
-    from storage.db import Database
-
     s = settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(s.db_url)
@@ -60,39 +54,6 @@ def database() -> Database:
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
-
-
-def setup_logging(verbose: int = 0) -> None:
-    """Structured, quiet-by-default logging on stderr (-v: info, -vv: debug).
-
-    The level sits on our handler, not only on the root logger, because Scrapy resets the root level
-    when a crawl starts; crawls run with ``LOG_ENABLED=False`` so this is the only handler.
-    """
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_tertib", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler._tertib = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
-    _LOGGING["level"], _LOGGING["verbose"] = level, verbose
-    quiet_libraries()
-
-
-_LOGGING = {"level": logging.WARNING, "verbose": 0}
-_NOISY = ("scrapy", "twisted", "asyncio", "urllib3", "filelock", "alembic", "scrapy-playwright")
-
-
-def quiet_libraries() -> None:
-    """(Re)apply the library loggers' levels. Creating a ``CrawlerProcess`` runs Scrapy's
-    ``configure_logging``, which sets the ``scrapy`` logger to DEBUG: without this, every scraped item
-    builds a DEBUG log record (~7 % of a sweep's reactor time) that the handler then drops."""
-    level, verbose = _LOGGING["level"], _LOGGING["verbose"]
-    for noisy in _NOISY:
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
 
 
 def exit_for(exc: TertibError) -> NoReturn:

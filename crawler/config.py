@@ -35,6 +35,17 @@ from crawler.errors import ConfigError
 from crawler.registry import DEFAULT_PLATFORM_MODULES, Registry, load_registry
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+# every headless Chromium tertib starts (crawls, screenshots, browser logins): stack-notes.md
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
 
 
 def sandbox_base_urls(root: str, hosts: Iterable[str]) -> dict[str, str]:
@@ -96,6 +107,17 @@ class Settings:
     @property
     def browser_profiles_dir(self) -> Path:
         return self.data_dir / "browser-profiles"
+
+    def browser_profile_dir(self, platform: str) -> Path:
+        """Where ``tertib browser login PLATFORM`` saves the platform's logged-in browser profile."""
+        return self.browser_profiles_dir / platform
+
+    def saved_browser_profiles(self) -> dict[str, Path]:
+        """Platforms with a saved browser profile (a directory Chromium has written to)."""
+        root = self.browser_profiles_dir
+        if not root.is_dir():
+            return {}
+        return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and any(p.iterdir())}
 
     def chromium_path(self) -> str | None:
         """The configured Chromium, or the first one found on this machine, or None."""

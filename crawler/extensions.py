@@ -19,6 +19,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from storage import repositories as repo
+from storage.db import Database
+
 COUNTERS = (
     "requests",
     "responses",
@@ -144,9 +147,6 @@ class SweepHealth:
         }
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
-            from storage import repositories as repo
-            from storage.db import Database
-
             db = Database(self.crawler.settings["TERTIB_SETTINGS"].db_url)
             try:
                 with db.session() as session:

@@ -11,8 +11,12 @@ and the CLI can share it without importing Scrapy; Scrapy accepts dataclass item
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
+
+from crawler.evidence.exchange import Exchange
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -38,6 +42,61 @@ class Verdict(enum.StrEnum):
     REMOVED = "REMOVED"
     HIDDEN = "HIDDEN"
     UNOBSERVABLE = "UNOBSERVABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What the scorer (and, when one is trained, a learned model) says about a listing's text.
+
+    ``value`` in [0, 1] and its ``verdict`` (strong / candidate / weak / clear) decide what happens next;
+    ``signals`` explain it (term, span, weight, role, matched text — :mod:`crawler.terms.scorer`). The
+    learned-model fields stay empty until a model scores: its ``probability``, ``model_version`` and the
+    ``top_features`` (name, weight) behind it.
+
+    Mappable: :meth:`to_dict` is the stored form (``Score.explanation`` rows, evidence metadata records,
+    ``Listing.to_dict``), :meth:`from_dict` reads it back; the model fields appear only when set, so stored
+    rule-based scores keep their shape.
+    """
+
+    value: float
+    verdict: str
+    text: str = ""
+    signals: Sequence[Mapping[str, Any]] = ()
+    scorer_version: str = ""
+    lexicon_hash: str = ""
+    probability: float | None = None
+    model_version: str | None = None
+    top_features: Sequence[tuple[str, float]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "text": self.text,
+            "score": self.value,
+            "verdict": self.verdict,
+            "signals": [dict(s) for s in self.signals],
+            "scorer_version": self.scorer_version,
+            "lexicon_hash": self.lexicon_hash,
+        }
+        if self.probability is not None or self.model_version is not None:
+            data["probability"] = self.probability
+            data["model_version"] = self.model_version
+            data["top_features"] = [[name, weight] for name, weight in self.top_features]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Score:
+        probability = data.get("probability")
+        return cls(
+            value=float(data["score"]),
+            verdict=str(data["verdict"]),
+            text=str(data.get("text") or ""),
+            signals=tuple(dict(s) for s in data.get("signals") or ()),
+            scorer_version=str(data.get("scorer_version") or ""),
+            lexicon_hash=str(data.get("lexicon_hash") or ""),
+            probability=None if probability is None else float(probability),
+            model_version=data.get("model_version"),
+            top_features=tuple((str(n), float(w)) for n, w in data.get("top_features") or ()),
+        )
 
 
 @dataclass(slots=True)
@@ -70,9 +129,9 @@ class Listing:
     source_url: str | None = None  # the search/detail response URL this came from
     contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
     # filled by pipelines
-    score: dict[str, Any] | None = None
-    # evidence of where it came from (crawler.evidence.capture.HttpExchange objects); not serialised
-    exchanges: list[Any] = field(default_factory=list, repr=False, compare=False)
+    score: Score | None = None
+    # evidence of where it came from (the search response, then the detail page); not serialised
+    exchanges: list[Exchange] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def key(self) -> ListingKey:
@@ -96,9 +155,26 @@ class Listing:
                 value = dict(value)
             elif isinstance(value, list):
                 value = list(value)
+            elif isinstance(value, Score):
+                value = value.to_dict()
             data[name] = value
         data["listing_key"] = self.listing_key
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Listing:
+        """A listing from its plain form (:meth:`to_dict`, JSONL); ``listing_key`` is derived, not read.
+
+        An unknown field is a ``ValueError`` naming it: a typo must not silently drop data.
+        """
+        unknown = set(data) - set(_LISTING_FIELDS) - {"listing_key"}
+        if unknown:
+            raise ValueError(f"unknown listing field(s): {', '.join(sorted(unknown))}")
+        values = {name: data[name] for name in _LISTING_FIELDS if name in data}
+        score = values.get("score")
+        if isinstance(score, Mapping):
+            values["score"] = Score.from_dict(score)
+        return cls(**values)
 
 
 _LISTING_FIELDS = tuple(f.name for f in fields(Listing) if f.name != "exchanges")
@@ -153,7 +229,7 @@ class BlockedAttempt:
     query: str | None = None
     page: int | None = None
     listing_key: str | None = None
-    exchange: Any = None
+    exchange: Exchange | None = None
     final: bool = True  # False while it will still be retried
 
 
@@ -165,3 +241,29 @@ class QueryFinding:
     query: str
     kind: str = "query_blocked"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckTarget:
+    """A stored listing to fetch again (``listing_id`` is the ``Listing`` row id), and why: the takedown
+    item and recheck round it answers, when that round was due, and which attempt this is."""
+
+    listing_id: int
+    listing_key: str
+    platform: str
+    url: str
+    takedown_item_id: int | None = None
+    round_days: int | None = None
+    due_at: datetime | None = None
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class RecheckObservation:
+    """What a recheck saw for one target: the verdict with its rule, and the evidence of it (the detail
+    exchange, or None after a network error; a screenshot taken in the platform's browser context)."""
+
+    target: RecheckTarget
+    result: CheckResult
+    exchange: Exchange | None
+    screenshot_png: bytes | None = None

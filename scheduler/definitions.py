@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler.errors import NotFound, TertibError, UsageError
-from crawler.registry import Registry, default_registry
+from crawler.registry import Registry
 from storage.models import Sweep
 
 KIND_SWEEP = "sweep"
@@ -311,8 +311,9 @@ def add(
     terms: str = "active",
     command: str | None = None,
     actor: str = "",
-    registry: Registry | None = None,
+    registry: Registry,
 ) -> Sweep:
+    """A new schedule (``registry``: the installation's platforms, which ``platforms`` must name)."""
     if not NAME_RE.match(name):
         raise UsageError(f"schedule name {name!r}: use lower-case letters, digits, '.', '_' or '-'")
     if name in BUILTIN_BY_NAME:
@@ -325,7 +326,7 @@ def add(
     source = validate_command(command) if command else validate_terms(terms)
     row = Sweep(
         name=name,
-        platforms=[] if command else validate_platforms(platforms, registry or default_registry()),
+        platforms=[] if command else validate_platforms(platforms, registry),
         terms_source=source,
         max_pages=max_pages,
         schedule=join_schedule(cron, tz, default_tz),
@@ -349,7 +350,7 @@ def edit(
     terms: str | None = None,
     command: str | None = None,
     no_cron: bool = False,
-    registry: Registry | None = None,
+    registry: Registry,
 ) -> Sweep:
     row = get(session, name)
     kind = kind_of(row)
@@ -370,7 +371,7 @@ def edit(
         build_trigger(new_cron, new_tz)
         row.schedule = join_schedule(new_cron, new_tz, default_tz)
     if platforms:
-        row.platforms = validate_platforms(platforms, registry or default_registry())
+        row.platforms = validate_platforms(platforms, registry)
     if max_pages is not None:
         if max_pages < 1:
             raise UsageError("--max-pages must be at least 1")

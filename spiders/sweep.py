@@ -15,8 +15,9 @@ response as evidence), :class:`crawler.items.BlockedAttempt` (block pages, captc
 UNOBSERVABLE, never data) and :class:`crawler.items.QueryFinding` (a platform refusing a keyword itself).
 Per-platform counters go to the Scrapy stats under ``tertib/<platform>/…`` for the health checks.
 
-Spider arguments: ``platforms`` (names), ``queries`` (search terms), ``max_pages`` (per query),
-``run_id`` (the SweepRun the pipelines record against).
+Spider arguments: ``work`` (:class:`crawler.work.SweepWork`: platforms × queries × a page window; a
+platform's own ``max_pages`` still caps the window) and ``run_id`` (the SweepRun the pipelines record
+against).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
 import scrapy
@@ -32,9 +33,11 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import Settings
+from crawler.evidence.exchange import Exchange
 from crawler.items import BlockedAttempt, QueryFinding, SearchPage
+from crawler.work import SweepWork
 from spiders.base import SiteProfile
-from spiders.browser import BrowserExchange, browser_login, playwright_meta
+from spiders.browser import browser_login, on_login_wall, playwright_meta
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +48,11 @@ BLOCK_BACKOFF = 2.0  # seconds, doubled per retry (real sites); the sandbox uses
 class SweepSpider(scrapy.Spider):
     name = "tertib-sweep"
 
-    def __init__(
-        self,
-        platforms: Iterable[str] = (),
-        queries: Iterable[str] = (),
-        max_pages: int = 2,
-        run_id: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, work: SweepWork, run_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.requested = list(platforms)
+        self.work = work
         self.platforms: list[str] = []  # resolved against the registry in from_crawler()
-        self.queries = [q for q in dict.fromkeys(q.strip() for q in queries) if q]
-        self.max_pages = max(1, int(max_pages))
+        self.queries = list(work.queries)
         self.run_id = run_id
         self.related_terms: dict[str, set[str]] = defaultdict(set)
         self._browser_responses: dict[int, list[Any]] = defaultdict(list)
@@ -71,7 +66,8 @@ class SweepSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         registry = spider.tertib_settings.registry
-        spider.platforms = [p for p in spider.requested if p in registry] or list(registry.search_names)
+        requested = spider.work.platforms
+        spider.platforms = [p for p in requested if p in registry] or list(registry.search_names)
         return spider
 
     @property
@@ -93,8 +89,10 @@ class SweepSpider(scrapy.Spider):
         for query in self.queries:
             for platform in self.platforms:
                 profile = self.profiles[platform]
-                if profile.sweepable:
-                    yield self.search_request(profile, query, 1)
+                if profile.sweepable and self.work.first_page <= self._page_limit(profile):
+                    # scroll-paginated platforms load from the top; the rest ask for the window's first page
+                    first = 1 if profile.scroll_pagination else self.work.first_page
+                    yield self.search_request(profile, query, first)
 
     def search_request(self, profile: SiteProfile, query: str, page: int) -> scrapy.Request:
         assert profile.search_request is not None
@@ -154,24 +152,29 @@ class SweepSpider(scrapy.Spider):
             ):
                 yield item
             return
-        pages: list[tuple[int, SearchPage, list[Any]]] = []  # page number, result, evidence exchanges
+        pages: list[tuple[int, SearchPage, list[Exchange]]] = []  # page number, result, evidence
         try:
             # 1. Login wall?
             html: bytes | str = response.body
-            if profile.login is not None and profile.login.url_marker in browser_page.url:
+            if on_login_wall(profile, browser_page.url):
                 if not await self._login(
                     browser_page, profile, response.request.url if response.request else ""
                 ):
                     self.stat(platform, "blocked")
                     self.stat(platform, "unobservable")
                     yield BlockedAttempt(
-                        platform, browser_page.url, "login_wall", query, page, exchange=response
+                        platform,
+                        browser_page.url,
+                        "login_wall",
+                        query,
+                        page,
+                        exchange=Exchange.from_scrapy(response),
                     )
                     return
                 html = await browser_page.content()
             # 2. First page.
             first = None
-            first_exchanges: list[Any] = [response]
+            first_exchanges: list[Exchange] = [Exchange.from_scrapy(response)]
             if profile.scroll_pagination:
                 first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
                 if not first.listings and first.block is None:
@@ -206,6 +209,8 @@ class SweepSpider(scrapy.Spider):
             self._browser_responses.pop(id(browser_page), None)
             await browser_page.close()
         for number, result, exchanges in pages:
+            if number < self.work.first_page and result.block is None:
+                continue  # scrolled past on the way to the window
             follow = not profile.scroll_pagination
             async for item in self._handle_search(
                 response, profile, result, query, number, follow=follow, exchanges=exchanges
@@ -220,7 +225,8 @@ class SweepSpider(scrapy.Spider):
         )
 
     def _page_limit(self, profile: SiteProfile) -> int:
-        return min(self.max_pages, profile.max_pages or self.max_pages)
+        last = self.work.last_page
+        return min(last, profile.max_pages or last)
 
     async def _login(self, browser_page: Any, profile: SiteProfile, target: str) -> bool:
         self._browser_responses.pop(id(browser_page), None)
@@ -228,11 +234,11 @@ class SweepSpider(scrapy.Spider):
 
     async def _parse_api_responses(
         self, profile: SiteProfile, api_responses: list[Any], query: str, page: int
-    ) -> tuple[SearchPage, list[Any]]:
+    ) -> tuple[SearchPage, list[Exchange]]:
         """Merge the search results of the API responses one page render (or one scroll) received;
         the responses themselves, as received, are the evidence."""
         merged: SearchPage | None = None
-        exchanges: list[Any] = []
+        exchanges: list[Exchange] = []
         for api_response in api_responses:
             result, exchange = await self._parse_api_response(profile, api_response, query, page)
             exchanges.append(exchange)
@@ -247,11 +253,11 @@ class SweepSpider(scrapy.Spider):
 
     async def _parse_api_response(
         self, profile: SiteProfile, api_response: Any, query: str, page: int
-    ) -> tuple[SearchPage, BrowserExchange]:
+    ) -> tuple[SearchPage, Exchange]:
         """Parse one API response the page received; a redirect (captcha, traffic check) is read from its
         Location, since a redirect has no body."""
         assert profile.parse_search is not None
-        exchange = await BrowserExchange.from_playwright(api_response)
+        exchange = await Exchange.from_playwright(api_response)
         if 300 <= exchange.status < 400:
             location = dict(exchange.response_headers).get("location") or api_response.url
             return profile.parse_search(
@@ -292,7 +298,7 @@ class SweepSpider(scrapy.Spider):
         page: int,
         *,
         follow: bool = True,
-        exchanges: list[Any] | None = None,
+        exchanges: list[Exchange] | None = None,
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
@@ -306,7 +312,7 @@ class SweepSpider(scrapy.Spider):
                 reason=result.block.reason,
                 query=query,
                 page=page,
-                exchange=response,
+                exchange=Exchange.from_scrapy(response),
                 final=final,
             )
             if not final:
@@ -329,11 +335,14 @@ class SweepSpider(scrapy.Spider):
         self.related_terms[platform].update(result.related_terms)
         if not result.listings:
             self.stat(platform, "empty_pages")
+        # the evidence of every listing on this page (the candidates share one exchange object, so the
+        # recorder digests and block-checks it once)
+        evidence = list(exchanges) if exchanges else [Exchange.from_scrapy(response)]
         for listing in result.listings:
             listing.query = query
             listing.page = page
             listing.source_url = response.url
-            listing.exchanges = list(exchanges) if exchanges else [response]
+            listing.exchanges = list(evidence)
             self.stat(platform, "listings")
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:

@@ -7,18 +7,21 @@ back where they cross into crawler code. Each function works inside the caller's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from storage import custody
 from storage.bulk import insert_ids, table_of, update_many
 from storage.models import (
     STATUS_TABLES,
     Finding,
     JobRun,
     Listing,
+    Recheck,
     Score,
     Seller,
     Sighting,
@@ -450,3 +453,81 @@ def persist_batch(
     if score_rows:
         session.execute(insert(table_of(Score)), score_rows)
     return Persisted(listing_ids, written)
+
+
+# -- the recheck ledger ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecheckRow:
+    """One recheck observation for the ledger: a :class:`storage.models.Recheck` row with the rule that
+    decided its verdict and the capture that backs it (None without evidence or before it committed)."""
+
+    listing_id: int
+    listing_key: str
+    verdict: str
+    rule: str
+    signal: str
+    checked_at: datetime
+    takedown_item_id: int | None = None
+    round_days: int | None = None
+    due_at: datetime | None = None
+    attempt: int = 1
+    capture_id: int | None = None
+
+
+def record_rechecks(
+    session: Session, rows: Sequence[RecheckRow], *, actor: str
+) -> tuple[list[int], list[custody.EntrySpec]]:
+    """Write the ledger rows and ``Listing.last_status`` (observed verdicts only: UNOBSERVABLE says
+    nothing about the listing) in the caller's transaction.
+
+    Returns the Recheck ids (in row order) and one ``recheck`` custody entry per row, for the caller to
+    chain (the evidence recorder appends them after its captures' own, in the same transaction).
+    """
+    ids = insert_ids(
+        session,
+        table_of(Recheck),
+        [
+            {
+                "takedown_item_id": row.takedown_item_id,
+                "listing_id": row.listing_id,
+                "round_days": row.round_days,
+                "due_at": row.due_at,
+                "checked_at": row.checked_at,
+                "verdict": row.verdict,
+                "rule": row.rule,
+                "signal": row.signal[:2000],
+                "capture_id": row.capture_id,
+                "attempt": row.attempt,
+            }
+            for row in rows
+        ],
+    )
+    update_many(
+        session,
+        table_of(Listing),
+        [
+            {"b_id": row.listing_id, "b_last_status": row.verdict}
+            for row in rows
+            if row.verdict != "UNOBSERVABLE"
+        ],
+    )
+    specs = [
+        custody.EntrySpec(
+            actor=actor,
+            action="recheck",
+            object_type="recheck",
+            object_id=row_id,
+            details={
+                "listing_key": row.listing_key,
+                "verdict": row.verdict,
+                "rule": row.rule,
+                "capture_id": row.capture_id,
+                "round_days": row.round_days,
+                "checked_at": row.checked_at.isoformat(),
+            },
+        )
+        for row, row_id in zip(rows, ids, strict=True)
+    ]
+    return ids, specs

@@ -461,7 +461,9 @@ RECHECK_SCRIPT = textwrap.dedent(
     with cli_common.database().session() as session:
         rows = session.scalars(select(Listing).where(Listing.listing_key.in_(keys))).all()
         targets = [RecheckTarget(r.id, r.listing_key, r.platform, r.url) for r in rows]
-    run_id = run_recheck(targets, screenshots=False, progress=False)
+    run_id = run_recheck(
+        cli_common.settings(), cli_common.database(), targets, screenshots=False, progress=False
+    )
     print(json.dumps({"run_id": run_id, "targets": len(targets)}))
     """
 )

@@ -32,7 +32,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from crawler import cli_common as common
+from crawler.audit import due as due_mod
+from crawler.audit.relist import detect_relistings
+from crawler.audit.report import FORMATS, build_report, render
 from crawler.errors import TertibError, UsageError
+from crawler.exports.service import create_batch
+from crawler.recheck import run_recheck
+from storage.models import BatchSend, Recheck, SweepRun
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +87,6 @@ def recheck(
     Example: tertib recheck --due            (rounds T+1, T+3, T+7, T+30 days after each send)
     Example: tertib recheck --batch TTB-2026-0001 --now 2026-01-04T10:00:00+00:00
     """
-    from crawler.audit import due as due_mod
-    from crawler.recheck import run_recheck
-    from storage.models import BatchSend, Recheck
-
     if due and batch:
         raise UsageError("use either --due or --batch, not both")
     if sandbox:
@@ -112,12 +114,12 @@ def recheck(
         common.console.print(f"nothing to recheck at {clock.isoformat()}")
         return
     # 3. Crawl.
-    run_id = run_recheck(targets, now=clock, screenshots=not no_screenshots, progress=not no_progress)
+    run_id = run_recheck(
+        settings, db, targets, now=clock, screenshots=not no_screenshots, progress=not no_progress
+    )
     # 4. Relisting detection.
     relisted = 0
     if not no_relist:
-        from crawler.audit.relist import detect_relistings
-
         with db.session() as session:
             relisted = len(
                 detect_relistings(
@@ -146,8 +148,6 @@ def recheck(
         f"{len(rows)} of {len(targets)} target(s) recorded; {relisted} new relisting(s) flagged"
     )
     with db.session() as session:
-        from storage.models import SweepRun
-
         run = session.get(SweepRun, run_id)
         problems = list(run.needs_attention or []) if run is not None else []
         if run is None or run.status == "failed" or len(rows) < len(targets):
@@ -168,8 +168,6 @@ def report_command(
 
     Example: tertib audit report --batch TTB-2026-0001 --format html --out audit.html
     """
-    from crawler.audit.report import FORMATS, build_report, render
-
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     settings = common.settings()
@@ -199,8 +197,6 @@ def relist_command(
 
     Example: tertib audit relist --run 12
     """
-    from crawler.audit.relist import detect_relistings
-
     settings = common.settings()
     with common.database().session() as session:
         matches = detect_relistings(
@@ -236,8 +232,6 @@ def rerequest_command(
 
     Example: tertib audit rerequest --batch TTB-2026-0001
     """
-    from crawler.audit.report import build_report
-
     settings = common.settings()
     db = common.database()
     with db.session() as session:
@@ -256,13 +250,6 @@ def rerequest_command(
         )
     common.console.print(table)
     if dry_run:
-        return
-    try:
-        from crawler.exports.service import create_batch
-    except ImportError:
-        common.console.print(
-            "batch creation (crawler.exports) is not available: the list above is the request"
-        )
         return
     result = create_batch(
         db,
@@ -283,8 +270,6 @@ def due_command(
 
     Example: tertib audit due --now 2026-01-08T10:00:00+00:00
     """
-    from crawler.audit import due as due_mod
-
     settings = common.settings()
     clock = parse_now(now)
     with common.database().session() as session:

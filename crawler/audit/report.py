@@ -39,12 +39,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crawler.audit.due import resolve_batch
 from crawler.errors import NotFound, UsageError
 from crawler.items import Verdict
-from crawler.registry import Registry, default_registry
+from crawler.registry import Registry
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
 
 CONCLUSIVE = frozenset({Verdict.LIVE.value, Verdict.REMOVED.value, Verdict.HIDDEN.value})
@@ -278,8 +281,6 @@ def build_report(
     """All figures for one batch (number or id) or every batch, optionally one platform."""
     batch_id = None
     if batch is not None:
-        from crawler.audit.due import resolve_batch
-
         batch_id = resolve_batch(session, batch).id
     items = _load_items(session, batch_id, platform)
     if not items:
@@ -422,12 +423,10 @@ def chart_png(
     *,
     width: int = 760,
     height: int = 380,
-    registry: Registry | None = None,
+    registry: Registry,
 ) -> bytes:
     """A step chart of cumulative % removed vs days since send, one line per platform (Pillow only); each
     platform in its profile's fixed colour (so the PNG bytes are stable)."""
-    registry = registry or default_registry()
-    from PIL import Image, ImageDraw, ImageFont
 
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
@@ -466,9 +465,7 @@ def chart_png(
     return buf.getvalue()
 
 
-def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry | None = None) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry) -> str:
     templates = Path(__file__).resolve().parent.parent / "templates"
     env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["j2", "html"]))
     template = env.get_template("audit_report.html.j2")
@@ -486,7 +483,7 @@ def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry | None = N
     )
 
 
-def render(report: AuditReport, fmt: str, tz: ZoneInfo, registry: Registry | None = None) -> str:
+def render(report: AuditReport, fmt: str, tz: ZoneInfo, registry: Registry) -> str:
     if fmt == "json":
         return render_json(report, tz)
     if fmt == "md":

@@ -6,8 +6,8 @@ it). Steps, numbered the same in the body:
 1. Select the eligible rows in a read transaction (:func:`crawler.exports.rows.select_rows`): latest
    decision ``approve``, not yet in any batch — or exactly ``listing_ids`` for a re-request.
 2. Write the evidence bundle for their captures into a temporary directory beside the output
-   (``crawler.evidence.bundle.write_wacz``, imported lazily; when it is absent or fails, the manifest
-   says the bundle is missing — nothing is faked).
+   (``crawler.evidence.bundle.write_wacz``, through :func:`bundle_writer`; when it fails, the manifest says
+   the bundle is missing — nothing is faked).
 3. In one write transaction: check nobody exported the same items meanwhile, allocate the batch number
    (``TTB-<year>-<seq>``, year in WIB, sequential per year), insert the batch and its items with each row's
    snapshot, and count repeat offenders including this batch.
@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from crawler.config import Settings
 from crawler.errors import NotFound, TertibError, UsageError
+from crawler.evidence import bundle
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
 from crawler.exports import letters, writers
 from crawler.exports.common import iso_local, sha256_file, zone
@@ -97,13 +98,9 @@ def _utcnow() -> datetime:
 
 
 def bundle_writer() -> BundleWriter | None:
-    """The evidence issue's ``write_wacz`` when that module exists (imported lazily), else None."""
-    try:
-        from crawler.evidence import bundle
-    except ImportError:
-        return None
-    writer = getattr(bundle, "write_wacz", None)
-    return writer if callable(writer) else None
+    """The WACZ writer a batch uses (:func:`crawler.evidence.bundle.write_wacz`). A seam: a deployment or a
+    test can swap it, and None makes batches without a bundle (the manifest says it is missing)."""
+    return bundle.write_wacz
 
 
 def next_batch_number(session: Session, created_at: datetime, tz_name: str) -> str:
@@ -134,7 +131,7 @@ def _write_bundle(
 ) -> dict[str, Any]:
     writer = bundle_writer()
     if writer is None:
-        return {"status": "missing", "reason": "crawler.evidence.bundle is not available in this build"}
+        return {"status": "missing", "reason": "no evidence bundle writer is configured"}
     if not capture_ids:
         return {"status": "missing", "reason": "no evidence capture is linked to these items"}
     try:

@@ -24,6 +24,8 @@ from rich.table import Table
 
 from crawler import cli_common as common
 from crawler.errors import UsageError
+from crawler.terms import store
+from crawler.terms.discovery import ranked_proposals
 from crawler.terms.lexicon import CATEGORIES, STRENGTHS, Lexicon
 from crawler.terms.scorer import Scorer, Thresholds
 
@@ -41,8 +43,6 @@ def scoring_lexicon() -> Lexicon:
     s = common.settings()
     exists = bool(s.database_url) or (s.data_dir / "tertib.sqlite3").is_file()
     if exists:
-        from crawler.terms import store
-
         with common.database().session() as session:
             lexicon = store.load_lexicon(session, seed=False)
         if lexicon.active:
@@ -121,8 +121,6 @@ def list_(
 
     Example: tertib terms list --status active
     """
-    from crawler.terms import store
-
     with common.database().session() as session:
         rows = store.list_terms(session, status)
         precision = store.term_precision(session)
@@ -158,8 +156,6 @@ def add(
 
     Example: tertib terms add ukay --category regional --strength M --by analyst1
     """
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.add_term(
             session,
@@ -180,8 +176,6 @@ def retire(
     by: ByOption = None,
 ) -> None:
     """Retire an active term (a new lexicon version). Example: tertib terms retire 12"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.retire_term(session, term, actor=_actor(by))
         common.console.print(
@@ -195,8 +189,6 @@ def import_(
     by: ByOption = None,
 ) -> None:
     """Add or update terms from a TSV file. Example: tertib terms import extra.tsv"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         added, updated, version = store.import_tsv(session, file, actor=_actor(by))
         common.console.print(
@@ -208,8 +200,6 @@ def import_(
 @app.command()
 def export(file: Annotated[Path, typer.Argument(help="Where to write the active terms as TSV.")]) -> None:
     """Write the active terms as TSV (importable). Example: tertib terms export lexicon.tsv"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         count = store.export_tsv(session, file)
     common.console.print(f"wrote {count} active terms to {file}", highlight=False)
@@ -220,8 +210,6 @@ def suggest(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many proposals to show.")] = 20,
 ) -> None:
     """Show proposed terms (from discovery), best first. Example: tertib terms suggest -n 10"""
-    from crawler.terms.discovery import ranked_proposals
-
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     with common.database().session() as session:
@@ -250,8 +238,6 @@ def suggest(
 @app.command()
 def approve(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: ByOption = None) -> None:
     """Activate a proposed term; the next sweep queries it. Example: tertib terms approve 57 --by analyst1"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.approve_term(session, term, actor=_actor(by))
         common.console.print(
@@ -262,8 +248,6 @@ def approve(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: 
 @app.command()
 def reject(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: ByOption = None) -> None:
     """Reject a proposed term (kept as rejected so discovery does not propose it again)."""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row = store.reject_term(session, term, actor=_actor(by))
         common.console.print(f"rejected #{row.id} {row.text!r}", highlight=False)

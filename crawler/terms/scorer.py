@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from crawler.items import Score
 from crawler.terms.lexicon import Lexicon, LexTerm
 from crawler.terms.matcher import Match, Matcher
 from crawler.terms.normalise import Normalised, normalise, normalise_phrase, word_set
@@ -188,6 +189,17 @@ class ScoreResult:
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
         }
+
+    def to_score(self) -> Score:
+        """The typed :class:`crawler.items.Score` that travels on a ``Listing`` (signals resolved)."""
+        return Score(
+            value=self.score,
+            verdict=self.verdict,
+            text=self.text,
+            signals=tuple(s.to_dict() for s in self.signals),
+            scorer_version=self.scorer_version,
+            lexicon_hash=self.lexicon_hash,
+        )
 
     def explanation(self) -> dict[str, Any]:
         """What the Score row stores (``Score.explanation``)."""

@@ -22,6 +22,7 @@ Which removal signal a removed listing shows is a stable hash of its key (:func:
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.catalog import CatalogListing, IdGen, slugify
+from sandbox.catalog import EPOCH, CatalogListing, IdGen, slugify
 from sandbox.images import image_route
 from sandbox.platforms import (
     escape,
@@ -432,10 +433,6 @@ def _layout(request: Request, listing: CatalogListing, status: str) -> dict[str,
 
 
 def _date(day: int) -> str:
-    from datetime import timedelta
-
-    from sandbox.catalog import EPOCH
-
     return (EPOCH + timedelta(days=day, hours=3)).strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
 
