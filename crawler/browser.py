@@ -18,7 +18,6 @@ import shutil
 from typing import Annotated
 
 import typer
-from playwright.async_api import async_playwright
 
 from crawler import cli_common as common
 from crawler.config import CHROMIUM_ARGS, Settings
@@ -40,6 +39,8 @@ def _check_platform(platform: str, sandbox: bool) -> None:
 
 
 async def _login(settings: Settings, platform: str, headless: bool, wait_for_user: bool) -> str:
+    from playwright.async_api import async_playwright  # third-party, heavy: `browser list` needs none
+
     profile = settings.registry.get(platform)
     chromium = settings.chromium_path()
     if chromium is None:

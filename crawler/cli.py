@@ -3,7 +3,7 @@
 Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
 one area's changes never touch another's file. Areas load lazily: running ``tertib export`` imports the
 export code and nothing of Scrapy or Playwright (:class:`LazyGroup`); ``init`` and ``status`` are the core's
-own (:mod:`crawler.core_commands`).
+own (:mod:`crawler.core_commands`), loaded the same way.
 
 Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
 and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
@@ -31,6 +31,8 @@ from crawler.logs import setup_logging
 
 # name, module, attribute (Typer app = verb group, function = single verb), one-line help
 COMMANDS: list[tuple[str, str, str, str]] = [
+    ("init", "crawler.core_commands", "init", "Create the data dir, migrate, signing keys, seed lexicon."),
+    ("status", "crawler.core_commands", "status", "Data dir, database, Chromium, row counts, failing jobs."),
     ("demo", "crawler.demo", "demo_command", "The whole mission offline against the sandbox."),
     ("sandbox", "sandbox.cli", "app", "Replica marketplaces on loopback for the demo and tests."),
     ("terms", "crawler.terms.cli", "app", "Lexicon: list, add, retire, import, export, suggest, approve."),
@@ -41,7 +43,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("evidence", "crawler.evidence.cli", "app", "Evidence: show, verify, bundle (WACZ)."),
     ("review", "crawler.review_cli", "app", "Review queue: list, approve, reject, next."),
     ("export", "crawler.exports.cli", "app", "Takedown batches and per-platform link lists."),
-    ("recheck", "crawler.audit.cli", "recheck", "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
+    ("recheck", "crawler.audit.recheck_cli", "recheck", "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
     ("audit", "crawler.audit.cli", "app", "Compliance reports over the recheck ledger."),
     ("schedule", "scheduler.cli", "app", "Scheduled sweeps, rechecks and verification jobs."),
     ("scheduler", "scheduler.cli", "service_app", "Run the scheduler service."),
@@ -51,7 +53,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
 
 
 class LazyGroup(TyperGroup):
-    """The root group: core verbs are registered eagerly, areas from :data:`COMMANDS` on first use."""
+    """The root group: every verb is loaded from :data:`COMMANDS` on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands) + [name for name, *_ in COMMANDS if name not in self.commands]
@@ -111,12 +113,6 @@ def _load(name: str) -> click.Command:
         command = typer.main.get_command(holder)
     command.name = name
     return command
-
-
-# Commands defined in the core itself.
-from crawler import core_commands  # noqa: E402
-
-core_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,14 +9,15 @@ migrate-on-start apply everywhere.
 from __future__ import annotations
 
 from functools import cache
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
 from crawler.config import Settings, load_settings
 from crawler.errors import TertibError
-from crawler.evidence.signing import ensure_keypair
-from storage.db import Database
+
+if TYPE_CHECKING:  # every `tertib` run imports this module; the database stack loads only when used
+    from storage.db import Database
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +44,11 @@ def database() -> Database:
     First use also creates the signing key pair, so every command works on a fresh data dir (``tertib init``
     does the same explicitly and reports it).
     """
+    # imported here, not at the top: `tertib --help`, argument errors and `tertib score` never need
+    # SQLAlchemy or the signing keys (the one deliberate exception to imports at module top)
+    from crawler.evidence.signing import ensure_keypair
+    from storage.db import Database
+
     s = settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(s.db_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typer
 from rich.table import Table
 from sqlalchemy import select
 
@@ -76,9 +75,3 @@ def status() -> None:
                 f"[red]failing job[/] {job.job_name}: {job.status} (exit {job.exit_code}) at "
                 f"{job.started_at:%Y-%m-%d %H:%M} UTC {job.stats_line}"
             )
-
-
-def register(app: typer.Typer) -> None:
-    """Attach the core verbs to the root app."""
-    app.command("init")(init)
-    app.command("status")(status)

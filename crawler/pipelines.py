@@ -47,6 +47,9 @@ VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
 ENRICH_NEVER = 99  # EVIDENCE_ENRICH_MIN_VERDICT = "none"
 _SPACE = re.compile(r"\s+")
 _WA = re.compile(r"(?:\+?62[\s.-]?|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
+# Contact handles are seller wording, not platform knowledge: sellers on every marketplace point buyers to a
+# WhatsApp number or an Instagram account ("IG: @x"), so "wa:"/"ig:" are contact channels that link accounts
+# across platforms whether or not Instagram is a registered platform (the registry is not consulted here).
 # "@handle" only where it starts a word: "toko.bal@gmail.com" is an e-mail address, not an Instagram handle
 _IG = re.compile(
     r"(?:\big\s*[:@]?\s*|instagram\s*[:@]?\s*)@?([A-Za-z0-9_.]{3,30})|(?<![\w.])@([A-Za-z0-9_.]{3,30})", re.I

@@ -31,6 +31,7 @@ from typing import Any
 from crawler import __version__
 from crawler.config import Settings
 from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
+from crawler.evidence.exchange import Exchange
 from crawler.evidence.screenshot import Screenshotter
 from crawler.items import BlockedAttempt, Listing, QueryFinding, RecheckObservation, Score, Verdict
 from crawler.terms.scorer import SCORER_VERSION, Scorer, Thresholds
@@ -105,7 +106,7 @@ class RunEvidence:
             self.recorder.close()
             self.recorder = None
 
-    async def _screenshot(self, url: str, exchanges: list[Any]) -> bytes | None:
+    async def _screenshot(self, url: str, exchanges: list[Exchange]) -> bytes | None:
         """A screenshot of ``url`` (its page exchange joins ``exchanges``); None when it fails — the WARC of
         the responses is still evidence."""
         if self.screenshotter is None:
@@ -178,7 +179,7 @@ class RunEvidence:
                 sweep_run_id=self.run_id,
                 actor=self.actor,
             )
-        exchanges = [observation.exchange] if observation.exchange is not None else []
+        exchanges: list[Exchange] = [observation.exchange] if observation.exchange is not None else []
         png = observation.screenshot_png
         if png is None:
             png = await self._screenshot(target.url, exchanges)

@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -427,6 +425,7 @@ def chart_png(
 ) -> bytes:
     """A step chart of cumulative % removed vs days since send, one line per platform (Pillow only); each
     platform in its profile's fixed colour (so the PNG bytes are stable)."""
+    from PIL import Image, ImageDraw, ImageFont  # third-party, heavy: only the HTML report draws
 
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
@@ -466,6 +465,8 @@ def chart_png(
 
 
 def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape  # only the HTML report renders
+
     templates = Path(__file__).resolve().parent.parent / "templates"
     env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["j2", "html"]))
     template = env.get_template("audit_report.html.j2")
