@@ -117,6 +117,18 @@ LIVE = (
     "live buka karung", "bongkar karung live", "pecah kawat", "live unboxing karungan", "live sortir bal",
 )  # fmt: skip
 EXPORT = ("sisa ekspor", "reject ekspor", "sisa export", "overproduksi", "cacat produksi", "factory outlet")
+# Ordinary description sentences, appended to a third of the generated rows of *both* labels so that the
+# model learns they say nothing (real descriptions are full of them).
+FILLER = (
+    "Ready stok, langsung order saja.", "Bisa COD area Jakarta.", "Tanya stok dulu sebelum checkout.",
+    "Pengiriman setiap hari kecuali Minggu.", "Harga bisa nego untuk pembelian banyak.", "Kualitas bagus, harga murah.",
+    "Order via WA 0812-1111-2222.", "Follow IG kami untuk update stok.", "Foto asli produk, bukan hasil edit.",
+    "Ukuran lengkap, silakan tanya di chat.", "Barang dicek dulu sebelum dikirim.", "Melayani grosir dan ecer.",
+    "Packing aman pakai bubble wrap.", "Warna bisa sedikit berbeda karena cahaya.", "Chat admin untuk info lebih lanjut.",
+    "Terima kasih sudah berkunjung ke toko kami.", "Pesanan sebelum jam 3 sore dikirim hari ini.", "Ambil banyak lebih murah.",
+    "Kirim ke seluruh Indonesia.", "Garansi uang kembali kalau barang tidak sesuai.", "Stok terbatas, siapa cepat dia dapat.",
+    "Lokasi toko di Jakarta Timur, bisa ambil langsung.", "Wajib video unboxing untuk komplain.", "Harga sudah termasuk plastik.",
+)  # fmt: skip
 MASKS = {
     "bal": ("b*l", "b@l", "b4l", "b.a.l", "ba|", "b a l", "baal", "B-A-L"),
     "balpres": ("b4lpres", "b.a.l.p.r.e.s", "balpr3s", "ball pr*ss", "b@lpres"),
@@ -131,11 +143,11 @@ def _tidy(text: str) -> str:
     return " ".join(text.split())
 
 
-def generate(seed: int = SEED) -> list[tuple[str, str, str]]:
-    """(family, label, title) rows from templates; deterministic for a seed."""
+def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
+    """(family, label, title, description) rows from templates; deterministic for a seed."""
     r = random.Random(seed)
     c = r.choice
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, str, str]] = []
 
     def qty() -> str:
         return c(QTY_USED).format(n=c((150, 200, 250, 300, 350, 400, 450, 500)), k=c((25, 45, 50, 100)))
@@ -149,7 +161,8 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str]]:
             title = title.upper()
         elif r.random() < 0.5:
             title = title.title()
-        rows.append((family, label, title))
+        description = " ".join(r.sample(FILLER, r.randint(2, 5))) if r.random() < 0.35 else ""
+        rows.append((family, label, title, description))
 
     for _ in range(150):
         g, o = c(GARMENTS), c(ORIGINS)
@@ -280,7 +293,7 @@ def build() -> list[dict[str, str]]:
         seen.add(key)
         row["split"] = "heldout" if is_heldout(row["title"]) else "train"
         out.append(row)
-    for family, label, title in generate():
+    for family, label, title, description in generate():
         key = title.lower() + "\n"
         if key in seen:
             continue
@@ -289,7 +302,10 @@ def build() -> list[dict[str, str]]:
         # so no generated near-copy of a held-out row is ever trained on
         if is_heldout(title):
             continue
-        out.append({"label": label, "family": family, "source": "generated", "title": title, "description": "", "split": "train"})
+        out.append(
+            {"label": label, "family": family, "source": "generated", "title": title,
+             "description": description, "split": "train"}  # fmt: skip
+        )
     return out
 
 

@@ -1,0 +1,162 @@
+"""Features of a listing text for the learned model: characters, words, product type and the rule signals.
+
+One function, :func:`featurize`, defines every feature; training (:mod:`crawler.terms.train`) and scoring
+(:class:`crawler.terms.model.Model`) both go through it, so what the model learnt is what it sees. Feature
+names carry their family in a prefix:
+
+- ``w:<token>`` — a normalised word (:func:`crawler.terms.normalise.normalise`; digit runs become ``0``);
+- ``c:<n-gram>`` — character 3-, 4- and 5-grams inside a word padded with spaces (``" bal "`` gives
+  ``" ba"``, ``"bal"``, ``"al "``, ``" bal"`` …): they carry spelling variants and words never seen whole;
+- ``b:<token> <token>`` — adjacent word pairs (``"luar negeri"``, ``"turun kontainer"``);
+- ``r:…`` — the rule scorer's result: its score, the role and kind of every positive signal, the
+  combinations, negatives and negations (:mod:`crawler.terms.scorer`);
+- ``p:…`` — product-type facts (:mod:`crawler.terms.product`): kind, condition, bulk meaning, markers;
+- ``x:<rule role>&<fact>`` and ``x:<fact>&<fact>`` — the interactions a linear model cannot form itself
+  ("bulk wording about new goods", "origin + used about clothing").
+
+Word and character features are counted once per distinct word of the text (a repeated word adds
+nothing), so a text's word-feature sum is the sum over its distinct words of each word's own features —
+which lets the scorer memoise one number per word (:meth:`crawler.terms.model.Model.word_weight`).
+
+Change any feature and bump :data:`FEATURIZER_VERSION`: a model trained with another featurizer refuses
+to load.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from crawler.terms.product import ProductFacts, analyse
+
+if TYPE_CHECKING:
+    from crawler.terms.scorer import ScoreResult
+
+FEATURIZER_VERSION = "f1"
+NGRAMS = (3, 4, 5)
+# Texts longer than a title (descriptions) have their word features scaled by sqrt(TITLE_WORDS / distinct
+# words), so dozens of ordinary description words cannot outvote what the title and the rules say.
+TITLE_WORDS = 12
+_DIGITS = re.compile(r"\d+")
+
+RULE_ROLES = ("explicit", "bulk_strong", "bulk_weak", "regional", "origin", "used", "other")
+FACT_FLAGS = (
+    "clothing", "footwear", "bags", "non_clothing", "household_textile", "new", "used", "personal", "abroad",
+    "style", "export", "maker", "live", "bale_unit", "wholesale_unit",
+)  # fmt: skip
+# Facts that change what a rule signal means (crossed with each rule role present).
+CROSS_FACTS = (
+    "kind:clothing", "kind:non_clothing", "kind:unknown", "cond:new", "cond:used", "cond:mixed", "maker",
+    "personal", "style", "export", "abroad", "wholesale_unit", "bale_unit", "live", "bulk:new_wholesale",
+    "bulk:used_bale", "bulk:non_clothing",
+)  # fmt: skip
+FACT_PAIRS = (
+    ("abroad", "used"), ("abroad", "kind:clothing"), ("used", "kind:clothing"), ("bale_unit", "used"),
+    ("bale_unit", "new"), ("bale_unit", "kind:clothing"), ("live", "bale_unit"), ("personal", "abroad"),
+    ("personal", "used"), ("style", "kind:clothing"), ("export", "new"), ("maker", "wholesale_unit"),
+    ("abroad", "new"), ("wholesale_unit", "new"),
+)  # fmt: skip
+
+
+def shape(token: str) -> str:
+    """A token as features see it: digit runs become ``0`` ("300pcs" → "0pcs")."""
+    return _DIGITS.sub("0", token) if any(ch.isdigit() for ch in token) else token
+
+
+def word_features(token: str) -> list[str]:
+    """The features of one distinct word: the word itself and its character n-grams."""
+    tok = shape(token)
+    padded = f" {tok} "
+    feats = [f"w:{tok}"]
+    size = len(padded)
+    for n in NGRAMS:
+        if n > size:
+            break
+        feats.extend(f"c:{padded[i : i + n]}" for i in range(size - n + 1))
+    return feats
+
+
+def pair_features(tokens: list[str]) -> set[str]:
+    return {f"b:{shape(a)} {shape(b)}" for a, b in zip(tokens, tokens[1:], strict=False)}
+
+
+def rule_features(result: ScoreResult | None) -> dict[str, float]:
+    """``r:`` features from a rule :class:`~crawler.terms.scorer.ScoreResult`; ``r:none`` when it has none."""
+    out: dict[str, float] = {}
+    if result is None or not result.signals:
+        out["r:none"] = 1.0
+        return out
+    out["r:score"] = result.score
+    # the rule score as log-odds too (clipped): a rule score of 0.99 is far more than 0.9
+    s = min(max(result.score, 0.02), 0.98)
+    out["r:logit"] = round(math.log(s / (1.0 - s)) / 4.0, 6)
+    for sig in result.signals:
+        role = sig.role
+        if sig.weight > 0:
+            if role == "combination":
+                out[f"r:combo:{sig.term}"] = 1.0
+                continue
+            if role == "bulk":
+                role = "bulk_strong" if sig.weight >= 0.5 else "bulk_weak"
+            out[f"r:role:{role}"] = 1.0
+            out[f"r:kind:{sig.kind}"] = 1.0
+        elif role == "negated":
+            out["r:negated"] = out.get("r:negated", 0.0) + 1.0
+        elif sig.kind == "context":
+            out["r:non_clothing_context"] = 1.0
+        else:
+            out["r:negative"] = out.get("r:negative", 0.0) + 1.0
+    return out
+
+
+def fact_names(facts: ProductFacts) -> list[str]:
+    names = [flag for flag in FACT_FLAGS if getattr(facts, flag)]
+    names.extend((f"kind:{facts.kind}", f"cond:{facts.condition}", f"bulk:{facts.bulk}"))
+    return names
+
+
+def dense_features(result: ScoreResult | None, facts: ProductFacts) -> dict[str, float]:
+    """Rule, product and interaction features (everything but words and characters)."""
+    out = rule_features(result)
+    names = fact_names(facts)
+    present = set(names)
+    for name in names:
+        out[f"p:{name}"] = 1.0
+    roles = [key[7:] for key in out if key.startswith("r:role:")]
+    for role in roles:
+        for fact in CROSS_FACTS:
+            if fact in present:
+                out[f"x:{role}&{fact}"] = 1.0
+    for a, b in FACT_PAIRS:
+        if a in present and b in present:
+            out[f"x:{a}&{b}"] = 1.0
+    return out
+
+
+def length_scale(distinct_words: int) -> float:
+    """The factor on word features: 1 for a title-length text, less for longer ones."""
+    return 1.0 if distinct_words <= TITLE_WORDS else math.sqrt(TITLE_WORDS / distinct_words)
+
+
+def text_features(tokens: Iterable[str]) -> dict[str, float]:
+    """Word, character and pair features of normalised tokens (each distinct word counted once, all
+    scaled by :func:`length_scale`)."""
+    toks = list(tokens)
+    distinct = dict.fromkeys(toks)
+    scale = length_scale(len(distinct))
+    out: dict[str, float] = {}
+    for tok in distinct:
+        for feat in word_features(tok):
+            out[feat] = out.get(feat, 0.0) + scale
+    for feat in pair_features(toks):
+        out[feat] = scale
+    return out
+
+
+def featurize(tokens: list[str], result: ScoreResult | None) -> dict[str, float]:
+    """Every feature of a text: :func:`text_features` + :func:`dense_features` (training uses this)."""
+    out = text_features(tokens)
+    out.update(dense_features(result, analyse(tokens)))
+    return out

@@ -1,0 +1,379 @@
+"""The learned model beside the rules: a calibrated linear model over :mod:`crawler.terms.features`.
+
+What a model is: weights for named features (:func:`crawler.terms.features.featurize`), an intercept, and a
+Platt calibration ``p = 1 / (1 + exp(-(a·z + b)))`` of the linear score ``z``. Nothing else: no pickles, no
+scikit-learn objects — scoring needs only this module, and a model file cannot run code.
+
+The artefact is one gzip-compressed JSON file (``<version>.json.gz``) holding ``format``,
+``format_version`` (:data:`FORMAT_VERSION`), ``featurizer`` (:data:`~crawler.terms.features.
+FEATURIZER_VERSION`), ``version``, the weights, the calibration and the model card (data counts,
+cross-validated and held-out figures, date, code version, seed). A model is accepted only when its SHA-256
+matches the one recorded where it was activated, so a truncated, edited or swapped file never scores:
+
+- the **packaged** model (``crawler/data/model/model.json.gz``, its hash in ``crawler/data/model/
+  card.json``) ships in the wheel: ``echo "bal korea isi 300 pcs" | tertib score`` works on a fresh machine;
+- the **active** model of an installation (``<data_dir>/models/active.json`` names the version and its
+  hash) is written by ``tertib model train`` (:mod:`crawler.terms.train`). When that pointer exists it is
+  used, and a missing or broken file is an error (never a silent fall-back to another model).
+
+Settings: ``model`` (``TERTIB_MODEL``): ``auto`` (the active model, else the packaged one — the default),
+``packaged``, ``rules`` (the rules alone: the score is the rule score), or a path to a model file (its
+hash is checked against the card beside it, ``<name>.card.json``, when there is one).
+
+Speed: :meth:`Model.linear` sums one memoised number per distinct word (its word and character-n-gram
+weights, :meth:`Model.word_weight`), one dictionary look-up per adjacent pair, and the few rule/product
+features; so a title costs a few microseconds once its words have been seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.errors import TertibError
+from crawler.terms.features import (
+    FEATURIZER_VERSION,
+    dense_features,
+    length_scale,
+    shape,
+    word_features,
+)
+from crawler.terms.product import ProductFacts, analyse
+
+if TYPE_CHECKING:
+    from crawler.terms.normalise import Normalised
+    from crawler.terms.scorer import ScoreResult
+
+FORMAT = "tertib-detection-model"
+FORMAT_VERSION = 1
+PACKAGED_DIR = Path(__file__).resolve().parent.parent / "data" / "model"
+PACKAGED_MODEL = PACKAGED_DIR / "model.json.gz"
+PACKAGED_CARD = PACKAGED_DIR / "card.json"
+ACTIVE_POINTER = "active.json"
+_WORD_MEMO_MAX = 200_000
+TOP_FEATURES = 6
+
+
+class ModelError(TertibError):
+    """A model file is missing, truncated, tampered with, or from another format/featurizer version."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one (fsynced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@dataclass(slots=True)
+class Prediction:
+    """The model's answer for one text: calibrated probability, linear score, product facts."""
+
+    probability: float
+    linear: float
+    facts: ProductFacts
+    dense: dict[str, float] = field(default_factory=dict)
+
+
+class Model:
+    """A loaded model. :meth:`predict` is pure apart from its bounded per-word memo (safe to share)."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        weights: dict[str, float],
+        intercept: float,
+        calibration: tuple[float, float],
+        card: dict[str, Any] | None = None,
+        featurizer: str = FEATURIZER_VERSION,
+        sha256: str = "",
+    ) -> None:
+        if featurizer != FEATURIZER_VERSION:
+            raise ModelError(
+                f"model {version} was trained with featurizer {featurizer}; this tertib uses "
+                f"{FEATURIZER_VERSION} (retrain with `tertib model train`)"
+            )
+        self.version = version
+        self.weights = weights
+        self.intercept = intercept
+        self.calibration = calibration
+        self.card = card or {}
+        self.featurizer = featurizer
+        self.sha256 = sha256
+        self._words: dict[str, tuple[str, float]] = {}
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def word_weight(self, token: str) -> tuple[str, float]:
+        """``(shape, Σ weights of the word's own features)`` for one distinct word (memoised)."""
+        hit = self._words.get(token)
+        if hit is None:
+            w = self.weights
+            hit = (shape(token), sum([w.get(f, 0.0) for f in word_features(token)]))
+            if len(self._words) >= _WORD_MEMO_MAX:
+                self._words.clear()
+            self._words[token] = hit
+        return hit
+
+    def linear(self, tokens: list[str], result: ScoreResult | None) -> tuple[float, ProductFacts, dict[str, float]]:
+        """The uncalibrated score ``z``, the product facts and the dense features of a tokenised text."""
+        w = self.weights
+        get_word = self._words.get
+        text_z = 0.0
+        distinct = dict.fromkeys(tokens)
+        for tok in distinct:
+            hit = get_word(tok) or self.word_weight(tok)
+            text_z += hit[1]
+        if len(tokens) > 1:
+            shapes = [(get_word(t) or self.word_weight(t))[0] for t in tokens]
+            for pair in {f"b:{a} {b}" for a, b in zip(shapes, shapes[1:], strict=False)}:
+                text_z += w.get(pair, 0.0)
+        z = self.intercept + text_z * length_scale(len(distinct))
+        facts = analyse(tokens)
+        dense = dense_features(result, facts)
+        for name, value in dense.items():
+            z += w.get(name, 0.0) * value
+        return z, facts, dense
+
+    def calibrate(self, z: float) -> float:
+        a, b = self.calibration
+        return _sigmoid(a * z + b)
+
+    def predict(self, tokens: list[str], result: ScoreResult | None) -> Prediction:
+        z, facts, dense = self.linear(tokens, result)
+        return Prediction(self.calibrate(z), z, facts, dense)
+
+    def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
+        from crawler.terms.normalise import normalise
+
+        return self.predict(normalise(text).text.split(), result)
+
+    # -- explanations -----------------------------------------------------------------------------
+    def top_features(
+        self, norm: Normalised, prediction: Prediction, limit: int = TOP_FEATURES
+    ) -> list[dict[str, Any]]:
+        """The features that moved this text's score most, with their spans in the original text.
+
+        Each entry: ``feature`` (readable name), ``weight`` (its contribution to the linear score; > 0
+        towards an illegal import), ``span``/``matched`` (the words it rests on, in the original text;
+        absent for rule and product features, whose own signals carry spans).
+        """
+        tokens = norm.tokens()
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        scale = length_scale(len({t[0] for t in tokens}))
+        for tok, start, end in tokens:
+            if tok in seen:
+                continue
+            seen.add(tok)
+            weight = self.word_weight(tok)[1] * scale
+            if weight:
+                out.append({"feature": f"word {tok!r}", "weight": weight, "nspan": (start, end)})
+        pairs: set[str] = set()
+        for (a, sa, _ea), (b, _sb, eb) in zip(tokens, tokens[1:], strict=False):
+            name = f"b:{shape(a)} {shape(b)}"
+            weight = self.weights.get(name, 0.0) * scale
+            if weight and name not in pairs:
+                pairs.add(name)
+                out.append({"feature": f"words '{a} {b}'", "weight": weight, "nspan": (sa, eb)})
+        for name, value in prediction.dense.items():
+            weight = self.weights.get(name, 0.0) * value
+            if weight:
+                out.append({"feature": _readable(name), "weight": weight})
+        out.sort(key=lambda e: -abs(e["weight"]))
+        top = out[:limit]
+        for entry in top:
+            entry["weight"] = round(entry["weight"], 4)
+            nspan = entry.pop("nspan", None)
+            if nspan is not None:
+                a, b = norm.original_span(*nspan)
+                entry["span"] = [a, b]
+                entry["matched"] = norm.original[a:b]
+        return top
+
+    # -- files ------------------------------------------------------------------------------------
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "featurizer": self.featurizer,
+            "version": self.version,
+            "intercept": self.intercept,
+            "calibration": list(self.calibration),
+            "weights": dict(sorted(self.weights.items())),
+            "card": self.card,
+        }
+
+    def to_bytes(self) -> bytes:
+        raw = json.dumps(self.to_payload(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return gzip.compress(raw, compresslevel=9, mtime=0)  # mtime 0: same model, same bytes
+
+    def save(self, path: Path) -> str:
+        """Write the artefact atomically; returns its SHA-256."""
+        data = self.to_bytes()
+        atomic_write(path, data)
+        return hashlib.sha256(data).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path, expected_sha256: str | None = None) -> Model:
+        """Read and verify an artefact; any problem is one :class:`ModelError` line."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"model file {path} is missing") from None
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if expected_sha256 and digest != expected_sha256:
+            raise ModelError(
+                f"model file {path} does not match its recorded SHA-256 (truncated or altered): "
+                f"{digest[:12]} != {expected_sha256[:12]}"
+            )
+        try:
+            payload = json.loads(gzip.decompress(data).decode("utf-8"))
+        except (OSError, EOFError, UnicodeDecodeError, ValueError):
+            raise ModelError(f"model file {path} is truncated or not a tertib model") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ModelError(f"{path} is not a tertib detection model")
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ModelError(
+                f"model file {path} has format version {payload.get('format_version')}; this tertib reads "
+                f"version {FORMAT_VERSION} (retrain with `tertib model train`)"
+            )
+        try:
+            weights = {str(k): float(v) for k, v in payload["weights"].items()}
+            a, b = (float(x) for x in payload["calibration"])
+            return cls(
+                version=str(payload["version"]),
+                weights=weights,
+                intercept=float(payload["intercept"]),
+                calibration=(a, b),
+                card=dict(payload.get("card") or {}),
+                featurizer=str(payload.get("featurizer", "")),
+                sha256=digest,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ModelError(f"model file {path} is incomplete (weights, intercept or calibration)") from None
+
+
+def _readable(name: str) -> str:
+    kind, _, rest = name.partition(":")
+    return {"r": "rules", "p": "product", "x": "context"}.get(kind, kind) + ": " + rest
+
+
+# -- where models live --------------------------------------------------------------------------------
+
+
+def models_dir(data_dir: Path) -> Path:
+    return data_dir / "models"
+
+
+def read_pointer(data_dir: Path) -> dict[str, Any] | None:
+    """The installation's active-model pointer, or None when no model was ever trained here."""
+    path = models_dir(data_dir) / ACTIVE_POINTER
+    if not path.is_file():
+        return None
+    try:
+        pointer = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(pointer, dict) or not pointer.get("version") or not pointer.get("sha256"):
+            raise ValueError
+        return pointer
+    except (OSError, ValueError):
+        raise ModelError(f"{path} is unreadable; activate a model again (`tertib model activate VERSION`)") from None
+
+
+def write_pointer(data_dir: Path, pointer: dict[str, Any]) -> None:
+    atomic_write(
+        models_dir(data_dir) / ACTIVE_POINTER,
+        json.dumps(pointer, indent=2, sort_keys=True).encode("utf-8"),
+    )
+
+
+def packaged_card() -> dict[str, Any]:
+    try:
+        card = json.loads(PACKAGED_CARD.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"the packaged model card {PACKAGED_CARD} is missing (reinstall tertib)") from None
+    except (OSError, ValueError):
+        raise ModelError(f"the packaged model card {PACKAGED_CARD} is unreadable (reinstall tertib)") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"the packaged model card {PACKAGED_CARD} is unreadable (reinstall tertib)")
+    return card
+
+
+_PACKAGED: list[Model] = []
+
+
+def load_packaged() -> Model:
+    """The model shipped in the wheel (loaded once per process)."""
+    if not _PACKAGED:
+        card = packaged_card()
+        _PACKAGED.append(Model.load(PACKAGED_MODEL, str(card.get("sha256") or "")))
+    return _PACKAGED[0]
+
+
+def load_active(data_dir: Path) -> Model:
+    """The installation's active model when one was trained and activated here, else the packaged one."""
+    pointer = read_pointer(data_dir)
+    if pointer is None:
+        return load_packaged()
+    path = models_dir(data_dir) / str(pointer.get("file") or f"{pointer['version']}.json.gz")
+    return Model.load(path, str(pointer["sha256"]))
+
+
+def load_for_settings(settings: Any) -> Model | None:
+    """The model the ``model`` setting names (None for ``rules``)."""
+    choice = str(getattr(settings, "model", "auto") or "auto")
+    if choice == "rules":
+        return None
+    if choice == "packaged":
+        return load_packaged()
+    if choice == "auto":
+        return load_active(Path(settings.data_dir))
+    path = Path(choice)
+    card_path = path.with_name(path.name.removesuffix(".json.gz") + ".card.json")
+    expected = None
+    if card_path.is_file():
+        try:
+            expected = str(json.loads(card_path.read_text(encoding="utf-8")).get("sha256") or "") or None
+        except (OSError, ValueError):
+            raise ModelError(f"model card {card_path} is unreadable") from None
+    return Model.load(path, expected)

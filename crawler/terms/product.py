@@ -1,0 +1,202 @@
+"""Product-type facts about a listing: what the thing is, new or used, and what a bulk unit means.
+
+Most false positives of the word rules are not about the trade's words at all but about the *thing*: new
+socks sold per bal, school books sold used, a sewing machine "ex Jepang", a volley ball. This module reads
+the normalised tokens and answers three questions, with the words that made it say so:
+
+1. **kind** — ``clothing`` (garments, footwear, bags and worn accessories: HS 6309 covers "worn clothing and
+   other worn articles"), ``non_clothing`` (goods, machines, books, food, services, fabric by the metre,
+   balls …) or ``unknown``;
+2. **condition** — ``used``, ``new`` or ``unknown`` (``mixed`` when both are said);
+3. **bulk** — when a bulk unit is present (bal, karung, kg, lusin, kodi, karton …): ``used_bale`` (used
+   clothing by the bale/sack/weight), ``new_wholesale`` (ordinary wholesale of new goods: lusin/kodi/karton,
+   a konveksi, a factory, "baru"), ``non_clothing`` (the unit sells something else), or ``none``.
+
+Besides these, :func:`analyse` reports markers the learned model uses as features: ``abroad`` (luar negeri,
+LN, kontainer, pelabuhan, a border port, "dipakai orang jepang"), ``personal`` (koleksi pribadi, jarang
+dipakai, oleh-oleh), ``style`` (korean style, ala thrift), ``export`` (sisa ekspor), ``maker`` (konveksi,
+produksi, pabrik), ``live`` (live, unboxing, spill, pecah/bedah).
+
+The word lists are deliberately about *things and conditions*, not the trade's evasive vocabulary (that is
+the lexicon's job). Extend them here; every list is normalised with :func:`crawler.terms.normalise.word_set`
+so leetspeak and stretched letters match. Used by :mod:`crawler.terms.features` (model features) and
+shown in explanations (``ScoreResult.product``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crawler.terms.normalise import word_set
+
+GARMENT_WORDS = word_set(
+    """baju pakaian kaos kaus tshirt shirt kemeja hem jaket jacket celana jeans denim hoodie sweater sweatshirt
+    dress gaun rok skirt blouse blus blazer cardigan kardigan outer atasan bawahan gamis tunik kebaya jas
+    mantel coat parka rompi vest windbreaker bomber kulot legging jogger chino cargo piyama daster jersey
+    busana sandang fashion seragam kimono yukata hanbok jubah abaya koko mukena rukuh sarung hijab jilbab
+    kerudung pashmina syal scarf topi cap beanie sweatpants overall jumpsuit longdress
+    polo singlet kutang bra lingerie boxer kolor sempak underwear kaoskaki apparel outfit ootd
+    flanel flannel setelan stelan training trening longcoat trench puffer fleece"""
+)
+FOOTWEAR_WORDS = word_set(
+    """sepatu shoes shoe sneakers sneaker sandal sendal selop slipper boots boot heels wedges loafers
+    pantofel flatshoes """
+)
+BAG_WORDS = word_set(
+    """tas bag bags ransel backpack handbag tote clutch dompet wallet pouch selempang sling totebag"""
+)
+# Things that are not worn. Fabric and yarn are here on purpose: kain perca/benang by the kilo is a
+# different trade from used clothing.
+NON_CLOTHING_WORDS = word_set(
+    """tisu tissue beras gula tepung semen pupuk plastik kresek kertas sabun deterjen rokok kabel bola
+    voli volley volleyball basket basketball futsal golf tenis tennis bowling takraw pingpong ballpoint
+    bearing valve joint pulpen pena masker popok pampers sayur buah bawang kopi teh garam jagung pakan
+    kedelai pasir arang besi buku novel komik majalah koran kardus rak hanger gantungan manekin
+    etalase mesin motor mobil sepeda hp handphone laptop kamera lensa kulkas kompor panci piring gelas
+    kursi meja lemari kasur sofa koper mainan lego boneka gitar piano keyboard raket jam kacamata parfum
+    kosmetik lipstik skincare laundry cuci setrika kain perca benang majun keset lap velg ban aki oli
+    spare part sparepart genteng seng triplek kayu keramik botol kaleng tembaga timbangan lakban stiker
+    label rafia wrap beras gabah ayam ikan daging frozen bakso meatball kue snack cetakan tripod
+    onigiri galon karpet gorden kasur bantal guling seprei sprei selimut handuk"""
+)
+# Household textiles are worn-article adjacent (HS 6309 covers used blankets too) but sold new in bulk
+# every day; they count as clothing only when the text also says used.
+HOUSEHOLD_TEXTILE = word_set("selimut seprei sprei handuk gorden bantal guling karpet keset")
+NEW_WORDS = word_set("baru new bnwt bnib bnip brandnew ready readystock gress gres")
+USED_WORDS = word_set(
+    """bekas second seken 2nd preloved thrift thrifting used worn vintage rekondisi lungsuran dipakai
+    pemakaian pakai  turunan"""
+)
+PERSONAL_WORDS = word_set(
+    """pribadi sendiri koleksi jarang sekali pindahan muat oleh liburan kuliah wisuda nikahan lebaran
+    pernah nego butuh suami istri kakak adik"""
+)
+ABROAD_WORDS = word_set(
+    """luar negeri negri ln mancanegara asing bule ekspatriat turis kontainer container kapal pelabuhan
+    impor import imported selundupan batam tanjung balai karimun dumai tawau entikong nunukan bengkalis
+    korea jepang japan usa amerika eropa europe taiwan hongkong china cina singapura malaysia thailand
+    bangkok australia inggris uk jerman italia prancis perancis belanda kanada ginseng sakura jiran"""
+)
+STYLE_WORDS = word_set("style styles gaya ala look vibes aesthetic model inspired")
+EXPORT_WORDS = word_set("ekspor export overproduksi reject cacat outlet")
+MAKER_WORDS = word_set(
+    """konveksi produksi produsen pabrik sablon jahit dijahit custom pesanan partai umkm lokal supplier
+    distributor grosir grosiran reseller dropship"""
+)
+LIVE_WORDS = word_set("live unboxing spill pecah bedah bongkar buka open rebutan")
+# Units a bale of used clothing is sold by, and units ordinary wholesale uses.
+BALE_UNITS = word_set(
+    """bal bale ball balpres balan karung karungan goni kg kilo kiloan koli ikat kwintal ton"""
+)
+WHOLESALE_UNITS = word_set("lusin kodi karton seri rim pack pak slop roll meter box dus lembar pasang")
+
+
+@dataclass(slots=True)
+class ProductFacts:
+    """What :func:`analyse` found; ``evidence`` maps each answer to the tokens that gave it."""
+
+    kind: str = "unknown"  # clothing / non_clothing / unknown
+    condition: str = "unknown"  # used / new / mixed / unknown
+    bulk: str = "none"  # used_bale / new_wholesale / non_clothing / none
+    clothing: bool = False
+    footwear: bool = False
+    bags: bool = False
+    non_clothing: bool = False
+    household_textile: bool = False
+    new: bool = False
+    used: bool = False
+    personal: bool = False
+    abroad: bool = False
+    style: bool = False
+    export: bool = False
+    maker: bool = False
+    live: bool = False
+    bale_unit: bool = False
+    wholesale_unit: bool = False
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "condition": self.condition,
+            "bulk": self.bulk,
+            "evidence": {k: v for k, v in self.evidence.items() if v},
+        }
+
+
+_SETS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("clothing", GARMENT_WORDS),
+    ("footwear", FOOTWEAR_WORDS),
+    ("bags", BAG_WORDS),
+    ("non_clothing", NON_CLOTHING_WORDS),
+    ("household_textile", HOUSEHOLD_TEXTILE),
+    ("new", NEW_WORDS),
+    ("used", USED_WORDS),
+    ("personal", PERSONAL_WORDS),
+    ("abroad", ABROAD_WORDS),
+    ("style", STYLE_WORDS),
+    ("export", EXPORT_WORDS),
+    ("maker", MAKER_WORDS),
+    ("live", LIVE_WORDS),
+    ("bale_unit", BALE_UNITS),
+    ("wholesale_unit", WHOLESALE_UNITS),
+)
+_ALL_WORDS = frozenset().union(*(s for _, s in _SETS))
+
+
+def analyse(tokens: list[str] | tuple[str, ...]) -> ProductFacts:
+    """Product facts from normalised tokens (``Normalised.text.split()``)."""
+    facts = ProductFacts()
+    # a unit glued to its number ("100kg", "2lusin") counts as the unit
+    hits = [t if t in _ALL_WORDS else t.lstrip("0123456789") for t in tokens]
+    hits = [t for t in hits if t in _ALL_WORDS]
+    if not hits:
+        return facts
+    evidence = facts.evidence
+    for name, words in _SETS:
+        found = [t for t in hits if t in words]
+        if found:
+            setattr(facts, name, True)
+            evidence[name] = found
+    # "kg"/"bal" next to a number are units; "baru" right after "stok"/"buka"/"bongkar" speaks of the
+    # stock or the bale, not the goods' condition
+    if facts.new:
+        said = [t for i, t in enumerate(tokens) if t in NEW_WORDS and not _stock_new(tokens, i)]
+        facts.new = bool(said)
+        evidence["new"] = said
+    worn = facts.clothing or facts.footwear or facts.bags
+    if worn and facts.household_textile and len(evidence.get("clothing", [])) == 0:
+        worn = facts.footwear or facts.bags
+    if worn:
+        facts.kind = "clothing"
+    elif facts.household_textile:
+        facts.kind = "clothing" if facts.used else "non_clothing"
+    elif facts.non_clothing:
+        facts.kind = "non_clothing"
+    if facts.used and facts.new:
+        facts.condition = "mixed"
+    elif facts.used:
+        facts.condition = "used"
+    elif facts.new or facts.export:
+        facts.condition = "new"
+    if facts.bale_unit or facts.wholesale_unit:
+        if facts.kind == "non_clothing":
+            facts.bulk = "non_clothing"
+        elif facts.used or (facts.bale_unit and facts.abroad and not facts.new and not facts.maker):
+            facts.bulk = "used_bale"
+        elif facts.new or facts.maker or facts.export or (facts.wholesale_unit and not facts.bale_unit):
+            facts.bulk = "new_wholesale"
+        else:
+            facts.bulk = "used_bale" if facts.bale_unit else "new_wholesale"
+    return facts
+
+
+_STOCK = frozenset({"stok", "stock", "buka", "bongkar", "datang", "masuk", "tiba", "sampai", "dibuka"})
+
+
+def _stock_new(tokens: list[str] | tuple[str, ...], i: int) -> bool:
+    """True when the "baru" at ``i`` is about the stock or the bale ("stok baru", "baru buka bal")."""
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return before in _STOCK or after in _STOCK or after in ("turun", "pecah", "dibongkar", "bongkar")
