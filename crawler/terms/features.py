@@ -4,7 +4,8 @@ One function, :func:`featurize`, defines every feature; training (:mod:`crawler.
 (:class:`crawler.terms.model.Model`) both go through it, so what the model learnt is what it sees. Feature
 names carry their family in a prefix:
 
-- ``w:<token>`` — a normalised word (:func:`crawler.terms.normalise.normalise`; digit runs become ``0``);
+- ``w:<token>`` — a normalised word (:func:`crawler.terms.normalise.normalise`; digit runs become ``0``;
+  none for :data:`FUNCTION_WORDS`);
 - ``c:<n-gram>`` — character 3-, 4- and 5-grams inside a word padded with spaces (``" bal "`` gives
   ``" ba"``, ``"bal"``, ``"al "``, ``" bal"`` …): they carry spelling variants and words never seen whole;
 - ``b:<token> <token>`` — adjacent word pairs (``"luar negeri"``, ``"turun kontainer"``);
@@ -29,6 +30,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from crawler.terms.normalise import word_set
 from crawler.terms.product import ProductFacts, analyse
 
 if TYPE_CHECKING:
@@ -41,6 +43,14 @@ NGRAMS = (3, 4, 5)
 TITLE_WORDS = 12
 _DIGITS = re.compile(r"\d+")
 
+# Function words get no word or character features of their own (only pairs: "per lusin", "dari jepang"):
+# on a few thousand texts their weights would be whatever the corpus happened to pair them with.
+FUNCTION_WORDS = word_set(
+    """ada adalah agar akan aku anda apa atau bagi bahwa begitu buat dalam dan dari dengan di dia dgn hanya
+    harus ini itu jadi jika juga kalau kami kamu kan karena ke kita kok lagi lah mau nya oleh pada para per
+    pun saja sama sangat sebagai serta setiap sih supaya tapi telah tentang tersebut tetapi untuk utk yang
+    yg a an and are as at be by for from in is it of on or the to with"""
+)
 RULE_ROLES = ("explicit", "bulk_strong", "bulk_weak", "regional", "origin", "used", "other")
 FACT_FLAGS = (
     "clothing", "footwear", "bags", "non_clothing", "household_textile", "new", "used", "personal", "abroad",
@@ -66,7 +76,10 @@ def shape(token: str) -> str:
 
 
 def word_features(token: str) -> list[str]:
-    """The features of one distinct word: the word itself and its character n-grams."""
+    """The features of one distinct word: the word itself and its character n-grams (none for a
+    function word)."""
+    if token in FUNCTION_WORDS:
+        return []
     tok = shape(token)
     padded = f" {tok} "
     feats = [f"w:{tok}"]
