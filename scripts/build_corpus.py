@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (template tables read better on one line each)
 """Assemble the labelled detection corpus ``crawler/data/corpus.tsv`` from its sources (deterministic).
 
 Sources, each row keeping where it came from (the ``source`` column):
@@ -42,7 +43,16 @@ GARMENTS = (
     "celana cargo", "blouse", "gamis", "mantel", "jas", "celana pendek", "piyama", "jaket denim", "tunik",
     "outer", "kulot", "legging", "baju anak", "jersey", "celana training", "kebaya", "daster",
 )  # fmt: skip
-FOOTWEAR_BAGS = ("sepatu", "sneakers", "sepatu boots", "sandal", "tas", "tas ransel", "tas selempang", "dompet")
+FOOTWEAR_BAGS = (
+    "sepatu",
+    "sneakers",
+    "sepatu boots",
+    "sandal",
+    "tas",
+    "tas ransel",
+    "tas selempang",
+    "dompet",
+)
 ORIGINS = (
     "korea", "jepang", "japan", "usa", "eropa", "taiwan", "hongkong", "china", "singapura", "malaysia",
     "thailand", "amerika", "australia", "inggris", "uk",
@@ -56,7 +66,16 @@ COLOURS = ("hitam", "putih", "navy", "abu", "maroon", "coklat", "hijau army", "b
 SIZES = ("S", "M", "L", "XL", "XXL", "all size", "size 40", "size 42")
 GRADES = ("A", "B", "S", "A+", "super", "premium")
 SELLER_BITS = ("murah", "ready", "termurah", "promo", "cod", "free ongkir", "ori", "bisa nego", "", "", "")
-NEW_WORDS = ("baru", "new", "brand new", "new arrival", "ready stok", "segel plastik", "BNWT", "baru dari pabrik")
+NEW_WORDS = (
+    "baru",
+    "new",
+    "brand new",
+    "new arrival",
+    "ready stok",
+    "segel plastik",
+    "BNWT",
+    "baru dari pabrik",
+)
 USED_WORDS = ("bekas", "second", "seken", "2nd", "thrift", "preloved", "bkas", "scnd")
 ORIGIN_USED = ("ex", "eks", "bekas", "second", "thrift", "seken")
 BULK_USED = (
@@ -101,7 +120,11 @@ PERSONAL = (
     "no minus", "kondisi 95%", "jual cepat", "butuh uang", "sudah tidak muat", "pindahan rumah",
 )  # fmt: skip
 ABROAD_PERSONAL = (
-    "beli di {o}", "oleh-oleh dari {o}", "bekas liburan ke {o}", "dibawa dari {o}", "beli waktu kuliah di {o}",
+    "beli di {o}",
+    "oleh-oleh dari {o}",
+    "bekas liburan ke {o}",
+    "dibawa dari {o}",
+    "beli waktu kuliah di {o}",
 )
 PARAPHRASE = (
     "dipakai orang {o}", "bekas pakai orang {o}", "dikirim dari {o}", "turun kontainer", "dari kontainer {o}",
@@ -178,7 +201,12 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
         )), 1)  # fmt: skip
     for _ in range(100):
         g, o = c(GARMENTS + FOOTWEAR_BAGS), c(ORIGINS)
-        add("pos_paraphrase", "illegal", f"{g} {c(PARAPHRASE).format(o=o)} {c(('', 'pilihan', 'murah', 'ecer'))}", 1)
+        add(
+            "pos_paraphrase",
+            "illegal",
+            f"{g} {c(PARAPHRASE).format(o=o)} {c(('', 'pilihan', 'murah', 'ecer'))}",
+            1,
+        )
     for _ in range(80):
         g, o = c(GARMENTS), c(ORIGINS)
         word = c(tuple(MASKS))
@@ -188,13 +216,26 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
         )))  # fmt: skip
     for _ in range(60):
         g, o = c(GARMENTS), c(ORIGINS)
-        add("pos_regional", "illegal", c((f"{c(REGIONAL)} {g} {o}", f"{g} {c(REGIONAL)} pilihan", f"baju {c(REGIONAL)} {qty()}")), 1)
+        add(
+            "pos_regional",
+            "illegal",
+            c((f"{c(REGIONAL)} {g} {o}", f"{g} {c(REGIONAL)} pilihan", f"baju {c(REGIONAL)} {qty()}")),
+            1,
+        )
     for _ in range(50):
         g, o = c(GARMENTS), c(ORIGINS)
-        add("pos_live", "illegal", f"{c(LIVE)} {g} {o} {c(('malam ini', 'jam 8', 'sekarang', 'hari ini', ''))}")
+        add(
+            "pos_live",
+            "illegal",
+            f"{c(LIVE)} {g} {o} {c(('malam ini', 'jam 8', 'sekarang', 'hari ini', ''))}",
+        )
     for _ in range(40):
         g, o = c(FOOTWEAR_BAGS), c(ORIGINS)
-        add("pos_footwear_bags", "illegal", c((f"{c(BULK_USED)} {g} {o} {qty()}", f"{g} {c(USED_WORDS)} import {c(BULK_USED)}")))
+        add(
+            "pos_footwear_bags",
+            "illegal",
+            c((f"{c(BULK_USED)} {g} {o} {qty()}", f"{g} {c(USED_WORDS)} import {c(BULK_USED)}")),
+        )
 
     for _ in range(170):
         goods = c(NEW_BULK_GOODS)
@@ -211,13 +252,34 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
             f"{thing} import {c(ORIGINS)} {c(USED_WORDS)}",
         )), 1)  # fmt: skip
     for _ in range(60):
-        add("neg_sports_ball", "legit", f"{c(BALLS)} {c(BALL_BRANDS)} {c(('original', 'size 5', 'bekas', 'baru', 'grosir per lusin', 'second'))}", 1)
+        add(
+            "neg_sports_ball",
+            "legit",
+            f"{c(BALLS)} {c(BALL_BRANDS)} {c(('original', 'size 5', 'bekas', 'baru', 'grosir per lusin', 'second'))}",
+            1,
+        )
     for _ in range(70):
         g = c(GARMENTS + FOOTWEAR_BAGS)
-        add("neg_personal_abroad", "legit", f"{g} {c(BRANDS)} {c(ABROAD_PERSONAL).format(o=c(ORIGINS))} {c(PERSONAL)}", 1)
+        add(
+            "neg_personal_abroad",
+            "legit",
+            f"{g} {c(BRANDS)} {c(ABROAD_PERSONAL).format(o=c(ORIGINS))} {c(PERSONAL)}",
+            1,
+        )
     for _ in range(80):
         g = c(GARMENTS)
-        add("neg_style", "legit", c((f"{g} {c(STYLE)} {c(NEW_WORDS)}", f"{g} {c(COLOURS)} {c(STYLE)}", f"{c(STYLE)} {g} {c(SIZES)}")), 1)
+        add(
+            "neg_style",
+            "legit",
+            c(
+                (
+                    f"{g} {c(STYLE)} {c(NEW_WORDS)}",
+                    f"{g} {c(COLOURS)} {c(STYLE)}",
+                    f"{c(STYLE)} {g} {c(SIZES)}",
+                )
+            ),
+            1,
+        )
     for _ in range(80):
         g = c(GARMENTS + FOOTWEAR_BAGS)
         add("neg_preloved_local", "legit", c((
@@ -227,7 +289,12 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
         )), 1)  # fmt: skip
     for _ in range(50):
         g = c(GARMENTS)
-        add("neg_export_reject", "legit", f"{g} {c(EXPORT)} {c(('label lengkap', 'baru', 'grosir per kodi', 'original', ''))}", 1)
+        add(
+            "neg_export_reject",
+            "legit",
+            f"{g} {c(EXPORT)} {c(('label lengkap', 'baru', 'grosir per kodi', 'original', ''))}",
+            1,
+        )
     for _ in range(60):
         g = c(GARMENTS + FOOTWEAR_BAGS)
         add("neg_new_import", "legit", f"{g} import {c(ORIGINS)} {c(NEW_WORDS)}", 1)
@@ -256,8 +323,13 @@ def written_rows() -> list[dict[str, str]]:
                 continue
             title, _, description = line.partition("|||")
             rows.append(
-                {"label": label, "family": family, "source": "written", "title": _tidy(title),
-                 "description": _tidy(description)}  # fmt: skip
+                {
+                    "label": label,
+                    "family": family,
+                    "source": "written",
+                    "title": _tidy(title),
+                    "description": _tidy(description),
+                }
             )
     return rows
 
@@ -270,15 +342,24 @@ def real_rows() -> list[dict[str, str]]:
             if label is None:  # "unclear": the source does not say
                 continue
             rows.append(
-                {"label": label, "family": "news", "source": f"news:{rec['source_url']}",
-                 "title": _tidy(rec["title"]), "description": ""}  # fmt: skip
+                {
+                    "label": label,
+                    "family": "news",
+                    "source": f"news:{rec['source_url']}",
+                    "title": _tidy(rec["title"]),
+                    "description": "",
+                }
             )
     with (REAL / "kaos-search-titles.tsv").open(encoding="utf-8") as f:
         for rec in csv.DictReader(f, delimiter="\t"):
             rows.append(
-                {"label": "legit", "family": "neg_real_listing",
-                 "source": f"real-capture:{rec['platform']}-search-kaos", "title": _tidy(rec["title"]),
-                 "description": ""}  # fmt: skip
+                {
+                    "label": "legit",
+                    "family": "neg_real_listing",
+                    "source": f"real-capture:{rec['platform']}-search-kaos",
+                    "title": _tidy(rec["title"]),
+                    "description": "",
+                }
             )
     return rows
 
@@ -303,8 +384,14 @@ def build() -> list[dict[str, str]]:
         if is_heldout(title):
             continue
         out.append(
-            {"label": label, "family": family, "source": "generated", "title": title,
-             "description": description, "split": "train"}  # fmt: skip
+            {
+                "label": label,
+                "family": family,
+                "source": "generated",
+                "title": title,
+                "description": description,
+                "split": "train",
+            }
         )
     return out
 
@@ -321,7 +408,10 @@ def main() -> int:
     for row in rows:
         k = (row["split"], row["source"].split(":")[0])
         by[k] = by.get(k, 0) + 1
-    print(f"wrote {len(rows)} rows to {OUT.relative_to(ROOT)}: " + ", ".join(f"{s}/{src} {n}" for (s, src), n in sorted(by.items())))
+    print(
+        f"wrote {len(rows)} rows to {OUT.relative_to(ROOT)}: "
+        + ", ".join(f"{s}/{src} {n}" for (s, src), n in sorted(by.items()))
+    )
     return 0
 
 

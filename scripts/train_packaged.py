@@ -27,7 +27,9 @@ def main() -> int:
     held = card["heldout"]["by_threshold"]["candidate"]
     print(f"{model.version}: {PACKAGED_MODEL.stat().st_size:,} bytes, sha256 {sha[:12]}")
     print(f"cross-validation at candidate: P {cv['precision']:.3f} R {cv['recall']:.3f} F1 {cv['f1']:.3f}")
-    print(f"held-out at candidate:         P {held['precision']:.3f} R {held['recall']:.3f} F1 {held['f1']:.3f}")
+    print(
+        f"held-out at candidate:         P {held['precision']:.3f} R {held['recall']:.3f} F1 {held['f1']:.3f}"
+    )
     return 0
 
 

@@ -88,8 +88,27 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def matched_signals(explanation: dict[str, Any] | None) -> str:
-    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``."""
-    return _signals_text((explanation or {}).get("signals"))
+    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``, then the
+    learned model's strongest positive word features (``model "matched text"``, at most three)."""
+    explanation = explanation or {}
+    return _join(_signals_text(explanation.get("signals")), _model_text(explanation.get("features")))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _model_text(features: Any) -> str:
+    parts: list[str] = []
+    for feature in features if isinstance(features, list) else ():
+        if not isinstance(feature, dict) or float(feature.get("weight") or 0) <= 0:
+            continue
+        matched = str(feature.get("matched") or "").strip()
+        if matched and f'model "{matched}"' not in parts:
+            parts.append(f'model "{matched}"')
+        if len(parts) == 3:
+            break
+    return "; ".join(parts)
 
 
 def _signals_text(signals: Any) -> str:
@@ -204,7 +223,7 @@ def select_rows(
                 seller_id=r[10] or "",
                 seller_city=r[12] or "",
                 shop_url=r[13] or "",
-                matched_signals=_signals_text((r[17] or {}).get("signals") or []),
+                matched_signals=matched_signals(r[17]),
                 score=None if r[8] is None else round(float(r[8]), 4),
                 first_seen=r[7],
                 captured_at=r[21],

@@ -20,8 +20,12 @@ from crawler.errors import UsageError
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import Scorer, ScoreResult
 
-POSITIVE_LABELS = frozenset({"illegal", "illegal_import", "illegal-import-candidate", "1", "positive", "pos", "yes", "true"})
-NEGATIVE_LABELS = frozenset({"legit", "legitimate", "unrelated", "0", "negative", "neg", "no", "false", "clear"})
+POSITIVE_LABELS = frozenset(
+    {"illegal", "illegal_import", "illegal-import-candidate", "1", "positive", "pos", "yes", "true"}
+)
+NEGATIVE_LABELS = frozenset(
+    {"legit", "legitimate", "unrelated", "0", "negative", "neg", "no", "false", "clear"}
+)
 SKIP_LABELS = frozenset({"unclear", "unknown", "?"})
 MAX_FIELD = 100_000  # characters per title/description read from a labelled file
 
@@ -81,7 +85,9 @@ def read_labelled(path: Path) -> tuple[list[Example], int]:
         try:
             label = parse_label(cols[0])
         except ValueError:
-            raise UsageError(f"{path}:{lineno}: unknown label {cols[0].strip()[:40]!r} (use illegal or legit)") from None
+            raise UsageError(
+                f"{path}:{lineno}: unknown label {cols[0].strip()[:40]!r} (use illegal or legit)"
+            ) from None
         title = cols[1].strip()
         if not title:
             raise UsageError(f"{path}:{lineno}: empty title")
@@ -165,7 +171,9 @@ class Report:
             "model_version": self.model_version,
             "scorer_version": self.scorer_version,
             "thresholds": self.thresholds,
-            "by_threshold": {k: {"threshold": self.thresholds[k], **c.to_dict()} for k, c in self.by_threshold.items()},
+            "by_threshold": {
+                k: {"threshold": self.thresholds[k], **c.to_dict()} for k, c in self.by_threshold.items()
+            },
             "by_family": {k: c.to_dict() for k, c in sorted(self.by_family.items())},
             "confusion": self.confusion,
             "worst_mistakes": self.mistakes,
@@ -175,9 +183,7 @@ class Report:
 VERDICTS = ("strong", "candidate", "weak", "clear")
 
 
-def evaluate(
-    scorer: Scorer, examples: Sequence[Example], *, mistakes: int = 10, unclear: int = 0
-) -> Report:
+def evaluate(scorer: Scorer, examples: Sequence[Example], *, mistakes: int = 10, unclear: int = 0) -> Report:
     """Score every example and count, at each verdict threshold (a text is flagged at a threshold when
     its score reaches it), true/false positives and negatives; per family at the candidate threshold."""
     t = scorer.thresholds

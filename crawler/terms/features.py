@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from crawler.terms.normalise import word_set
@@ -92,7 +93,7 @@ def word_features(token: str) -> list[str]:
 
 
 def pair_features(tokens: list[str]) -> set[str]:
-    return {f"b:{shape(a)} {shape(b)}" for a, b in zip(tokens, tokens[1:], strict=False)}
+    return {f"b:{shape(a)} {shape(b)}" for a, b in pairwise(tokens)}
 
 
 def rule_features(result: ScoreResult | None) -> dict[str, float]:

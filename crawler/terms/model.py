@@ -35,6 +35,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +154,9 @@ class Model:
             self._words[token] = hit
         return hit
 
-    def linear(self, tokens: list[str], result: ScoreResult | None) -> tuple[float, ProductFacts, dict[str, float]]:
+    def linear(
+        self, tokens: list[str], result: ScoreResult | None
+    ) -> tuple[float, ProductFacts, dict[str, float]]:
         """The uncalibrated score ``z``, the product facts and the dense features of a tokenised text."""
         w = self.weights
         get_word = self._words.get
@@ -164,7 +167,7 @@ class Model:
             text_z += hit[1]
         if len(tokens) > 1:
             shapes = [(get_word(t) or self.word_weight(t))[0] for t in tokens]
-            for pair in {f"b:{a} {b}" for a, b in zip(shapes, shapes[1:], strict=False)}:
+            for pair in {f"b:{a} {b}" for a, b in pairwise(shapes)}:
                 text_z += w.get(pair, 0.0)
         z = self.intercept + text_z * length_scale(len(distinct))
         facts = analyse(tokens)
@@ -208,7 +211,7 @@ class Model:
             if weight:
                 out.append({"feature": f"word {tok!r}", "weight": weight, "nspan": (start, end)})
         pairs: set[str] = set()
-        for (a, sa, _ea), (b, _sb, eb) in zip(tokens, tokens[1:], strict=False):
+        for (a, sa, _ea), (b, _sb, eb) in pairwise(tokens):
             name = f"b:{shape(a)} {shape(b)}"
             weight = self.weights.get(name, 0.0) * scale
             if weight and name not in pairs:
@@ -219,14 +222,15 @@ class Model:
             if weight:
                 out.append({"feature": _readable(name), "weight": weight})
         out.sort(key=lambda e: -abs(e["weight"]))
-        top = out[:limit]
-        for entry in top:
-            entry["weight"] = round(entry["weight"], 4)
-            nspan = entry.pop("nspan", None)
+        top: list[dict[str, Any]] = []
+        for entry in out[:limit]:
+            item: dict[str, Any] = {"feature": entry["feature"], "weight": round(entry["weight"], 4)}
+            nspan = entry.get("nspan")
             if nspan is not None:
-                a, b = norm.original_span(*nspan)
-                entry["span"] = [a, b]
-                entry["matched"] = norm.original[a:b]
+                lo, hi = norm.original_span(*nspan)
+                item["span"] = [lo, hi]
+                item["matched"] = norm.original[lo:hi]
+            top.append(item)
         return top
 
     # -- files ------------------------------------------------------------------------------------
@@ -317,7 +321,9 @@ def read_pointer(data_dir: Path) -> dict[str, Any] | None:
             raise ValueError
         return pointer
     except (OSError, ValueError):
-        raise ModelError(f"{path} is unreadable; activate a model again (`tertib model activate VERSION`)") from None
+        raise ModelError(
+            f"{path} is unreadable; activate a model again (`tertib model activate VERSION`)"
+        ) from None
 
 
 def write_pointer(data_dir: Path, pointer: dict[str, Any]) -> None:
@@ -333,7 +339,9 @@ def packaged_card() -> dict[str, Any]:
     except FileNotFoundError:
         raise ModelError(f"the packaged model card {PACKAGED_CARD} is missing (reinstall tertib)") from None
     except (OSError, ValueError):
-        raise ModelError(f"the packaged model card {PACKAGED_CARD} is unreadable (reinstall tertib)") from None
+        raise ModelError(
+            f"the packaged model card {PACKAGED_CARD} is unreadable (reinstall tertib)"
+        ) from None
     if not isinstance(card, dict):
         raise ModelError(f"the packaged model card {PACKAGED_CARD} is unreadable (reinstall tertib)")
     return card

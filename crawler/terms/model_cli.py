@@ -79,7 +79,9 @@ def eval_command(
         f"scored by {who} ({report.scorer_version})",
         highlight=False,
     )
-    console.print(_figures_table("figures per verdict threshold (flagged = score ≥ threshold)", data["by_threshold"]))
+    console.print(
+        _figures_table("figures per verdict threshold (flagged = score ≥ threshold)", data["by_threshold"])
+    )
     confusion = Table(title="confusion (rows: label, columns: verdict)")
     confusion.add_column("label")
     for verdict in ("strong", "candidate", "weak", "clear"):
@@ -101,8 +103,12 @@ def eval_command(
         console.print("[bold]worst mistakes[/] (furthest from the candidate threshold):")
     for m in report.mistakes:
         score = f"score {m['score']:.2f} (rules {m['rule_score']:.2f})"
-        console.print(f"- {m['kind']}: {escape(m['title'][:120])}  [{score}, {m['verdict']}]", highlight=False)
-        signals = ", ".join(f"{escape(s['matched'])}→{escape(s['term'])} {s['weight']:+.2f}" for s in m["signals"])
+        console.print(
+            f"- {m['kind']}: {escape(m['title'][:120])}  [{score}, {m['verdict']}]", highlight=False
+        )
+        signals = ", ".join(
+            f"{escape(s['matched'])}→{escape(s['term'])} {s['weight']:+.2f}" for s in m["signals"]
+        )
         if signals:
             console.print(f"    rules: {signals}", highlight=False)
         feats = ", ".join(f"{escape(f['feature'])} {f['weight']:+.2f}" for f in m["features"])
@@ -119,7 +125,9 @@ def train_command(
     force: Annotated[
         bool, typer.Option("--force", help="Activate even if held-out figures are worse (custody-logged).")
     ] = False,
-    by: Annotated[str | None, typer.Option("--by", help="Who trains (default: settings actor / $USER).")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who trains (default: settings actor / $USER).")
+    ] = None,
 ) -> None:
     """Retrain from the packaged corpus plus every review decision; activate only if at least as good.
 
@@ -146,7 +154,9 @@ def train_command(
         f"{data['heldout']['rows']} held out",
         highlight=False,
     )
-    console.print(_figures_table("cross-validation (training rows)", card["cross_validation"]["by_threshold"]))
+    console.print(
+        _figures_table("cross-validation (training rows)", card["cross_validation"]["by_threshold"])
+    )
     if card.get("heldout"):
         console.print(_figures_table("held-out rows", card["heldout"]["by_threshold"]))
     if result.activated and result.forced:
@@ -204,7 +214,9 @@ def list_command() -> None:
 
 @app.command("show")
 def show_command(
-    version: Annotated[str | None, typer.Argument(help="Model version (default: the one scoring now).")] = None,
+    version: Annotated[
+        str | None, typer.Argument(help="Model version (default: the one scoring now).")
+    ] = None,
 ) -> None:
     """Print a model card as JSON. Example: tertib model show"""
     from crawler.terms.model import load_for_settings, models_dir

@@ -10,7 +10,8 @@ the normalised tokens and answers three questions, with the words that made it s
 2. **condition** — ``used``, ``new`` or ``unknown`` (``mixed`` when both are said);
 3. **bulk** — when a bulk unit is present (bal, karung, kg, lusin, kodi, karton …): ``used_bale`` (used
    clothing by the bale/sack/weight), ``new_wholesale`` (ordinary wholesale of new goods: lusin/kodi/karton,
-   a konveksi, a factory, "baru"), ``non_clothing`` (the unit sells something else), or ``none``.
+   a konveksi, a factory, "baru"), ``non_clothing`` (the unit sells something else),
+   or ``none``.
 
 Besides these, :func:`analyse` reports markers the learned model uses as features: ``abroad`` (luar negeri,
 LN, kontainer, pelabuhan, a border port, "dipakai orang jepang"), ``personal`` (koleksi pribadi, jarang
@@ -31,8 +32,9 @@ from typing import Any
 from crawler.terms.normalise import word_set
 
 GARMENT_WORDS = word_set(
-    """baju pakaian kaos kaus tshirt shirt kemeja hem jaket jacket celana jeans denim hoodie sweater sweatshirt
-    dress gaun rok skirt blouse blus blazer cardigan kardigan outer atasan bawahan gamis tunik kebaya jas
+    """baju pakaian kaos kaus tshirt shirt kemeja hem jaket jacket celana jeans denim hoodie sweater
+    sweatshirt dress gaun rok skirt blouse blus blazer cardigan kardigan outer atasan bawahan gamis tunik
+    kebaya jas
     mantel coat parka rompi vest windbreaker bomber kulot legging jogger chino cargo piyama daster jersey
     busana sandang fashion seragam kimono yukata hanbok jubah abaya koko mukena rukuh sarung hijab jilbab
     kerudung pashmina syal scarf topi cap beanie sweatpants overall jumpsuit longdress

@@ -7,8 +7,8 @@
    illegal import, reject → legitimate), simulated decisions (the demo's robot reviewer) left out. Each
    decision weighs :data:`DECISION_WEIGHT` corpus rows, so decisions outweigh the corpus as they
    accumulate (at 1/3 of the corpus' size they weigh as much as all of it); a corpus row whose text a
-   reviewer has decided is replaced by the decision. A fixed fifth of the decided listings (by a hash
-   of the listing key, :func:`decision_split`) is held out with the corpus' held-out rows and never trained on.
+   reviewer has decided is replaced by the decision. A fixed fifth of the decided listings (by a hash of
+   the listing key, :func:`decision_split`) is held out with the corpus' held-out rows, never trained on.
 2. **Features** (:func:`crawler.terms.features.featurize`) with the installation's active lexicon: words
    and character n-grams seen in at least :data:`MIN_DF` training texts, all rule/product features.
 3. **Fit.** L2-regularised logistic regression (scikit-learn, liblinear, balanced classes); ``C`` chosen by
@@ -199,7 +199,9 @@ class Fit:
 def _classifier(c: float, seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, solver="liblinear", class_weight="balanced", max_iter=1000, random_state=seed)
+    return LogisticRegression(
+        C=c, solver="liblinear", class_weight="balanced", max_iter=1000, random_state=seed
+    )
 
 
 def _platt(z: Sequence[float], y: Sequence[int]) -> tuple[float, float]:
@@ -220,7 +222,7 @@ def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any) -> Any:
     z = np.zeros(len(held))
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     everyone = np.arange(len(y))
-    for fold_train, fold_test in folds.split(np.zeros(len(held)), y[held]):
+    for _fold_train, fold_test in folds.split(np.zeros(len(held)), y[held]):
         test_idx = held[fold_test]
         train_idx = np.setdiff1d(everyone, test_idx)
         clf = _classifier(c, seed)
@@ -305,7 +307,9 @@ def fit(
 
 
 def version_for(model: Model, when: datetime) -> str:
-    digest = hashlib.sha256(repr((sorted(model.weights.items()), model.intercept, model.calibration)).encode()).hexdigest()
+    digest = hashlib.sha256(
+        repr((sorted(model.weights.items()), model.intercept, model.calibration)).encode()
+    ).hexdigest()
     return f"tm-{when:%Y%m%d-%H%M%S}-{digest[:8]}"
 
 
@@ -338,7 +342,9 @@ def heldout_figures(scorer: Scorer, heldout: Sequence[Example]) -> dict[str, Any
     return {
         "rows": report.n,
         "illegal": report.positives,
-        "by_threshold": {k: {"threshold": report.thresholds[k], **c.to_dict()} for k, c in report.by_threshold.items()},
+        "by_threshold": {
+            k: {"threshold": report.thresholds[k], **c.to_dict()} for k, c in report.by_threshold.items()
+        },
         "by_family": {k: c.to_dict() for k, c in sorted(report.by_family.items())},
     }
 
@@ -409,7 +415,10 @@ def gate(new: Report, active: Report | None) -> tuple[bool, str]:
         return True, "no active model to compare with"
     n, a = new.candidate, active.candidate
     if n.f1 + 1e-9 >= a.f1 and n.precision + 1e-9 >= a.precision:
-        return True, f"held-out F1 {n.f1:.3f} ≥ {a.f1:.3f} and precision {n.precision:.3f} ≥ {a.precision:.3f}"
+        return (
+            True,
+            f"held-out F1 {n.f1:.3f} ≥ {a.f1:.3f} and precision {n.precision:.3f} ≥ {a.precision:.3f}",
+        )
     return False, (
         f"held-out F1 {n.f1:.3f} vs active {a.f1:.3f}, precision {n.precision:.3f} vs {a.precision:.3f}: "
         "not at least as good"
@@ -434,18 +443,23 @@ def train_and_gate(
     thresholds = Thresholds.from_settings(settings)
     corpus = load_corpus(corpus_path)
     decisions = load_decisions(session)
-    model, heldout = train(corpus, decisions, lexicon, seed=seed, thresholds=thresholds, progress=progress, c_grid=c_grid)
+    model, heldout = train(
+        corpus, decisions, lexicon, seed=seed, thresholds=thresholds, progress=progress, c_grid=c_grid
+    )
     data_dir = Path(settings.data_dir)
     directory = models_dir(data_dir)
     path = directory / f"{model.version}.json.gz"
     sha = model.save(path)
     model.sha256 = sha
     card = {**model.card, "sha256": sha, "file": path.name}
-    from crawler.terms.model import atomic_write
-
     import json
 
-    atomic_write(directory / f"{model.version}.card.json", json.dumps(card, indent=2, ensure_ascii=False).encode("utf-8"))
+    from crawler.terms.model import atomic_write
+
+    atomic_write(
+        directory / f"{model.version}.card.json",
+        json.dumps(card, indent=2, ensure_ascii=False).encode("utf-8"),
+    )
     # 5. gate: both models on the same held-out rows, with the same lexicon and thresholds
     new_report = evaluate(Scorer(lexicon, thresholds, model), heldout, mistakes=0) if heldout else None
     try:
@@ -453,7 +467,9 @@ def train_and_gate(
     except ModelError as exc:
         log.warning("the active model cannot be loaded (%s); the new model is compared with nothing", exc)
         active = None
-    active_report = evaluate(Scorer(lexicon, thresholds, active), heldout, mistakes=0) if active and heldout else None
+    active_report = (
+        evaluate(Scorer(lexicon, thresholds, active), heldout, mistakes=0) if active and heldout else None
+    )
     if new_report is None:
         ok, reason = False, "no held-out rows to measure the new model on"
     else:
@@ -505,7 +521,12 @@ def train_and_gate(
             action="model_activate",
             object_type="model",
             object_id=model.version,
-            details={"sha256": sha, "forced": result.forced, "gate": reason, "previous": result.active_version},
+            details={
+                "sha256": sha,
+                "forced": result.forced,
+                "gate": reason,
+                "previous": result.active_version,
+            },
         )
     else:
         custody.append(
