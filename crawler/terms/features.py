@@ -53,10 +53,6 @@ FUNCTION_WORDS = word_set(
     yg a an and are as at be by for from in is it of on or the to with"""
 )
 RULE_ROLES = ("explicit", "bulk_strong", "bulk_weak", "regional", "origin", "used", "other")
-FACT_FLAGS = (
-    "clothing", "footwear", "bags", "non_clothing", "household_textile", "new", "used", "personal", "abroad",
-    "style", "export", "maker", "live", "bale_unit", "wholesale_unit",
-)  # fmt: skip
 # Facts that change what a rule signal means (crossed with each rule role present).
 CROSS_FACTS = (
     "kind:clothing", "kind:non_clothing", "kind:unknown", "cond:new", "cond:used", "cond:mixed", "maker",
@@ -125,24 +121,27 @@ def rule_features(result: ScoreResult | None) -> dict[str, float]:
     return out
 
 
-def fact_names(facts: ProductFacts) -> list[str]:
-    names = [flag for flag in FACT_FLAGS if getattr(facts, flag)]
-    names.extend((f"kind:{facts.kind}", f"cond:{facts.condition}", f"bulk:{facts.bulk}"))
-    return names
+CONTINUOUS = ("r:score", "r:logit")  # the rule features whose values vary from text to text
 
 
 def dense_features(result: ScoreResult | None, facts: ProductFacts) -> dict[str, float]:
     """Rule, product and interaction features (everything but words and characters)."""
     out = rule_features(result)
-    names = fact_names(facts)
+    out.update(context_features(tuple(out), facts))
+    return out
+
+
+def context_features(rule_names: tuple[str, ...], facts: ProductFacts) -> dict[str, float]:
+    """Product facts and interactions, given the names of the rule features present."""
+    names = facts.names
     present = set(names)
-    for name in names:
-        out[f"p:{name}"] = 1.0
-    roles = [key[7:] for key in out if key.startswith("r:role:")]
-    for role in roles:
-        for fact in CROSS_FACTS:
-            if fact in present:
-                out[f"x:{role}&{fact}"] = 1.0
+    out = {f"p:{name}": 1.0 for name in names}
+    for key in rule_names:
+        if key.startswith("r:role:"):
+            role = key[7:]
+            for fact in CROSS_FACTS:
+                if fact in present:
+                    out[f"x:{role}&{fact}"] = 1.0
     for a, b in FACT_PAIRS:
         if a in present and b in present:
             out[f"x:{a}&{b}"] = 1.0

@@ -30,20 +30,23 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import heapq
 import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.errors import TertibError
 from crawler.terms.features import (
+    CONTINUOUS,
     FEATURIZER_VERSION,
-    dense_features,
+    context_features,
     length_scale,
+    rule_features,
     shape,
     word_features,
 )
@@ -111,7 +114,8 @@ class Prediction:
     probability: float
     linear: float
     facts: ProductFacts
-    dense: dict[str, float] = field(default_factory=dict)
+    # (name, contribution) of the rule, product and interaction features with a weight
+    context: tuple[tuple[str, float], ...] = ()
 
 
 class Model:
@@ -141,6 +145,13 @@ class Model:
         self.featurizer = featurizer
         self.sha256 = sha256
         self._words: dict[str, tuple[str, float]] = {}
+        self._context: dict[tuple[Any, ...], tuple[float, tuple[tuple[str, float], ...]]] = {}
+        # pair weights by first word, then second ("b:a b" → _pairs[a][b]): no string building per pair
+        self._pairs: dict[str, dict[str, float]] = {}
+        for name, weight in weights.items():
+            if name.startswith("b:"):
+                first, _, second = name[2:].partition(" ")
+                self._pairs.setdefault(first, {})[second] = weight
 
     # -- scoring ----------------------------------------------------------------------------------
     def word_weight(self, token: str) -> tuple[str, float]:
@@ -156,33 +167,63 @@ class Model:
 
     def linear(
         self, tokens: list[str], result: ScoreResult | None
-    ) -> tuple[float, ProductFacts, dict[str, float]]:
-        """The uncalibrated score ``z``, the product facts and the dense features of a tokenised text."""
+    ) -> tuple[float, ProductFacts, tuple[tuple[str, float], ...]]:
+        """The uncalibrated score ``z``, the product facts, and the contributions of the rule, product
+        and interaction features (memoised: few distinct combinations exist)."""
         w = self.weights
         get_word = self._words.get
         text_z = 0.0
-        distinct = dict.fromkeys(tokens)
-        for tok in distinct:
+        seen: set[str] = set()
+        shapes: list[str] = []
+        for tok in tokens:
             hit = get_word(tok) or self.word_weight(tok)
-            text_z += hit[1]
-        if len(tokens) > 1:
-            shapes = [(get_word(t) or self.word_weight(t))[0] for t in tokens]
-            for pair in {f"b:{a} {b}" for a, b in pairwise(shapes)}:
-                text_z += w.get(pair, 0.0)
-        z = self.intercept + text_z * length_scale(len(distinct))
+            shapes.append(hit[0])
+            if tok not in seen:
+                seen.add(tok)
+                text_z += hit[1]
+        if len(shapes) > 1:
+            get_pairs = self._pairs.get
+            if len(seen) == len(shapes):  # no repeated word, so no repeated pair
+                for a, b in pairwise(shapes):
+                    following = get_pairs(a)
+                    if following is not None:
+                        text_z += following.get(b, 0.0)
+            else:  # a pair counts once, as in training
+                for a, b in set(pairwise(shapes)):
+                    following = get_pairs(a)
+                    if following is not None:
+                        text_z += following.get(b, 0.0)
+        z = self.intercept + text_z * length_scale(len(seen))
         facts = analyse(tokens)
-        dense = dense_features(result, facts)
-        for name, value in dense.items():
-            z += w.get(name, 0.0) * value
-        return z, facts, dense
+        rules = rule_features(result)
+        # the rule and product features other than the rule score take few distinct combinations:
+        # their summed weight is memoised on them
+        key = (tuple([(k, v) for k, v in rules.items() if k not in CONTINUOUS]), facts.names)
+        context = self._context.get(key)
+        if context is None:
+            items = [(k, w.get(k, 0.0) * v) for k, v in key[0]]
+            items += [(k, w.get(k, 0.0)) for k in context_features(tuple(rules), facts)]
+            items = [(k, c) for k, c in items if c]
+            context = (sum(c for _, c in items), tuple(items))
+            if len(self._context) >= _WORD_MEMO_MAX:
+                self._context.clear()
+            self._context[key] = context
+        z += context[0]
+        parts = context[1]
+        for name in CONTINUOUS:
+            if name in rules:
+                contribution = w.get(name, 0.0) * rules[name]
+                z += contribution
+                parts = (*parts, (name, contribution))
+        return z, facts, parts
 
     def calibrate(self, z: float) -> float:
         a, b = self.calibration
         return _sigmoid(a * z + b)
 
     def predict(self, tokens: list[str], result: ScoreResult | None) -> Prediction:
-        z, facts, dense = self.linear(tokens, result)
-        return Prediction(self.calibrate(z), z, facts, dense)
+        z, facts, context = self.linear(tokens, result)
+        return Prediction(self.calibrate(z), z, facts, context)
 
     def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
         from crawler.terms.normalise import normalise
@@ -199,33 +240,40 @@ class Model:
         towards an illegal import), ``span``/``matched`` (the words it rests on, in the original text;
         absent for rule and product features, whose own signals carry spans).
         """
-        tokens = norm.tokens()
-        out: list[dict[str, Any]] = []
+        words = norm.text.split()
+        starts: list[int] = []
+        pos = 0
+        for word in words:  # token offsets in the normalised text (single spaces between tokens)
+            starts.append(pos)
+            pos += len(word) + 1
+        out: list[tuple[float, str, tuple[int, int] | None]] = []
         seen: set[str] = set()
-        scale = length_scale(len({t[0] for t in tokens}))
-        for tok, start, end in tokens:
+        scale = length_scale(len(set(words)))
+        for tok, start in zip(words, starts, strict=True):
             if tok in seen:
                 continue
             seen.add(tok)
             weight = self.word_weight(tok)[1] * scale
             if weight:
-                out.append({"feature": f"word {tok!r}", "weight": weight, "nspan": (start, end)})
-        pairs: set[str] = set()
-        for (a, sa, _ea), (b, _sb, eb) in pairwise(tokens):
-            name = f"b:{shape(a)} {shape(b)}"
-            weight = self.weights.get(name, 0.0) * scale
-            if weight and name not in pairs:
-                pairs.add(name)
-                out.append({"feature": f"words '{a} {b}'", "weight": weight, "nspan": (sa, eb)})
-        for name, value in prediction.dense.items():
-            weight = self.weights.get(name, 0.0) * value
-            if weight:
-                out.append({"feature": _readable(name), "weight": weight})
-        out.sort(key=lambda e: -abs(e["weight"]))
+                out.append((weight, tok, (start, start + len(tok))))
+        pairs: set[tuple[str, str]] = set()
+        for i in range(len(words) - 1):
+            a, b = words[i], words[i + 1]
+            weight = self._pairs.get(self.word_weight(a)[0], {}).get(self.word_weight(b)[0], 0.0) * scale
+            if weight and (a, b) not in pairs:
+                pairs.add((a, b))
+                out.append((weight, f"{a} {b}", (starts[i], starts[i + 1] + len(b))))
+        for name, weight in prediction.context:
+            out.append((weight, name, None))
         top: list[dict[str, Any]] = []
-        for entry in out[:limit]:
-            item: dict[str, Any] = {"feature": entry["feature"], "weight": round(entry["weight"], 4)}
-            nspan = entry.get("nspan")
+        for weight, name, nspan in heapq.nlargest(limit, out, key=lambda e: abs(e[0])):
+            if nspan is None:
+                feature = _readable(name)
+            elif " " in name:
+                feature = f"words '{name}'"
+            else:
+                feature = f"word '{name}'"
+            item: dict[str, Any] = {"feature": feature, "weight": round(weight, 4)}
             if nspan is not None:
                 lo, hi = norm.original_span(*nspan)
                 item["span"] = [lo, hi]

@@ -26,7 +26,7 @@ shown in explanations (``ScoreResult.product``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crawler.terms.normalise import word_set
@@ -94,39 +94,6 @@ BALE_UNITS = word_set(
 WHOLESALE_UNITS = word_set("lusin kodi karton seri rim pack pak slop roll meter box dus lembar pasang")
 
 
-@dataclass(slots=True)
-class ProductFacts:
-    """What :func:`analyse` found; ``evidence`` maps each answer to the tokens that gave it."""
-
-    kind: str = "unknown"  # clothing / non_clothing / unknown
-    condition: str = "unknown"  # used / new / mixed / unknown
-    bulk: str = "none"  # used_bale / new_wholesale / non_clothing / none
-    clothing: bool = False
-    footwear: bool = False
-    bags: bool = False
-    non_clothing: bool = False
-    household_textile: bool = False
-    new: bool = False
-    used: bool = False
-    personal: bool = False
-    abroad: bool = False
-    style: bool = False
-    export: bool = False
-    maker: bool = False
-    live: bool = False
-    bale_unit: bool = False
-    wholesale_unit: bool = False
-    evidence: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "condition": self.condition,
-            "bulk": self.bulk,
-            "evidence": {k: v for k, v in self.evidence.items() if v},
-        }
-
-
 _SETS: tuple[tuple[str, frozenset[str]], ...] = (
     ("clothing", GARMENT_WORDS),
     ("footwear", FOOTWEAR_WORDS),
@@ -144,54 +111,132 @@ _SETS: tuple[tuple[str, frozenset[str]], ...] = (
     ("bale_unit", BALE_UNITS),
     ("wholesale_unit", WHOLESALE_UNITS),
 )
-_ALL_WORDS = frozenset().union(*(s for _, s in _SETS))
+FLAGS: tuple[str, ...] = tuple(name for name, _ in _SETS)
+# word -> the flags it raises (a word may raise several: "kontainer" is abroad, "bal" a bale unit …)
+WORD_FLAGS: dict[str, tuple[str, ...]] = {}
+for _flag, _words in _SETS:
+    for _w in _words:
+        WORD_FLAGS[_w] = (*WORD_FLAGS.get(_w, ()), _flag)
+_DIGITS = "0123456789"
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """The answers, from the set of flags present (memoised: few distinct flag sets exist)."""
+
+    flags: frozenset[str]
+    kind: str  # clothing / non_clothing / unknown
+    condition: str  # used / new / mixed / unknown
+    bulk: str  # used_bale / new_wholesale / non_clothing / none
+    names: tuple[str, ...]  # flags, then kind:/cond:/bulk: — the model's p: features
+
+
+class ProductFacts:
+    """What :func:`analyse` found for one text: the answers (:class:`Derived`) and the words behind them."""
+
+    __slots__ = ("derived", "hits")
+
+    def __init__(self, derived: Derived, hits: tuple[str, ...] = ()) -> None:
+        self.derived = derived
+        self.hits = hits
+
+    @property
+    def kind(self) -> str:
+        return self.derived.kind
+
+    @property
+    def condition(self) -> str:
+        return self.derived.condition
+
+    @property
+    def bulk(self) -> str:
+        return self.derived.bulk
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.derived.names
+
+    def has(self, flag: str) -> bool:
+        return flag in self.derived.flags
+
+    @property
+    def evidence(self) -> dict[str, list[str]]:
+        """Each flag present and the words that raised it."""
+        out: dict[str, list[str]] = {}
+        for word in self.hits:
+            for flag in WORD_FLAGS.get(word, ()):
+                words = out.setdefault(flag, [])
+                if word not in words:
+                    words.append(word)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "condition": self.condition, "bulk": self.bulk, "evidence": self.evidence}
+
+    def __repr__(self) -> str:
+        return f"ProductFacts({self.kind}, {self.condition}, bulk={self.bulk}, hits={self.hits})"
+
+
+def hits_of(tokens: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The tokens any fact rests on, in order; a unit glued to its number ("100kg", "2lusin") counts as the
+    unit, and a "baru" about the stock or the bale ("stok baru", "baru buka bal") is not a new-goods word."""
+    hits: list[str] = []
+    for i, t in enumerate(tokens):
+        if t not in WORD_FLAGS:
+            if not t[:1].isdigit():
+                continue
+            t = t.lstrip(_DIGITS)
+            if t not in WORD_FLAGS:
+                continue
+        if t in NEW_WORDS and _stock_new(tokens, i):
+            continue
+        hits.append(t)
+    return tuple(hits)
+
+
+_DERIVED: dict[frozenset[str], Derived] = {}
 
 
 def analyse(tokens: list[str] | tuple[str, ...]) -> ProductFacts:
     """Product facts from normalised tokens (``Normalised.text.split()``)."""
-    facts = ProductFacts()
-    # a unit glued to its number ("100kg", "2lusin") counts as the unit
-    hits = [t if t in _ALL_WORDS else t.lstrip("0123456789") for t in tokens]
-    hits = [t for t in hits if t in _ALL_WORDS]
-    if not hits:
-        return facts
-    evidence = facts.evidence
-    for name, words in _SETS:
-        found = [t for t in hits if t in words]
-        if found:
-            setattr(facts, name, True)
-            evidence[name] = found
-    # "kg"/"bal" next to a number are units; "baru" right after "stok"/"buka"/"bongkar" speaks of the
-    # stock or the bale, not the goods' condition
-    if facts.new:
-        said = [t for i, t in enumerate(tokens) if t in NEW_WORDS and not _stock_new(tokens, i)]
-        facts.new = bool(said)
-        evidence["new"] = said
-    worn = facts.clothing or facts.footwear or facts.bags
-    if worn and facts.household_textile and len(evidence.get("clothing", [])) == 0:
-        worn = facts.footwear or facts.bags
-    if worn:
-        facts.kind = "clothing"
-    elif facts.household_textile:
-        facts.kind = "clothing" if facts.used else "non_clothing"
-    elif facts.non_clothing:
-        facts.kind = "non_clothing"
-    if facts.used and facts.new:
-        facts.condition = "mixed"
-    elif facts.used:
-        facts.condition = "used"
-    elif facts.new or facts.export:
-        facts.condition = "new"
-    if facts.bale_unit or facts.wholesale_unit:
-        if facts.kind == "non_clothing":
-            facts.bulk = "non_clothing"
-        elif facts.used or (facts.bale_unit and facts.abroad and not facts.new and not facts.maker):
-            facts.bulk = "used_bale"
-        elif facts.new or facts.maker or facts.export or (facts.wholesale_unit and not facts.bale_unit):
-            facts.bulk = "new_wholesale"
+    hits = hits_of(tokens)
+    flags = frozenset([f for word in hits for f in WORD_FLAGS[word]])
+    derived = _DERIVED.get(flags)
+    if derived is None:
+        derived = _DERIVED[flags] = derive(flags)  # at most 2^15 keys, in practice a few hundred
+    return ProductFacts(derived, hits)
+
+
+def derive(flags: frozenset[str]) -> Derived:
+    """kind, condition and bulk meaning from the flags present."""
+    has = flags.__contains__
+    kind = "unknown"
+    if has("clothing") or has("footwear") or has("bags"):
+        kind = "clothing"
+    elif has("household_textile"):
+        kind = "clothing" if has("used") else "non_clothing"
+    elif has("non_clothing"):
+        kind = "non_clothing"
+    condition = "unknown"
+    if has("used") and has("new"):
+        condition = "mixed"
+    elif has("used"):
+        condition = "used"
+    elif has("new") or has("export"):
+        condition = "new"
+    bulk = "none"
+    bale, wholesale = has("bale_unit"), has("wholesale_unit")
+    if bale or wholesale:
+        if kind == "non_clothing":
+            bulk = "non_clothing"
+        elif has("used") or (bale and has("abroad") and not has("new") and not has("maker")):
+            bulk = "used_bale"
+        elif has("new") or has("maker") or has("export") or (wholesale and not bale):
+            bulk = "new_wholesale"
         else:
-            facts.bulk = "used_bale" if facts.bale_unit else "new_wholesale"
-    return facts
+            bulk = "used_bale" if bale else "new_wholesale"
+    names = (*[f for f in FLAGS if f in flags], f"kind:{kind}", f"cond:{condition}", f"bulk:{bulk}")
+    return Derived(flags, kind, condition, bulk, names)
 
 
 _STOCK = frozenset({"stok", "stock", "buka", "bongkar", "datang", "masuk", "tiba", "sampai", "dibuka"})

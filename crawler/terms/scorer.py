@@ -207,18 +207,24 @@ class ScoreResult:
         """Product-type facts (kind, condition, bulk meaning) the model used; None without a model."""
         return self._prediction.facts.to_dict() if self._prediction is not None else None
 
-    def _model_part(self) -> dict[str, Any]:
+    def _model_part(self, features: bool | None) -> dict[str, Any]:
         if self._prediction is None:
             return {}
-        return {
+        part: dict[str, Any] = {
             "rule_score": self.rule_score,
             "probability": self.probability,
             "model_version": self.model_version,
-            "features": self.features(),
-            "product": self.product(),
         }
+        # the model's features are listed for texts scoring weak or more unless asked for (a sweep
+        # stores a score for every listing, and most are clear: their features would cost CPU and space)
+        if features or (features is None and self.verdict != "clear"):
+            part["features"] = self.features()
+            part["product"] = self.product()
+        return part
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, features: bool | None = None) -> dict[str, Any]:
+        """Everything about the score; ``features``: list the model's features (None: when the verdict is
+        weak or more)."""
         return {
             "text": self.text,
             "score": self.score,
@@ -226,20 +232,20 @@ class ScoreResult:
             "signals": [s.to_dict() for s in self.signals],
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
-            **self._model_part(),
+            **self._model_part(features),
         }
 
-    def explanation(self) -> dict[str, Any]:
+    def explanation(self, *, features: bool | None = None) -> dict[str, Any]:
         """What the Score row stores (``Score.explanation``)."""
         return {
             "signals": [s.to_dict() for s in self.signals],
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
-            **self._model_part(),
+            **self._model_part(features),
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict(features=True), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
