@@ -11,14 +11,13 @@ rows are counted and left out. Anything else is an error naming the line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crawler.errors import UsageError
-from crawler.terms.normalise import normalise
-from crawler.terms.scorer import Scorer, ScoreResult
+from crawler.terms.scorer import SCORER_VERSION, Scorer, ScoreResult
 
 POSITIVE_LABELS = frozenset(
     {"illegal", "illegal_import", "illegal-import-candidate", "1", "positive", "pos", "yes", "true"}
@@ -216,15 +215,9 @@ def evaluate(scorer: Scorer, examples: Sequence[Example], *, mistakes: int = 10,
         confusion=confusion,
         mistakes=[_mistake(ex, res) for ex, res in wrong[:mistakes]],
         model_version=scorer.model_version,
-        scorer_version=scorer_version(scorer),
+        scorer_version=SCORER_VERSION,
         unclear=unclear,
     )
-
-
-def scorer_version(scorer: Scorer) -> str:
-    from crawler.terms.scorer import SCORER_VERSION
-
-    return SCORER_VERSION
 
 
 def _mistake(ex: Example, res: ScoreResult) -> dict[str, Any]:
@@ -241,7 +234,3 @@ def _mistake(ex: Example, res: ScoreResult) -> dict[str, Any]:
         "features": res.features(),
         "product": res.product(),
     }
-
-
-def score_texts(scorer: Scorer, texts: Iterable[str]) -> list[float]:
-    return [scorer.score_normalised(normalise(text)).score for text in texts]
