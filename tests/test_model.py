@@ -315,7 +315,7 @@ def test_a_failed_write_never_replaces_a_good_model(tmp_path: Path, monkeypatch:
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(model_mod.os, "replace", broken_replace)
+    monkeypatch.setattr("storage.blobs.os.replace", broken_replace)
     with pytest.raises(OSError):
         model.save(path)
     monkeypatch.undo()
@@ -456,3 +456,15 @@ def test_review_queue_ordered_by_uncertainty(db: Database) -> None:
         assert next(i.listing_key for i in review.review_queue(s, order="uncertain")) == "tokopedia:2"
         assert s.scalars(select(ReviewDecision)).one().listing_id == ids["tokopedia:3"]
         assert s.get(Listing, ids["tokopedia:4"]) is not None
+
+
+def test_export_signal_column_shows_the_models_words() -> None:
+    from crawler.exports.rows import matched_signals
+
+    explanation = (
+        Scorer(LEX, Thresholds(), load_packaged()).score("Jaket bekas dari kontainer korea").explanation()
+    )
+    text = matched_signals(explanation)
+    assert 'model "' in text
+    rules_only = matched_signals({"signals": [{"term": "bal", "matched": "Bal", "weight": 0.75}]})
+    assert rules_only == "bal"  # scores made by the rules alone read as before

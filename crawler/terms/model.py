@@ -27,14 +27,11 @@ features; so a title costs a few microseconds once its words have been seen.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import heapq
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -70,34 +67,11 @@ class ModelError(TertibError):
     """A model file is missing, truncated, tampered with, or from another format/featurizer version."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one (fsynced)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    """Write a model file or pointer atomically (``storage.blobs.write_atomic``)."""
+    from storage.blobs import write_atomic
+
+    write_atomic(path, data)
 
 
 def _sigmoid(x: float) -> float:

@@ -506,31 +506,10 @@ def train_and_gate(
         },
     )
     if activated:
-        write_pointer(
-            data_dir,
-            {
-                "version": model.version,
-                "sha256": sha,
-                "file": path.name,
-                "activated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "activated_by": actor,
-                "forced": result.forced,
-                "previous": result.active_version,
-            },
-        )
-        custody.append(
-            session,
-            actor=actor,
-            action="model_activate",
-            object_type="model",
-            object_id=model.version,
-            details={
-                "sha256": sha,
-                "forced": result.forced,
-                "gate": reason,
-                "previous": result.active_version,
-            },
-        )
+        _activate(
+            session, data_dir, model.version, sha, actor=actor, forced=result.forced, gate=reason,
+            previous=result.active_version,
+        )  # fmt: skip
     else:
         custody.append(
             session,
@@ -564,8 +543,6 @@ def activate(session: Session, data_dir: Path, version: str, *, actor: str) -> M
     """Make an earlier model of this installation active again (its hash is checked first)."""
     import json
 
-    from storage import custody
-
     directory = models_dir(data_dir)
     card_path = directory / f"{version}.card.json"
     if not card_path.is_file():
@@ -578,6 +555,19 @@ def activate(session: Session, data_dir: Path, version: str, *, actor: str) -> M
     model = Model.load(directory / f"{version}.json.gz", sha)
     pointer = read_pointer(data_dir)
     previous = pointer.get("version", "") if pointer else ""
+    _activate(
+        session, data_dir, version, sha, actor=actor, forced=True, gate="activated by hand", previous=previous
+    )
+    return model
+
+
+def _activate(
+    session: Session, data_dir: Path, version: str, sha: str, *, actor: str, forced: bool, gate: str,
+    previous: str,
+) -> None:  # fmt: skip
+    """Point the installation at a model (atomic pointer write) and custody-log it."""
+    from storage import custody
+
     write_pointer(
         data_dir,
         {
@@ -586,7 +576,7 @@ def activate(session: Session, data_dir: Path, version: str, *, actor: str) -> M
             "file": f"{version}.json.gz",
             "activated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "activated_by": actor,
-            "forced": True,
+            "forced": forced,
             "previous": previous,
         },
     )
@@ -596,6 +586,5 @@ def activate(session: Session, data_dir: Path, version: str, *, actor: str) -> M
         action="model_activate",
         object_type="model",
         object_id=version,
-        details={"sha256": sha, "forced": True, "gate": "activated by hand", "previous": previous},
+        details={"sha256": sha, "forced": forced, "gate": gate, "previous": previous},
     )
-    return model
