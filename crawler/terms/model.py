@@ -41,11 +41,12 @@ from crawler.errors import TertibError
 from crawler.terms.features import (
     CONTINUOUS,
     FEATURIZER_VERSION,
+    FUNCTION_WORDS,
+    NGRAMS,
     context_features,
     length_scale,
     rule_features,
     shape,
-    word_features,
 )
 from crawler.terms.product import ProductFacts, analyse
 
@@ -120,24 +121,50 @@ class Model:
         self.sha256 = sha256
         self._words: dict[str, tuple[str, float]] = {}
         self._context: dict[tuple[Any, ...], tuple[float, tuple[tuple[str, float], ...]]] = {}
-        # pair weights by first word, then second ("b:a b" → _pairs[a][b]): no string building per pair
+        # pair weights by first word, then second ("b:a b" → _pairs[a][b]), word and n-gram weights
+        # without their prefixes: no feature name is built while scoring
         self._pairs: dict[str, dict[str, float]] = {}
+        self._word_only: dict[str, float] = {}
+        self._chars: dict[str, float] = {}
         for name, weight in weights.items():
             if name.startswith("b:"):
                 first, _, second = name[2:].partition(" ")
                 self._pairs.setdefault(first, {})[second] = weight
+            elif name.startswith("w:"):
+                self._word_only[name[2:]] = weight
+            elif name.startswith("c:"):
+                self._chars[name[2:]] = weight
 
     # -- scoring ----------------------------------------------------------------------------------
     def word_weight(self, token: str) -> tuple[str, float]:
         """``(shape, Σ weights of the word's own features)`` for one distinct word (memoised)."""
         hit = self._words.get(token)
         if hit is None:
-            w = self.weights
-            hit = (shape(token), sum([w.get(f, 0.0) for f in word_features(token)]))
+            shaped = shape(token)
+            # words that differ only in their digits ("300pcs", "500pcs") share one entry
+            hit = self._words.get(shaped) if shaped != token else None
+            if hit is None:
+                hit = (shaped, self._own_weight(token, shaped))
             if len(self._words) >= _WORD_MEMO_MAX:
                 self._words.clear()
             self._words[token] = hit
+            self._words[shaped] = hit
         return hit
+
+    def _own_weight(self, token: str, shaped: str) -> float:
+        """Σ of the word's ``w:`` and ``c:`` feature weights (:func:`~crawler.terms.features.word_features`,
+        read from prefix-free tables so no feature name is built)."""
+        if token in FUNCTION_WORDS:
+            return 0.0
+        chars = self._chars
+        padded = f" {shaped} "
+        size = len(padded)
+        total = self._word_only.get(shaped, 0.0)
+        for n in NGRAMS:
+            if n > size:
+                break
+            total += sum([chars.get(padded[i : i + n], 0.0) for i in range(size - n + 1)])
+        return total
 
     def linear(
         self, tokens: list[str], result: ScoreResult | None
@@ -146,28 +173,19 @@ class Model:
         and interaction features (memoised: few distinct combinations exist)."""
         w = self.weights
         get_word = self._words.get
-        text_z = 0.0
-        seen: set[str] = set()
-        shapes: list[str] = []
-        for tok in tokens:
-            hit = get_word(tok) or self.word_weight(tok)
-            shapes.append(hit[0])
-            if tok not in seen:
-                seen.add(tok)
-                text_z += hit[1]
-        if len(shapes) > 1:
-            get_pairs = self._pairs.get
-            if len(seen) == len(shapes):  # no repeated word, so no repeated pair
-                for a, b in pairwise(shapes):
-                    following = get_pairs(a)
-                    if following is not None:
-                        text_z += following.get(b, 0.0)
-            else:  # a pair counts once, as in training
-                for a, b in set(pairwise(shapes)):
-                    following = get_pairs(a)
-                    if following is not None:
-                        text_z += following.get(b, 0.0)
-        z = self.intercept + text_z * length_scale(len(seen))
+        word_weight = self.word_weight
+        hits = [get_word(t) or word_weight(t) for t in tokens]
+        distinct = len(set(tokens))
+        shapes = [h[0] for h in hits]
+        if distinct == len(tokens):  # no repeated word, so no repeated pair either
+            text_z = sum([h[1] for h in hits])
+            pairs: Any = pairwise(shapes)
+        else:  # a word and a pair count once, as in training
+            text_z = sum([h[1] for h in dict(zip(tokens, hits, strict=True)).values()])
+            pairs = set(pairwise(shapes))
+        get_pairs = self._pairs.get
+        text_z += sum([following.get(b, 0.0) for a, b in pairs if (following := get_pairs(a)) is not None])
+        z = self.intercept + text_z * length_scale(distinct)
         facts = analyse(tokens)
         rules = rule_features(result)
         # the rule and product features other than the rule score take few distinct combinations:
