@@ -468,3 +468,25 @@ def test_export_signal_column_shows_the_models_words() -> None:
     assert 'model "' in text
     rules_only = matched_signals({"signals": [{"term": "bal", "matched": "Bal", "weight": 0.75}]})
     assert rules_only == "bal"  # scores made by the rules alone read as before
+
+
+def test_scoring_matches_the_training_features_exactly() -> None:
+    """The scorer's memoised sums equal the plain dot product over :func:`featurize` (what training saw)."""
+    model = load_packaged()
+    rules = Scorer(LEX)
+    texts = [ex.text for ex in load_corpus()[::7]] + [
+        "stok baru datang jaket bekas korea",
+        "kaos kaos kaos polos polos per lusin",
+        "100kg bal 2lusin",
+        "",
+    ]
+    for text in texts:
+        norm = normalise(text)
+        toks = norm.text.split()
+        result = rules.rule_result(norm)
+        expected = model.intercept + sum(
+            model.weights.get(k, 0.0) * v for k, v in featurize(toks, result).items()
+        )
+        z, facts, _parts = model.linear(toks, result)
+        assert abs(z - expected) < 1e-9, text
+        assert facts.names == analyse(toks).names, text

@@ -48,7 +48,7 @@ from crawler.terms.features import (
     rule_features,
     shape,
 )
-from crawler.terms.product import ProductFacts, analyse
+from crawler.terms.product import ProductFacts, facts_from_token_flags, token_flags
 
 if TYPE_CHECKING:
     from crawler.terms.normalise import Normalised
@@ -119,7 +119,7 @@ class Model:
         self.card = card or {}
         self.featurizer = featurizer
         self.sha256 = sha256
-        self._words: dict[str, tuple[str, float]] = {}
+        self._words: dict[str, tuple[str, float, tuple[str, ...]]] = {}
         self._context: dict[tuple[Any, ...], tuple[float, tuple[tuple[str, float], ...]]] = {}
         # pair weights by first word, then second ("b:a b" → _pairs[a][b]), word and n-gram weights
         # without their prefixes: no feature name is built while scoring
@@ -136,15 +136,16 @@ class Model:
                 self._chars[name[2:]] = weight
 
     # -- scoring ----------------------------------------------------------------------------------
-    def word_weight(self, token: str) -> tuple[str, float]:
-        """``(shape, Σ weights of the word's own features)`` for one distinct word (memoised)."""
+    def word_weight(self, token: str) -> tuple[str, float, tuple[str, ...]]:
+        """``(shape, Σ weights of the word's own features, its product flags)`` for one distinct word
+        (memoised)."""
         hit = self._words.get(token)
         if hit is None:
             shaped = shape(token)
             # words that differ only in their digits ("300pcs", "500pcs") share one entry
             hit = self._words.get(shaped) if shaped != token else None
             if hit is None:
-                hit = (shaped, self._own_weight(token, shaped))
+                hit = (shaped, self._own_weight(token, shaped), token_flags(token))
             if len(self._words) >= _WORD_MEMO_MAX:
                 self._words.clear()
             self._words[token] = hit
@@ -177,16 +178,16 @@ class Model:
         hits = [get_word(t) or word_weight(t) for t in tokens]
         distinct = len(set(tokens))
         shapes = [h[0] for h in hits]
-        if distinct == len(tokens):  # no repeated word, so no repeated pair either
+        if distinct == len(tokens):
             text_z = sum([h[1] for h in hits])
-            pairs: Any = pairwise(shapes)
-        else:  # a word and a pair count once, as in training
+        else:  # a word counts once, as in training
             text_z = sum([h[1] for h in dict(zip(tokens, hits, strict=True)).values()])
-            pairs = set(pairwise(shapes))
+        # a pair counts once too (pairs are of shapes: "0812 1111" and "1111 2222" are both "0 0")
+        pairs: Any = pairwise(shapes) if len(set(shapes)) == len(shapes) else set(pairwise(shapes))
         get_pairs = self._pairs.get
         text_z += sum([following.get(b, 0.0) for a, b in pairs if (following := get_pairs(a)) is not None])
         z = self.intercept + text_z * length_scale(distinct)
-        facts = analyse(tokens)
+        facts = facts_from_token_flags([h[2] for h in hits], tokens)
         rules = rule_features(result)
         # the rule and product features other than the rule score take few distinct combinations:
         # their summed weight is memoised on them

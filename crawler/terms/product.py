@@ -132,13 +132,23 @@ class Derived:
 
 
 class ProductFacts:
-    """What :func:`analyse` found for one text: the answers (:class:`Derived`) and the words behind them."""
+    """What :func:`analyse` found for one text: the answers (:class:`Derived`) and the words behind them
+    (``hits``; given, or found in ``tokens`` when first asked for)."""
 
-    __slots__ = ("derived", "hits")
+    __slots__ = ("_hits", "_tokens", "derived")
 
-    def __init__(self, derived: Derived, hits: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, derived: Derived, hits: tuple[str, ...] | None = (), tokens: list[str] | None = None
+    ) -> None:
         self.derived = derived
-        self.hits = hits
+        self._hits = hits
+        self._tokens = tokens
+
+    @property
+    def hits(self) -> tuple[str, ...]:
+        if self._hits is None:
+            self._hits = hits_of(self._tokens or [])
+        return self._hits
 
     @property
     def kind(self) -> str:
@@ -200,11 +210,32 @@ _DERIVED: dict[frozenset[str], Derived] = {}
 def analyse(tokens: list[str] | tuple[str, ...]) -> ProductFacts:
     """Product facts from normalised tokens (``Normalised.text.split()``)."""
     hits = hits_of(tokens)
-    flags = frozenset([f for word in hits for f in WORD_FLAGS[word]])
+    return ProductFacts(derived_for(frozenset([f for word in hits for f in WORD_FLAGS[word]])), hits)
+
+
+def derived_for(flags: frozenset[str]) -> Derived:
     derived = _DERIVED.get(flags)
     if derived is None:
         derived = _DERIVED[flags] = derive(flags)  # at most 2^15 keys, in practice a few hundred
-    return ProductFacts(derived, hits)
+    return derived
+
+
+def token_flags(token: str) -> tuple[str, ...]:
+    """The flags one token raises on its own (a unit glued to its number counts as the unit)."""
+    flags = WORD_FLAGS.get(token)
+    if flags is None and token[:1].isdigit():
+        flags = WORD_FLAGS.get(token.lstrip(_DIGITS))
+    return flags or ()
+
+
+def facts_from_token_flags(per_token: list[tuple[str, ...]], tokens: list[str]) -> ProductFacts:
+    """:func:`analyse` from each token's :func:`token_flags` (which a caller may have memoised): the same
+    answer, with the words behind it found only when an explanation asks."""
+    if not any(per_token):
+        return ProductFacts(derived_for(frozenset()), ())
+    if any("new" in flags for flags in per_token):  # "stok baru" is about the stock: needs the context
+        return analyse(tokens)
+    return ProductFacts(derived_for(frozenset([f for flags in per_token for f in flags])), None, tokens)
 
 
 def derive(flags: frozenset[str]) -> Derived:
