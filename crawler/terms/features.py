@@ -94,34 +94,52 @@ def pair_features(tokens: list[str]) -> set[str]:
 
 def rule_features(result: ScoreResult | None) -> dict[str, float]:
     """``r:`` features from a rule :class:`~crawler.terms.scorer.ScoreResult`; ``r:none`` when it has none."""
-    out: dict[str, float] = {}
+    return {**dict(rule_continuous(result)), **dict(rule_discrete(result))}
+
+
+def rule_continuous(result: ScoreResult | None) -> tuple[tuple[str, float], ...]:
+    """The rule score, and its log-odds (clipped): a rule score of 0.99 is far more than 0.9."""
     if result is None or not result.signals:
-        out["r:none"] = 1.0
-        return out
-    out["r:score"] = result.score
-    # the rule score as log-odds too (clipped): a rule score of 0.99 is far more than 0.9
+        return ()
     s = min(max(result.score, 0.02), 0.98)
-    out["r:logit"] = round(math.log(s / (1.0 - s)) / 4.0, 6)
-    for sig in result.signals:
-        role = sig.role
-        if sig.weight > 0:
+    return (("r:score", result.score), ("r:logit", round(math.log(s / (1.0 - s)) / 4.0, 6)))
+
+
+COUNTED = frozenset({"r:negated", "r:negative"})
+_SIGNAL_NAMES: dict[tuple[str, str, str, bool, bool], tuple[str, ...]] = {}
+
+
+def _signal_names(role: str, kind: str, term: str, weight: float) -> tuple[str, ...]:
+    key = (role, kind, term if role == "combination" else "", weight > 0, weight >= 0.5)
+    names = _SIGNAL_NAMES.get(key)
+    if names is None:
+        if weight > 0:
             if role == "combination":
-                out[f"r:combo:{sig.term}"] = 1.0
-                continue
-            if role == "bulk":
-                role = "bulk_strong" if sig.weight >= 0.5 else "bulk_weak"
-            out[f"r:role:{role}"] = 1.0
-            out[f"r:kind:{sig.kind}"] = 1.0
+                names = (f"r:combo:{term}",)
+            else:
+                if role == "bulk":
+                    role = "bulk_strong" if weight >= 0.5 else "bulk_weak"
+                names = (f"r:role:{role}", f"r:kind:{kind}")
         elif role == "negated":
-            out["r:negated"] = out.get("r:negated", 0.0) + 1.0
-        elif sig.kind == "context":
-            out["r:non_clothing_context"] = 1.0
+            names = ("r:negated",)
+        elif kind == "context":
+            names = ("r:non_clothing_context",)
         else:
-            out["r:negative"] = out.get("r:negative", 0.0) + 1.0
-    return out
+            names = ("r:negative",)
+        _SIGNAL_NAMES[key] = names
+    return names
 
 
-CONTINUOUS = ("r:score", "r:logit")  # the rule features whose values vary from text to text
+def rule_discrete(result: ScoreResult | None) -> tuple[tuple[str, float], ...]:
+    """The rule features other than the score: each positive signal's role and kind, the combinations,
+    how many negatives and negations (memoised per kind of signal: no name is built per text)."""
+    if result is None or not result.signals:
+        return (("r:none", 1.0),)
+    out: dict[str, float] = {}
+    for sig in result.signals:
+        for name in _signal_names(sig.role, sig.kind, sig.term, sig.weight):
+            out[name] = out.get(name, 0.0) + 1.0 if name in COUNTED else 1.0
+    return tuple(out.items())
 
 
 def dense_features(result: ScoreResult | None, facts: ProductFacts) -> dict[str, float]:

@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.errors import TertibError
 from crawler.terms.features import (
-    CONTINUOUS,
     FEATURIZER_VERSION,
     FUNCTION_WORDS,
     NGRAMS,
     context_features,
     length_scale,
-    rule_features,
+    rule_continuous,
+    rule_discrete,
     shape,
 )
 from crawler.terms.product import ProductFacts, facts_from_token_flags, token_flags
@@ -188,14 +188,14 @@ class Model:
         text_z += sum([following.get(b, 0.0) for a, b in pairs if (following := get_pairs(a)) is not None])
         z = self.intercept + text_z * length_scale(distinct)
         facts = facts_from_token_flags([h[2] for h in hits], tokens)
-        rules = rule_features(result)
+        discrete = rule_discrete(result)
         # the rule and product features other than the rule score take few distinct combinations:
         # their summed weight is memoised on them
-        key = (tuple([(k, v) for k, v in rules.items() if k not in CONTINUOUS]), facts.names)
+        key = (discrete, facts.names)
         context = self._context.get(key)
         if context is None:
-            items = [(k, w.get(k, 0.0) * v) for k, v in key[0]]
-            items += [(k, w.get(k, 0.0)) for k in context_features(tuple(rules), facts)]
+            items = [(k, w.get(k, 0.0) * v) for k, v in discrete]
+            items += [(k, w.get(k, 0.0)) for k in context_features(tuple(k for k, _ in discrete), facts)]
             items = [(k, c) for k, c in items if c]
             context = (sum(c for _, c in items), tuple(items))
             if len(self._context) >= _WORD_MEMO_MAX:
@@ -203,9 +203,9 @@ class Model:
             self._context[key] = context
         z += context[0]
         parts = context[1]
-        for name in CONTINUOUS:
-            if name in rules:
-                contribution = w.get(name, 0.0) * rules[name]
+        if result is not None and result.signals:
+            for name, value in rule_continuous(result):
+                contribution = w.get(name, 0.0) * value
                 z += contribution
                 parts = (*parts, (name, contribution))
         return z, facts, parts

@@ -231,11 +231,12 @@ def token_flags(token: str) -> tuple[str, ...]:
 def facts_from_token_flags(per_token: list[tuple[str, ...]], tokens: list[str]) -> ProductFacts:
     """:func:`analyse` from each token's :func:`token_flags` (which a caller may have memoised): the same
     answer, with the words behind it found only when an explanation asks."""
-    if not any(per_token):
-        return ProductFacts(derived_for(frozenset()), ())
-    if any("new" in flags for flags in per_token):  # "stok baru" is about the stock: needs the context
+    flat = [f for flags in per_token if flags for f in flags]
+    if not flat:
+        return _NO_FACTS
+    if "new" in flat:  # "stok baru" is about the stock, not the goods: that needs the context
         return analyse(tokens)
-    return ProductFacts(derived_for(frozenset([f for flags in per_token for f in flags])), None, tokens)
+    return ProductFacts(derived_for(frozenset(flat)), None, tokens)
 
 
 def derive(flags: frozenset[str]) -> Derived:
@@ -269,6 +270,8 @@ def derive(flags: frozenset[str]) -> Derived:
     names = (*[f for f in FLAGS if f in flags], f"kind:{kind}", f"cond:{condition}", f"bulk:{bulk}")
     return Derived(flags, kind, condition, bulk, names)
 
+
+_NO_FACTS = ProductFacts(derive(frozenset()), ())
 
 _STOCK = frozenset({"stok", "stock", "buka", "bongkar", "datang", "masuk", "tiba", "sampai", "dibuka"})
 
