@@ -12,7 +12,7 @@ names carry their family in a prefix:
 - ``r:…`` — the rule scorer's result: its score, the role and kind of every positive signal, the
   combinations, negatives and negations (:mod:`crawler.terms.scorer`);
 - ``p:…`` — product-type facts (:mod:`crawler.terms.product`): kind, condition, bulk meaning, markers;
-- ``x:<rule role>&<fact>`` and ``x:<fact>&<fact>`` — the interactions a linear model cannot form itself
+- ``x:rule_<rule role>&<fact>`` and ``x:<fact>&<fact>`` — the interactions a linear model cannot form itself
   ("bulk wording about new goods", "origin + used about clothing").
 
 Word and character features are counted once per distinct word of the text (a repeated word adds
@@ -37,7 +37,7 @@ from crawler.terms.product import ProductFacts, analyse
 if TYPE_CHECKING:
     from crawler.terms.scorer import ScoreResult
 
-FEATURIZER_VERSION = "f1"
+FEATURIZER_VERSION = "f2"
 NGRAMS = (3, 4, 5)
 # Texts longer than a title (descriptions) have their word features scaled by sqrt(TITLE_WORDS / distinct
 # words), so dozens of ordinary description words cannot outvote what the title and the rules say.
@@ -152,18 +152,25 @@ def dense_features(result: ScoreResult | None, facts: ProductFacts) -> dict[str,
 def context_features(rule_names: tuple[str, ...], facts: ProductFacts) -> dict[str, float]:
     """Product facts and interactions, given the names of the rule features present."""
     names = facts.names
-    present = set(names)
-    out = {f"p:{name}": 1.0 for name in names}
+    out = dict.fromkeys(fact_features(names), 1.0)
     for key in rule_names:
         if key.startswith("r:role:"):
-            role = key[7:]
-            for fact in CROSS_FACTS:
-                if fact in present:
-                    out[f"x:{role}&{fact}"] = 1.0
-    for a, b in FACT_PAIRS:
-        if a in present and b in present:
-            out[f"x:{a}&{b}"] = 1.0
+            out.update(dict.fromkeys(cross_features(key[7:], names), 1.0))
     return out
+
+
+def fact_features(names: tuple[str, ...]) -> list[str]:
+    """``p:`` features of the product facts and ``x:`` interactions between facts."""
+    present = set(names)
+    out = [f"p:{name}" for name in names]
+    out.extend(f"x:{a}&{b}" for a, b in FACT_PAIRS if a in present and b in present)
+    return out
+
+
+def cross_features(role: str, names: tuple[str, ...]) -> list[str]:
+    """``x:`` interactions of one rule role with the product facts that change what it means."""
+    present = set(names)
+    return [f"x:rule_{role}&{fact}" for fact in CROSS_FACTS if fact in present]
 
 
 def length_scale(distinct_words: int) -> float:

@@ -43,6 +43,8 @@ from crawler.terms.features import (
     FUNCTION_WORDS,
     NGRAMS,
     context_features,
+    cross_features,
+    fact_features,
     length_scale,
     rule_continuous,
     rule_discrete,
@@ -89,8 +91,16 @@ class Prediction:
     probability: float
     linear: float
     facts: ProductFacts
-    # (name, contribution) of the rule, product and interaction features with a weight
-    context: tuple[tuple[str, float], ...] = ()
+    # the rule features: (discrete (name, value) pairs, continuous (name, value) pairs)
+    rules: Any = ((), ())
+
+    def context(self, weights: dict[str, float]) -> list[tuple[str, float]]:
+        """(name, contribution) of the rule, product and interaction features with a weight."""
+        discrete, continuous = self.rules
+        items = [(k, weights.get(k, 0.0) * v) for k, v in (*discrete, *continuous)]
+        rule_names = tuple(k for k, _ in discrete)
+        items += [(k, weights.get(k, 0.0)) for k in context_features(rule_names, self.facts)]
+        return [(k, c) for k, c in items if c]
 
 
 class Model:
@@ -120,7 +130,9 @@ class Model:
         self.featurizer = featurizer
         self.sha256 = sha256
         self._words: dict[str, tuple[str, float, tuple[str, ...]]] = {}
-        self._context: dict[tuple[Any, ...], tuple[float, tuple[tuple[str, float], ...]]] = {}
+        self._rule_sums: dict[tuple[tuple[str, float], ...], tuple[float, tuple[str, ...]]] = {}
+        self._fact_sums: dict[tuple[str, ...], float] = {}
+        self._cross_sums: dict[tuple[str, tuple[str, ...]], float] = {}
         # pair weights by first word, then second ("b:a b" → _pairs[a][b]), word and n-gram weights
         # without their prefixes: no feature name is built while scoring
         self._pairs: dict[str, dict[str, float]] = {}
@@ -167,11 +179,9 @@ class Model:
             total += sum([chars.get(padded[i : i + n], 0.0) for i in range(size - n + 1)])
         return total
 
-    def linear(
-        self, tokens: list[str], result: ScoreResult | None
-    ) -> tuple[float, ProductFacts, tuple[tuple[str, float], ...]]:
-        """The uncalibrated score ``z``, the product facts, and the contributions of the rule, product
-        and interaction features (memoised: few distinct combinations exist)."""
+    def linear(self, tokens: list[str], result: ScoreResult | None) -> tuple[float, ProductFacts, Any]:
+        """The uncalibrated score ``z``, the product facts, and the rule features (discrete, continuous)
+        an explanation needs."""
         w = self.weights
         get_word = self._words.get
         word_weight = self.word_weight
@@ -188,26 +198,32 @@ class Model:
         text_z += sum([following.get(b, 0.0) for a, b in pairs if (following := get_pairs(a)) is not None])
         z = self.intercept + text_z * length_scale(distinct)
         facts = facts_from_token_flags([h[2] for h in hits], tokens)
+        # the rule and product features other than the rule score take few distinct values: their
+        # summed weights are memoised (per rule-signal set, per fact set, per role and fact set)
         discrete = rule_discrete(result)
-        # the rule and product features other than the rule score take few distinct combinations:
-        # their summed weight is memoised on them
-        key = (discrete, facts.names)
-        context = self._context.get(key)
-        if context is None:
-            items = [(k, w.get(k, 0.0) * v) for k, v in discrete]
-            items += [(k, w.get(k, 0.0)) for k in context_features(tuple(k for k, _ in discrete), facts)]
-            items = [(k, c) for k, c in items if c]
-            context = (sum(c for _, c in items), tuple(items))
-            if len(self._context) >= _WORD_MEMO_MAX:
-                self._context.clear()
-            self._context[key] = context
-        z += context[0]
-        parts = context[1]
-        if result is not None and result.signals:
-            for name, value in rule_continuous(result):
-                contribution = w.get(name, 0.0) * value
-                z += contribution
-                parts = (*parts, (name, contribution))
+        rule_sum = self._rule_sums.get(discrete)
+        if rule_sum is None:
+            roles = tuple(k[7:] for k, _ in discrete if k.startswith("r:role:"))
+            rule_sum = self._rule_sums[discrete] = (sum(w.get(k, 0.0) * v for k, v in discrete), roles)
+        names = facts.names
+        fact_sum = self._fact_sums.get(names)
+        if fact_sum is None:
+            fact_sum = self._fact_sums[names] = sum(w.get(k, 0.0) for k in fact_features(names))
+        z += rule_sum[0] + fact_sum
+        for role in rule_sum[1]:
+            cross = self._cross_sums.get((role, names))
+            if cross is None:
+                cross = self._cross_sums[(role, names)] = sum(
+                    w.get(k, 0.0) for k in cross_features(role, names)
+                )
+            z += cross
+        continuous = rule_continuous(result)
+        for name, value in continuous:
+            z += w.get(name, 0.0) * value
+        if len(self._rule_sums) + len(self._cross_sums) > _WORD_MEMO_MAX:  # bounded, like the word memo
+            self._rule_sums.clear()
+            self._cross_sums.clear()
+        parts = (discrete, continuous)
         return z, facts, parts
 
     def calibrate(self, z: float) -> float:
@@ -215,8 +231,8 @@ class Model:
         return _sigmoid(a * z + b)
 
     def predict(self, tokens: list[str], result: ScoreResult | None) -> Prediction:
-        z, facts, context = self.linear(tokens, result)
-        return Prediction(self.calibrate(z), z, facts, context)
+        z, facts, rules = self.linear(tokens, result)
+        return Prediction(self.calibrate(z), z, facts, rules)
 
     def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
         from crawler.terms.normalise import normalise
@@ -256,7 +272,7 @@ class Model:
             if weight and (a, b) not in pairs:
                 pairs.add((a, b))
                 out.append((weight, f"{a} {b}", (starts[i], starts[i + 1] + len(b))))
-        for name, weight in prediction.context:
+        for name, weight in prediction.context(self.weights):
             out.append((weight, name, None))
         top: list[dict[str, Any]] = []
         for weight, name, nspan in heapq.nlargest(limit, out, key=lambda e: abs(e[0])):
