@@ -64,6 +64,19 @@ def pick(key: str, salt: str, n: int) -> int:
     return int.from_bytes(digest[:8], "big") % n
 
 
+ABROAD_PLATFORMS = ("shopee", "lazada")  # replicas whose answers say where an item ships from
+
+
+def ships_from_abroad(listing: CatalogListing) -> bool:
+    """Whether the replica shows this listing as shipped from abroad (a cross-border seller): one in four
+    illegal imports on the platforms whose answers carry it, chosen by key so the catalog is unchanged."""
+    return (
+        listing.platform in ABROAD_PLATFORMS
+        and listing.label == "illegal_import"
+        and pick(listing.key, "abroad", 4) == 0
+    )
+
+
 def sold_count(listing: CatalogListing) -> int:
     return pick(listing.key, "sold", 400) + (50 if listing.label == "illegal_import" else 0)
 
