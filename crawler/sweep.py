@@ -33,6 +33,12 @@ from crawler.errors import TertibError, UsageError
 QUERY_STRENGTHS = ("S", "M")
 
 
+class NeedsAttention(TertibError):
+    """``--strict``: the run finished but its results cannot be trusted as complete (exit code 3)."""
+
+    exit_code = 3
+
+
 def queries_from_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -219,10 +225,18 @@ def sweep_command(
             "back the evidence), candidate, or none (evidence is the search response; fastest triage).",
         ),
     ] = "weak",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 3 when the run needs attention (a platform's answers changed shape, stayed blocked "
+            "or gave nothing), not only when it failed.",
+        ),
+    ] = False,
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
-    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3
+    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3 --strict
     """
     chosen = [p.strip().lower() for p in platform or []] or list(SEARCH_PLATFORMS)
     for name in chosen:
@@ -255,4 +269,8 @@ def sweep_command(
         if run is not None and run.status == "failed":
             raise TertibError(
                 f"sweep run #{run_id} failed: " + "; ".join(run.needs_attention or ["see the log"])
+            )
+        if strict and run is not None and run.needs_attention:
+            raise NeedsAttention(
+                f"sweep run #{run_id} needs attention (--strict): " + "; ".join(run.needs_attention)
             )

@@ -38,7 +38,9 @@ from crawler.config import REAL_BASE_URLS
 from crawler.errors import UsageError
 from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, listing_path, make_relisting
 
-FAULT_KINDS = ("rate_limit_429", "block_page", "server_error", "slow", "malformed")
+# "redesign" (never drawn at random, only forced): the real JSON answer with its result lists renamed, as
+# after a platform redesign — not a block, not empty, and the parsers' paths no longer match.
+FAULT_KINDS = ("rate_limit_429", "block_page", "server_error", "slow", "malformed", "redesign")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -61,6 +61,8 @@ class SweepSpider(scrapy.Spider):
         self.max_pages = max(1, int(max_pages))
         self.run_id = run_id
         self.related_terms: dict[str, set[str]] = defaultdict(set)
+        # platform -> {missing path: answers}: what stopped matching the profile (a redesign), for health
+        self.shape_changes: dict[str, Counter[str]] = defaultdict(Counter)
         self._browser_responses: dict[int, list[Any]] = defaultdict(list)
 
     @property
@@ -311,8 +313,9 @@ class SweepSpider(scrapy.Spider):
             else:
                 self.stat(platform, "unobservable")
             return
-        if not result.shape_ok:
+        if not result.shape_ok:  # not a block (returned above), not an empty page: the shape changed
             self.stat(platform, "shape_mismatch")
+            self.shape_changes[platform].update(result.missing_paths or ["(no path named)"])
         if result.query_blocked:
             self.stat(platform, "query_blocked")
             yield QueryFinding(platform=platform, query=query, detail=result.query_blocked_detail)

@@ -8,9 +8,10 @@ A row (:class:`ExportRow`) is the listing as captured: title, price, seller, the
 relied on, the latest observable evidence capture (id, WARC SHA-256, screenshot SHA-256, capture time),
 and who approved it when. When the platform itself says the item ships from abroad (a cross-border seller,
 a "Luar Negeri" shop location), the basis column (``matched_signals``) ends with that fact in the platform's
-own words — direct evidence of import origin beside the wording signals. The column list :data:`COLUMNS` is the single definition every writer uses (CSV
-header, XLSX header and types, JSON keys). To add a column: add a field to :class:`ExportRow`, fill it in
-:func:`select_rows`, add it to :data:`COLUMNS` and regenerate the golden files in ``tests/fixtures/golden``.
+own words — direct evidence of import origin beside the wording signals. The column list :data:`COLUMNS`
+is the single definition every writer uses (CSV header, XLSX header and types, JSON keys). To add a column:
+add a field to :class:`ExportRow`, fill it in :func:`select_rows`, add it to :data:`COLUMNS` and regenerate
+the golden files in ``tests/fixtures/golden``.
 """
 
 from __future__ import annotations

@@ -89,6 +89,36 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+# keys a "redesign" fault renames wherever they occur in a JSON answer (lists of results and item ids)
+REDESIGN_RENAMES = {
+    "products": "productCards",
+    "listItems": "itemCards",
+    "items": "itemCards",
+    "sponsorProducts": "adCards",
+    "edges": "nodes",
+    "sections": "feed",
+    "data": "payload",
+}
+
+
+def _renamed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {REDESIGN_RENAMES.get(k, k): _renamed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v) for v in value]
+    return value
+
+
+def redesigned(response: Response) -> Response:
+    """The same answer after a (simulated) redesign: result lists under new names; non-JSON unchanged."""
+    try:
+        data = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(json.dumps(_renamed(data)).encode(), status_code=response.status_code, headers=headers)
+
+
 def guarded(state: SandboxState, platform: str, block_page: BlockRenderer) -> Callable[[Handler], Handler]:
     """Decorator for a replica handler: request log + fault injection."""
 
@@ -114,8 +144,10 @@ def guarded(state: SandboxState, platform: str, block_page: BlockRenderer) -> Ca
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
                 return await handler(request)
-            # malformed: the real answer, cut short
             response = await handler(request)
+            if fault.kind == "redesign":
+                return redesigned(response)
+            # malformed: the real answer, cut short
             body = bytes(response.body)
             cut = body[: max(1, len(body) * 3 // 5)]
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
