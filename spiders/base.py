@@ -588,6 +588,21 @@ class BrowserLogin:
 
 
 @dataclass(frozen=True)
+class AnswerRule:
+    """Which recorded answers a profile's parsers read (``tertib calibrate`` on a browser recording).
+
+    ``path`` is a regular expression searched in the URL path *below the host* (and below the sandbox's
+    ``/{host-key}`` prefix); ``kind`` is ``search`` (``parse_search``) or ``detail`` (``parse_detail``:
+    listing, removal and recheck pages); ``contains``, when set, must occur in the body (Facebook's one
+    ``/api/graphql/`` endpoint answers many queries, only ``marketplace_search`` ones are results).
+    """
+
+    kind: str
+    path: str
+    contains: str = ""
+
+
+@dataclass(frozen=True)
 class SiteProfile:
     """Everything the spiders need to know about one platform, as plain data and pure functions.
 
@@ -620,6 +635,8 @@ class SiteProfile:
     browser_api_markers: tuple[str, ...] = ()
     scroll_pagination: bool = False
     login: BrowserLogin | None = None
+    # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
+    answers: tuple[AnswerRule, ...] = ()
 
     @property
     def has_search(self) -> bool:

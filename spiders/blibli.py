@@ -34,6 +34,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
@@ -346,4 +347,8 @@ PROFILE = SiteProfile(
     block_markers=BLOCK_MARKERS,
     removal_rules=("blibli.http_404", "blibli.code_404"),
     notes="TLS fingerprinting reported; an HTML body where JSON was expected is a block.",
+    answers=(
+        AnswerRule("search", r"^/backend/search/products\b"),
+        AnswerRule("detail", r"^/backend/product-detail/products/[^/]+/_summary"),
+    ),
 )

@@ -24,6 +24,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
@@ -174,4 +175,8 @@ PROFILE = SiteProfile(
     download_delay=2.0,
     removal_rules=("bukalapak.http_404", "bukalapak.closure_redirect"),
     notes="Recheck only; physical-goods marketplace closed in February 2025. Do not follow redirects.",
+    answers=(
+        AnswerRule("search", r"^/multistrategy-products\b"),
+        AnswerRule("detail", r"^/p/"),
+    ),
 )

@@ -29,6 +29,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     BrowserLogin,
@@ -288,5 +289,10 @@ PROFILE = SiteProfile(
         submit="#loginbutton",
         sandbox_user="analyst@sandbox.test",
         sandbox_password="sandbox-pass",
+    ),
+    answers=(
+        AnswerRule("search", r"^/marketplace/search/?$"),
+        AnswerRule("search", r"^/api/graphql/?$", contains="marketplace_search"),
+        AnswerRule("detail", r"^/marketplace/item/\d+/?$"),
     ),
 )

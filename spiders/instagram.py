@@ -33,6 +33,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     BrowserLogin,
@@ -391,5 +392,11 @@ PROFILE = SiteProfile(
         submit="button[type=submit]",
         sandbox_user="analyst.sandbox",
         sandbox_password="sandbox-pass",
+    ),
+    answers=(
+        AnswerRule("search", r"^/api/v1/tags/[^/]+/sections/?$"),
+        AnswerRule("search", r"^/api/v1/users/web_profile_info/?$"),
+        AnswerRule("search", r"^/graphql/query/?$", contains="edge_owner_to_timeline_media"),
+        AnswerRule("detail", r"^/(p|reel)/[A-Za-z0-9_-]+/?$"),
     ),
 )

@@ -27,6 +27,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     PathReader,
@@ -206,7 +207,7 @@ def parse_search(
     items = mods.get("listItems")
     raw_total = info.get("totalResults")
     total = str(raw_total).strip() if raw_total is not None else None
-    if items is None and total is not None:  # "no results" pages omit listItems
+    if items is None and total is not None and total in ("", "0"):  # "no results" pages omit listItems
         items = []
     if not isinstance(items, list):
         reader.require(data, "mods.listItems", list)
@@ -352,4 +353,8 @@ PROFILE = SiteProfile(
     removal_rules=("lazada.redirect_off_product",),
     hidden_rules=("lazada.product_inactive",),
     notes="Detail fetches must not follow redirects (REDIRECT_ENABLED off / dont_redirect) to see the 302.",
+    answers=(
+        AnswerRule("search", r"^/catalog/?$"),
+        AnswerRule("detail", r"^/products/.*-i\d+(-s\d+)?\.html"),
+    ),
 )

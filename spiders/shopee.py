@@ -27,6 +27,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     PathReader,
@@ -434,4 +435,9 @@ PROFILE = SiteProfile(
     hidden_rules=tuple(HIDDEN_ITEM_STATUS.values()),
     notes="Signed API: read the responses the page requests in a logged-in browser, one tab, slowly.",
     browser_api_markers=("/api/v4/search/search_items",),
+    answers=(
+        AnswerRule("search", r"^/api/v4/search/search_items"),
+        AnswerRule("detail", r"^/api/v4/(pdp/get_pc|item/get)\b"),
+        AnswerRule("detail", r"(-i\.\d+\.\d+|^/product/\d+/\d+)/?$"),
+    ),
 )

@@ -29,6 +29,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
@@ -513,4 +514,8 @@ PROFILE = SiteProfile(
     removal_rules=("tokopedia.gql_error_2001", *REMOVED_STATUSES.values()),
     hidden_rules=tuple(HIDDEN_STATUSES.values()),
     notes="TikTok Shop products appear in results with ttsProductID (extra_ids).",
+    answers=(
+        AnswerRule("search", r"^/graphql/(SearchProductV5Query|SearchProductQueryV4|SearchProductV4Query)\b"),
+        AnswerRule("detail", r"^/graphql/PDPGetLayoutQuery\b"),
+    ),
 )
