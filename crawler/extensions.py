@@ -154,6 +154,11 @@ class SweepHealth:
         )
         if stats.get("tertib/sandbox_guard/refused"):
             attention.append(f"sandbox guard refused {stats['tertib/sandbox_guard/refused']} requests")
+        # egress: each proxy's state (active, cooling, retired) and why a retired one was retired
+        pool = self.crawler.settings.get("TERTIB_PROXY_POOL")
+        proxies = pool.snapshot() if pool is not None else []
+        if pool is not None:
+            attention.extend(pool.health_messages())
         item_errors = int(stats.get("tertib/item_errors", 0))
         if item_errors:
             attention.append(f"{item_errors} items failed in the pipelines (not stored); see the log")
@@ -169,6 +174,7 @@ class SweepHealth:
             "needs_attention": attention,
             "related_terms": related,
             "shape_changes": shape_changes,
+            "proxies": proxies,
         }
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
@@ -186,6 +192,7 @@ class SweepHealth:
                             "platforms": per_platform,
                             "related_terms": related,
                             "shape_changes": shape_changes,
+                            "proxies": proxies,
                             "duration_s": self.result["duration_s"],
                             "reason": reason,
                         },

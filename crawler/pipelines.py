@@ -82,6 +82,7 @@ def run_context(crawler: Crawler) -> RunContext:
     if ctx is None:
         settings: Settings = crawler.settings["TERTIB_SETTINGS"]
         ctx = RunContext(settings, run_id=crawler.settings.get("TERTIB_RUN_ID"))
+        ctx.proxies = crawler.settings.get("TERTIB_PROXY_POOL")
         crawler._tertib_context = ctx  # type: ignore[attr-defined]
     return ctx
 

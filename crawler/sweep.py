@@ -82,6 +82,7 @@ def run_sweep(
     from scrapy.settings import Settings as ScrapySettings
 
     from crawler import settings as crawl_settings
+    from crawler.proxies import ProxyPool
     from crawler.terms.scorer import SCORER_VERSION
     from spiders.sweep import SweepSpider
     from storage import repositories as repo
@@ -100,6 +101,11 @@ def run_sweep(
             queries = queries[:max_queries]
         if not queries:
             raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
+        # Egress: every configured proxy is reached once before the run exists (an unreachable one is
+        # retired; a platform left without any is one error line, not a run full of errors).
+        proxies = ProxyPool.from_settings(settings, platforms)
+        if proxies.configured:
+            proxies.preflight()
         # 2. Open the run record.
         run_id = repo.start_run(
             session,
@@ -118,11 +124,15 @@ def run_sweep(
         progress=progress,
         screenshots=screenshots,
         details=details,
+        proxies=proxies,
     )
     process = CrawlerProcess(ScrapySettings(values))
     common.quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
-    process.start()
+    try:
+        process.start()
+    finally:
+        proxies.close()
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:

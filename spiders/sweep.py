@@ -96,6 +96,7 @@ class SweepSpider(scrapy.Spider):
             "download_slot": profile.platform,
             "query": query,
             "page": page,
+            "tertib_judge": True,  # the parser tells a block page from content (proxy health)
         }
         callback = self.parse_search
         if profile.needs_browser:
@@ -288,6 +289,10 @@ class SweepSpider(scrapy.Spider):
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
+        self._proxy_feedback(response, result)
+        for exchange in exchanges or ():
+            if isinstance(exchange, BrowserExchange) and not exchange.egress:
+                exchange.egress = str(response.meta.get("tertib_egress") or "")
         if result.block is not None:
             self.stat(platform, "blocked")
             retries = response.meta.get("block_retries", 0)
@@ -331,6 +336,16 @@ class SweepSpider(scrapy.Spider):
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:
             yield self.search_request(profile, query, page + 1)
+
+    def _proxy_feedback(self, response: Response, result: SearchPage) -> None:
+        """Tell the proxy pool whether the answer that came through a proxy was content or a block page."""
+        used = response.meta.get("tertib_proxy")
+        pool = self.settings.get("TERTIB_PROXY_POOL")
+        if used and pool is not None:
+            if result.block is not None:
+                pool.report(*used, "block", f"{result.block.reason}: {result.block.detail}"[:160])
+            else:
+                pool.report(*used, "ok")
 
     async def on_error(self, failure: Any) -> AsyncIterator[Any]:
         request = failure.request
