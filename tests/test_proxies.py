@@ -135,6 +135,21 @@ def microsocks(tmp: Path) -> Iterator[Proxy]:
             _stop(proc)
 
 
+@contextmanager
+def pproxy_server(tmp: Path) -> Iterator[Proxy]:
+    """The pproxy library's own HTTP proxy server (with a password), logging each connection it carries."""
+    port = free_port()
+    log = tmp / f"pproxy-{port}.log"
+    with log.open("wb") as out:
+        args = [sys.executable, "-m", "pproxy", "-l", f"http://127.0.0.1:{port}#{USER}:{PASSWORD}", "-v"]
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_listening(port, proc, "pproxy")
+            yield Proxy(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}", port, log)
+        finally:
+            _stop(proc)
+
+
 # --------------------------------------------------------------------------------------------------
 # Units: URLs, pools, rotation, cool-down, retirement
 # --------------------------------------------------------------------------------------------------
@@ -433,3 +448,24 @@ def test_socks5_proxy_with_a_password(sandbox: tuple[str, SandboxState], tmp_pat
     (row,) = result.run["stats"]["proxies"]
     assert row["proxy"] == socks.label and row["state"] == "active" and row["ok"] > 0
     assert json.dumps(result.run["stats"]).find(PASSWORD) == -1
+
+
+@pytest.mark.integration
+def test_browser_login_goes_out_through_the_platforms_proxy(
+    sandbox: tuple[str, SandboxState], tmp_path: Path
+) -> None:
+    """``tertib browser login`` starts the saved session from the proxy the sweeps' browser will use."""
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium not installed")
+    url, _state = sandbox
+    port = url.rsplit(":", 1)[1]
+    # pproxy as the HTTP proxy here: tinyproxy 1.11 keeps only one of several Set-Cookie headers, and the
+    # replica's login sets two (c_user, xs) — the login would fail through it, not through tertib
+    with pproxy_server(tmp_path) as proxy:
+        proc = _tertib(
+            tmp_path, "browser", "login", "facebook", "--sandbox", url, env={"TERTIB_PROXIES": proxy.url}
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+        assert f"logging in through proxy {proxy.label}" in proc.stdout
+        logged = proxy.log.read_text(errors="replace")
+    assert f"-> 127.0.0.1:{port}" in logged, logged[-500:]
