@@ -67,10 +67,9 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
     start = base + (profile.login.login_path if profile.login else "/")
     # the session must start from the address the sweeps will use: the platform's first healthy proxy,
     # which is also the sticky egress of its browser context in a sweep (crawler/proxies.py)
-    pool = ProxyPool.from_settings(settings, [platform])
+    pool = ProxyPool.for_run(settings, [platform])
     proxy: dict[str, str] | None = None
     if pool.configured:
-        pool.preflight()
         choice = pool.choose(platform, sticky="browser")
         proxy = dict(choice.playwright) if choice is not None else None
         if choice is not None:

@@ -341,6 +341,14 @@ class ProxyPool:
             clock=clock or time.monotonic,
         )
 
+    @classmethod
+    def for_run(cls, settings: Settings, platforms: Iterable[str]) -> ProxyPool:
+        """The pools of a crawl, checked with :meth:`preflight` before it starts when any is configured."""
+        pool = cls.from_settings(settings, list(platforms))
+        if pool.configured:
+            pool.preflight()
+        return pool
+
     @property
     def configured(self) -> bool:
         return bool(self.pools)

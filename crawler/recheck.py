@@ -122,9 +122,8 @@ def run_recheck(
     db = common.database()
     platforms = sorted({t.platform for t in targets})
     check_hosts(settings, targets)
-    proxies = ProxyPool.from_settings(settings, platforms)
-    if proxies.configured and targets:
-        proxies.preflight()  # unreachable proxies: one error line before the run exists
+    # unreachable proxies: one error line before the run exists
+    proxies = ProxyPool.for_run(settings, platforms if targets else [])
     # 1. Open the run.
     with db.session() as session:
         run_id = repo.start_run(

@@ -103,9 +103,7 @@ def run_sweep(
             raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
         # Egress: every configured proxy is reached once before the run exists (an unreachable one is
         # retired; a platform left without any is one error line, not a run full of errors).
-        proxies = ProxyPool.from_settings(settings, platforms)
-        if proxies.configured:
-            proxies.preflight()
+        proxies = ProxyPool.for_run(settings, platforms)
         # 2. Open the run record.
         run_id = repo.start_run(
             session,

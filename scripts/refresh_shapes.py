@@ -63,7 +63,7 @@ REAL_ANSWERS: list[tuple[str, str, str, str, Callable[[Any], Any]]] = [
         "",
         lambda node: {
             "data": {"marketplace_search": {"feed_units": {"edges": [{"node": {"listing": node}}]}}}
-        },  # noqa: E501
+        },
     ),
     ("instagram/web_profile_info_excerpt.json", "instagram", "search", "profile", lambda b: b),
     ("instagram/profile_posts_graphql_2017_excerpt.json", "instagram", "search", "profile", lambda b: b),

@@ -148,25 +148,39 @@ def _login_block(url: str, status: int, headers: Mapping[str, Any] | None) -> Bl
     return None
 
 
-def _listing(media: Mapping[str, Any], base: str) -> Listing | None:
-    code = text_or_none(media.get("code"))
-    if not code:
-        return None
-    caption = str(get_path(media, "caption.text") or "").strip()
-    user = media.get("user") or {}
-    first_line = caption.splitlines()[0] if caption else ""
+def _post(
+    code: str, caption: str, *, seller_id: Any, username: Any, image: Any, raw: dict[str, Any], base: str
+) -> Listing:
+    """A post as a listing: the caption's first line is the title, a price in it the price."""
+    username = text_or_none(username)
     return Listing(
         platform=PLATFORM,
         listing_id=code,
         url=post_url(base, code),
-        title=first_line[:200],
+        title=(caption.splitlines()[0] if caption else "")[:200],
         description=caption,
         price=caption_price(caption),
-        seller_id=id_text(user.get("pk")),
-        seller_name=text_or_none(user.get("username")),
-        shop_url=f"{base}/{user['username']}/" if user.get("username") else None,
-        image_url=text_or_none(get_path(media, "image_versions2.candidates.0.url")),
+        seller_id=id_text(seller_id),
+        seller_name=username,
+        shop_url=f"{base}/{username}/" if username else None,
+        image_url=text_or_none(image),
+        raw=raw,
+    )
+
+
+def _listing(media: Mapping[str, Any], base: str) -> Listing | None:
+    code = text_or_none(media.get("code"))
+    if not code:
+        return None
+    user = media.get("user") or {}
+    return _post(
+        code,
+        str(get_path(media, "caption.text") or "").strip(),
+        seller_id=user.get("pk"),
+        username=user.get("username"),
+        image=get_path(media, "image_versions2.candidates.0.url"),
         raw={"pk": media.get("pk"), "full_name": user.get("full_name"), "taken_at": media.get("taken_at")},
+        base=base,
     )
 
 
@@ -181,21 +195,14 @@ def _profile_listing(node: Mapping[str, Any], user: Mapping[str, Any], base: str
     code = text_or_none(node.get("shortcode"))
     if not code:
         return None
-    caption = _caption(node)
     owner = node.get("owner") or {}
-    username = text_or_none(user.get("username")) or text_or_none(owner.get("username"))
-    first_line = caption.splitlines()[0] if caption else ""
-    return Listing(
-        platform=PLATFORM,
-        listing_id=code,
-        url=post_url(base, code),
-        title=first_line[:200],
-        description=caption,
-        price=caption_price(caption),
+    return _post(
+        code,
+        _caption(node),
         seller_id=id_text(user.get("id")) or id_text(owner.get("id")),
-        seller_name=username,
-        shop_url=f"{base}/{username}/" if username else None,
-        image_url=text_or_none(node.get("display_url") or node.get("thumbnail_src")),
+        username=text_or_none(user.get("username")) or text_or_none(owner.get("username")),
+        image=node.get("display_url") or node.get("thumbnail_src"),
+        base=base,
         raw={
             "pk": node.get("id"),
             "full_name": user.get("full_name"),

@@ -18,22 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_sweep_integration import (
-    ROOT,
-    SEED,
-    SIZE,
-    assert_matches_truth,
-    child_env,
-    stored,
-)
+import test_sweep_integration as integration
+from test_sweep_integration import ROOT, assert_matches_truth, child_env, stored
 
 from crawler.config import ConfigError, load_settings
 from crawler.proxies import ProxyError, ProxyPool, parse_proxy
-from sandbox.catalog import CatalogListing, generate
-from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 
 USER, PASSWORD = "tertib", "s3cret-pw"
+catalog, sandbox = integration.catalog, integration.sandbox  # the integration tests' sandbox fixtures
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,34 +113,35 @@ def tinyproxy(tmp: Path, *, auth: bool = True, deny_all: bool = False) -> Iterat
 
 
 @contextmanager
+def _logged_server(tmp: Path, name: str, args: list[str], port: int, url: str) -> Iterator[Proxy]:
+    """A proxy server process whose output is its log (one line per connection it carries)."""
+    log = tmp / f"{name}-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_listening(port, proc, name)
+            yield Proxy(url, port, log)
+        finally:
+            _stop(proc)
+
+
+@contextmanager
 def microsocks(tmp: Path) -> Iterator[Proxy]:
     if shutil.which("microsocks") is None:
         pytest.skip("microsocks is not installed (scripts/bootstrap.sh installs it)")
     port = free_port()
-    log = tmp / f"microsocks-{port}.log"
-    with log.open("wb") as out:
-        args = ["microsocks", "-i", "127.0.0.1", "-p", str(port), "-u", USER, "-P", PASSWORD]
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_listening(port, proc, "microsocks")
-            yield Proxy(f"socks5://{USER}:{PASSWORD}@127.0.0.1:{port}", port, log)
-        finally:
-            _stop(proc)
+    args = ["microsocks", "-i", "127.0.0.1", "-p", str(port), "-u", USER, "-P", PASSWORD]
+    with _logged_server(tmp, "microsocks", args, port, f"socks5://{USER}:{PASSWORD}@127.0.0.1:{port}") as p:
+        yield p
 
 
 @contextmanager
 def pproxy_server(tmp: Path) -> Iterator[Proxy]:
     """The pproxy library's own HTTP proxy server (with a password), logging each connection it carries."""
     port = free_port()
-    log = tmp / f"pproxy-{port}.log"
-    with log.open("wb") as out:
-        args = [sys.executable, "-m", "pproxy", "-l", f"http://127.0.0.1:{port}#{USER}:{PASSWORD}", "-v"]
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_listening(port, proc, "pproxy")
-            yield Proxy(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}", port, log)
-        finally:
-            _stop(proc)
+    args = [sys.executable, "-m", "pproxy", "-l", f"http://127.0.0.1:{port}#{USER}:{PASSWORD}", "-v"]
+    with _logged_server(tmp, "pproxy", args, port, f"http://{USER}:{PASSWORD}@127.0.0.1:{port}") as p:
+        yield p
 
 
 # --------------------------------------------------------------------------------------------------
@@ -282,47 +276,53 @@ def _tertib(
     )
 
 
-def test_cli_malformed_and_unreachable_proxies(tmp_path: Path) -> None:
+def _cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    """``tertib ARGS`` in this process with ``env`` (these fail before any crawl starts)."""
+    from crawler import cli_common
+    from crawler.cli import main
+
+    for name in [n for n in __import__("os").environ if n.startswith("TERTIB_PROXIES")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cli_common.settings.cache_clear()
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1 if code else 0), out, err
+
+
+def test_cli_malformed_and_unreachable_proxies(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     terms = tmp_path / "terms.txt"
     terms.write_text("jaket\n")
-    sweep = (
-        "sweep",
-        "--sandbox",
-        "http://127.0.0.1:9",
-        "-p",
-        "blibli",
-        "--terms",
-        str(terms),
-        "--no-progress",
-    )
-    bad = _tertib(tmp_path, *sweep, env={"TERTIB_PROXIES": "htp://user:hunter2@proxy:3128"})
-    assert bad.returncode == 2, bad.stderr
-    assert bad.stderr.count("\n") == 1 and "malformed proxy URL 'htp://user:***@proxy:3128'" in bad.stderr
-    assert "hunter2" not in bad.stderr + bad.stdout and "Traceback" not in bad.stderr
+    sweep = ("sweep", "--sandbox", "http://127.0.0.1:9", "-p", "blibli", "--terms", str(terms))
+    code, out, err = _cli(capsys, monkeypatch, {"TERTIB_PROXIES": "htp://user:hunter2@proxy:3128"}, *sweep)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "malformed proxy URL 'htp://user:***@proxy:3128'" in err
+    assert "hunter2" not in err + out and "Traceback" not in err
     closed = free_port()
-    dead = _tertib(tmp_path, *sweep, env={"TERTIB_PROXIES_BLIBLI": f"http://127.0.0.1:{closed}"})
-    assert dead.returncode == 1, dead.stderr
-    assert dead.stderr.count("\n") == 1 and "no reachable proxy for blibli" in dead.stderr
-    assert "Connection refused" in dead.stderr and "Traceback" not in dead.stderr
-    status = _tertib(tmp_path, "status", env={"TERTIB_PROXIES": "http://proxy"})
-    assert status.returncode == 2 and "no port" in status.stderr
+    dead = {"TERTIB_PROXIES_BLIBLI": f"http://127.0.0.1:{closed}"}
+    code, out, err = _cli(capsys, monkeypatch, dead, *sweep)
+    assert code == 1, err
+    assert err.count("\n") == 1 and "no reachable proxy for blibli" in err
+    assert "Connection refused" in err and "Traceback" not in err
+    from crawler import cli_common
+    from storage.models import SweepRun
+
+    with cli_common.database().session() as session:
+        assert session.query(SweepRun).count() == 0  # refused before a run was opened
+    code, _out, err = _cli(capsys, monkeypatch, {"TERTIB_PROXIES": "http://proxy"}, "status")
+    assert code == 2 and "no port" in err
 
 
 # --------------------------------------------------------------------------------------------------
 # Sweeps of the sandbox through real proxies
 # --------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def catalog() -> list[CatalogListing]:
-    return generate(SEED, SIZE)
-
-
-@pytest.fixture()
-def sandbox(catalog: list[CatalogListing]) -> Iterator[tuple[str, SandboxState]]:
-    state = SandboxState(list(catalog), seed=SEED)
-    with SandboxServer(state) as url:
-        yield url, state
-
-
 def _sweep(
     tmp_path: Path, url: str, platforms: list[str], queries: list[str], env: dict[str, str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
@@ -353,15 +353,17 @@ def test_every_platform_request_goes_through_the_proxy(
 ) -> None:
     """HTTP platforms, Shopee in Chromium and the evidence screenshots: all through tinyproxy (password)."""
     url, state = sandbox
-    platforms, queries = ["tokopedia", "lazada", "blibli", "shopee"], ["thrift"]
+    platforms, queries = ["tokopedia", "lazada", "shopee"], ["karungan"]  # 11–17 results each
     with tinyproxy(tmp_path) as proxy:
-        _sweep(tmp_path, url, platforms, queries, {"TERTIB_PROXIES": proxy.url}, "--max-pages", "1")
+        env = {"TERTIB_PROXIES": proxy.url}
+        # --details candidate: fewer listing pages opened (each is one more request to prove, not a new kind)
+        _sweep(tmp_path, url, platforms, queries, env, "--max-pages", "1", "--details", "candidate")
         logged = proxy.requests()
     result = stored(tmp_path / "data")
     assert_matches_truth(state, result, platforms, queries, 1)
 
     arrivals = _arrivals(url)
-    for prefix in ("/tokopedia-gql", "/lazada", "/blibli", "/shopee"):
+    for prefix in ("/tokopedia-gql", "/lazada", "/shopee"):
         assert arrivals.get(prefix, {}).get("via", 0) > 0, (prefix, arrivals)
     direct = {p: c["direct"] for p, c in arrivals.items() if c["direct"]}
     assert not direct, f"requests that reached the sandbox without the proxy: {direct}"
