@@ -14,7 +14,15 @@ Settings that matter:
 - ``TERTIB_PLATFORM_MODULES`` (``platform_modules``): comma-separated modules that each export one site
   profile (the platform registry, :mod:`crawler.registry`; default: the built-in platforms).
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
+- ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
+  active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+- ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
+  (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
+  (``[proxies_by_platform] <platform> = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one
+  proxy per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request``
+  (default) or ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See
+  ``crawler/proxies.py``.
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -66,6 +74,7 @@ class Settings:
     threshold_strong: float = 0.85
     threshold_candidate: float = 0.6
     threshold_weak: float = 0.3
+    model: str = "auto"  # crawler/terms/model.py: auto / packaged / rules / a model file
     recheck_days: tuple[int, ...] = (1, 3, 7, 30)
     timezone: str = "Asia/Jakarta"
     warc_max_bytes: int = 1_000_000_000
@@ -82,6 +91,13 @@ class Settings:
     scheduler_stop_timeout: float = 120.0
     scheduler_workers: int = 2
     scheduler_python: str = ""
+    # egress proxies (crawler/proxies.py): none configured = direct, as before
+    proxies: tuple[str, ...] = ()
+    proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    proxies_file: str = ""
+    proxy_rotation: str = "request"
+    proxy_cooldown: float = 60.0
+    proxy_max_failures: int = 3
 
     # -- derived paths -------------------------------------------------------------------------
     @property
@@ -177,6 +193,12 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError
             return {str(k): str(v) for k, v in value.items()}
+        if name == "proxies":
+            return _proxy_list(value)
+        if name == "proxies_by_platform":
+            if not isinstance(value, Mapping):
+                raise ValueError
+            return {str(k).lower(): _proxy_list(v) for k, v in value.items()}
         if isinstance(default, float):
             return float(value)
         if isinstance(default, int) and not isinstance(default, bool):
@@ -184,6 +206,15 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r} has an unusable value: {value!r}") from None
+
+
+def _proxy_list(value: Any) -> tuple[str, ...]:
+    """``"a, b"``, ``"a b"`` or ``["a", "b"]`` → ``("a", "b")`` (each validated in crawler.proxies)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def load_settings(
@@ -209,11 +240,19 @@ def load_settings(
 
     for name in _FIELDS:
         env_name = f"TERTIB_{name.upper()}"
-        if env_name in env and name != "base_urls":
+        if env_name in env and name not in ("base_urls", "proxies_by_platform"):
             values[name] = _coerce(name, env[env_name])
-
     modules = overrides.get("platform_modules") or values.get("platform_modules") or DEFAULT_PLATFORM_MODULES
-    real = load_registry(_coerce("platform_modules", modules)).real_base_urls
+    registry = load_registry(_coerce("platform_modules", modules))
+    by_platform = dict(values.get("proxies_by_platform", {}))
+    for platform in registry.names:  # TERTIB_PROXIES_<PLATFORM>=…: one platform's pool
+        env_name = f"TERTIB_PROXIES_{platform.upper()}"
+        if env_name in env:
+            by_platform[platform] = _proxy_list(env[env_name])
+    if by_platform:
+        values["proxies_by_platform"] = by_platform
+
+    real = registry.real_base_urls
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
     base = sandbox_base_urls(sandbox, real) if sandbox else {**real, **values.get("base_urls", {})}
     for key in real:

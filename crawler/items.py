@@ -46,16 +46,18 @@ class Verdict(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """What the scorer (and, when one is trained, a learned model) says about a listing's text.
+    """What the scorer says about a listing's text: the rules and, when one is active, the learned model.
 
-    ``value`` in [0, 1] and its ``verdict`` (strong / candidate / weak / clear) decide what happens next;
-    ``signals`` explain it (term, span, weight, role, matched text — :mod:`crawler.terms.scorer`). The
-    learned-model fields stay empty until a model scores: its ``probability``, ``model_version`` and the
-    ``top_features`` (name, weight) behind it.
+    ``value`` in [0, 1] and its ``verdict`` (strong / candidate / weak / clear) decide what happens
+    next; ``signals`` explain the rules' part (term, span, weight, role, matched text —
+    :mod:`crawler.terms.scorer`). With a model (``model_version`` set) ``value`` is the model's calibrated
+    ``probability`` and ``rule_score`` what the rules alone said; for weak-or-more verdicts (None
+    otherwise) ``top_features`` lists the features that moved the score, with spans where they rest on
+    words, and ``product`` the product-type facts the model used.
 
     Mappable: :meth:`to_dict` is the stored form (``Score.explanation`` rows, evidence metadata records,
-    ``Listing.to_dict``), :meth:`from_dict` reads it back; the model fields appear only when set, so stored
-    rule-based scores keep their shape.
+    ``Listing.to_dict``) and :meth:`from_dict` reads it back; the model's keys appear only when a model
+    scored, so rule-based scores keep their shape.
     """
 
     value: float
@@ -64,9 +66,11 @@ class Score:
     signals: Sequence[Mapping[str, Any]] = ()
     scorer_version: str = ""
     lexicon_hash: str = ""
+    rule_score: float | None = None
     probability: float | None = None
-    model_version: str | None = None
-    top_features: Sequence[tuple[str, float]] = ()
+    model_version: str | None = None  # None: the rules alone scored
+    top_features: Sequence[Mapping[str, Any]] | None = None  # None: not listed
+    product: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -77,15 +81,23 @@ class Score:
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
         }
-        if self.probability is not None or self.model_version is not None:
+        if self.model_version is not None:
+            data["rule_score"] = self.rule_score
             data["probability"] = self.probability
             data["model_version"] = self.model_version
-            data["top_features"] = [[name, weight] for name, weight in self.top_features]
+            if self.top_features is not None:
+                data["features"] = [dict(f) for f in self.top_features]
+                data["product"] = dict(self.product) if self.product is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Score:
-        probability = data.get("probability")
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        features = data.get("features")
+        product = data.get("product")
         return cls(
             value=float(data["score"]),
             verdict=str(data["verdict"]),
@@ -93,9 +105,11 @@ class Score:
             signals=tuple(dict(s) for s in data.get("signals") or ()),
             scorer_version=str(data.get("scorer_version") or ""),
             lexicon_hash=str(data.get("lexicon_hash") or ""),
-            probability=None if probability is None else float(probability),
-            model_version=data.get("model_version"),
-            top_features=tuple((str(n), float(w)) for n, w in data.get("top_features") or ()),
+            rule_score=number("rule_score"),
+            probability=number("probability"),
+            model_version=None if "model_version" not in data else str(data["model_version"] or ""),
+            top_features=None if features is None else tuple(dict(f) for f in features),
+            product=None if product is None else dict(product),
         )
 
 
@@ -128,6 +142,12 @@ class Listing:
     rank: int | None = None
     source_url: str | None = None  # the search/detail response URL this came from
     contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
+    # where the platform says the item ships from: True = from abroad (cross-border seller, "Luar Negeri"
+    # shop location, a global-store mark …), False = the platform says it is a domestic listing, None = not
+    # said. ``origin_facts`` are the platform's own words behind it (``<platform> shop_location="Luar
+    # Negeri"``), quoted in the export's basis column as evidence of import origin.
+    ships_from_abroad: bool | None = None
+    origin_facts: list[str] = field(default_factory=list)
     # filled by pipelines
     score: Score | None = None
     # evidence of where it came from (the search response, then the detail page); not serialised
@@ -202,6 +222,8 @@ class SearchPage:
     query_blocked_detail: str = ""
     related_terms: list[str] = field(default_factory=list)  # platform suggestions, for discovery
     shape_ok: bool = True  # False when the profile's JSON paths did not match
+    missing_paths: list[str] = field(default_factory=list)  # the required paths that did not match
+    shape: str = ""  # which of a platform's known response shapes this was (e.g. "searchProductV5")
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from crawler.errors import UsageError
 from crawler.items import RecheckObservation, RecheckTarget, Verdict
 from crawler.logs import quiet_libraries
 from crawler.pipelines import run_context
+from crawler.proxies import ProxyPool
 from crawler.run_context import PendingRecheck
 from spiders.recheck import RecheckSpider
 from storage import repositories as repo
@@ -109,6 +110,8 @@ def run_recheck(
     """Recheck ``targets`` in this process; returns the SweepRun id (kind ``recheck``)."""
     platforms = sorted({t.platform for t in targets})
     check_hosts(settings, targets)
+    # unreachable proxies: one error line before the run exists
+    proxies = ProxyPool.for_run(settings, platforms if targets else [])
     # 1. Open the run.
     with db.session() as session:
         run_id = repo.start_run(
@@ -130,12 +133,16 @@ def run_recheck(
         platforms=tuple(platforms),
         progress=progress,
         screenshots=screenshots,
+        proxies=proxies,
     )
     values["TERTIB_NOW"] = now.isoformat() if now else None
     process = CrawlerProcess(ScrapySettings(values))
     quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(RecheckSpider, targets=list(targets), run_id=run_id)
-    process.start()
+    try:
+        process.start()
+    finally:
+        proxies.close()
     # 3. SweepHealth closed the run; make sure a crash still leaves it closed.
     with db.session() as session:
         run = session.get(SweepRun, run_id)

@@ -4,7 +4,10 @@ Service functions (the web console reuses them; each works in the caller's sessi
 
 - :func:`review_queue` — candidates (``Listing.verdict`` ``strong``/``candidate``) that have no decision yet,
   highest score first. A listing's state is its *latest* decision (by ``decided_at``, then id): approving
-  and later rejecting leaves it rejected, and the exporter skips it.
+  and later rejecting leaves it rejected, and the exporter skips it. ``order="uncertain"`` (active
+  learning) also takes ``weak`` listings and puts first those the model is least sure about (score — the
+  model's calibrated probability — closest to :data:`UNCERTAIN_AT`): a decision there teaches the next
+  ``tertib model train`` the most.
 - :func:`approve` / :func:`reject` — record a :class:`storage.models.ReviewDecision` per listing (linked to
   the listing's latest score) and append one custody entry per decision, actor = the reviewer.
 - :func:`term_precision` — per term, how many decided listings whose latest score matched it were
@@ -40,6 +43,9 @@ from storage.models import Capture, Listing, ReviewDecision, Score, Seller
 log = logging.getLogger(__name__)
 
 QUEUE_VERDICTS: tuple[str, ...] = ("strong", "candidate")
+UNCERTAIN_VERDICTS: tuple[str, ...] = ("strong", "candidate", "weak")
+UNCERTAIN_AT = 0.5  # the calibrated probability at which the model knows least
+ORDERS: tuple[str, ...] = ("score", "uncertain")
 REJECT_REASONS: tuple[str, ...] = (
     "legit_preloved",
     "legit_new",
@@ -142,12 +148,20 @@ class QueueItem:
     first_seen: datetime
 
 
-def _queue_select(platform: str | None, min_score: float | None) -> Select[Listing, str | None]:
+def _verdicts(order: str) -> tuple[str, ...]:
+    if order not in ORDERS:
+        raise UsageError(f"unknown order {order!r}; use one of: {', '.join(ORDERS)}")
+    return UNCERTAIN_VERDICTS if order == "uncertain" else QUEUE_VERDICTS
+
+
+def _queue_select(
+    platform: str | None, min_score: float | None, order: str = "score"
+) -> Select[Listing, str | None]:
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
     query = (
         select(Listing, Seller.name)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
-        .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+        .where(Listing.verdict.in_(_verdicts(order)), ~decided)
     )
     if platform:
         query = query.where(Listing.platform == platform)
@@ -162,16 +176,18 @@ def review_queue(
     min_score: float | None = None,
     limit: int = 50,
     offset: int = 0,
+    order: str = "score",
 ) -> list[QueueItem]:
-    """Undecided candidates, highest score first (ties: oldest listing first)."""
+    """Undecided candidates, highest score first (ties: oldest listing first); with
+    ``order="uncertain"`` undecided weak-or-better listings, least certain first (see module docstring)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
-    query = (
-        _queue_select(platform, min_score)
-        .order_by(Listing.score_value.desc(), Listing.id)
-        .limit(limit)
-        .offset(offset)
+    keys = (
+        (func.abs(Listing.score_value - UNCERTAIN_AT), Listing.id)
+        if order == "uncertain"
+        else (Listing.score_value.desc(), Listing.id)
     )
+    query = _queue_select(platform, min_score, order).order_by(*keys).limit(limit).offset(offset)
     return [
         QueueItem(
             listing_id=listing.id,
@@ -189,10 +205,12 @@ def review_queue(
     ]
 
 
-def queue_size(session: Session, platform: str | None = None, min_score: float | None = None) -> int:
+def queue_size(
+    session: Session, platform: str | None = None, min_score: float | None = None, order: str = "score"
+) -> int:
     """How many candidates wait; counts ids only (no seller join), ~10x faster at 100k candidates."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
-    query = select(func.count(Listing.id)).where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+    query = select(func.count(Listing.id)).where(Listing.verdict.in_(_verdicts(order)), ~decided)
     if platform:
         query = query.where(Listing.platform == platform)
     if min_score is not None:
@@ -352,6 +370,9 @@ class ReviewCard:
     signals: list[dict[str, Any]] = field(default_factory=list)
     screenshot: Path | None = None
     relist_parent: str | None = None
+    # the learned model's part of the score (model_version, rule_score, probability, features, product);
+    # empty for scores made by the rules alone
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 def screenshot_path(blob_dir: Path, sha256: str) -> Path:
@@ -398,6 +419,11 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
         verdict=listing.verdict,
         seller=seller_text,
         signals=list((explanation or {}).get("signals") or []),
+        model={
+            k: (explanation or {})[k]
+            for k in ("model_version", "rule_score", "probability", "features", "product")
+            if (explanation or {}).get(k) is not None
+        },
         screenshot=shot,
         relist_parent=f"{parent.listing_key} {parent.url}" if parent else None,
     )
@@ -432,6 +458,3 @@ def highlight_signals(text: str, signals: Sequence[dict[str, Any]], context: int
 
 def format_price(price: int | None) -> str:
     return "-" if price is None else "Rp" + f"{price:,}".replace(",", ".")
-
-
-# -- CLI ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from crawler.errors import UsageError
 from crawler.review import (
     REJECT_REASONS,
     ReviewCard,
+    _verdicts,
     approve,
     format_price,
     highlight_signals,
@@ -38,14 +39,19 @@ def list_command(
     min_score: Annotated[float | None, typer.Option("--min-score", help="Only scores >= X.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
-    """Undecided candidates, highest score first.
+    """Undecided candidates, highest score first (--order uncertain: what teaches the model most first).
 
     Example: tertib review list --platform PLATFORM --min-score 0.8 --limit 20
     """
     with common.database().session() as session:
-        items = review_queue(session, platform=platform, min_score=min_score, limit=limit, offset=offset)
-        total = queue_size(session, platform=platform, min_score=min_score)
+        items = review_queue(
+            session, platform=platform, min_score=min_score, limit=limit, offset=offset, order=order
+        )
+        total = queue_size(session, platform=platform, min_score=min_score, order=order)
     table = Table(
         "id", "key", "score", "verdict", "price", "seller", "title", title=f"Review queue ({total})"
     )
@@ -129,6 +135,26 @@ def show_card(card: ReviewCard) -> None:
     console.print("signals:")
     for line in highlight_signals(card.text, card.signals) or [Text("  (no signals recorded)")]:
         console.print(Text("  ") + line)
+    if card.model.get("model_version"):
+        probability = float(card.model.get("probability") or 0)
+        rules_alone = float(card.model.get("rule_score") or 0)
+        console.print(
+            f"model     {escape(str(card.model['model_version']))}: probability {probability:.2f}, "
+            f"rules alone {rules_alone:.2f}",
+            highlight=False,
+        )
+        product = card.model.get("product") or {}
+        if product:
+            console.print(
+                f"product   {escape(str(product.get('kind')))}, {escape(str(product.get('condition')))}, "
+                f"bulk {escape(str(product.get('bulk')))}",
+                highlight=False,
+            )
+        features = [f for f in card.model.get("features") or [] if isinstance(f, dict)]
+        if features:
+            console.print("model features:")
+            for line in highlight_signals(card.text, [{**f, "term": f.get("feature", "")} for f in features]):
+                console.print(Text("  ") + line)
 
 
 @app.command("next")
@@ -139,13 +165,20 @@ def next_command(
     reason: Annotated[
         str, typer.Option("--reason", help="Reason recorded for [r]eject (one of the reject reasons).")
     ] = "other",
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
     """Review candidates one by one: [a]pprove, [r]eject, [s]kip, [q]uit.
 
-    Example: tertib review next --by "Siti (PKTN)" --platform PLATFORM
+    --order uncertain shows first the listings the model is least sure about (weak ones included), so
+    each decision teaches the next `tertib model train` the most.
+
+    Example: tertib review next --by "Siti (PKTN)" --platform PLATFORM --order uncertain
     """
     if reason not in REJECT_REASONS:
         raise UsageError(f"unknown reason {reason!r}; use one of: {', '.join(REJECT_REASONS)}")
+    _verdicts(order)
     db, settings = common.database(), common.settings()
     skipped: set[int] = set()
     counts = {"approve": 0, "reject": 0, "skip": 0}
@@ -154,7 +187,9 @@ def next_command(
             offset = 0
             item = None
             while item is None:
-                page = review_queue(session, platform=platform, min_score=min_score, limit=50, offset=offset)
+                page = review_queue(
+                    session, platform=platform, min_score=min_score, limit=50, offset=offset, order=order
+                )
                 if not page:
                     break
                 item = next((i for i in page if i.listing_id not in skipped), None)

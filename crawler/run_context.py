@@ -1,9 +1,9 @@
 """What one crawl shares across its pipelines, in three focused parts.
 
-- :class:`RunScoring` — the run's scorer (lexicon version fixed at start, recorded on the SweepRun), memoised
-  per text; ``score(text)`` gives a typed :class:`crawler.items.Score`.
-- :class:`RunEvidence` — the evidence recorder and the screenshotter: ``capture_entry(listing)`` /
-  ``unobservable_entry(attempt)`` / ``recheck_entry(observation)`` build recorder
+- :class:`RunScoring` — the run's scorer (lexicon version and learned model fixed at start, recorded on the
+  SweepRun and the scores), memoised per text; ``score(text)`` gives a typed :class:`crawler.items.Score`.
+- :class:`RunEvidence` — the evidence recorder and the screenshotter (through the run's proxies, when any):
+  ``capture_entry(listing)`` / ``unobservable_entry(attempt)`` / ``recheck_entry(observation)`` build recorder
   :class:`~crawler.evidence.capture.BatchEntry` objects (screenshots are taken here, before queuing);
   ``record_sweep_batch(entries)`` and ``record_recheck_batch(pending)`` commit a queue of them as ONE
   recorder batch on the recorder's writer thread (one WARC append + fsync, one transaction with the
@@ -34,6 +34,8 @@ from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
 from crawler.evidence.exchange import Exchange
 from crawler.evidence.screenshot import Screenshotter
 from crawler.items import BlockedAttempt, Listing, QueryFinding, RecheckObservation, Score, Verdict
+from crawler.proxies import ProxyPool
+from crawler.terms.model import load_for_settings
 from crawler.terms.scorer import SCORER_VERSION, Scorer, Thresholds
 from crawler.terms.store import current_version, load_lexicon
 from storage import custody
@@ -57,6 +59,7 @@ class RunScoring:
         self._scorer: Scorer | None = None
         self._scores: dict[str, Score] = {}  # text -> score (see score())
         self.scorer_version = ""
+        self.model_version = ""
         self.lexicon_version_id: int | None = None
 
     def _load(self) -> Scorer:
@@ -64,7 +67,9 @@ class RunScoring:
             lexicon = load_lexicon(session)
             self.lexicon_version_id = current_version(session).id
         self.scorer_version = SCORER_VERSION
-        return Scorer(lexicon, Thresholds.from_settings(self.settings))
+        model = load_for_settings(self.settings)  # a broken model file stops the run (one clear line)
+        self.model_version = model.version if model is not None else ""
+        return Scorer(lexicon, Thresholds.from_settings(self.settings), model)
 
     def score(self, text: str) -> Score:
         """The run's scorer on ``text`` (memoised: the scorer is a pure function of the text under the
@@ -89,13 +94,14 @@ class RunEvidence:
         self.scoring = scoring
         self.recorder: EvidenceRecorder | None = None
         self.screenshotter: Screenshotter | None = None
+        self.proxies: ProxyPool | None = None  # the run's pool: screenshots go out through it
         self.counts: Counter[str] = Counter()
         self.actor = settings.actor_name()
 
     async def open(self, *, screenshots: bool, tabs: int = 2) -> None:
         self.recorder = EvidenceRecorder(self.settings, self.db)
         if screenshots:
-            self.screenshotter = Screenshotter(self.settings, pages=tabs)
+            self.screenshotter = Screenshotter(self.settings, pages=tabs, proxies=self.proxies)
             await self.screenshotter.__aenter__()
 
     async def close(self) -> None:
@@ -106,13 +112,13 @@ class RunEvidence:
             self.recorder.close()
             self.recorder = None
 
-    async def _screenshot(self, url: str, exchanges: list[Exchange]) -> bytes | None:
+    async def _screenshot(self, url: str, platform: str, exchanges: list[Exchange]) -> bytes | None:
         """A screenshot of ``url`` (its page exchange joins ``exchanges``); None when it fails — the WARC of
         the responses is still evidence."""
         if self.screenshotter is None:
             return None
         try:
-            png, page_exchange = await self.screenshotter.capture(url)
+            png, page_exchange = await self.screenshotter.capture(url, platform=platform)
         except Exception as exc:
             logger.warning("screenshot failed for %s: %s", url, exc)
             self.counts["screenshot_failures"] += 1
@@ -123,7 +129,11 @@ class RunEvidence:
     async def capture_entry(self, listing: Listing, *, screenshot_png: bytes | None = None) -> BatchEntry:
         """A sweep candidate as a recorder entry (the screenshot is taken now, before queuing)."""
         exchanges = list(listing.exchanges)
-        png = screenshot_png if screenshot_png is not None else await self._screenshot(listing.url, exchanges)
+        png = (
+            screenshot_png
+            if screenshot_png is not None
+            else await self._screenshot(listing.url, listing.platform, exchanges)
+        )
         metadata = {
             "score": listing.score.to_dict() if listing.score is not None else None,
             "query": listing.query,
@@ -132,6 +142,7 @@ class RunEvidence:
             "sweep_run_id": self.run_id,
             "tool": f"tertib/{__version__}",
             "scorer_version": self.scoring.scorer_version,
+            "model_version": self.scoring.model_version,
             "lexicon_version_id": self.scoring.lexicon_version_id,
         }
         return BatchEntry(
@@ -182,7 +193,7 @@ class RunEvidence:
         exchanges: list[Exchange] = [observation.exchange] if observation.exchange is not None else []
         png = observation.screenshot_png
         if png is None:
-            png = await self._screenshot(target.url, exchanges)
+            png = await self._screenshot(target.url, target.platform, exchanges)
         return BatchEntry(
             listing=_recheck_listing(observation),
             listing_key=target.listing_key,

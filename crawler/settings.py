@@ -13,6 +13,9 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
 - ``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE`` — captures (and recheck ledger rows) per WARC append and
   transaction; each batch is committed or absent.
 - ``TERTIB_PROGRESS`` — a Rich progress display (the CLI turns it on).
+- ``TERTIB_PROXY_POOL`` — the run's :class:`crawler.proxies.ProxyPool` (None when no proxy is configured:
+  direct). ``ProxyMiddleware`` (740) gives requests their egress; the spider, the evidence pipeline's
+  screenshots and ``SweepHealth`` share the same pool.
 
 ``build(settings, crawl="sweep" | "recheck", run_id=…)`` returns the dict for ``scrapy.settings.Settings``
 with that crawl's pipelines (``ITEM_PIPELINES`` or ``RECHECK_ITEM_PIPELINES``); per-platform politeness
@@ -26,6 +29,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler.config import CHROMIUM_ARGS, Settings
+from crawler.proxies import ProxyPool
 from spiders.pages import DETAIL_SLOT
 
 ITEM_PIPELINES = {
@@ -44,12 +48,18 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SandboxGuardMiddleware": 50,
     # process_response runs from high to low order: 560 sees a 429/503 before Scrapy's RetryMiddleware (550)
     "crawler.middlewares.RetryAfterMiddleware": 560,
+    # before Scrapy's HttpProxyMiddleware (750), which turns the proxy's credentials into a header
+    "crawler.middlewares.ProxyMiddleware": 740,
 }
 
 EXTENSIONS = {
     "crawler.extensions.SweepHealth": 100,
     "crawler.extensions.SweepProgress": 200,
 }
+
+
+def slots_platforms(slots: dict[str, Any]) -> list[str]:
+    return [name for name in slots if DETAIL_SLOT not in name]
 
 
 def build(
@@ -62,7 +72,10 @@ def build(
     evidence: bool = True,
     screenshots: bool = True,
     details: str = "weak",
+    proxies: ProxyPool | None = None,
 ) -> dict[str, Any]:
+    """``proxies``: the run's :class:`~crawler.proxies.ProxyPool` (already checked with ``preflight``);
+    by default one is built from the settings (a malformed proxy URL is a ConfigError here)."""
     if crawl not in PIPELINES_BY_CRAWL:
         raise ValueError(f"unknown crawl {crawl!r}; known: {', '.join(PIPELINES_BY_CRAWL)}")
     profiles = settings.registry.profiles
@@ -84,6 +97,7 @@ def build(
             slots[name] = {"concurrency": max(profile.concurrency, 4), "delay": 0.0, "jitter": 0.0}
             slots[name + DETAIL_SLOT] = dict(slots[name])
     chromium = settings.chromium_path()
+    pool = proxies if proxies is not None else ProxyPool.from_settings(settings, slots_platforms(slots))
     values: dict[str, Any] = {
         "BOT_NAME": "tertib",
         "USER_AGENT": f"tertib/{__version__} (+enforcement research; contact in tertib.toml)",
@@ -129,6 +143,7 @@ def build(
         "TERTIB_PROGRESS": progress,
         "TERTIB_RUN_ID": run_id,
         "TERTIB_SETTINGS": settings,
+        "TERTIB_PROXY_POOL": pool if pool.configured else None,
         # browser pages only where a profile needs them (scrapy-playwright; Debian Chromium)
         "DOWNLOAD_HANDLERS": {
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",

@@ -38,6 +38,7 @@ from crawler.audit.relist import detect_relistings
 from crawler.config import Settings
 from crawler.errors import TertibError, UsageError
 from crawler.logs import quiet_libraries
+from crawler.proxies import ProxyPool
 from crawler.terms.discovery import run_discovery
 from crawler.terms.scorer import SCORER_VERSION
 from crawler.terms.store import current_version, ensure_seed
@@ -50,6 +51,12 @@ from storage.models import SweepRun, Term
 # Lexicon strengths that become search queries; weak words (preloved, vintage …) alone would flood the
 # queue with legitimate sellers, and negatives are look-alikes.
 QUERY_STRENGTHS = ("S", "M")
+
+
+class NeedsAttention(TertibError):
+    """``--strict``: the run finished but its results cannot be trusted as complete (exit code 3)."""
+
+    exit_code = 3
 
 
 def queries_from_file(path: Path) -> list[str]:
@@ -104,6 +111,9 @@ def run_sweep(
     # 1. The work is resolved by the caller (resolve_queries, or a shard of a larger sweep).
     if not work.queries:
         raise UsageError("no search terms to sweep")
+    # Egress: every configured proxy is reached once before the run exists (an unreachable one is
+    # retired; a platform left without any is one error line, not a run full of errors).
+    proxies = ProxyPool.for_run(settings, work.platforms)
     # 2. Open the run record.
     with db.session() as session:
         run_id = repo.start_run(
@@ -123,11 +133,15 @@ def run_sweep(
         progress=progress,
         screenshots=screenshots,
         details=details,
+        proxies=proxies,
     )
     process = CrawlerProcess(ScrapySettings(values))
     quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(SweepSpider, work=work, run_id=run_id)
-    process.start()
+    try:
+        process.start()
+    finally:
+        proxies.close()
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:
@@ -233,10 +247,18 @@ def sweep_command(
             "back the evidence), candidate, or none (evidence is the search response; fastest triage).",
         ),
     ] = "weak",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 3 when the run needs attention (a platform's answers changed shape, stayed blocked "
+            "or gave nothing), not only when it failed.",
+        ),
+    ] = False,
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
-    Example: tertib sweep --platform PLATFORM --platform OTHER --max-pages 3
+    Example: tertib sweep --platform PLATFORM --platform OTHER --max-pages 3 --strict
     """
     registry = common.settings().registry
     planned = SweepWork.from_dict(_read_work(work)) if work is not None else None
@@ -274,6 +296,10 @@ def sweep_command(
         if run is not None and run.status == "failed":
             raise TertibError(
                 f"sweep run #{run_id} failed: " + "; ".join(run.needs_attention or ["see the log"])
+            )
+        if strict and run is not None and run.needs_attention:
+            raise NeedsAttention(
+                f"sweep run #{run_id} needs attention (--strict): " + "; ".join(run.needs_attention)
             )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
@@ -55,6 +55,8 @@ class SweepSpider(scrapy.Spider):
         self.queries = list(work.queries)
         self.run_id = run_id
         self.related_terms: dict[str, set[str]] = defaultdict(set)
+        # platform -> {missing path: answers}: what stopped matching the profile (a redesign), for health
+        self.shape_changes: dict[str, Counter[str]] = defaultdict(Counter)
         self._browser_responses: dict[int, list[Any]] = defaultdict(list)
 
     @property
@@ -102,6 +104,7 @@ class SweepSpider(scrapy.Spider):
             "download_slot": profile.platform,
             "query": query,
             "page": page,
+            "tertib_judge": True,  # the parser tells a block page from content (proxy health)
         }
         callback = self.parse_search
         if profile.needs_browser:
@@ -146,6 +149,7 @@ class SweepSpider(scrapy.Spider):
         """
         profile = self.profiles[platform]
         browser_page = response.meta.get("playwright_page")
+        egress = str(response.meta.get("tertib_egress") or "")  # the page's context's proxy, or "direct"
         if browser_page is None:
             async for item in self._handle_search(
                 response, profile, self._parse_response(profile, response), query, page
@@ -182,7 +186,9 @@ class SweepSpider(scrapy.Spider):
             if first is None:
                 api = await self._new_api_responses(browser_page, seen=0)
                 if api:
-                    first, first_exchanges = await self._parse_api_responses(profile, api, query, page)
+                    first, first_exchanges = await self._parse_api_responses(
+                        profile, api, query, page, egress
+                    )
                 else:
                     first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
             pages.append((page, first, first_exchanges))
@@ -195,7 +201,9 @@ class SweepSpider(scrapy.Spider):
                     if not api:
                         break
                     seen += len(api)
-                    result, exchanges = await self._parse_api_responses(profile, api, query, next_page)
+                    result, exchanges = await self._parse_api_responses(
+                        profile, api, query, next_page, egress
+                    )
                     pages.append((next_page, result, exchanges))
                     if result.block is not None or not result.has_more:
                         break
@@ -233,14 +241,14 @@ class SweepSpider(scrapy.Spider):
         return await browser_login(browser_page, profile, self.tertib_settings, target)
 
     async def _parse_api_responses(
-        self, profile: SiteProfile, api_responses: list[Any], query: str, page: int
+        self, profile: SiteProfile, api_responses: list[Any], query: str, page: int, egress: str
     ) -> tuple[SearchPage, list[Exchange]]:
         """Merge the search results of the API responses one page render (or one scroll) received;
-        the responses themselves, as received, are the evidence."""
+        the responses themselves, as received (through ``egress``), are the evidence."""
         merged: SearchPage | None = None
         exchanges: list[Exchange] = []
         for api_response in api_responses:
-            result, exchange = await self._parse_api_response(profile, api_response, query, page)
+            result, exchange = await self._parse_api_response(profile, api_response, query, page, egress)
             exchanges.append(exchange)
             if merged is None or (merged.block is not None and result.block is None):
                 merged = result
@@ -252,12 +260,12 @@ class SweepSpider(scrapy.Spider):
         return merged, exchanges
 
     async def _parse_api_response(
-        self, profile: SiteProfile, api_response: Any, query: str, page: int
+        self, profile: SiteProfile, api_response: Any, query: str, page: int, egress: str
     ) -> tuple[SearchPage, Exchange]:
         """Parse one API response the page received; a redirect (captcha, traffic check) is read from its
         Location, since a redirect has no body."""
         assert profile.parse_search is not None
-        exchange = await Exchange.from_playwright(api_response)
+        exchange = await Exchange.from_playwright(api_response, egress=egress)
         if 300 <= exchange.status < 400:
             location = dict(exchange.response_headers).get("location") or api_response.url
             return profile.parse_search(
@@ -302,6 +310,7 @@ class SweepSpider(scrapy.Spider):
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
+        self._proxy_feedback(response, result)
         if result.block is not None:
             self.stat(platform, "blocked")
             retries = response.meta.get("block_retries", 0)
@@ -327,8 +336,9 @@ class SweepSpider(scrapy.Spider):
             else:
                 self.stat(platform, "unobservable")
             return
-        if not result.shape_ok:
+        if not result.shape_ok:  # not a block (returned above), not an empty page: the shape changed
             self.stat(platform, "shape_mismatch")
+            self.shape_changes[platform].update(result.missing_paths or ["(no path named)"])
         if result.query_blocked:
             self.stat(platform, "query_blocked")
             yield QueryFinding(platform=platform, query=query, detail=result.query_blocked_detail)
@@ -347,6 +357,16 @@ class SweepSpider(scrapy.Spider):
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:
             yield self.search_request(profile, query, page + 1)
+
+    def _proxy_feedback(self, response: Response, result: SearchPage) -> None:
+        """Tell the proxy pool whether the answer that came through a proxy was content or a block page."""
+        used = response.meta.get("tertib_proxy")
+        pool = self.settings.get("TERTIB_PROXY_POOL")
+        if used and pool is not None:
+            if result.block is not None:
+                pool.report(*used, "block", f"{result.block.reason}: {result.block.detail}"[:160])
+            else:
+                pool.report(*used, "ok")
 
     async def on_error(self, failure: Any) -> AsyncIterator[Any]:
         request = failure.request

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -190,6 +191,9 @@ class Listing(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
     relist_of_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None)
     relist_evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where the platform says the item ships from (crawler.items.Listing.ships_from_abroad) and its words
+    ships_from_abroad: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    origin_facts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
 
     seller: Mapped[Seller | None] = relationship(lazy="joined")
 
@@ -219,6 +223,7 @@ class Score(Base):
     verdict: Mapped[str] = mapped_column(String(16))  # strong / candidate / weak / clear
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scorer_version: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str | None] = mapped_column(String(60), default=None)  # None: rules alone
     lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -19,6 +19,9 @@ from crawler.evidence.exchange import Exchange
 from crawler.items import CheckResult, Listing, RecheckObservation, RecheckTarget, Score, Verdict
 from crawler.registry import default_registry
 from crawler.run_context import _recheck_listing
+from crawler.terms.lexicon import Lexicon
+from crawler.terms.model import load_packaged
+from crawler.terms.scorer import Scorer, Thresholds
 from spiders.pages import DETAIL_SLOT, listing_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +43,26 @@ def test_score_round_trips_and_keeps_the_stored_shape() -> None:
     assert stored["score"] == 0.91 and stored["signals"][0]["term"] == "bal"
     assert Score.from_dict(stored) == score
     learned = Score(
-        value=0.7, verdict="candidate", probability=0.83, model_version="m-1", top_features=(("bal", 1.2),)
+        value=0.7,
+        verdict="candidate",
+        rule_score=0.4,
+        probability=0.7,
+        model_version="m-1",
+        top_features=({"feature": "bal", "weight": 1.2},),
+        product={"kind": "clothing"},
     )
     data = learned.to_dict()
-    assert data["probability"] == 0.83 and data["model_version"] == "m-1"
-    assert data["top_features"] == [["bal", 1.2]]
+    assert data["probability"] == 0.7 and data["model_version"] == "m-1" and data["rule_score"] == 0.4
+    assert data["features"] == [{"feature": "bal", "weight": 1.2}] and data["product"] == {"kind": "clothing"}
     assert Score.from_dict(data) == learned
+
+
+@pytest.mark.parametrize("title", ["BAL KOREA isi 100 pcs baju bekas", "kaos polos katun baru", "jaket"])
+def test_score_carries_exactly_what_the_scorer_stores(title: str) -> None:
+    """The typed score on a listing is the scorer's own stored form, rules and learned model alike."""
+    for model in (None, load_packaged()):
+        result = Scorer(Lexicon.packaged(), Thresholds(), model).score(title)
+        assert result.to_score().to_dict() == result.to_dict()
 
 
 def test_listing_from_dict_reads_its_plain_form_and_refuses_typos() -> None:

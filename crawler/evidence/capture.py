@@ -71,6 +71,9 @@ from storage.models import Capture
 logger = logging.getLogger(__name__)
 
 SOFTWARE = f"tertib/{__version__} (warc writer: crawler.evidence)"
+# The egress that fetched an exchange (crawler.proxies: a proxy URL without credentials, or "direct"): an
+# extension header on the exchange's request/response/revisit records (WARC 1.1 allows named extensions).
+EGRESS_HEADER = "Tertib-Egress"
 
 
 def _utcnow() -> datetime:
@@ -390,6 +393,8 @@ class EvidenceRecorder:
         for ex in exchanges:
             block, offset = ex.response_block
             payload_digest = ex.payload_digest
+            # which egress fetched it (crawler.proxies): a header of the exchange's own records
+            egress = [(EGRESS_HEADER, ex.egress)] if ex.egress else []
             key = (ex.url, payload_digest)
             found = seen.get(key)
             mime = (ex.header("content-type") or "").split(";")[0].strip() or None
@@ -408,6 +413,7 @@ class EvidenceRecorder:
                         ("WARC-Refers-To", found.record_id),
                         ("WARC-Refers-To-Target-URI", found.uri),
                         ("WARC-Refers-To-Date", found.date),
+                        *egress,
                     ],
                     http_status=ex.status,
                     mime=mime,
@@ -428,6 +434,7 @@ class EvidenceRecorder:
                 payload_offset=offset,
                 http_status=ex.status,
                 mime=mime,
+                headers=egress,
             )
             req_block, req_offset = http_request_block(ex)
             request = warc.build_record(
@@ -438,7 +445,7 @@ class EvidenceRecorder:
                 content_type="application/http; msgtype=request",
                 block=req_block,
                 payload_offset=req_offset,
-                headers=[("WARC-Concurrent-To", response.record_id)],
+                headers=[("WARC-Concurrent-To", response.record_id), *egress],
             )
             records += [response, request]
             extras += [{}, {}]
@@ -502,6 +509,7 @@ class EvidenceRecorder:
                     "status": ex.status,
                     "fetched_at": ex.fetched_at.isoformat(),
                     "decoded": ex.decoded,
+                    **({"egress": ex.egress} if ex.egress else {}),
                 }
                 for ex in exchanges
             ],

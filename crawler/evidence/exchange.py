@@ -47,6 +47,7 @@ class Exchange:
     fetched_at: datetime
     protocol: str = "HTTP/1.1"
     decoded: bool = False
+    egress: str = ""  # which proxy fetched it ("http://host:port", never credentials), "direct", or unknown
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -76,12 +77,15 @@ class Exchange:
     # -- constructors --------------------------------------------------------------------------------
     @classmethod
     def from_scrapy(cls, response: Response) -> Exchange:
-        """A Scrapy response and the request that asked for it (at the time of this call)."""
+        """A Scrapy response and the request that asked for it (at the time of this call); its egress is
+        the one the proxy middleware named (``meta["tertib_egress"]``)."""
         request = response.request
         return cls(
             url=response.url,
             method=request.method if request is not None else "GET",
-            request_headers=_scrapy_pairs(request.headers) if request is not None else [],
+            request_headers=_without_credentials(_scrapy_pairs(request.headers))
+            if request is not None
+            else [],
             request_body=(request.body or b"") if request is not None else b"",
             status=response.status,
             reason="",
@@ -89,11 +93,15 @@ class Exchange:
             body=response.body,
             fetched_at=datetime.now(UTC),
             protocol=str(getattr(response, "protocol", None) or "HTTP/1.1"),
+            egress=str(response.meta.get("tertib_egress") or ""),
         )
 
     @classmethod
-    async def from_playwright(cls, response: Any, *, fetched_at: datetime | None = None) -> Exchange:
-        """A response a browser page received (``playwright.async_api.Response``).
+    async def from_playwright(
+        cls, response: Any, *, fetched_at: datetime | None = None, egress: str = ""
+    ) -> Exchange:
+        """A response a browser page received (``playwright.async_api.Response``); ``egress``: the proxy the
+        page's context goes out through.
 
         Chromium hands over decoded bodies (``decoded=True``); a redirect has no body to read.
         """
@@ -105,7 +113,7 @@ class Exchange:
         return cls(
             url=response.url,
             method=request.method,
-            request_headers=[(h["name"], h["value"]) for h in request_headers],
+            request_headers=_without_credentials([(h["name"], h["value"]) for h in request_headers]),
             request_body=request.post_data_buffer or b"",
             status=status,
             reason=response.status_text or "",
@@ -113,7 +121,13 @@ class Exchange:
             body=body,
             fetched_at=fetched_at or datetime.now(UTC),
             decoded=True,
+            egress=egress,
         )
+
+
+def _without_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Never a proxy's credentials in the evidence (the proxy middleware puts them in the request)."""
+    return [(k, v) for k, v in headers if k.lower() != "proxy-authorization"]
 
 
 def _scrapy_pairs(headers: Any) -> list[tuple[str, str]]:
