@@ -191,16 +191,30 @@ def mark_sent_command(
 def verify_command(
     directory: Annotated[Path, typer.Argument(help="A batch directory (with manifest.json).")],
     public_key: Annotated[
-        Path | None, typer.Option("--public-key", help="Signer's public key PEM (default: the copy inside).")
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The publisher's public key PEM (default: this installation's; a key beside the files is "
+            "never trusted).",
+        ),
     ] = None,
 ) -> None:
     """Check a batch directory: manifest signature and every file's SHA-256.
 
     Example: tertib export verify ./kirim/TTB-2026-0001 --public-key tertib-signing.pub
     """
-    problems = verify_batch_dir(directory, public_key)
+    from crawler.evidence.signing import PUBLIC_NAME
+
+    installation = common.settings().keys_dir / PUBLIC_NAME
+    installation_key = installation if public_key is None and installation.is_file() else None
+    problems = verify_batch_dir(directory, public_key, installation_key=installation_key)
     if problems:
         for problem in problems:
-            common.err_console.print(f"[red]✗[/] {escape(problem)}")
+            common.err_console.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
         raise TertibError(f"{directory}: {len(problems)} problem(s); the batch is not intact")
-    common.console.print(f"[green]✓[/] {directory}: signature valid, all files match the manifest")
+    signer = public_key or installation_key
+    common.console.print(
+        f"[green]✓[/] {escape(str(directory))}: signed by the trusted key {escape(str(signer))}, "
+        "all files and the evidence bundle match the manifest",
+        soft_wrap=True,
+    )

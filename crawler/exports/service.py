@@ -307,25 +307,25 @@ def _create_in_session(
     for row, row_values in zip(rows, values, strict=True):
         values_by_platform.setdefault(row.platform, []).append(row_values)
     keys = writers.KEYS
+    item_rows: list[dict[str, Any]] = []
     for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(
-            insert(_ITEMS_TABLE),  # Core executemany: the ORM bulk path costs per row
-            [
-                {
-                    "batch_id": batch.id,
-                    "listing_id": row.db_listing_id,
-                    "platform": row.platform,
-                    "row_no": row.no,
-                    "decision_id": row.decision_id,
-                    "capture_id": row.evidence_id,
-                    "url": row.listing_url,
-                    "snapshot": dict(zip(keys, row_values, strict=True)),
-                }
-                for row, row_values in zip(
-                    rows[start : start + _INSERT_CHUNK], values[start : start + _INSERT_CHUNK], strict=True
-                )
-            ],
-        )
+        chunk = [
+            {
+                "batch_id": batch.id,
+                "listing_id": row.db_listing_id,
+                "platform": row.platform,
+                "row_no": row.no,
+                "decision_id": row.decision_id,
+                "capture_id": row.evidence_id,
+                "url": row.listing_url,
+                "snapshot": dict(zip(keys, row_values, strict=True)),
+            }
+            for row, row_values in zip(
+                rows[start : start + _INSERT_CHUNK], values[start : start + _INSERT_CHUNK], strict=True
+            )
+        ]
+        session.execute(insert(_ITEMS_TABLE), chunk)  # Core executemany: the ORM bulk path costs per row
+        item_rows.extend({k: item[k] for k in custody.ITEM_FIELDS} for item in chunk)
     groups = offender_groups(session, counts_by_seller)
     batch_sellers = {r.db_seller_id for r in rows if r.db_seller_id}
     groups = [g for g in groups if any(a.seller_db_id in batch_sellers for a in g.accounts)]
@@ -448,6 +448,7 @@ def _create_in_session(
             "rerequest": rerequest,
             "out_dir": str(final_dir.resolve()),
             "custody_anchor": anchor_seq,
+            "items_digest": custody.items_digest(item_rows),
         },
         at=created_at,
     )
