@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,13 +11,13 @@ from test_evidence_support import listing, make_db, make_settings, record_sample
 
 from crawler import review
 from crawler.cli import main
-from crawler.exports.service import create_batch
 from crawler.errors import UsageError
 from crawler.evidence import signing
 from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.verify import verify
+from crawler.exports.service import create_batch
 from storage.blobs import BlobStore
-from storage.models import Capture, CustodyEntry, TakedownBatch, TakedownItem
+from storage.models import Capture, CustodyEntry
 from storage.models import Listing as ListingRow
 
 
