@@ -175,6 +175,9 @@ def no_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def export(db: Database, settings: Settings, out: Path, **kw: Any) -> service.BatchResult:
+    # the dataset's capture rows are synthetic (no WARC bytes): the evidence gate has its own tests
+    # (tests/test_export_gates.py) on real captures
+    kw.setdefault("check_evidence", False)
     kw.setdefault("now", EXPORT_AT)
     kw.setdefault("actor", "exporter")
     return service.create_batch(db, settings, name=kw.pop("name", "Patroli Maret"), out=out, **kw)
@@ -238,7 +241,7 @@ def test_rerunning_never_duplicates_and_rerequest_is_explicit(
     assert second.number == "TTB-2026-0002" and second.counts == {"tokopedia": 1}
     # the seller now has 3 confirmed items: the row says so and the section recommends account action
     rows = (second.out_dir / "TTB-2026-0002-tokopedia.csv").read_text("utf-8").splitlines()
-    assert rows[1].split(",")[-1] == "3"
+    assert rows[1].split(",")[-2] == "3"  # repeat_offender_count, before evidence_status
     assert second.offenders and second.offenders[0].total == 5
     # re-request of still-live items (the audit's path) reuses listings deliberately
     third = export(

@@ -766,3 +766,55 @@ def _rel(settings: Settings, path: Path) -> str:
 
 # Re-exported for readers of a bundle's records.
 digest_to_hex = warc.digest_to_hex
+
+
+def capture_problems(db: Database, settings: Settings, capture_ids: Sequence[int]) -> dict[int, list[str]]:
+    """What is wrong with each capture (only damaged ones appear): the same checks ``verify`` makes for
+    one capture — byte range, records, screenshot, custody entry, revisited originals, and its WARC
+    file's warcinfo record and sidecar. Exports and bundles call this before they sign anything."""
+    blobs = BlobStore(settings.blob_dir)
+    wanted = list(dict.fromkeys(capture_ids))
+    problems: dict[int, list[str]] = {}
+    files_checked: dict[str, list[str]] = {}
+    with db.session() as session:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            captures = list(session.scalars(select(Capture).where(Capture.id.in_(chunk))))
+            entries = {
+                entry.object_id: entry
+                for entry in session.scalars(
+                    select(CustodyEntry).where(
+                        CustodyEntry.action == "capture",
+                        CustodyEntry.object_type == "capture",
+                        CustodyEntry.object_id.in_([str(c) for c in chunk]),
+                    )
+                )
+            }
+            for cid in sorted(set(chunk) - {c.id for c in captures}):
+                problems[cid] = [f"capture {cid}: no such capture row"]
+            for capture in captures:
+                report = VerifyReport()
+                entry = entries.get(str(capture.id))
+                _check_capture(settings, blobs, capture, entry.object_digest if entry else None, report)
+                if entry is not None:
+                    _check_capture_entry(capture, entry, report)
+                _check_revisits(session, [capture], report)
+                own = [str(p) for p in report.problems]
+                if capture.warc_file:
+                    if capture.warc_file not in files_checked:
+                        files_checked[capture.warc_file] = _file_head_problems(settings, capture.warc_file)
+                    own += files_checked[capture.warc_file]
+                if own:
+                    problems[capture.id] = own
+    return problems
+
+
+def _file_head_problems(settings: Settings, rel: str) -> list[str]:
+    report = VerifyReport()
+    path = resolve_warc(settings, rel)
+    if path.is_file():
+        state, problem = _read_sidecar(path)
+        if problem:
+            report.add("sidecar", f"WARC file {rel}", problem)
+        _check_warcinfo(path, rel, state, report)
+    return [str(p) for p in report.problems]

@@ -37,6 +37,13 @@ SinceOpt = Annotated[
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (default: data dir exports/).")]
 ContactOpt = Annotated[str | None, typer.Option("--contact", help="Contact line for corrections/appeals.")]
 UnitOpt = Annotated[str | None, typer.Option("--unit", help="Requesting unit named in the letter.")]
+MissingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing-evidence",
+        help="Also export approved items that have no evidence capture (marked 'missing' in the lists).",
+    ),
+]
 
 
 def _create(
@@ -47,6 +54,7 @@ def _create(
     contact: str | None,
     unit: str | None,
     by: str | None,
+    allow_missing_evidence: bool = False,
 ) -> None:
     settings = common.settings()
     tz = zone(settings.timezone)
@@ -60,6 +68,7 @@ def _create(
         actor=by,
         contact=contact,
         unit=unit,
+        allow_missing_evidence=allow_missing_evidence,
     )
     title = f"Batch {result.number} → {result.out_dir}"
     table = Table("platform", "items", title=title, title_justify="left")
@@ -69,6 +78,21 @@ def _create(
     if result.bundle.get("status") != "ok":
         reason = result.bundle.get("reason")
         common.err_console.print(f"[yellow]warning:[/] evidence bundle missing: {escape(str(reason))}")
+    for excluded in result.excluded:
+        common.err_console.print(
+            f"[yellow]not exported:[/] {escape(str(excluded['listing_key']))}: {escape(excluded['reason'])}",
+            soft_wrap=True,
+        )
+    if result.excluded:
+        common.err_console.print(
+            f"[yellow]warning:[/] {len(result.excluded)} approved item(s) held back; the reasons are in the "
+            "manifest (excluded)"
+        )
+    if result.missing_evidence:
+        common.err_console.print(
+            f"[yellow]warning:[/] {result.missing_evidence} item(s) exported without evidence "
+            "(evidence_status = missing in the link lists)"
+        )
     if result.offenders:
         common.console.print(
             f"{len(result.offenders)} repeat-offender group(s) recommended for account-level action"
@@ -86,6 +110,7 @@ def export(
     contact: ContactOpt = None,
     unit: UnitOpt = None,
     by: Annotated[str | None, typer.Option("--by", help="Who makes the batch (default: actor).")] = None,
+    allow_missing_evidence: MissingOpt = False,
 ) -> None:
     """Export approved, not-yet-requested items as one takedown batch, or run a verb below.
 
@@ -98,7 +123,7 @@ def export(
     if batch_name is None:
         common.console.print(ctx.get_help())
         raise typer.Exit(0)
-    _create(batch_name, platform, since, out, contact, unit, by)
+    _create(batch_name, platform, since, out, contact, unit, by, allow_missing_evidence)
 
 
 @app.command("create")
@@ -110,12 +135,13 @@ def create_command(
     contact: ContactOpt = None,
     unit: UnitOpt = None,
     by: Annotated[str | None, typer.Option("--by", help="Who makes the batch.")] = None,
+    allow_missing_evidence: MissingOpt = False,
 ) -> None:
     """Same as `tertib export --batch-name …`.
 
     Example: tertib export create --batch-name "Patroli Maret" --since 2026-03-01 --out ./kirim
     """
-    _create(batch_name, platform, since, out, contact, unit, by)
+    _create(batch_name, platform, since, out, contact, unit, by, allow_missing_evidence)
 
 
 @app.command("list")

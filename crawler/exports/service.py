@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from crawler.config import PLATFORMS, Settings
 from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
-from crawler.exports import letters, writers
+from crawler.exports import gate, letters, writers
 from crawler.exports.common import iso_local, platform_name, sha256_file, zone
 from crawler.exports.manifest import (
     MANIFEST_NAME,
@@ -85,6 +85,8 @@ class BatchResult:
     manifest_sha256: str
     bundle: dict[str, Any]
     offenders: list[OffenderGroup] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    missing_evidence: int = 0
 
     @property
     def item_count(self) -> int:
@@ -169,6 +171,8 @@ def create_batch(
     now: datetime | None = None,
     number: str | None = None,
     with_bundle: bool = True,
+    allow_missing_evidence: bool = False,
+    check_evidence: bool = True,
 ) -> BatchResult:
     """Export approved, not-yet-requested items (or exactly ``listing_ids``: a re-request) as one batch."""
     name = name.strip()
@@ -198,6 +202,20 @@ def create_batch(
             )
     if not rows:
         raise NothingToExport("no approved items are waiting for export (nothing to put in a batch)")
+    # nothing is signed unverified: forged approvals, damaged or absent evidence leave the batch, loudly
+    screened = gate.screen(
+        db, settings, rows, allow_missing_evidence=allow_missing_evidence, check_evidence=check_evidence
+    )
+    for excluded in screened.excluded:
+        log.warning("not exported: %s: %s", excluded["listing_key"], excluded["reason"])
+    rows = screened.rows
+    if not rows:
+        reasons = "; ".join(f"{e['listing_key']}: {e['reason']}" for e in screened.excluded[:3])
+        raise NothingToExport(
+            f"none of the {len(screened.excluded)} approved item(s) can be signed ({reasons}"
+            + (" …" if len(screened.excluded) > 3 else "")
+            + ")"
+        )
 
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".batch-", dir=out_root))
@@ -229,6 +247,7 @@ def create_batch(
                 rerequest=rerequest,
                 since=since,
                 platforms=platforms,
+                screened=screened,
             )
             published = result.out_dir
     except BaseException:
@@ -257,6 +276,7 @@ def _create_in_session(
     rerequest: bool,
     since: datetime | None,
     platforms: Sequence[str],
+    screened: gate.Screened,
 ) -> BatchResult:
     tz = zone(settings.timezone)
     # 3. re-check, number, rows
@@ -422,6 +442,9 @@ def _create_in_session(
         "custody_anchor": {"seq": anchor_seq, "entry_hash": anchor_hash},
         "evidence_bundle": bundle_entry,
         "repeat_offender_groups": len(groups),
+        # items held back before signing (forged approval, damaged or missing evidence), with the reason
+        "excluded": screened.excluded,
+        "missing_evidence": screened.missing_evidence,
     }
     data = manifest_bytes(manifest)
     (tmp / MANIFEST_NAME).write_bytes(data)
@@ -430,7 +453,13 @@ def _create_in_session(
     manifest_sha = sha256_file(tmp / MANIFEST_NAME)
     batch.manifest_sha256 = manifest_sha
     batch.signature = signature
-    batch.details = {**batch.details, "platforms": counts, "evidence_bundle": bundle_entry}
+    batch.details = {
+        **batch.details,
+        "platforms": counts,
+        "evidence_bundle": bundle_entry,
+        "excluded": screened.excluded,
+        "missing_evidence": screened.missing_evidence,
+    }
 
     # 6. custody entry and the directory under its final name; create_batch commits (or removes it)
     custody.append(
@@ -464,6 +493,8 @@ def _create_in_session(
         manifest_sha256=manifest_sha,
         bundle=bundle_entry,
         offenders=groups,
+        excluded=screened.excluded,
+        missing_evidence=screened.missing_evidence,
     )
 
 
