@@ -39,14 +39,20 @@ def verify_command(
     Example: tertib evidence verify --all
     """
     settings = common.settings()
+    db = common.database()
     report = run_verify(
-        common.database(),
+        db,
         settings,
         capture_ids=capture or None,
         batch_id=batch,
         all=all_,
         actor=settings.actor_name(),
+        record=not db.read_only,  # a read-only data dir is checked, not written to
     )
+    if db.read_only:
+        common.err_console.print(
+            "note: read-only data dir: this verification is not added to the custody log"
+        )
     s = report.summary()
     common.console.print(
         f"checked {s['captures']} captures, {s['records']} records, {s['screenshots']} screenshots, "

@@ -1,0 +1,117 @@
+"""Which process runs a sweep, recheck or scheduled job, and whether it is still there.
+
+A run records ``pid``, ``host`` and ``start_token`` (the process's start time as the kernel reports it,
+so a pid reused after a reboot or by another program is never taken for the run's process).
+:func:`reap_dead_runs` — called at the start of every command that opens the database
+(``crawler.cli_common.database``) and by the scheduler — marks this host's ``running`` sweep runs and job
+runs whose process is gone ``interrupted``. Runs of other hosts are left to their own host's commands
+(a pid means nothing elsewhere). A job run whose scheduler died but whose child still runs is left
+``running``: the child stops itself when its parent goes (``crawler.cli`` watches it) or the next
+scheduler kills it before taking the job's lease (``scheduler.jobs.settle_orphans``).
+
+Rows from before migration 0004 have no pid and are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psutil
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import JobRun, SweepRun
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    pid: int
+    host: str
+    start_token: str
+
+    def holder(self) -> str:
+        return f"{self.host}:{self.pid}:{self.start_token}"
+
+
+def hostname() -> str:
+    return socket.gethostname()[:200]
+
+
+def start_token(pid: int) -> str | None:
+    """The process's start time (seconds since the epoch, 2 decimals), or None when it does not exist."""
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def this_process() -> ProcessId:
+    return ProcessId(os.getpid(), hostname(), start_token(os.getpid()) or "")
+
+
+def of_pid(pid: int) -> ProcessId | None:
+    token = start_token(pid)
+    return ProcessId(pid, hostname(), token) if token is not None else None
+
+
+def alive(pid: int | None, host: str | None, token: str | None) -> bool | None:
+    """True/False for a process on this host; None when it cannot be told (another host, no pid)."""
+    if not pid or not host or host != hostname():
+        return None
+    current = start_token(pid)
+    if current is None:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return False
+    return not token or current == token
+
+
+def parse_holder(holder: str | None) -> tuple[str | None, int | None, str | None]:
+    """``host:pid:token`` → its parts (None where absent or malformed)."""
+    if not holder:
+        return None, None, None
+    host, _, rest = holder.partition(":")
+    pid_text, _, token = rest.partition(":")
+    return host or None, int(pid_text) if pid_text.isdigit() else None, token or None
+
+
+def reap_dead_runs(session: Session, *, now: datetime | None = None) -> list[str]:
+    """Mark this host's running runs whose process is gone ``interrupted``; returns what was marked."""
+    now = now or datetime.now(UTC)
+    marked: list[str] = []
+    for run in session.scalars(select(SweepRun).where(SweepRun.status == "running")):
+        if alive(run.pid, run.host, run.start_token) is False:
+            run.status = INTERRUPTED
+            run.ended_at = now
+            run.needs_attention = [
+                *(run.needs_attention or []),
+                f"interrupted: its process {run.pid} on {run.host} is gone (killed or crashed)",
+            ]
+            marked.append(f"{run.kind} run #{run.id}")
+    for job in session.scalars(select(JobRun).where(JobRun.status == "running")):
+        child = alive(job.pid, job.host, job.start_token)
+        host, pid, token = parse_holder(job.holder)
+        scheduler = alive(pid, host, token)
+        # the run is over when its child is gone (or never started and its scheduler is gone)
+        if child is False or (job.pid is None and scheduler is False):
+            job.status = INTERRUPTED
+            job.ended_at = now
+            job.stats_line = (
+                f"interrupted: process {job.pid or '-'} gone, scheduler {job.holder or '-'} "
+                f"{'gone' if scheduler is False else 'alive' if scheduler else 'unknown'}"
+            )[:300]
+            marked.append(f"job run #{job.id} ({job.job_name})")
+    for message in marked:
+        log.warning("marked %s interrupted: its process is gone", message)
+    return marked
