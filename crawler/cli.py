@@ -152,8 +152,30 @@ from crawler import core_commands  # noqa: E402
 core_commands.register(app)
 
 
+def watch_parent() -> None:
+    """A scheduled job (``TERTIB_PARENT_PID`` set by ``scheduler.jobs``) stops itself when the scheduler
+    that started it dies: SIGTERM to itself, so a sweep stops as ``interrupted`` within seconds and the
+    next scheduler never finds the job still running from a dead one."""
+    import os
+    import signal
+    import threading
+    import time
+
+    parent = os.environ.get("TERTIB_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="tertib-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one clear line and a non-zero exit for user errors."""
+    watch_parent()
     try:
         app(args=argv, prog_name="tertib", standalone_mode=True)
     except TertibError as exc:

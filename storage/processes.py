@@ -78,12 +78,49 @@ def alive(pid: int | None, host: str | None, token: str | None) -> bool | None:
 
 
 def parse_holder(holder: str | None) -> tuple[str | None, int | None, str | None]:
-    """``host:pid:token`` → its parts (None where absent or malformed)."""
+    """``host:pid:start_token[:…]`` (:func:`scheduler.lease.new_holder`) → host, pid, start token (None
+    where absent or malformed; an older ``host:pid:random`` holder gives no token, so only its pid is
+    checked)."""
     if not holder:
         return None, None, None
-    host, _, rest = holder.partition(":")
-    pid_text, _, token = rest.partition(":")
-    return host or None, int(pid_text) if pid_text.isdigit() else None, token or None
+    parts = holder.split(":")
+    host = parts[0] or None
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    token = parts[2] if len(parts) > 2 and _is_token(parts[2]) else None
+    return host, pid, token
+
+
+def _is_token(text: str) -> bool:
+    head, dot, tail = text.partition(".")
+    return bool(dot) and head.isdigit() and tail.isdigit()
+
+
+def holder_alive(holder: str | None) -> bool | None:
+    """Whether the process named by a lease or job-run holder string still runs (None: cannot tell)."""
+    host, pid, token = parse_holder(holder)
+    return alive(pid, host, token)
+
+
+def kill_group(pid: int, token: str | None, grace: float = 5.0) -> bool:
+    """SIGTERM the process group led by ``pid`` (a scheduled job's child runs in its own session), then
+    SIGKILL after ``grace`` seconds; only if ``pid`` is still the process that started with ``token``.
+    Returns True when something was killed."""
+    import signal
+    import time
+
+    if alive(pid, hostname(), token) is not True:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return sig != signal.SIGTERM
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if alive(pid, hostname(), token) is not True:
+                return True
+            time.sleep(0.1)
+    return True
 
 
 def reap_dead_runs(session: Session, *, now: datetime | None = None) -> list[str]:
@@ -101,8 +138,7 @@ def reap_dead_runs(session: Session, *, now: datetime | None = None) -> list[str
             marked.append(f"{run.kind} run #{run.id}")
     for job in session.scalars(select(JobRun).where(JobRun.status == "running")):
         child = alive(job.pid, job.host, job.start_token)
-        host, pid, token = parse_holder(job.holder)
-        scheduler = alive(pid, host, token)
+        scheduler = holder_alive(job.holder)
         # the run is over when its child is gone (or never started and its scheduler is gone)
         if child is False or (job.pid is None and scheduler is False):
             job.status = INTERRUPTED
