@@ -60,8 +60,13 @@ def database() -> Database:
             s.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TertibError(f"cannot create the data dir {s.data_dir}: {exc.strerror}") from None
-    db = Database(s.db_url, read_only=read_only and not s.database_url)
-    db.migrate()
+    try:
+        db = Database(s.db_url, read_only=read_only and not s.database_url)
+        db.migrate()
+    except ImportError as exc:  # e.g. postgresql+psycopg:// without the psycopg package
+        raise TertibError(
+            f"the database URL needs the Python module {exc.name or exc}, which is not installed"
+        ) from None
     if read_only:
         logging.getLogger(__name__).info("data dir %s is read-only: reading only", s.data_dir)
         return db

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from crawler import cli_common as common
-from crawler.errors import NotFound, UsageError
+from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence import bundle as bundles
 from crawler.evidence import signing
 from crawler.evidence.verify import verify as run_verify
@@ -64,9 +65,9 @@ def verify_command(
         return
     table = Table("kind", "object", "problem", title=f"{len(report.problems)} problem(s)")
     for problem in report.problems:
-        table.add_row(problem.kind, problem.obj, problem.message)
+        table.add_row(escape(problem.kind), escape(problem.obj), escape(problem.message))
     common.console.print(table)
-    raise typer.Exit(1)
+    raise TertibError(f"verification failed: {len(report.problems)} problem(s) ({report.scope})")
 
 
 @app.command("bundle")
@@ -112,15 +113,14 @@ def check_bundle_command(
     if not wacz.is_file():
         raise NotFound(f"no such file: {wacz}")
     key_path = public_key or common.settings().keys_dir / signing.PUBLIC_NAME
-    if not key_path.is_file():
-        raise NotFound(f"no public key at {key_path}")
+    signing.load_public_key(key_path)  # missing, a directory or not a key: one line
     problems = bundles.check_wacz(wacz, key_path.read_bytes())
     if not problems:
         common.console.print(f"[green]OK[/]: {wacz} is intact and signed by {key_path}", highlight=False)
         return
     for problem in problems:
-        common.console.print(f"[red]FAIL[/] {problem}", highlight=False)
-    raise typer.Exit(1)
+        common.console.print(f"[red]FAIL[/] {escape(problem)}", highlight=False)
+    raise TertibError(f"{wacz}: {len(problems)} problem(s); the bundle is not intact")
 
 
 @app.command("show")

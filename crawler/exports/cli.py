@@ -236,7 +236,7 @@ def verify_command(
     problems = verify_batch_dir(directory, public_key, installation_key=installation_key)
     if problems:
         for problem in problems:
-            common.err_console.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
+            common.console.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
         raise TertibError(f"{directory}: {len(problems)} problem(s); the batch is not intact")
     signer = public_key or installation_key
     common.console.print(

@@ -59,6 +59,7 @@ from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
+from storage.processes import alive, this_process
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,9 @@ def create_batch(
         )
 
     out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".batch-", dir=out_root))
+    clean_stale_staging(out_root)
+    me = this_process()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{me.host}@{me.pid}@{me.start_token}@", dir=out_root))
     published: Path | None = None
     try:
         # 2. evidence bundle (before the write transaction: the bundle reads the database itself)
@@ -496,6 +499,38 @@ def _create_in_session(
         excluded=screened.excluded,
         missing_evidence=screened.missing_evidence,
     )
+
+
+STAGING_PREFIX = ".batch@"  # .batch@<host>@<pid>@<start token>@<random>: the export building it
+LEGACY_STAGING_MAX_AGE = 86_400.0  # seconds; ".batch-*" folders from before carry no owner
+
+
+def clean_stale_staging(out_root: Path) -> list[Path]:
+    """Remove staging folders of exports whose process is gone (killed during an export); returns them.
+
+    A folder names the process that builds it; one of a live export, or of another host, is left alone.
+    """
+    import time
+
+    removed: list[Path] = []
+    for path in sorted(out_root.glob(".batch*")):
+        if not path.is_dir():
+            continue
+        stale = False
+        if path.name.startswith(STAGING_PREFIX):
+            parts = path.name[len(STAGING_PREFIX) :].split("@")
+            if len(parts) >= 3 and parts[1].isdigit():
+                stale = alive(int(parts[1]), parts[0], parts[2] or None) is False
+        elif path.name.startswith(".batch-"):
+            try:
+                stale = time.time() - path.stat().st_mtime > LEGACY_STAGING_MAX_AGE
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.warning("removed the staging folder of an interrupted export: %s", path)
+    return removed
 
 
 def _already_in_a_batch(session: Session, listing_ids: list[int]) -> set[int]:
