@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     watch_parent()
     try:
         code = app(args=argv, prog_name="tertib", standalone_mode=False)
-        if isinstance(code, int) and code:
-            raise SystemExit(code)  # typer.Exit(n) inside a command
+        # as in Click's standalone mode: always leave through SystemExit (typer.Exit(n) returns n here)
+        raise SystemExit(code if isinstance(code, int) else 0)
     except click.exceptions.NoArgsIsHelpError as exc:  # `tertib export` alone: its help, as before
         exc.show()
         raise SystemExit(exc.exit_code) from None

@@ -63,10 +63,14 @@ def verify_command(
     if report.ok:
         common.console.print("[green]OK[/]: every digest, signature and custody link verified")
         return
-    table = Table("kind", "object", "problem", title=f"{len(report.problems)} problem(s)")
+    # one line per problem, never cut to the terminal's width: each names the record, file or row to examine
+    common.console.print(f"[bold red]{len(report.problems)} problem(s)[/]")
     for problem in report.problems:
-        table.add_row(escape(problem.kind), escape(problem.obj), escape(problem.message))
-    common.console.print(table)
+        common.console.print(
+            f"[red]✗[/] {escape(problem.kind)}: {escape(problem.obj)}: {escape(problem.message)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     raise TertibError(f"verification failed: {len(report.problems)} problem(s) ({report.scope})")
 
 

@@ -362,7 +362,9 @@ def _check_warc_file(
     end = size if closed or state is None else max(committed, min(state["warcinfo_length"], size))
     expected_lines: list[str] = []
     for member in warc.scan_members(path, end):
-        where = f"{name} offset {member.offset}"
+        where = f"{name} " + (
+            "warcinfo record (offset 0)" if member.offset == 0 else f"offset {member.offset}"
+        )
         if member.error:
             report.add("warc", where, member.error)
             break
