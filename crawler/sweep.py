@@ -107,21 +107,23 @@ def run_sweep(
             queries=queries,
         )
 
-    # 3. Crawl.
-    values = crawl_settings.build(
-        settings,
-        run_id=run_id,
-        platforms=tuple(platforms),
-        progress=progress,
-        screenshots=screenshots,
-        details=details,
-    )
-    process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()  # after Scrapy's own logging setup
-    process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
-    stopper = StopOnSignal(process, db, run_id)
+    # 3. Crawl. From here on SIGTERM/SIGINT stop the sweep as "interrupted" (before the crawl runs: at once)
+    stopper = StopOnSignal(db, run_id)
     with stopper:
-        process.start(install_signal_handlers=False)
+        values = crawl_settings.build(
+            settings,
+            run_id=run_id,
+            platforms=tuple(platforms),
+            progress=progress,
+            screenshots=screenshots,
+            details=details,
+        )
+        process = CrawlerProcess(ScrapySettings(values))
+        common.quiet_libraries()  # after Scrapy's own logging setup
+        process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
+        stopper.process = process
+        if stopper.signum is None:  # a signal during the set-up: the crawl never starts
+            process.start(install_signal_handlers=False)
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:
@@ -169,8 +171,8 @@ class StopOnSignal:
     A second signal ends the process at once, the same way.
     """
 
-    def __init__(self, process: Any, db: Any, run_id: int) -> None:
-        self.process = process
+    def __init__(self, db: Any, run_id: int) -> None:
+        self.process: Any = None  # set once the crawl is about to run
         self.db = db
         self.run_id = run_id
         self.signum: int | None = None
@@ -192,14 +194,16 @@ class StopOnSignal:
             signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        from twisted.internet import reactor
-
         if self.signum is not None:  # a second signal: stop now
             threading.Thread(target=self._abandon, args=(0.0,), daemon=True).start()
             return
         self.signum = signum
-        reactor.callFromThread(self.process.stop)
         threading.Thread(target=self._abandon, args=(STOP_GRACE,), daemon=True).start()
+        if self.process is None:  # still setting up: run_sweep will not start the crawl
+            return
+        from twisted.internet import reactor
+
+        reactor.callFromThread(self.process.stop)
 
     def _abandon(self, grace: float) -> None:
         if self._done.wait(grace):

@@ -13,6 +13,7 @@ calls :mod:`crawler.terms.store`; user errors are :class:`crawler.errors.TertibE
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -94,7 +95,7 @@ def score(
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     else:
-        stream = sys.stdin.buffer
+        stream = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode("utf-8"))
     out = sys.stdout
     with stream:
         # bytes in, decoded strictly: binary or non-UTF-8 input is one clear error, never invalid JSON out

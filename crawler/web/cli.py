@@ -46,11 +46,12 @@ users_app = typer.Typer(no_args_is_help=True, help="Console accounts and roles: 
 
 def _password(password_stdin: bool) -> str:
     if password_stdin:
-        raw = sys.stdin.buffer.readline()
+        binary = getattr(sys.stdin, "buffer", None)  # a text stream without bytes (tests) is read as text
+        raw = binary.readline() if binary is not None else sys.stdin.readline()
         if not raw:
             raise UsageError("--password-stdin: no password on stdin")
         try:
-            line = raw.decode("utf-8")
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:
             raise UsageError("--password-stdin: the password is not UTF-8 text") from None
         line = line.rstrip("\r\n")
