@@ -77,7 +77,7 @@ def wait_for_run(data: Path, proc: subprocess.Popen[bytes], timeout: float = 60)
     while time.monotonic() < deadline:
         if (data / "tertib.sqlite3").exists():
             with contextlib.suppress(Exception):
-                if runs(data):
+                if any(r.pid == proc.pid for r in runs(data)):
                     return
         if proc.poll() is not None:
             raise AssertionError(f"sweep ended early: {proc.communicate()}")
