@@ -75,7 +75,7 @@ def test_every_stage_is_linear_without_the_cut(name: str, scorer: Scorer) -> Non
 
     # each size measured on text the per-word caches have not seen (an endless word is one cache entry)
     ratio = cpu(stages, large) / max(cpu(stages, small), 2e-3)
-    assert ratio < 35, f"{name}: 10× the text cost {ratio:.0f}× (quadratic would be ~100×)"
+    assert ratio < 45, f"{name}: 10× the text cost {ratio:.0f}× (quadratic would be ~100×)"
 
 
 def test_listing_fields_are_cut_to_their_documented_length() -> None:
