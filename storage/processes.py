@@ -139,8 +139,9 @@ def reap_dead_runs(session: Session, *, now: datetime | None = None) -> list[str
     for job in session.scalars(select(JobRun).where(JobRun.status == "running")):
         child = alive(job.pid, job.host, job.start_token)
         scheduler = holder_alive(job.holder)
-        # the run is over when its child is gone (or never started and its scheduler is gone)
-        if child is False or (job.pid is None and scheduler is False):
+        # over when its child is gone and no live scheduler is about to record the outcome (or it never
+        # started and its scheduler is gone)
+        if (child is False and scheduler is not True) or (job.pid is None and scheduler is False):
             job.status = INTERRUPTED
             job.ended_at = now
             job.stats_line = (
