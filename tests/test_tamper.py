@@ -82,9 +82,24 @@ def build_store(tmp_path: Path, n: int = 4, batch_of: int = 3) -> Store:
     return Store(settings, db, ids, result.batch_id, result.out_dir, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One real store per module (captures, approvals, a signed batch with letters and WACZ)."""
+    built = build_store(tmp_path_factory.mktemp("tamper-template"))
+    built.db.dispose()  # checkpointed: the files can be copied
+    return built
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return build_store(tmp_path)
+def store(template: Store, tmp_path: Path) -> Store:
+    """A private copy of the template store in this test's directory (what the CLI's data dir is)."""
+    shutil.copytree(template.tmp, tmp_path, dirs_exist_ok=True)
+    settings = make_settings(tmp_path)
+    db = Database(settings.db_url)
+    batch_dir = tmp_path / template.batch_dir.relative_to(template.tmp)
+    with db.engine.begin() as conn:  # the batch row names its directory by absolute path
+        conn.execute(text("UPDATE takedown_batches SET out_dir = :d"), {"d": str(batch_dir.resolve())})
+    return Store(settings, db, template.captures, template.batch_id, batch_dir, tmp_path)
 
 
 def flip(path: Path, offset: int) -> None:
