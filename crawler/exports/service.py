@@ -208,7 +208,7 @@ def create_batch(
         db, settings, rows, allow_missing_evidence=allow_missing_evidence, check_evidence=check_evidence
     )
     for excluded in screened.excluded:
-        log.warning("not exported: %s: %s", excluded["listing_key"], excluded["reason"])
+        log.info("not exported: %s: %s", excluded["listing_key"], excluded["reason"])  # callers show it
     rows = screened.rows
     if not rows:
         reasons = "; ".join(f"{e['listing_key']}: {e['reason']}" for e in screened.excluded[:3])
