@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -133,7 +134,7 @@ class SweepRun(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per platform counts
     needs_attention: Mapped[list[Any]] = mapped_column(default=list)  # health-check messages
     queries: Mapped[list[Any]] = mapped_column(default=list)
-    # the process running it (0004): a run whose process is gone is marked "interrupted"
+    # the process running it (0005): a run whose process is gone is marked "interrupted"
     pid: Mapped[int | None] = mapped_column(default=None)
     host: Mapped[str | None] = mapped_column(String(200), default=None)
     start_token: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -195,6 +196,9 @@ class Listing(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
     relist_of_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None)
     relist_evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where the platform says the item ships from (crawler.items.Listing.ships_from_abroad) and its words
+    ships_from_abroad: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    origin_facts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
 
     seller: Mapped[Seller | None] = relationship(lazy="joined")
 
@@ -371,7 +375,7 @@ class JobRun(Base):
     coalesced: Mapped[int] = mapped_column(default=0)  # missed runs folded into this one
     sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
     stats_line: Mapped[str] = mapped_column(Text, default="")
-    # the job's child process (0004) and the scheduler process that started it (``holder``: host:pid:token)
+    # the job's child process (0005) and the scheduler process that started it (``holder``: host:pid:token)
     pid: Mapped[int | None] = mapped_column(default=None)
     host: Mapped[str | None] = mapped_column(String(200), default=None)
     start_token: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -423,7 +427,7 @@ Index("ix_scores_listing_time", Score.listing_id, Score.created_at, Score.id)
 Index("ix_sweep_runs_kind_started", SweepRun.kind, SweepRun.started_at)
 Index("ix_batch_sends_batch_sent", BatchSend.batch_id, BatchSend.sent_at)
 Index("ix_rechecks_verdict_item_time", Recheck.verdict, Recheck.takedown_item_id, Recheck.checked_at)
-# 0004: only running rows, so finding this host's dead runs at every command's start is one cheap seek
+# 0005: only running rows, so finding this host's dead runs at every command's start is one cheap seek
 Index(
     "ix_sweep_runs_running",
     SweepRun.status,
