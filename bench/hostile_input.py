@@ -23,19 +23,9 @@ from crawler.terms.lexicon import Lexicon
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import Scorer
 
-SHAPES = {
-    "repeated terms": "bal korea ",
-    "negated terms": "bukan bal korea barang ",
-    "quantities": "isi 500 pcs 1 bal 20kg rp 5jt/bal ",
-    "homoglyphs": "bаl kоrеа ",
-    "spaced letters": "b a l k o r e a ",
-    "dotted letters": "t.h.r.i.f.t ",
-    "leetspeak word": "b4l",
-    "joined words": "balpresimportkorea",
-    "emoji separators": "bal🔥korea✨ ",
-    "zero-width joins": "b\u200ba\u200bl ",
-    "one endless word": "a",
-}
+# the adversarial shapes the tests check (one list): tests/test_input_bounds.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_input_bounds import ADVERSARIAL as SHAPES
 
 
 def text_of(unit: str, size: int) -> str:

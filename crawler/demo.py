@@ -126,25 +126,30 @@ def _sandbox_now(ctx: DemoContext) -> str:
         return str(json.load(response)["now"])
 
 
-def step_sweep(ctx: DemoContext) -> str:
-    from sqlalchemy import func, select
-
-    from storage.models import Capture, Listing, SweepRun
-
-    pages, queries = str(ctx.max_pages), str(ctx.max_queries)
-    # exit 3: a partial sweep (some candidates' pages were blocked, so they have no observable evidence and
-    # are never exported); the replicas block now and then, as the platforms do, so the demo goes on
+def _sweep(ctx: DemoContext, pages: int, *extra: str) -> None:
+    """``tertib sweep`` over the sandbox. Exit 3 is a partial sweep (some candidates' pages were blocked, so
+    they have no observable evidence and are never exported): the replicas block now and then, as the
+    platforms do, so the demo goes on."""
     _tertib(
         ctx,
         "sweep",
         "--sandbox",
         ctx.sandbox_url,
         "--max-pages",
-        pages,
+        str(pages),
         "--max-queries",
-        queries,
+        str(ctx.max_queries),
+        *extra,
         accept=(0, 3),
     )
+
+
+def step_sweep(ctx: DemoContext) -> str:
+    from sqlalchemy import func, select
+
+    from storage.models import Capture, Listing, SweepRun
+
+    _sweep(ctx, ctx.max_pages)
     with common.database().session() as session:
         run = session.scalars(
             select(SweepRun).where(SweepRun.kind == "sweep").order_by(SweepRun.id.desc())
@@ -281,18 +286,7 @@ def step_recheck_day1(ctx: DemoContext) -> str:
 def step_recheck_day7(ctx: DemoContext) -> str:
     _requires("crawler.audit.cli", 8)
     summary = _recheck_round(ctx, 7)
-    queries = str(ctx.max_queries)
-    _tertib(
-        ctx,
-        "sweep",
-        "--sandbox",
-        ctx.sandbox_url,
-        "--max-pages",
-        "1",
-        "--max-queries",
-        queries,
-        "--no-progress",
-    )
+    _sweep(ctx, 1, "--no-progress")
     return summary + "; swept again: relistings of reported items flagged for review"
 
 

@@ -7,39 +7,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from test_evidence_support import listing, make_db, make_settings, record_sample
+from test_evidence_support import captured_store, listing
 
 from crawler import review
 from crawler.cli import main
 from crawler.errors import UsageError
-from crawler.evidence import signing
-from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.verify import verify
 from crawler.exports.service import create_batch
 from storage.blobs import BlobStore
 from storage.models import Capture, CustodyEntry
-from storage.models import Listing as ListingRow
 
 
 def _store(tmp_path: Path, n: int = 3):
-    settings = make_settings(tmp_path)
-    db = make_db(settings)
-    signing.ensure_keypair(settings.keys_dir)
-    with db.session() as s:
-        for i in range(n):
-            item = listing(i)
-            s.add(
-                ListingRow(
-                    listing_key=item["listing_key"],
-                    platform="tokopedia",
-                    platform_listing_id=item["listing_id"],
-                    url=item["url"],
-                    title=item["title"],
-                )
-            )
-    with EvidenceRecorder(settings, db) as recorder:
-        ids = [record_sample(recorder, i) for i in range(n)]
-    return settings, db, ids
+    return captured_store(tmp_path, n)
 
 
 def _batch(settings, db, ids, *, tmp_path: Path) -> int:

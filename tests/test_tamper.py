@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from test_evidence_support import listing, make_db, make_settings, record_sample
+from test_evidence_support import captured_store, listing, make_settings
 
 from crawler import review
 from crawler.cli import main
 from crawler.config import Settings
 from crawler.evidence import signing, warc
 from crawler.evidence.bundle import EvidenceDamaged, write_wacz
-from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.verify import verify
 from crawler.exports.service import NothingToExport, create_batch
 from storage.blobs import BlobStore
@@ -59,23 +58,7 @@ class Store:
 
 
 def build_store(tmp_path: Path, n: int = 4, batch_of: int = 3) -> Store:
-    settings = make_settings(tmp_path)
-    db = make_db(settings)
-    signing.ensure_keypair(settings.keys_dir)
-    with db.session() as s:
-        for i in range(n):
-            item = listing(i)
-            s.add(
-                ListingRow(
-                    listing_key=item["listing_key"],
-                    platform="tokopedia",
-                    platform_listing_id=item["listing_id"],
-                    url=item["url"],
-                    title=item["title"],
-                )
-            )
-    with EvidenceRecorder(settings, db) as recorder:
-        ids = [record_sample(recorder, i) for i in range(n)]
+    settings, db, ids = captured_store(tmp_path, n)
     with db.session() as s:
         review.approve(s, [listing(i)["listing_key"] for i in range(batch_of)], by="Siti (PKTN)")
     result = create_batch(db, settings, name="uji", out=tmp_path / "exports", now=NOW, actor="exporter")

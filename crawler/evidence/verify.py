@@ -312,13 +312,19 @@ def _check_warcinfo(path: Path, rel: str, state: dict[str, Any] | None, report: 
     if first.error:
         report.add("warc", f"{name} warcinfo record", f"{first.error} at offset 0")
         return
-    _check_raw_record(first.raw, f"{name} warcinfo record (offset 0)", report, want_type="warcinfo")
-    if state is not None and state["warcinfo_length"] != first.length:
+    _check_warcinfo_member(first, name, state, report)
+
+
+def _check_warcinfo_member(
+    member: warc.ScannedMember, name: str, state: dict[str, Any] | None, report: VerifyReport
+) -> None:
+    _check_raw_record(member.raw, f"{name} warcinfo record (offset 0)", report, want_type="warcinfo")
+    if state is not None and state["warcinfo_length"] != member.length:
         report.add(
             "sidecar",
             name,
             f"sidecar says the warcinfo record is {state['warcinfo_length']} bytes, "
-            f"the file has {first.length}",
+            f"the file has {member.length}",
         )
 
 
@@ -369,14 +375,7 @@ def _check_warc_file(
             report.add("warc", where, member.error)
             break
         if member.offset == 0:
-            _check_raw_record(member.raw, f"{name} warcinfo record (offset 0)", report, want_type="warcinfo")
-            if state is not None and state["warcinfo_length"] != member.length:
-                report.add(
-                    "sidecar",
-                    name,
-                    f"sidecar says the warcinfo record is {state['warcinfo_length']} bytes, "
-                    f"the file has {member.length}",
-                )
+            _check_warcinfo_member(member, name, state, report)
             continue
         owner = named.get(member.offset)
         if owner is None:
