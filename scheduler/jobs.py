@@ -369,7 +369,7 @@ class JobRunner:
         settled: list[str] = []
         for run_id, job, pid, host, token, holder in rows:
             if holder is None or holder == self.holder or holder_alive(holder) is not False:
-                continue  # ours, a live scheduler's, another host's, or from before migration 0005
+                continue  # ours, a live scheduler's, another host's, or from before migration 0006
             child = alive(pid, host, token)
             if child is None and pid is not None:
                 continue  # the child runs on another host: it stops itself, its host settles the run

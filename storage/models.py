@@ -134,7 +134,7 @@ class SweepRun(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per platform counts
     needs_attention: Mapped[list[Any]] = mapped_column(default=list)  # health-check messages
     queries: Mapped[list[Any]] = mapped_column(default=list)
-    # the process running it (0005): a run whose process is gone is marked "interrupted"
+    # the process running it (0006): a run whose process is gone is marked "interrupted"
     pid: Mapped[int | None] = mapped_column(default=None)
     host: Mapped[str | None] = mapped_column(String(200), default=None)
     start_token: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -228,6 +228,7 @@ class Score(Base):
     verdict: Mapped[str] = mapped_column(String(16))  # strong / candidate / weak / clear
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scorer_version: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str | None] = mapped_column(String(60), default=None)  # None: rules alone
     lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -375,7 +376,7 @@ class JobRun(Base):
     coalesced: Mapped[int] = mapped_column(default=0)  # missed runs folded into this one
     sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
     stats_line: Mapped[str] = mapped_column(Text, default="")
-    # the job's child process (0005) and the scheduler process that started it (``holder``: host:pid:token)
+    # the job's child process (0006) and the scheduler process that started it (``holder``: host:pid:token)
     pid: Mapped[int | None] = mapped_column(default=None)
     host: Mapped[str | None] = mapped_column(String(200), default=None)
     start_token: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -427,7 +428,7 @@ Index("ix_scores_listing_time", Score.listing_id, Score.created_at, Score.id)
 Index("ix_sweep_runs_kind_started", SweepRun.kind, SweepRun.started_at)
 Index("ix_batch_sends_batch_sent", BatchSend.batch_id, BatchSend.sent_at)
 Index("ix_rechecks_verdict_item_time", Recheck.verdict, Recheck.takedown_item_id, Recheck.checked_at)
-# 0005: only running rows, so finding this host's dead runs at every command's start is one cheap seek
+# 0006: only running rows, so finding this host's dead runs at every command's start is one cheap seek
 Index(
     "ix_sweep_runs_running",
     SweepRun.status,

@@ -9,7 +9,7 @@ runs whose process is gone ``interrupted``. Runs of other hosts are left to thei
 ``running``: the child stops itself when its parent goes (``crawler.cli`` watches it) or the next
 scheduler kills it before taking the job's lease (``scheduler.jobs.settle_orphans``).
 
-Rows from before migration 0005 have no pid and are left alone.
+Rows from before migration 0006 have no pid and are left alone.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ not mistaken for it); job runs also record the scheduler that started them (``ho
 start marks this host's runs whose process is gone ``interrupted``, with one query on the partial indexes
 below (only ``running`` rows are in them).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
