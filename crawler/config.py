@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.errors import ConfigError
 from crawler.registry import DEFAULT_PLATFORM_MODULES, Registry, load_registry
@@ -54,6 +55,21 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
+
+
+def check_http_url(url: str, what: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; else a :class:`ConfigError` naming it
+    (``--sandbox ftp://…`` or ``not-a-url`` must fail at once, not hang a crawl)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} must be an http:// or https:// URL with a host")
+    if port == 0:
+        raise ConfigError(f"{what} {url!r} has port 0")
+    return url.strip()
 
 
 def sandbox_base_urls(root: str, hosts: Iterable[str]) -> dict[str, str]:
@@ -189,6 +205,8 @@ def _coerce(name: str, value: Any) -> Any:
             if not modules:
                 raise ValueError
             return modules
+        if name == "sandbox_url":
+            return check_http_url(str(value), "sandbox URL") if value else ""
         if name == "base_urls":
             if not isinstance(value, Mapping):
                 raise ValueError
@@ -228,9 +246,15 @@ def load_settings(
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text (binary?)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} is not a TOML table")
         section = data.get("tertib", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"[tertib] in {path} must be a table")
         for key, value in section.items():
             if key not in _FIELDS:
                 raise ConfigError(f"unknown setting {key!r} in {path}")

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from crawler.evidence.exchange import Exchange
+from crawler.limits import clip_fields
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -152,6 +153,10 @@ class Listing:
     score: Score | None = None
     # evidence of where it came from (the search response, then the detail page); not serialised
     exchanges: list[Exchange] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every platform string cut to its documented length before anything reads it (crawler/limits.py)
+        clip_fields(self)
 
     @property
     def key(self) -> ListingKey:

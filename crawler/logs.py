@@ -41,6 +41,9 @@ def quiet_libraries() -> None:
     level, verbose = _LOGGING["level"], _LOGGING["verbose"]
     for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
+    # Scrapy's cookie handling asks tldextract for the public suffix list, which it tries to download
+    # (nothing leaves this machine: it fails) and logs with a traceback before using its bundled copy
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL if verbose < 2 else level)
 
 
 __all__ = ["quiet_libraries", "setup_logging"]

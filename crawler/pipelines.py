@@ -177,7 +177,7 @@ class EvidencePipeline:
         if previous is not None:
             await previous  # never raises: failures are handled below
         try:
-            await self.ctx.evidence.record_sweep_batch([entry for entry, _ in batch])
+            recorded = await self.ctx.evidence.record_sweep_batch([entry for entry, _ in batch])
         except Exception:
             logger.exception("committing a batch of %d captures failed", len(batch))
             assert self.crawler.stats is not None
@@ -186,9 +186,11 @@ class EvidencePipeline:
                 self.crawler.stats.inc_value(f"tertib/{platform}/item_errors")
                 self.crawler.stats.inc_value("tertib/item_errors")
             return
-        for _, item in batch:
+        for (_, item), rec in zip(batch, recorded, strict=True):
             if item is not None:
                 self.stat(item.platform, "captures")
+                if not rec.observable:  # the candidate's page was a block page: no proof (health flags it)
+                    self.stat(item.platform, "evidence_unobservable")
 
     async def flush(self) -> None:
         """Commit everything queued and wait for the chain to finish."""
@@ -252,11 +254,13 @@ class EvidencePipeline:
                 raise RuntimeError(page.error)
         except Exception as exc:  # network/browser errors: the listing keeps its title-only score
             self.stat(item.platform, "errors")
+            self.stat(item.platform, "detail_unobservable")
             logger.info("detail fetch failed for %s: %s", item.url, exc)
             return None
         result = page.check(profile)
         if result.verdict is Verdict.UNOBSERVABLE:
             self.stat(item.platform, "blocked")
+            self.stat(item.platform, "detail_unobservable")
             await self.queue(
                 self.ctx.evidence.unobservable_entry(
                     BlockedAttempt(

@@ -269,6 +269,7 @@ def _decide(
             action="review",
             object_type="listing",
             object_id=listing.listing_key,
+            object_digest=custody.row_digest(custody.decision_fields(row)),
             details={
                 "decision": decision,
                 "decision_id": row.id,

@@ -37,8 +37,8 @@ app = typer.Typer(no_args_is_help=True, help="Review queue: list, approve, rejec
 def list_command(
     platform: Annotated[str | None, typer.Option("--platform", help="Only this platform.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Only scores >= X.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Rows to show.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=2**62, help="Skip this many rows.")] = 0,
     order: Annotated[
         str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
     ] = "score",

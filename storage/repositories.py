@@ -27,6 +27,7 @@ from storage.models import (
     Sighting,
     SweepRun,
 )
+from storage.processes import this_process
 
 
 def now() -> datetime:
@@ -55,7 +56,11 @@ def start_run(
     scorer_version: str | None = None,
     queries: Sequence[str] = (),
 ) -> int:
+    me = this_process()
     run = SweepRun(
+        pid=me.pid,
+        host=me.host,
+        start_token=me.start_token,
         platforms=list(platforms),
         kind=kind,
         trigger=trigger,

@@ -121,10 +121,9 @@ def test_mixed_batch_is_one_append_and_verifies_clean(
             fsyncs.append(fd)
             real_fsync(fd)
 
-        # its own patch context: undoing the test's monkeypatch would also undo conftest's isolated data dir
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(warc.os, "fsync", counting_fsync)
-            recorded = recorder.record_batch(_mixed())
+        monkeypatch.setattr(warc.os, "fsync", counting_fsync)
+        recorded = recorder.record_batch(_mixed())
+        monkeypatch.setattr(warc.os, "fsync", real_fsync)  # undo() would also undo the isolated data dir
     assert fsyncs.count(warc_fd) == 1  # one WARC fsync for six entries (screenshot blobs fsync their own)
     assert [r.observable for r in recorded] == [True, True, False, True, False, True]
     ids = [r.capture_id for r in recorded]

@@ -212,7 +212,7 @@ def test_persist_batch_writes_a_score_once_per_run_unless_it_changes(db: Databas
         assert s.scalars(select(Listing)).one().verdict == "candidate"
 
 
-def test_migration_0006_gives_captures_their_listing_key(tmp_path: Path) -> None:
+def test_migration_0007_gives_captures_their_listing_key(tmp_path: Path) -> None:
     """Captures linked to a listing take its key; captures still waiting for a link take the key their
     metadata recorded; attempts without one stay without."""
     from alembic import command
