@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_sweep_integration import ROOT, SEED, SIZE, child_env, expected_pages, stored
+from test_sweep_integration import (
+    ROOT,
+    catalog,  # noqa: F401 - the fixture integration_sandbox uses
+    child_env,
+    expected_pages,
+    stored,
+)
+from test_sweep_integration import sandbox as integration_sandbox  # noqa: F401 - a fixture
 
 from crawler.errors import UsageError
 from crawler.work import SweepWork
-from sandbox.catalog import CatalogListing, generate
-from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 
 QUERIES = ("jaket", "thrift", "bal korea", "preloved", "kaos")
@@ -41,22 +45,13 @@ def test_work_reads_back_from_its_json_and_refuses_nonsense() -> None:
         SweepWork.from_dict({"queries": ["jaket"]})
 
 
-@pytest.fixture(scope="module")
-def catalog() -> list[CatalogListing]:
-    return generate(SEED, SIZE)
-
-
-@pytest.fixture()
-def sandbox(catalog: list[CatalogListing]) -> Iterator[tuple[str, SandboxState]]:
-    state = SandboxState(list(catalog), seed=SEED)
-    with SandboxServer(state) as url:
-        yield url, state
-
-
 @pytest.mark.integration
-def test_a_shard_stores_exactly_its_page_window(sandbox: tuple[str, SandboxState], tmp_path: Path) -> None:
+def test_a_shard_stores_exactly_its_page_window(
+    integration_sandbox: tuple[str, SandboxState],  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+) -> None:
     """Pages 2..2 of "jaket" on two page-numbered platforms: the sandbox's second page, nothing else."""
-    url, state = sandbox
+    url, state = integration_sandbox
     platforms, queries = ["tokopedia", "lazada"], ["jaket"]
     for platform in platforms:
         assert 2 in expected_pages(state, platform, "jaket", 2), (
