@@ -1,8 +1,15 @@
 """Engine, sessions and migrations for one database URL.
 
 SQLite (the embedded default) is opened in WAL mode with foreign keys on and a busy timeout, so the
-scheduler, a sweep subprocess and the console can share it. PostgreSQL works through the same code by
-``TERTIB_DATABASE_URL`` (``postgresql+psycopg://…``).
+scheduler, a sweep subprocess and the console can share it. PostgreSQL (``TERTIB_DATABASE_URL=
+postgresql+psycopg://user:password@host/db``, psycopg 3) is the backend for several machines; the test
+suite runs the storage, review, export, audit, custody and scheduler tests on both (``tests/servers.py``).
+Differences are kept inside ``storage``: JSON columns are ``jsonb`` on PostgreSQL (``models.JSONColumn``),
+bulk inserts use ``RETURNING`` there (``storage.bulk``), custody appends serialise on an advisory lock
+(``storage.custody``) and big-table indexes are built ``CONCURRENTLY`` (``storage.schema_ops``).
+
+A URL that cannot be used (bad syntax, no driver, server unreachable, wrong credentials, database missing)
+raises :class:`DatabaseUnavailable` with one line naming the URL without its password.
 
 Migrations are Alembic revisions in ``storage/migrations/versions``; :meth:`Database.migrate` upgrades to
 head and is called by every command on start (cheap when already at head). To change the schema: edit
@@ -16,11 +23,50 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.errors import TertibError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# pg_advisory_lock key held while migrating ("tertmigr" in ASCII, as a signed 64-bit integer)
+MIGRATION_LOCK_KEY = int.from_bytes(b"tertmigr", "big", signed=True)
+
+
+class DatabaseUnavailable(TertibError):
+    """The database URL is unusable or its server cannot be reached or refuses us; the message says which."""
+
+
+def redacted(url: str | URL) -> str:
+    """The URL as it may be shown: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def explain_connect_error(exc: BaseException) -> str:
+    """The driver's reason in one line: the last ``failed:`` segment, without ``FATAL:`` or hints."""
+    original = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    first = lines[0] if lines else type(original).__name__
+    reason = first.rsplit("failed: ", 1)[-1].replace("FATAL:", "").strip()
+    return reason.rstrip(".") or first
+
+
+@contextmanager
+def _connect_or_explain(db: Database) -> Iterator[Connection]:
+    """``engine.connect()``; a refused, unreachable or unauthorised server becomes one clear error line."""
+    try:
+        conn = db.engine.connect()
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to the database {redacted(db.url)}: {explain_connect_error(exc)}"
+        ) from None
+    with conn:
+        yield conn
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,11 +79,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    """An engine for ``url``; a malformed URL or a missing driver is a :class:`DatabaseUnavailable`."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        # connect_timeout: an unreachable host fails the command in seconds instead of hanging
+        connect_args = {"connect_timeout": 10} if make_url(url).get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except NoSuchModuleError:
+        raise DatabaseUnavailable(
+            f"no driver for the database URL {redacted(url)} (PostgreSQL URLs start with postgresql+psycopg://)"
+        ) from None
+    except ArgumentError:
+        raise DatabaseUnavailable(f"the database URL is not a valid SQLAlchemy URL: {redacted(url)}") from None
 
 
 def alembic_config(url: str) -> Any:
@@ -58,20 +114,37 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Upgrade to the newest revision (no-op at head)."""
+        """Upgrade to the newest revision (no-op at head).
+
+        Each revision runs in its own transaction (``transaction_per_migration``), so a revision may leave
+        its transaction for an index built ``CONCURRENTLY`` on PostgreSQL (``storage.schema_ops``). On
+        PostgreSQL, processes starting together (workers, the console, the scheduler) take turns through
+        a session advisory lock, so only the first one upgrades.
+        """
         from alembic import command
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         cfg = alembic_config(self.url)
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        if current == head:
-            return
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        postgres = self.engine.dialect.name == "postgresql"
+        with _connect_or_explain(self) as conn:
+            if postgres:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+            try:
+                current = MigrationContext.configure(conn).get_current_revision()
+                conn.commit()  # Alembic must find the connection outside a transaction to run its own
+                if current == head:
+                    return
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if postgres:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    conn.commit()
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (SQLite ``ANALYZE``; PostgreSQL's autovacuum does it).

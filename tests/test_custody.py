@@ -3,11 +3,14 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import delete, text
 
 from storage import custody
 from storage.db import Database
 from storage.models import CustodyEntry
+
+pytestmark = pytest.mark.both_backends
 
 
 def _fill(db: Database, n: int = 5) -> None:
@@ -36,9 +39,8 @@ def test_chain_links_and_verifies(db: Database) -> None:
         assert custody.head(s) == (5, entries[-1].entry_hash)
 
 
-def test_hash_is_deterministic_for_fixed_inputs(db: Database, tmp_path) -> None:
-    other = Database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
-    other.migrate()
+def test_hash_is_deterministic_for_fixed_inputs(db: Database, make_db) -> None:
+    other = make_db("other")
     _fill(db)
     _fill(other)
     with db.session() as a, other.session() as b:

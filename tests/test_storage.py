@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import STATUS_TABLES, Listing, Score, Seller, Sighting, SweepRun
 
+pytestmark = pytest.mark.both_backends
 
-def test_migrate_from_empty_creates_every_table(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+
+def test_migrate_from_empty_creates_every_table(database_url: Callable[..., str]) -> None:
+    db = Database(database_url("fresh", migrated=False))
     assert db.table_names() == []
     db.migrate()
     tables = set(db.table_names())
@@ -23,6 +27,7 @@ def test_migrate_from_empty_creates_every_table(tmp_path: Path) -> None:
     assert db.current_revision() == head
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -153,7 +158,7 @@ def _snapshot(db: Database) -> dict[str, object]:
     return {"listings": listings, "sellers": sellers, "sightings": sightings, "scores": scores}
 
 
-def test_persist_batch_stores_what_the_row_by_row_path_stores(tmp_path: Path) -> None:
+def test_persist_batch_stores_what_the_row_by_row_path_stores(make_db: Callable[..., Database]) -> None:
     records = [
         _listing(listing_key=f"tokopedia:{i}", listing_id=str(i), seller_id=str(i % 3), title=f"bal {i}",
                  contact_handles=[f"wa:6281{i % 2}"], extra_ids={"tts": str(i)} if i % 2 else {},
@@ -163,10 +168,8 @@ def test_persist_batch_stores_what_the_row_by_row_path_stores(tmp_path: Path) ->
     ]  # fmt: skip
     records.append({**records[2], "rank": 42, "page": 2})  # the same listing twice in one batch
     seen = datetime(2026, 5, 1, tzinfo=UTC)
-    bulk = Database(f"sqlite:///{tmp_path / 'bulk.sqlite3'}")
-    rows = Database(f"sqlite:///{tmp_path / 'rows.sqlite3'}")
+    bulk, rows = make_db("bulk"), make_db("rows")
     for database in (bulk, rows):
-        database.migrate()
         with database.session() as s:
             repo.upsert_listing(
                 s, _listing(listing_key="tokopedia:3", listing_id="3", title="old"), seen_at=seen

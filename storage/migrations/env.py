@@ -26,6 +26,8 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,
             include_object=include_object,
+            # one transaction per revision, so a revision can step out of it (storage.schema_ops)
+            transaction_per_migration=True,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -37,6 +39,8 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,
             include_object=include_object,
+            # one transaction per revision, so a revision can step out of it (storage.schema_ops)
+            transaction_per_migration=True,
         )
         with context.begin_transaction():
             context.run_migrations()

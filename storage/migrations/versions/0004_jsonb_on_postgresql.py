@@ -1,0 +1,51 @@
+"""JSON columns as jsonb on PostgreSQL
+
+jsonb is stored parsed (no re-parsing on every read), compares by value and can be indexed (GIN); the
+models declare ``JSON().with_variant(JSONB(), "postgresql")`` (``storage.models.JSONColumn``). SQLite keeps
+its JSON text: nothing to do there.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "custody_entries": ("details",),
+    "lexicon_versions": ("snapshot",),
+    "sellers": ("contact_handles",),
+    "sweeps": ("platforms",),
+    "takedown_batches": ("details",),
+    "terms": ("variants", "discovery"),
+    "listings": ("contact_handles", "extra_ids", "relist_evidence"),
+    "sweep_runs": ("platforms", "stats", "needs_attention", "queries"),
+    "captures": ("records", "metadata_json"),
+    "findings": ("detail",),
+    "sightings": ("raw",),
+    "scores": ("explanation",),
+    "takedown_items": ("snapshot",),
+}
+
+
+def _alter(to: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table, columns in JSON_COLUMNS.items():
+        clauses = ", ".join(f"ALTER COLUMN {c} TYPE {to} USING {c}::{to}" for c in columns)
+        op.execute(f"ALTER TABLE {table} {clauses}")
+
+
+def upgrade() -> None:
+    _alter("jsonb")
+
+
+def downgrade() -> None:
+    _alter("json")
