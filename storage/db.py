@@ -78,6 +78,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _integer_out_of_range(context: Any) -> None:
+    """PostgreSQL refuses an integer beyond its column's range (an id typed by a user, ``/batches/9…9``)
+    with a DataError; SQLite's driver raises OverflowError before sending it. Raise the same on both, so
+    callers handle one exception (the console answers 400 "number out of range")."""
+    original = context.original_exception
+    if type(original).__name__ == "NumericValueOutOfRange":
+        raise OverflowError(f"number out of range: {str(original).splitlines()[0]}") from original
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a malformed URL or a missing driver is a :class:`DatabaseUnavailable`."""
     try:
@@ -85,15 +94,22 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
+        postgres = make_url(url).get_backend_name() == "postgresql"
         # connect_timeout: an unreachable host fails the command in seconds instead of hanging
-        connect_args = {"connect_timeout": 10} if make_url(url).get_backend_name() == "postgresql" else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": 10} if postgres else {}
+        )
+        if postgres:
+            event.listen(engine, "handle_error", _integer_out_of_range)
+        return engine
     except NoSuchModuleError:
         raise DatabaseUnavailable(
             f"no driver for the database URL {redacted(url)} (PostgreSQL URLs start with postgresql+psycopg://)"
         ) from None
     except ArgumentError:
-        raise DatabaseUnavailable(f"the database URL is not a valid SQLAlchemy URL: {redacted(url)}") from None
+        raise DatabaseUnavailable(
+            f"the database URL is not a valid SQLAlchemy URL: {redacted(url)}"
+        ) from None
 
 
 def alembic_config(url: str) -> Any:

@@ -13,6 +13,7 @@ is migrated to head once; each test's database is a copy of it (~60 ms). A test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -62,15 +63,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
-    """``database_url(name, migrated=True)``: the URL of a new database on this test's backend."""
+def database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """``database_url(name, migrated=True, template=None)``: the URL of a new database on this test's
+    backend; on PostgreSQL a copy of ``template`` (a database name) when given."""
     created: list[str] = []
     server: PostgresServer | None = request.getfixturevalue("pg_server") if backend == "postgresql" else None
 
-    def make(name: str = "test", *, migrated: bool = True) -> str:
+    def make(name: str = "test", *, migrated: bool = True, template: str | None = None) -> str:
         if server is None:
             return f"sqlite:///{tmp_path / (name + '.sqlite3')}"
-        dbname = server.create_database(template=TEMPLATE_DB if migrated else None)
+        dbname = server.create_database(template=template or (TEMPLATE_DB if migrated else None))
         created.append(dbname)
         return server.url(dbname)
 
@@ -123,10 +127,9 @@ def _isolated_env(
 def _dispose_cached_database() -> None:
     """Close the pool of a database a CLI command opened, so its PostgreSQL database can be dropped."""
     if cli_common.database.cache_info().currsize:
-        try:
+        # a test that broke its settings on purpose opened nothing
+        with contextlib.suppress(Exception):
             cli_common.database().dispose()
-        except Exception:  # a test that broke its settings on purpose: nothing was opened
-            pass
 
 
 @pytest.fixture

@@ -45,7 +45,8 @@ def postgres_bindir() -> Path:
     if found:
         return Path(found).resolve().parent
     raise RuntimeError(
-        "PostgreSQL server binaries (initdb) not found: run scripts/bootstrap.sh (installs Debian's postgresql)"
+        "PostgreSQL server binaries (initdb) not found: "
+        "run scripts/bootstrap.sh (it installs Debian's postgresql)"
     )
 
 
@@ -53,7 +54,9 @@ def _unprivileged_user() -> pwd.struct_passwd:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL")
+    raise RuntimeError(
+        "running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
+    )
 
 
 class PostgresServer:
@@ -78,7 +81,13 @@ class PostgresServer:
         if os.geteuid() == 0:
             user = _unprivileged_user()
             os.chown(self.root, user.pw_uid, user.pw_gid)
-            self._prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
+            self._prefix = [
+                "setpriv",
+                f"--reuid={user.pw_uid}",
+                f"--regid={user.pw_gid}",
+                "--clear-groups",
+                "--",
+            ]
 
     # -- life cycle -------------------------------------------------------------------------------
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -95,3 +96,60 @@ def test_append_continues_after_existing_entries(db: Database) -> None:
         assert entry.seq == 3
     with db.session() as s:
         assert custody.verify(s) == []
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["append", "append_many"])
+def test_concurrent_writers_keep_one_linear_chain(make_db, many: bool) -> None:
+    """Four writers, each with its own engine (own connections, as separate processes would have),
+    append at the same time; every entry lands exactly once, in one unbroken chain, and each writer's
+    batches stay consecutive."""
+    first = make_db("chain")
+    url = first.url
+    writers, rounds, per_batch = 4, 12, 3
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def write(w: int) -> None:
+        own = Database(url)
+        try:
+            barrier.wait()
+            for r in range(rounds):
+                with own.session() as s:
+                    if many:
+                        specs = [
+                            custody.EntrySpec(
+                                actor=f"w{w}",
+                                action="capture",
+                                object_type="capture",
+                                object_id=f"{w}-{r}-{k}",
+                            )
+                            for k in range(per_batch)
+                        ]
+                        custody.append_many(s, specs)
+                    else:
+                        custody.append(
+                            s, actor=f"w{w}", action="review", object_type="listing", object_id=f"{w}-{r}"
+                        )
+        except BaseException as exc:  # reported below: a writer must never fail
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    per = per_batch if many else 1
+    with first.session() as s:
+        assert custody.verify(s) == []
+        entries = list(custody.iter_entries(s))
+    assert len(entries) == writers * rounds * per
+    assert len({e.object_id for e in entries}) == len(entries)
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    times = [e.at for e in entries]
+    assert times == sorted(times)
+    if many:  # a batch is never interleaved with another writer's entries
+        for i in range(0, len(entries), per_batch):
+            assert len({e.actor for e in entries[i : i + per_batch]}) == 1

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from crawler.config import Settings, load_settings
 from crawler.evidence.capture import EvidenceRecorder, HttpExchange
 from storage.db import Database
+
+pytestmark = pytest.mark.both_backends
 
 T0 = datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
 SEARCH_URL = "https://gql.tokopedia.com/graphql/SearchProductV5Query?q=bal+korea"
@@ -33,7 +37,9 @@ def fixed_ids() -> Callable[[], str]:
 
 
 def make_settings(root: Path, **overrides: Any) -> Settings:
-    return load_settings(env={}, data_dir=root / "data", **overrides)
+    # the test's database (PostgreSQL under [postgresql], conftest); nothing else from the environment
+    env = {k: v for k, v in os.environ.items() if k == "TERTIB_DATABASE_URL"}
+    return load_settings(env=env, data_dir=root / "data", **overrides)
 
 
 def make_db(settings: Settings) -> Database:

@@ -19,6 +19,8 @@ from storage.blobs import BlobStore
 from storage.models import Capture, CustodyEntry, TakedownBatch, TakedownItem
 from storage.models import Listing as ListingRow
 
+pytestmark = pytest.mark.both_backends
+
 
 def _store(tmp_path: Path, n: int = 3):
     settings = make_settings(tmp_path)
