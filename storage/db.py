@@ -18,6 +18,8 @@ head and is called by every command on start (cheap when already at head). To ch
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +80,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+NUL = "\x00"
+REPLACEMENT = "\ufffd"
+
+
+def scrub_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT) if NUL in value else value
+    if isinstance(value, dict):
+        return {scrub_nul(k): scrub_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_nul(v) for v in value)
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """The JSON columns' serializer: ``json.dumps``, with NUL characters replaced (see below)."""
+    out = json.dumps(value)
+    # "\u0000" also matches an escaped backslash followed by "u0000"; scrubbing then changes nothing
+    return json.dumps(scrub_nul(value)) if "\\u0000" in out else out
+
+
+def _scrub_parameters(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+) -> Any:
+    """Platform text is written by sellers and may hold NUL characters, which PostgreSQL refuses in text
+    and jsonb (the whole batch would fail). Both backends store U+FFFD instead, so they hold the same
+    values. Checking each string parameter costs ~1 % of a sweep's persistence."""
+    if _has_nul(parameters):
+        parameters = scrub_nul(parameters)
+    return statement, parameters
+
+
+def _has_nul(parameters: Any) -> bool:
+    """Any NUL in a string of ``parameters`` (a row as a dict or sequence, or a sequence of rows)."""
+    if isinstance(parameters, str):
+        return NUL in parameters
+    if isinstance(parameters, dict):
+        parameters = parameters.values()
+    elif not isinstance(parameters, list | tuple):
+        return False
+    return any(
+        _has_nul(v) if isinstance(v, dict | list | tuple) else isinstance(v, str) and NUL in v
+        for v in parameters
+    )
+
+
 def _integer_out_of_range(context: Any) -> None:
     """PostgreSQL refuses an integer beyond its column's range (an id typed by a user, ``/batches/9…9``)
     with a DataError; SQLite's driver raises OverflowError before sending it. Raise the same on both, so
@@ -91,14 +140,19 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; a malformed URL or a missing driver is a :class:`DatabaseUnavailable`."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=json_dumps)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "before_cursor_execute", _scrub_parameters, retval=True)
             return engine
         postgres = make_url(url).get_backend_name() == "postgresql"
         # connect_timeout: an unreachable host fails the command in seconds instead of hanging
         engine = create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": 10} if postgres else {}
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10} if postgres else {},
+            json_serializer=json_dumps,
         )
+        event.listen(engine, "before_cursor_execute", _scrub_parameters, retval=True)
         if postgres:
             event.listen(engine, "handle_error", _integer_out_of_range)
         return engine
@@ -143,24 +197,68 @@ class Database:
 
         cfg = alembic_config(self.url)
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        postgres = self.engine.dialect.name == "postgresql"
-        with _connect_or_explain(self) as conn:
-            if postgres:
-                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                conn.commit()
+        with self._migration_lock(), _connect_or_explain(self) as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            conn.commit()  # Alembic must find the connection outside a transaction to run its own
+            if current == head:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.engine.dialect.name == "postgresql":
+            with self._postgres_migration_lock():
+                yield
+        else:
+            with self._sqlite_migration_lock():
+                yield
+
+    @contextmanager
+    def _postgres_migration_lock(self, timeout: float = 1800.0) -> Iterator[None]:
+        """A session advisory lock, taken by polling ``pg_try_advisory_lock`` on an autocommit connection.
+
+        A waiter must not sit in a blocking ``pg_advisory_lock`` call: that statement holds a snapshot,
+        and ``CREATE INDEX CONCURRENTLY`` in the holder's migration waits for every older snapshot in the
+        database, so holder and waiter would deadlock.
+        """
+        with _connect_or_explain(self) as lock_conn:
+            lock_conn = lock_conn.execution_options(isolation_level="AUTOCOMMIT")
+            deadline = time.monotonic() + timeout
+            try_lock = text("SELECT pg_try_advisory_lock(:key)")
+            while not lock_conn.execute(try_lock, {"key": MIGRATION_LOCK_KEY}).scalar():
+                if time.monotonic() > deadline:
+                    raise DatabaseUnavailable(
+                        f"another process has been migrating {redacted(self.url)} for {timeout:.0f} s; "
+                        "see pg_stat_activity"
+                    )
+                time.sleep(0.2)
             try:
-                current = MigrationContext.configure(conn).get_current_revision()
-                conn.commit()  # Alembic must find the connection outside a transaction to run its own
-                if current == head:
-                    return
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-                conn.commit()
+                yield
             finally:
-                if postgres:
-                    conn.rollback()
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                    conn.commit()
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+    @contextmanager
+    def _sqlite_migration_lock(self) -> Iterator[None]:
+        """SQLite's counterpart of the advisory lock: an exclusive ``flock`` on ``<database>.migrate-lock``
+        (processes sharing a data dir, e.g. the scheduler and the console starting together)."""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        lock_path = Path(path).with_name(Path(path).name + ".migrate-lock")
+        try:
+            handle = lock_path.open("a")
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                f"cannot open the database {redacted(self.url)}: {exc.strerror}"
+            ) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (SQLite ``ANALYZE``; PostgreSQL's autovacuum does it).

@@ -26,6 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+# Tables owned by libraries, not by our models (APScheduler's job store): never autogenerate drops for them.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's filter for autogenerate and schema comparisons: our tables only."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
 
 def _postgres() -> bool:
     return op.get_bind().dialect.name == "postgresql"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,3 +213,66 @@ def test_persist_batch_writes_a_score_once_per_run_unless_it_changes(db: Databas
             (0.5, "candidate"),
         ]
         assert s.scalars(select(Listing)).one().verdict == "candidate"
+
+
+def test_migrated_schema_matches_the_models(db: Database) -> None:
+    """Alembic finds nothing to autogenerate: the migrations build exactly the models' schema on this
+    backend (jsonb columns and partial indexes on PostgreSQL included)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+    from storage.schema_ops import include_object
+
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include_object, "compare_type": True})
+        diffs = compare_metadata(ctx, Base.metadata)
+    assert diffs == []
+
+
+def test_hostile_text_with_nul_and_odd_characters_round_trips(db: Database) -> None:
+    """Sellers control titles: a NUL byte (refused by PostgreSQL text and jsonb), lone surrogates' cousins,
+    right-to-left marks and emoji must neither fail the batch nor differ between backends."""
+    title = "Bal\x00 Korea \u202eisi\u202c 300 pcs 👕 \\u0000"
+    record = _listing(title=title, description="a\x00b", seller_name="Toko\x00Bal", raw={"t": "x\x00y"})
+    record.update(query="bal", page=1, rank=1, sponsored=False,
+                  score={"score": 0.9, "verdict": "strong", "signals": [{"term": "b\x00al"}]})  # fmt: skip
+    with db.session() as s:
+        repo.persist_batch(s, [record], sweep_run_id=None, scorer_version="v", lexicon_version_id=None)
+    with db.session() as s:
+        listing = s.scalars(select(Listing)).one()
+        sighting = s.scalars(select(Sighting)).one()
+        score = s.scalars(select(Score)).one()
+    assert listing.title == "Bal\ufffd Korea \u202eisi\u202c 300 pcs 👕 \\u0000"
+    assert listing.description == "a\ufffdb"
+    assert listing.seller is not None and listing.seller.name == "Toko\ufffdBal"
+    assert sighting.raw == {"t": "x\ufffdy"}
+    assert score.explanation["signals"] == [{"term": "b\ufffdal"}]
+
+
+def test_processes_starting_together_migrate_once(database_url: Callable[..., str]) -> None:
+    """Workers, the console and the scheduler may start at the same moment against an empty database:
+    one migrates while the others wait (an advisory lock on PostgreSQL, a lock file beside SQLite's
+    database), then finds it at head."""
+    url = database_url("race", migrated=False)
+    starters = [Database(url) for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(starters))
+
+    def start(db: Database) -> None:
+        try:
+            barrier.wait()
+            db.migrate()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in starters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    heads = {db.current_revision() for db in starters}
+    assert len(heads) == 1 and None not in heads
+    for db in starters:
+        db.dispose()
