@@ -197,6 +197,9 @@ class Database:
 
         cfg = alembic_config(self.url)
         head = ScriptDirectory.from_config(cfg).get_current_head()
+        with _connect_or_explain(self) as conn:  # the common case, at head: no lock needed
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
         with self._migration_lock(), _connect_or_explain(self) as conn:
             current = MigrationContext.configure(conn).get_current_revision()
             conn.commit()  # Alembic must find the connection outside a transaction to run its own
