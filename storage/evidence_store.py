@@ -30,6 +30,7 @@ accepted, Object Lock as requested) and raises :class:`EvidenceStoreUnavailable`
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -431,10 +432,17 @@ def open_store(settings: Any, *, check: bool = True) -> EvidenceStore:
     url = str(getattr(settings, "evidence_url", "") or "")
     if not url:
         return LocalEvidenceStore(settings.data_dir, settings.blob_dir)
-    store = S3EvidenceStore(
-        url,
-        settings.data_dir,
-        object_lock=settings.evidence_object_lock,
-        retention_days=settings.evidence_retention_days,
+    aws = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    store = _s3_store(
+        url, settings.data_dir, settings.evidence_object_lock, settings.evidence_retention_days, aws
     )
     return store.check_ready() if check else store
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_store(
+    url: str, data_dir: Path, object_lock: str, retention_days: int, aws: tuple[tuple[str, str], ...]
+) -> S3EvidenceStore:
+    """One store (one boto3 client, thread-safe, with its connection pool) per configuration, ``AWS_*``
+    variables included: readers such as WACZ bundles ask for it once per record."""
+    return S3EvidenceStore(url, data_dir, object_lock=object_lock, retention_days=retention_days)

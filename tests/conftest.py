@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servers import PostgresServer
+from servers import CephS3Server, PostgresServer
 
 from crawler import cli_common
 from storage.db import Database
@@ -55,6 +55,26 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[CephS3Server]:
+    """The session's radosgw (Ceph) on loopback, started the first time an ``s3`` test needs it."""
+    started = time.monotonic()
+    server = CephS3Server().start()
+    server.startup_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: CephS3Server, monkeypatch: pytest.MonkeyPatch) -> CephS3Server:
+    """radosgw with this process's AWS_* variables pointing at it (as a deployment would set them)."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
 
 
 @pytest.fixture
