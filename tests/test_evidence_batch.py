@@ -26,11 +26,11 @@ from test_evidence_support import (
     make_db,
     make_settings,
     png,
+    run_cli,
 )
 from warcio.archiveiterator import ArchiveIterator
 from warcio.checker import Checker
 
-from crawler.cli import main
 from crawler.config import Settings
 from crawler.evidence import warc
 from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
@@ -96,14 +96,6 @@ def _checker_ok(settings: Settings) -> None:
         assert Checker(_Cmd([str(path)])).process_all() == 0, path
 
 
-def _cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_mixed_batch_is_one_append_and_verifies_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,7 +140,7 @@ def test_mixed_batch_is_one_append_and_verifies_clean(
     assert report.ok, [str(p) for p in report.problems]
     assert report.captures == 7
     db.dispose()
-    assert _cli(["evidence", "verify", "--all"]) == 0
+    assert run_cli(["evidence", "verify", "--all"]) == 0
     assert "OK" in capsys.readouterr().out
 
 

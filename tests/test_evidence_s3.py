@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from servers import CephS3Server, free_port
-from test_evidence_support import listing, make_db, make_settings, png, record_sample
+from test_evidence_support import listing, make_db, make_settings, png, record_sample, run_cli
 
-from crawler.cli import main
 from crawler.evidence import signing
 from crawler.evidence.bundle import check_wacz, write_wacz
 from crawler.evidence.capture import EvidenceRecorder
@@ -154,14 +153,6 @@ def test_a_failed_upload_keeps_the_segment_local_until_the_next_recorder(
     db.dispose()
 
 
-def _cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 @pytest.mark.parametrize(
     "case", ["missing bucket", "wrong secret", "lock required, bucket without", "unreachable", "not s3"]
 )
@@ -187,7 +178,7 @@ def test_bad_s3_settings_stop_at_start_with_one_line_and_nothing_written(
         monkeypatch.setenv("TERTIB_EVIDENCE_OBJECT_LOCK", "required")
     if case == "unreachable":
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    assert _cli(["status"]) == 1
+    assert run_cli(["status"]) == 1
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], captured.err

@@ -36,6 +36,17 @@ def fixed_ids() -> Callable[[], str]:
     return lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
 
 
+def run_cli(args: list[str]) -> int:
+    """``tertib ARGS`` in this process; its exit code."""
+    from crawler.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def make_settings(root: Path, **overrides: Any) -> Settings:
     # the test's database (PostgreSQL under [postgresql], conftest); nothing else from the environment
     env = {k: v for k, v in os.environ.items() if k == "TERTIB_DATABASE_URL"}

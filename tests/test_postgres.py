@@ -7,19 +7,11 @@ from __future__ import annotations
 
 import pytest
 from servers import PostgresServer, free_port
+from test_evidence_support import run_cli
 
-from crawler.cli import main
 from storage.db import Database, DatabaseUnavailable
 
 pytestmark = pytest.mark.postgres
-
-
-def _cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _bad_urls(server: PostgresServer) -> dict[str, tuple[str, str]]:
@@ -47,7 +39,7 @@ def test_bad_database_settings_give_one_line_and_write_nothing(
 ) -> None:
     url, reason = _bad_urls(pg_server)[case]
     monkeypatch.setenv("TERTIB_DATABASE_URL", url)
-    assert _cli(["status"]) == 1
+    assert run_cli(["status"]) == 1
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1, captured.err
