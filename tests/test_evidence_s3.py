@@ -188,3 +188,26 @@ def test_bad_s3_settings_stop_at_start_with_one_line_and_nothing_written(
     data = Path(tmp_path / "data")
     assert not (data / "tertib.sqlite3").exists() and not (data / "keys").exists()
     assert listing(0)  # the shared builders stay importable for the crash child
+
+
+def test_the_console_shows_screenshots_from_the_bucket(s3: CephS3Server, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from crawler.web import auth
+    from crawler.web.app import create_app
+
+    bucket = _bucket(s3, lock=True)
+    settings, db, ids = _record(tmp_path, bucket, n=1)
+    assert not settings.blob_dir.exists() or not any(settings.blob_dir.rglob("*"))  # nothing local
+    with db.session() as s:
+        auth.add_user(s, "siti", "analyst", "siti-password", actor="test")
+        sha = s.get(Capture, ids[0]).screenshot_sha256
+    with TestClient(create_app(settings, db)) as client:
+        r = client.post(
+            "/login", data={"username": "siti", "password": "siti-password"}, follow_redirects=False
+        )
+        assert r.status_code == 303
+        shot = client.get(f"/blob/{sha}")
+        assert shot.status_code == 200 and shot.content == png(0)
+        assert client.get("/blob/" + "0" * 64).status_code == 404
+    db.dispose()
