@@ -19,13 +19,14 @@ it. Both stay linear when another session or process appends at the same time:
   (:func:`_serialise`), so concurrent appenders queue up and each reads the head its predecessor
   committed: no collisions, no retries, however many writers (READ COMMITTED alone would let two read
   the same head, and a busy chain would exhaust the retries below);
-- on SQLite, the database's single write lock orders writers; a writer whose head read went stale hits a
-  sequence-number collision, rolls the savepoint back and rebuilds the entries from the new head
-  (``retries`` times).
+- on SQLite, the same call takes the database's write lock before the head is read.
+
+Should a head read still go stale (a caller bypassing the lock), the sequence-number collision rolls the
+savepoint back and the entries are rebuilt from the new head (``retries`` times).
 
 The lock is held until the appending transaction ends, as a colliding row lock would be, so keep those
-transactions short. One chain has one lock key (:data:`CHAIN_LOCK_KEY`); separate chains per worker or
-shard anchored into this one would each take their own key.
+transactions short. One chain has one lock name (:data:`CHAIN_LOCK`, ``storage.locks``); separate chains per
+worker or shard anchored into this one would each take their own.
 """
 
 from __future__ import annotations
@@ -37,21 +38,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.locks import xact_locks
 from storage.models import CustodyEntry
 
 GENESIS = "0" * 64
-# pg_advisory_xact_lock key of the custody chain ("custody!" in ASCII, as a signed 64-bit integer)
-CHAIN_LOCK_KEY = int.from_bytes(b"custody!", "big", signed=True)
+# the chain's lock name (storage.locks); a chain per worker or shard would lock its own name
+CHAIN_LOCK = "custody:global"
 
 
 def _serialise(session: Session) -> None:
-    """On PostgreSQL, wait for the chain's advisory lock, held until this transaction ends."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+    """Wait for the chain's lock (advisory lock on PostgreSQL, write lock on SQLite) until commit."""
+    xact_locks(session, [CHAIN_LOCK])
 
 
 def canonical_json(data: Any) -> str:

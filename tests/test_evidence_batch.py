@@ -208,9 +208,9 @@ def test_custody_chain_stays_linear_with_a_concurrent_foreign_writer(tmp_path: P
     assert verify(db, settings, all=True, record=False).ok
 
 
-# SQLite's path: a stale head read collides and is redone. On PostgreSQL appenders queue on the chain's
-# advisory lock instead, so this interleaving cannot happen (the racing writer would wait for our lock);
-# test_custody.py::test_concurrent_writers_keep_one_linear_chain covers both.
+# The fallback behind the chain's lock (storage.locks): were a head read stale, the collision is redone.
+# With the lock this interleaving cannot happen (the racing writer would wait for it), so the test lifts
+# it; test_custody.py::test_concurrent_writers_keep_one_linear_chain covers real concurrent writers.
 @pytest.mark.sqlite_only
 def test_append_many_redoes_the_batch_after_a_sequence_collision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -232,6 +232,7 @@ def test_append_many_redoes_the_batch_after_a_sequence_collision(
         return stale(session)
 
     monkeypatch.setattr(custody, "head", racing_head)
+    monkeypatch.setattr(custody, "_serialise", lambda session: None)
     specs = [custody.EntrySpec("b", "capture", "capture", n, "d" * 64) for n in range(3)]
     # a fresh session that has not written yet, so the concurrent commit above is possible on SQLite
     with db.session() as s:

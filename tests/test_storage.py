@@ -276,3 +276,50 @@ def test_processes_starting_together_migrate_once(database_url: Callable[..., st
     assert len(heads) == 1 and None not in heads
     for db in starters:
         db.dispose()
+
+
+def test_concurrent_batches_of_the_same_listings_store_each_once(make_db: Callable[..., Database]) -> None:
+    """Two sweeps (or queue workers) persisting overlapping listings at the same time: no batch fails on
+    a duplicate key, every listing and seller is stored once, and every sighting is kept."""
+    url = make_db("shared").url
+    writers, batches = 4, 5
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def write(w: int) -> None:
+        own = Database(url)
+        try:
+            barrier.wait()
+            for b in range(batches):
+                records = [
+                    _listing(listing_key=f"tokopedia:{i}", listing_id=str(i), seller_id=str(i % 4),
+                             contact_handles=[f"wa:62{w}"], query=f"w{w}b{b}", page=1, rank=i,
+                             sponsored=False,
+                             score={"score": 0.5, "verdict": "candidate", "signals": []})
+                    for i in range(b, b + 12)
+                ]  # fmt: skip
+                with own.session() as s:
+                    repo.persist_batch(
+                        s, records, sweep_run_id=None, scorer_version="v", lexicon_version_id=None
+                    )
+        except BaseException as exc:  # reported below: no writer may fail
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db = Database(url)
+    with db.session() as s:
+        keys = s.scalars(select(Listing.listing_key)).all()
+        assert len(keys) == len(set(keys)) == batches - 1 + 12
+        assert s.scalar(select(func.count(Seller.id))) == 4
+        assert s.scalar(select(func.count(Sighting.id))) == writers * batches * 12
+        # every writer's contact handle was merged, none lost to a concurrent refresh
+        handles = {h for row in s.scalars(select(Listing.contact_handles)) for h in row}
+        assert handles == {f"wa:62{w}" for w in range(writers)}
+    db.dispose()
