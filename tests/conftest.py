@@ -30,6 +30,16 @@ BACKENDS = ("sqlite", "postgresql")
 TEMPLATE_DB = "tertib_template"
 
 
+# seconds each throwaway server took to start in this session, shown in the run's summary
+SERVER_STARTUP: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SERVER_STARTUP:
+        started = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in SERVER_STARTUP.items())
+        terminalreporter.write_line(f"test servers started: {started}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     node = metafunc.definition
     if node.get_closest_marker("both_backends") is None or node.get_closest_marker("sqlite_only"):
@@ -51,7 +61,7 @@ def pg_server() -> Iterator[PostgresServer]:
         template = Database(server.url(TEMPLATE_DB))
         template.migrate()
         template.dispose()
-        server.startup_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+        SERVER_STARTUP["PostgreSQL (with the migrated template)"] = time.monotonic() - started
         yield server
     finally:
         server.stop()
@@ -62,7 +72,7 @@ def s3_server() -> Iterator[CephS3Server]:
     """The session's radosgw (Ceph) on loopback, started the first time an ``s3`` test needs it."""
     started = time.monotonic()
     server = CephS3Server().start()
-    server.startup_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    SERVER_STARTUP["radosgw (Ceph mon + memstore OSD + rgw)"] = time.monotonic() - started
     try:
         yield server
     finally:
