@@ -35,6 +35,7 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
     ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
     ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
+    ("calibrate", "crawler.calibrate", "calibrate_command", 17, "Test the parsers on a browser recording."),
     ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
     ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
     ("review", "crawler.review", "app", 7, "Review queue: list, approve, reject, next."),
@@ -56,6 +57,7 @@ ISSUE_TITLES = {
     8: "takedown audit and rechecks",
     9: "scheduler service",
     10: "web console",
+    17: "platforms: proxies, real shapes, calibration",
 }
 
 

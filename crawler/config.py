@@ -17,6 +17,11 @@ Settings that matter:
   segments in S3 (endpoint, region, credentials from ``AWS_*``); empty (default): the data dir.
   ``TERTIB_EVIDENCE_OBJECT_LOCK`` (``auto``/``required``/``off``) and ``TERTIB_EVIDENCE_RETENTION_DAYS``
   (1825) set COMPLIANCE retention on buckets with Object Lock.
+- ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
+  (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
+  (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
+  per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request`` (default) or
+  ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See ``crawler/proxies.py``.
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -102,6 +107,13 @@ class Settings:
     scheduler_stop_timeout: float = 120.0
     scheduler_workers: int = 2
     scheduler_python: str = ""
+    # egress proxies (crawler/proxies.py): none configured = direct, as before
+    proxies: tuple[str, ...] = ()
+    proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    proxies_file: str = ""
+    proxy_rotation: str = "request"
+    proxy_cooldown: float = 60.0
+    proxy_max_failures: int = 3
 
     # -- derived paths -------------------------------------------------------------------------
     @property
@@ -172,6 +184,12 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError
             return {str(k): str(v) for k, v in value.items()}
+        if name == "proxies":
+            return _proxy_list(value)
+        if name == "proxies_by_platform":
+            if not isinstance(value, Mapping):
+                raise ValueError
+            return {str(k).lower(): _proxy_list(v) for k, v in value.items()}
         if isinstance(default, float):
             return float(value)
         if isinstance(default, int) and not isinstance(default, bool):
@@ -179,6 +197,15 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r} has an unusable value: {value!r}") from None
+
+
+def _proxy_list(value: Any) -> tuple[str, ...]:
+    """``"a, b"``, ``"a b"`` or ``["a", "b"]`` → ``("a", "b")`` (each validated in crawler.proxies)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def load_settings(
@@ -204,8 +231,15 @@ def load_settings(
 
     for name in _FIELDS:
         env_name = f"TERTIB_{name.upper()}"
-        if env_name in env and name != "base_urls":
+        if env_name in env and name not in ("base_urls", "proxies_by_platform"):
             values[name] = _coerce(name, env[env_name])
+    by_platform = dict(values.get("proxies_by_platform", {}))
+    for platform in PLATFORMS:  # TERTIB_PROXIES_SHOPEE=…: one platform's pool
+        env_name = f"TERTIB_PROXIES_{platform.upper()}"
+        if env_name in env:
+            by_platform[platform] = _proxy_list(env[env_name])
+    if by_platform:
+        values["proxies_by_platform"] = by_platform
 
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
     base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}

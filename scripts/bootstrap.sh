@@ -28,9 +28,12 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     echo "$want" > "$STAMP"
 fi
 
-# apt_install WHAT PACKAGE...: install Debian packages with apt-get (sudo when not root), or explain and fail.
+# apt_install [--optional] WHAT PACKAGE...: install Debian packages with apt-get (sudo when not root).
+# A required package that cannot be installed stops the bootstrap with what to do; an optional one warns.
 APT_UPDATED=""
 apt_install() {
+    local optional=""
+    if [ "$1" = --optional ]; then optional=1; shift; fi
     local what=$1
     shift
     echo "bootstrap: installing $what with apt-get ($*)"
@@ -39,8 +42,8 @@ apt_install() {
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         SUDO="sudo -n"
     else
-        echo "bootstrap: cannot install $what: not root and no password-less sudo." >&2
-        echo "bootstrap: install it yourself: apt-get install $*" >&2
+        echo "bootstrap: cannot install $what: not root and no password-less sudo; apt-get install $*" >&2
+        if [ -n "$optional" ]; then return 0; fi
         exit 1
     fi
     if [ -z "$APT_UPDATED" ]; then
@@ -49,6 +52,7 @@ apt_install() {
     fi
     if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
         echo "bootstrap: apt-get install $* failed; install it yourself." >&2
+        if [ -n "$optional" ]; then return 0; fi
         exit 1
     fi
 }
@@ -57,6 +61,17 @@ if [ -n "${TERTIB_CHROMIUM:-}" ] && [ -x "${TERTIB_CHROMIUM}" ]; then
     :
 elif [ ! -x /usr/bin/chromium ]; then
     apt_install "Debian's chromium (or set TERTIB_CHROMIUM)" chromium
+fi
+
+# tinyproxy and microsocks: real HTTP and SOCKS5 proxies the proxy tests start on loopback
+# (tests/test_proxies.py; skipped when they could not be installed).
+APT_WANTED=""
+for bin_pkg in tinyproxy:tinyproxy microsocks:microsocks; do
+    if ! command -v "${bin_pkg%%:*}" >/dev/null 2>&1; then APT_WANTED="$APT_WANTED ${bin_pkg##*:}"; fi
+done
+if [ -n "$APT_WANTED" ]; then
+    # shellcheck disable=SC2086
+    apt_install --optional "proxies for the tests" $APT_WANTED
 fi
 
 # The test suite starts its own PostgreSQL server (initdb in a temporary directory) and its own S3 server

@@ -4,8 +4,8 @@ jsonb is stored parsed (no re-parsing on every read), compares by value and can 
 models declare ``JSON().with_variant(JSONB(), "postgresql")`` (``storage.models.JSONColumn``). SQLite keeps
 its JSON text: nothing to do there.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -25,7 +25,7 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "sweeps": ("platforms",),
     "takedown_batches": ("details",),
     "terms": ("variants", "discovery"),
-    "listings": ("contact_handles", "extra_ids", "relist_evidence"),
+    "listings": ("contact_handles", "extra_ids", "relist_evidence", "origin_facts"),
     "sweep_runs": ("platforms", "stats", "needs_attention", "queries"),
     "captures": ("records", "metadata_json"),
     "findings": ("detail",),
@@ -35,12 +35,23 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# columns with a server default: it is dropped for the type change and set again in the new type
+SERVER_DEFAULTS: dict[tuple[str, str], str] = {("listings", "origin_facts"): "'[]'"}
+
+
 def _alter(to: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table, columns in JSON_COLUMNS.items():
-        clauses = ", ".join(f"ALTER COLUMN {c} TYPE {to} USING {c}::{to}" for c in columns)
-        op.execute(f"ALTER TABLE {table} {clauses}")
+        clauses: list[str] = []
+        for c in columns:
+            default = SERVER_DEFAULTS.get((table, c))
+            if default:
+                clauses.append(f"ALTER COLUMN {c} DROP DEFAULT")
+            clauses.append(f"ALTER COLUMN {c} TYPE {to} USING {c}::{to}")
+            if default:
+                clauses.append(f"ALTER COLUMN {c} SET DEFAULT {default}::{to}")
+        op.execute(f"ALTER TABLE {table} {', '.join(clauses)}")
 
 
 def upgrade() -> None:
