@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -128,6 +129,30 @@ def make_db(database_url: Callable[..., str]) -> Iterator[Callable[..., Database
     yield make
     for database in opened:
         database.dispose()
+
+
+def run_concurrently(url: str, count: int, work: Callable[[Database, int], None]) -> None:
+    """Run ``work(database, n)`` in ``count`` threads at once, each with its own ``Database`` on ``url``
+    (own engine and connections, as separate processes would have); fails if any of them raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        own = Database(url)
+        try:
+            barrier.wait()
+            work(own, n)
+        except BaseException as exc:  # reported below: no writer may fail
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 @pytest.fixture(autouse=True)

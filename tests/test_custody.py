@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from datetime import UTC, datetime
 
 import pytest
+from conftest import run_concurrently
 from sqlalchemy import delete, text
 
 from storage import custody
@@ -104,43 +104,25 @@ def test_concurrent_writers_keep_one_linear_chain(make_db, many: bool) -> None:
     append at the same time; every entry lands exactly once, in one unbroken chain, and each writer's
     batches stay consecutive."""
     first = make_db("chain")
-    url = first.url
     writers, rounds, per_batch = 4, 12, 3
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(writers)
 
-    def write(w: int) -> None:
-        own = Database(url)
-        try:
-            barrier.wait()
-            for r in range(rounds):
-                with own.session() as s:
-                    if many:
-                        specs = [
-                            custody.EntrySpec(
-                                actor=f"w{w}",
-                                action="capture",
-                                object_type="capture",
-                                object_id=f"{w}-{r}-{k}",
-                            )
-                            for k in range(per_batch)
-                        ]
-                        custody.append_many(s, specs)
-                    else:
-                        custody.append(
-                            s, actor=f"w{w}", action="review", object_type="listing", object_id=f"{w}-{r}"
+    def write(own: Database, w: int) -> None:
+        for r in range(rounds):
+            with own.session() as s:
+                if many:
+                    specs = [
+                        custody.EntrySpec(
+                            actor=f"w{w}", action="capture", object_type="capture", object_id=f"{w}-{r}-{k}"
                         )
-        except BaseException as exc:  # reported below: a writer must never fail
-            errors.append(exc)
-        finally:
-            own.dispose()
+                        for k in range(per_batch)
+                    ]
+                    custody.append_many(s, specs)
+                else:
+                    custody.append(
+                        s, actor=f"w{w}", action="review", object_type="listing", object_id=f"{w}-{r}"
+                    )
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_concurrently(first.url, writers, write)
     per = per_batch if many else 1
     with first.session() as s:
         assert custody.verify(s) == []

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import run_concurrently
 from sqlalchemy import func, select, text
 
 from storage import repositories as repo
@@ -255,27 +255,11 @@ def test_processes_starting_together_migrate_once(database_url: Callable[..., st
     one migrates while the others wait (an advisory lock on PostgreSQL, a lock file beside SQLite's
     database), then finds it at head."""
     url = database_url("race", migrated=False)
-    starters = [Database(url) for _ in range(4)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(starters))
-
-    def start(db: Database) -> None:
-        try:
-            barrier.wait()
-            db.migrate()
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(db,)) for db in starters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    heads = {db.current_revision() for db in starters}
-    assert len(heads) == 1 and None not in heads
-    for db in starters:
-        db.dispose()
+    run_concurrently(url, 4, lambda db, _n: db.migrate())
+    db = Database(url)
+    assert db.current_revision() is not None
+    db.migrate()  # already at head: nothing to do
+    db.dispose()
 
 
 def test_concurrent_batches_of_the_same_listings_store_each_once(make_db: Callable[..., Database]) -> None:
@@ -283,36 +267,19 @@ def test_concurrent_batches_of_the_same_listings_store_each_once(make_db: Callab
     a duplicate key, every listing and seller is stored once, and every sighting is kept."""
     url = make_db("shared").url
     writers, batches = 4, 5
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(writers)
 
-    def write(w: int) -> None:
-        own = Database(url)
-        try:
-            barrier.wait()
-            for b in range(batches):
-                records = [
-                    _listing(listing_key=f"tokopedia:{i}", listing_id=str(i), seller_id=str(i % 4),
-                             contact_handles=[f"wa:62{w}"], query=f"w{w}b{b}", page=1, rank=i,
-                             sponsored=False,
-                             score={"score": 0.5, "verdict": "candidate", "signals": []})
-                    for i in range(b, b + 12)
-                ]  # fmt: skip
-                with own.session() as s:
-                    repo.persist_batch(
-                        s, records, sweep_run_id=None, scorer_version="v", lexicon_version_id=None
-                    )
-        except BaseException as exc:  # reported below: no writer may fail
-            errors.append(exc)
-        finally:
-            own.dispose()
+    def write(own: Database, w: int) -> None:
+        for b in range(batches):
+            records = [
+                _listing(listing_key=f"tokopedia:{i}", listing_id=str(i), seller_id=str(i % 4),
+                         contact_handles=[f"wa:62{w}"], query=f"w{w}b{b}", page=1, rank=i,
+                         sponsored=False, score={"score": 0.5, "verdict": "candidate", "signals": []})
+                for i in range(b, b + 12)
+            ]  # fmt: skip
+            with own.session() as s:
+                repo.persist_batch(s, records, sweep_run_id=None, scorer_version="v", lexicon_version_id=None)
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_concurrently(url, writers, write)
     db = Database(url)
     with db.session() as s:
         keys = s.scalars(select(Listing.listing_key)).all()
