@@ -136,10 +136,31 @@ def _integer_out_of_range(context: Any) -> None:
         raise OverflowError(f"number out of range: {str(original).splitlines()[0]}") from original
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def read_only_sqlite_url(url: str) -> str:
+    """The same SQLite file opened read-only (a read-only data dir or mount).
+
+    With its ``-wal``/``-shm`` files present SQLite reads them without writing (``mode=ro``); without them
+    the file is opened ``immutable`` (nothing to miss, and nothing to create beside it)."""
+    path = url.split("///", 1)[1]
+    wal = Path(path + "-wal").exists() and Path(path + "-shm").exists()
+    return f"sqlite:///file:{path}?{'mode=ro' if wal else 'mode=ro&immutable=1'}&uri=true"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for ``url``; a malformed URL or a missing driver is a :class:`DatabaseUnavailable`."""
     try:
         if url.startswith("sqlite"):
+            if read_only:
+                engine = create_engine(read_only_sqlite_url(url), connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_read_only_pragmas)
+                return engine
             engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=json_dumps)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "before_cursor_execute", _scrub_parameters, retval=True)
@@ -178,9 +199,10 @@ def alembic_config(url: str) -> Any:
 class Database:
     """One database: ``with db.session() as s: ...`` commits on success and rolls back on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.read_only = read_only  # SQLite on a read-only data dir: reads only, no migrations
+        self.engine = make_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -200,6 +222,13 @@ class Database:
         with _connect_or_explain(self) as conn:  # the common case, at head: no lock needed
             if MigrationContext.configure(conn).get_current_revision() == head:
                 return
+        if self.read_only:  # no lock file can be made on a read-only data dir; say what is wrong
+            with _connect_or_explain(self) as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+            raise TertibError(
+                f"the database is at revision {current}, this tertib needs {head}, and the data dir is "
+                "read-only: run any command once with write access to migrate it"
+            )
         with self._migration_lock(), _connect_or_explain(self) as conn:
             current = MigrationContext.configure(conn).get_current_revision()
             conn.commit()  # Alembic must find the connection outside a transaction to run its own

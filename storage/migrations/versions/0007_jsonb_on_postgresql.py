@@ -4,8 +4,8 @@ jsonb is stored parsed (no re-parsing on every read), compares by value and can 
 models declare ``JSON().with_variant(JSONB(), "postgresql")`` (``storage.models.JSONColumn``). SQLite keeps
 its JSON text: nothing to do there.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
