@@ -5,8 +5,8 @@ listing's key (``platform:listing_id``) itself and readers join ``captures.listi
 ``listings.listing_key``: nothing links them after the fact. The backfill takes the key from the linked listing,
 else from the capture's metadata record (captures that were still waiting to be linked).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -18,8 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+from storage import schema_ops
+
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -47,10 +49,11 @@ def upgrade() -> None:
     updates = [{"k": key, "i": row[0]} for row in rows if (key := _metadata_key(row[1]))]
     if updates:
         bind.execute(sa.text("UPDATE captures SET listing_key = :k WHERE id = :i"), updates)
+    schema_ops.drop_index("ix_captures_listing_id", "captures")
     with op.batch_alter_table("captures", schema=None) as batch_op:
-        batch_op.drop_index("ix_captures_listing_id")
         batch_op.drop_column("listing_id")
-        batch_op.create_index("ix_captures_listing_key", ["listing_key", "captured_at", "id"], unique=False)
+    # captures is a big table: built without blocking writes on PostgreSQL (storage.schema_ops)
+    schema_ops.create_index("ix_captures_listing_key", "captures", ["listing_key", "captured_at", "id"])
 
 
 def downgrade() -> None:
@@ -62,8 +65,8 @@ def downgrade() -> None:
             "(SELECT listings.id FROM listings WHERE listings.listing_key = captures.listing_key)"
         )
     )
+    schema_ops.drop_index("ix_captures_listing_key", "captures")
     with op.batch_alter_table("captures", schema=None) as batch_op:
-        batch_op.drop_index("ix_captures_listing_key")
         batch_op.drop_column("listing_key")
-        batch_op.create_index("ix_captures_listing_id", ["listing_id"], unique=False)
         batch_op.create_foreign_key("fk_captures_listing_id", "listings", ["listing_id"], ["id"])
+    schema_ops.create_index("ix_captures_listing_id", "captures", ["listing_id"])
