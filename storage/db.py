@@ -234,9 +234,19 @@ class Database:
             conn.commit()  # Alembic must find the connection outside a transaction to run its own
             if current == head:
                 return
+            sqlite = self.engine.dialect.name == "sqlite"
+            if sqlite:
+                # batch revisions rebuild a table (create, copy, drop, rename): with foreign keys on, dropping
+                # a table other rows point at fails, so they are off for the upgrade (Alembic's advice); the
+                # copied rows keep the same ids, so every reference still holds afterwards
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-            conn.commit()
+            try:
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
