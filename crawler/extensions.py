@@ -25,6 +25,7 @@ from scrapy.exceptions import NotConfigured
 
 from storage import repositories as repo
 from storage.db import Database
+from storage.models import SweepShard
 
 COUNTERS = (
     "requests",
@@ -207,6 +208,19 @@ class SweepHealth:
             "shape_changes": shape_changes,
             "proxies": proxies,
         }
+        shard_id = self.crawler.settings.get("TERTIB_SHARD_ID")
+        if shard_id is not None:
+            # a job of a distributed sweep: its health goes to its shard; the coordinator closes the run
+            # from every shard's (crawler.distributed). The commit is fenced (storage.fencing).
+            db = Database(self.crawler.settings["TERTIB_SETTINGS"].db_url)
+            try:
+                with db.session() as session:
+                    shard = session.get(SweepShard, int(shard_id))
+                    if shard is not None:
+                        shard.result = {**self.result, "evidence_gaps": gaps}
+            finally:
+                db.dispose()
+            return
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
             db = Database(self.crawler.settings["TERTIB_SETTINGS"].db_url)

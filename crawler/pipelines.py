@@ -83,7 +83,15 @@ def run_context(crawler: Crawler) -> RunContext:
     ctx = getattr(crawler, "_tertib_context", None)
     if ctx is None:
         settings: Settings = crawler.settings["TERTIB_SETTINGS"]
-        ctx = RunContext(settings, run_id=crawler.settings.get("TERTIB_RUN_ID"))
+        shard_id = crawler.settings.get("TERTIB_SHARD_ID")
+        ctx = RunContext(
+            settings,
+            run_id=crawler.settings.get("TERTIB_RUN_ID"),
+            # a job of a distributed sweep may run twice, beside other jobs of the same run
+            shard=(int(shard_id), crawler.settings.getint("TERTIB_SHARD_FENCE"))
+            if shard_id is not None
+            else None,
+        )
         ctx.evidence.proxies = crawler.settings.get("TERTIB_PROXY_POOL")  # screenshots go out through it
         crawler._tertib_context = ctx  # type: ignore[attr-defined]
     return ctx
@@ -227,6 +235,12 @@ class EvidencePipeline:
             if VERDICT_ORDER.get(item.score.verdict, 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")
                 if self.ctx.evidence.recorder is not None:
+                    if self.ctx.shard is not None and not await asyncio.to_thread(
+                        self.ctx.evidence.claim_capture, item.listing_key, self.ctx.shard
+                    ):
+                        # another job of the run captures it, or an earlier attempt of this one did
+                        self.stat(item.platform, "captures")
+                        return item
                     entry = await self.ctx.evidence.capture_entry(item, screenshot_png=png)
         if entry is not None:
             await self.queue(entry, item)

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select, text
+
 from crawler import __version__
 from crawler.config import Settings
 from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
@@ -41,6 +43,7 @@ from crawler.terms.store import current_version, load_lexicon
 from storage import custody
 from storage import repositories as repo
 from storage.db import Database
+from storage.models import Capture
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +171,37 @@ class RunEvidence:
             actor=self.actor,
         )
 
+    def claim_capture(self, listing_key: str, shard: tuple[int, int]) -> bool:
+        """A job of a distributed sweep (``shard``: its id and fencing token) may capture ``listing_key``
+        for the run: no other job claimed it first, and no earlier attempt of this job committed its
+        capture already. One capture per listing per run, as a single-process sweep takes."""
+        if self.run_id is None:
+            return True
+        shard_id, fence = shard
+        with self.db.session() as session:
+            mine = session.execute(
+                text(
+                    "INSERT INTO capture_claims (sweep_run_id, listing_key, shard_id, fence) "
+                    "VALUES (:run, :key, :shard, :fence) ON CONFLICT (sweep_run_id, listing_key) DO UPDATE "
+                    "SET fence = excluded.fence WHERE capture_claims.shard_id = excluded.shard_id "
+                    "AND capture_claims.fence < excluded.fence RETURNING shard_id"
+                ),
+                {"run": self.run_id, "key": listing_key, "shard": shard_id, "fence": fence},
+            ).first()
+            if mine is None:
+                return False  # another job's (or this attempt's own) claim
+            found = session.scalar(
+                select(Capture.id)
+                .where(
+                    Capture.listing_key == listing_key,
+                    Capture.sweep_run_id == self.run_id,
+                    Capture.purpose == "sweep",
+                    Capture.observable.is_(True),
+                )
+                .limit(1)
+            )
+        return found is None
+
     async def record_sweep_batch(self, entries: Sequence[BatchEntry]) -> list[Recorded]:
         """Commit queued sweep captures and attempts as one recorder batch (writer thread)."""
         if self.recorder is None or not entries:
@@ -291,10 +325,13 @@ def _ledger_row(observation: RecheckObservation, checked_at: datetime) -> repo.R
 class RunPersistence:
     """Listings and findings into storage, one transaction per batch (on a worker thread)."""
 
-    def __init__(self, db: Database, *, run_id: int | None, scoring: RunScoring) -> None:
+    def __init__(
+        self, db: Database, *, run_id: int | None, scoring: RunScoring, rerun_safe: bool = False
+    ) -> None:
         self.db = db
         self.run_id = run_id
         self.scoring = scoring
+        self.rerun_safe = rerun_safe  # storage.repositories.persist_batch(rerun_safe=)
         # listing_key -> (value, verdict) of the Score row this run stored last (persist_batch skips a
         # repeat sighting's identical score)
         self.stored_scores: dict[str, tuple[float, str]] = {}
@@ -322,6 +359,7 @@ class RunPersistence:
                 lexicon_version_id=self.scoring.lexicon_version_id,
                 seen_at=now,
                 scored=self.stored_scores,
+                rerun_safe=self.rerun_safe,
             )
         self.stored_scores.update(scored)  # committed
 
@@ -329,13 +367,19 @@ class RunPersistence:
 class RunContext:
     """One crawl's scoring, evidence and persistence, over one database connection pool."""
 
-    def __init__(self, settings: Settings, *, run_id: int | None) -> None:
+    def __init__(
+        self, settings: Settings, *, run_id: int | None, shard: tuple[int, int] | None = None
+    ) -> None:
         self.settings = settings
         self.run_id = run_id
+        # a job of a distributed sweep (its shard id and fencing token): it may run twice, beside other jobs
+        # of the same run, and stores nothing twice (crawler.distributed)
+        self.shard = shard
+        rerun_safe = shard is not None
         self.db = Database(settings.db_url)
         self.scoring = RunScoring(settings, self.db)
         self.evidence = RunEvidence(settings, self.db, run_id=run_id, scoring=self.scoring)
-        self.persistence = RunPersistence(self.db, run_id=run_id, scoring=self.scoring)
+        self.persistence = RunPersistence(self.db, run_id=run_id, scoring=self.scoring, rerun_safe=rerun_safe)
 
     def close(self) -> None:
         self.db.dispose()

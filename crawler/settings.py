@@ -13,6 +13,9 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
 - ``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE`` — captures (and recheck ledger rows) per WARC append and
   transaction; each batch is committed or absent.
 - ``TERTIB_PROGRESS`` — a Rich progress display (the CLI turns it on).
+- ``TERTIB_SHARD_ID`` — this crawl is one job of a distributed sweep (``crawler.distributed``): its health
+  goes to the shard, its writes are safe to repeat. ``SHARED_RATE_INTERVALS`` — platform → seconds between
+  two requests across every worker (``crawler.ratelimit``).
 - ``TERTIB_PROXY_POOL`` — the run's :class:`crawler.proxies.ProxyPool` (None when no proxy is configured:
   direct). ``ProxyMiddleware`` (740) gives requests their egress; the spider, the evidence pipeline's
   screenshots and ``SweepHealth`` share the same pool.
@@ -46,6 +49,8 @@ PIPELINES_BY_CRAWL = {"sweep": ITEM_PIPELINES, "recheck": RECHECK_ITEM_PIPELINES
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SandboxGuardMiddleware": 50,
+    # a distributed sweep's jobs: each platform's request rate across every worker (off unless configured)
+    "crawler.ratelimit.SharedRateLimitMiddleware": 100,
     # process_response runs from high to low order: 560 sees a 429/503 before Scrapy's RetryMiddleware (550)
     "crawler.middlewares.RetryAfterMiddleware": 560,
     # before Scrapy's HttpProxyMiddleware (750), which turns the proxy's credentials into a header
@@ -73,6 +78,9 @@ def build(
     screenshots: bool = True,
     details: str = "weak",
     proxies: ProxyPool | None = None,
+    shard_id: int | None = None,
+    shard_fence: int = 0,
+    shared_rate: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """``proxies``: the run's :class:`~crawler.proxies.ProxyPool` (already checked with ``preflight``);
     by default one is built from the settings (a malformed proxy URL is a ConfigError here)."""
@@ -142,6 +150,10 @@ def build(
         "RECHECK_BATCH_SIZE": 100,  # recheck observations per evidence + ledger transaction
         "TERTIB_PROGRESS": progress,
         "TERTIB_RUN_ID": run_id,
+        # a job of a distributed sweep (crawler.distributed): its shard, and the platforms' shared rates
+        "TERTIB_SHARD_ID": shard_id,
+        "TERTIB_SHARD_FENCE": shard_fence,
+        "SHARED_RATE_INTERVALS": dict(shared_rate or {}),
         "TERTIB_SETTINGS": settings,
         "TERTIB_PROXY_POOL": pool if pool.configured else None,
         # browser pages only where a profile needs them (scrapy-playwright; Debian Chromium)

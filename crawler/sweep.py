@@ -130,25 +130,9 @@ def run_sweep(
 
     # 3. Crawl. From here on SIGTERM/SIGINT stop the sweep as "interrupted" (before the crawl runs: at once)
     stopper = StopOnSignal(db, run_id)
-    try:
-        with stopper:
-            values = crawl_settings.build(
-                settings,
-                run_id=run_id,
-                platforms=work.platforms,
-                progress=progress,
-                screenshots=screenshots,
-                details=details,
-                proxies=proxies,
-            )
-            process = CrawlerProcess(ScrapySettings(values))
-            quiet_libraries()  # after Scrapy's own logging setup
-            process.crawl(SweepSpider, work=work, run_id=run_id)
-            stopper.process = process
-            if stopper.signum is None:  # a signal during the set-up: the crawl never starts
-                process.start(install_signal_handlers=False)
-    finally:
-        proxies.close()
+    crawl(
+        settings, work, run_id, stopper, proxies, progress=progress, screenshots=screenshots, details=details
+    )
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:
@@ -172,6 +156,42 @@ def run_sweep(
     return run_id
 
 
+def crawl(
+    settings: Settings,
+    work: SweepWork,
+    run_id: int,
+    stopper: StopOnSignal,
+    proxies: ProxyPool,
+    *,
+    progress: bool,
+    screenshots: bool,
+    details: str,
+    **extra: Any,
+) -> None:
+    """One Scrapy crawl of ``work`` into run ``run_id`` in this process (``extra``: more
+    :func:`crawler.settings.build` arguments, e.g. a distributed sweep's shard); closes ``proxies``."""
+    try:
+        with stopper:
+            values = crawl_settings.build(
+                settings,
+                run_id=run_id,
+                platforms=work.platforms,
+                progress=progress,
+                screenshots=screenshots,
+                details=details,
+                proxies=proxies,
+                **extra,
+            )
+            process = CrawlerProcess(ScrapySettings(values))
+            quiet_libraries()  # after Scrapy's own logging setup
+            process.crawl(SweepSpider, work=work, run_id=run_id)
+            stopper.process = process
+            if stopper.signum is None:  # a signal during the set-up: the crawl never starts
+                process.start(install_signal_handlers=False)
+    finally:
+        proxies.close()
+
+
 class Interrupted(TertibError):
     """The crawl was stopped by SIGTERM/SIGINT (exit 128 + the signal number, as shells report it)."""
 
@@ -193,10 +213,11 @@ class StopOnSignal:
     A second signal ends the process at once, the same way.
     """
 
-    def __init__(self, db: Database, run_id: int) -> None:
+    def __init__(self, db: Database, run_id: int, *, mark_run: bool = True) -> None:
         self.process: Any = None  # set once the crawl is about to run
         self.db = db
         self.run_id = run_id
+        self.mark_run = mark_run  # False for a distributed sweep's job: the run belongs to its coordinator
         self.signum: int | None = None
         self._done = threading.Event()
         self._previous: dict[int, Any] = {}
@@ -230,6 +251,10 @@ class StopOnSignal:
     def _abandon(self, grace: float) -> None:
         if self._done.wait(grace):
             return
+        if not self.mark_run:
+            sys.stderr.write(f"error: a job of sweep run #{self.run_id} was stopped by {self.name}\n")
+            sys.stderr.flush()
+            os._exit(128 + (self.signum or signal.SIGTERM))
         try:
             db = Database(self.db.url)
             with db.session() as session:
@@ -349,11 +374,51 @@ def sweep_command(
             "or gave nothing), not only when it failed.",
         ),
     ] = False,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Cut the sweep into jobs (platform × queries × pages) for `tertib worker` processes on any "
+            "machine, wait for them, and close the run (PostgreSQL).",
+        ),
+    ] = False,
+    queries_per_job: Annotated[
+        int, typer.Option("--queries-per-job", min=1, max=1000, help="--distributed: queries in one job.")
+    ] = 5,
+    pages_per_job: Annotated[
+        int,
+        typer.Option(
+            "--pages-per-job", min=0, max=100, help="--distributed: result pages in one job (0: all)."
+        ),
+    ] = 0,
+    queue: Annotated[
+        str, typer.Option("--queue", help="--distributed: the queue the jobs go to (workers' --queue).")
+    ] = "sweeps",
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            min=0.01,
+            help="--distributed: requests per second to each platform, all workers together "
+            "(default: each platform's own pace; none against the sandbox).",
+        ),
+    ] = None,
+    shard: Annotated[int | None, typer.Option("--shard", hidden=True)] = None,
+    fence: Annotated[int | None, typer.Option("--fence", hidden=True)] = None,
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
     Example: tertib sweep --platform PLATFORM --platform OTHER --max-pages 3 --strict
     """
+    if shard is not None:  # one job of a distributed sweep, started by `tertib worker`
+        from crawler.distributed import run_shard_crawl
+
+        if fence is None:
+            raise UsageError("--shard needs --fence (started by tertib worker)")
+        code = run_shard_crawl(shard, fence)
+        if code:
+            raise typer.Exit(code)
+        return
     registry = common.settings().registry
     planned = SweepWork.from_dict(_read_work(work)) if work is not None else None
     requested = planned.platforms if planned is not None else platform or []
@@ -374,16 +439,36 @@ def sweep_command(
     else:
         queries, lexicon_version_id = resolve_queries(db, terms, max_queries=max_queries)
         sweep_work = SweepWork.of(chosen, queries, first_page=first_page, last_page=max_pages)
-    run_id = run_sweep(
-        settings,
-        db,
-        sweep_work,
-        lexicon_version_id=lexicon_version_id,
-        details=details,
-        trigger="schedule" if os.environ.get("TERTIB_JOB_RUN_ID") else "manual",
-        progress=not no_progress,
-        screenshots=not no_screenshots,
-    )
+    trigger = "schedule" if os.environ.get("TERTIB_JOB_RUN_ID") else "manual"
+    if distributed:
+        from crawler.distributed import print_jobs_line, run_distributed
+
+        run_id = run_distributed(
+            settings,
+            db,
+            sweep_work,
+            lexicon_version_id=lexicon_version_id,
+            queries_per_shard=queries_per_job,
+            pages_per_shard=pages_per_job,
+            queue=queue,
+            details=details,
+            screenshots=not no_screenshots,
+            rate=rate,
+            progress=not no_progress,
+            trigger=trigger,
+        )
+        print_jobs_line(db, run_id)
+    else:
+        run_id = run_sweep(
+            settings,
+            db,
+            sweep_work,
+            lexicon_version_id=lexicon_version_id,
+            details=details,
+            trigger=trigger,
+            progress=not no_progress,
+            screenshots=not no_screenshots,
+        )
     print_summary(db, run_id)
     with db.session() as session:
         run = session.get(SweepRun, run_id)

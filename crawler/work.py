@@ -43,15 +43,19 @@ class SweepWork:
     ) -> SweepWork:
         return cls(tuple(platforms), tuple(queries), first_page, last_page)
 
-    def shards(self, *, queries_per_shard: int = 0, by_platform: bool = False) -> Iterator[SweepWork]:
-        """This work cut into parts that together cover it exactly once (same page window)."""
+    def shards(
+        self, *, queries_per_shard: int = 0, by_platform: bool = False, pages_per_shard: int = 0
+    ) -> Iterator[SweepWork]:
+        """This work cut into parts that together cover it exactly once: per platform (``by_platform``),
+        ``queries_per_shard`` queries and ``pages_per_shard`` result pages at a time (0: all of them)."""
         groups = [(p,) for p in self.platforms] if by_platform else [self.platforms]
         size = queries_per_shard if queries_per_shard > 0 else max(1, len(self.queries))
+        pages = pages_per_shard if pages_per_shard > 0 else self.last_page - self.first_page + 1
         for platforms in groups:
             for start in range(0, len(self.queries), size):
-                yield SweepWork(
-                    platforms, self.queries[start : start + size], self.first_page, self.last_page
-                )
+                for first in range(self.first_page, self.last_page + 1, pages):
+                    last = min(self.last_page, first + pages - 1)
+                    yield SweepWork(platforms, self.queries[start : start + size], first, last)
 
     def to_dict(self) -> dict[str, Any]:
         return {

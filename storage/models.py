@@ -395,6 +395,54 @@ class JobRun(Base):
     holder: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
+class SweepShard(Base):
+    """One job of a distributed sweep (``tertib sweep --distributed``): a slice of the run's work.
+
+    ``fence`` is the fencing token: each attempt takes the next value when it starts, and every transaction
+    of the attempt's crawl checks it before committing (``storage.fencing``), so an attempt that was cut
+    off and retried elsewhere cannot commit anything after the retry started.
+    """
+
+    __tablename__ = "sweep_shards"
+    __table_args__ = (UniqueConstraint("sweep_run_id", "shard_no", name="uq_sweep_shards_run_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_run_id: Mapped[int] = mapped_column(ForeignKey("sweep_runs.id"), index=True)
+    shard_no: Mapped[int] = mapped_column()
+    work: Mapped[dict[str, Any]] = mapped_column(default=dict)  # crawler.work.SweepWork.to_dict()
+    # queued / running / done / failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    fence: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)  # host:pid of the last attempt
+    job_id: Mapped[int | None] = mapped_column(default=None)  # the queue's job id
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the crawl's health (SweepHealth)
+
+
+class CaptureClaim(Base):
+    """Which job of a distributed sweep captures a listing's evidence for the run (one capture per listing
+    per run, as a single sweep takes): the first job to claim it; a newer attempt of the same job may
+    take its own claim over (``crawler.run_context.RunEvidence.claim_capture``)."""
+
+    __tablename__ = "capture_claims"
+
+    sweep_run_id: Mapped[int] = mapped_column(ForeignKey("sweep_runs.id"), primary_key=True)
+    listing_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    shard_id: Mapped[int] = mapped_column()
+    fence: Mapped[int] = mapped_column()
+
+
+class RateSlot(Base):
+    """A platform's next free request time across every worker (``crawler.ratelimit``)."""
+
+    __tablename__ = "rate_slots"
+
+    platform: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column()
+
+
 class Lease(Base):
     """A named lock with an expiry, so a crashed holder does not block forever."""
 

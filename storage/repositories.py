@@ -325,6 +325,7 @@ def persist_batch(
     lexicon_version_id: int | None,
     seen_at: datetime | None = None,
     scored: Mapping[str, tuple[float, str]] | None = None,
+    rerun_safe: bool = False,
 ) -> Persisted:
     """Store one batch of sightings (``Listing.to_dict()`` records) in a handful of Core statements.
 
@@ -339,6 +340,11 @@ def persist_batch(
     within the batch the earlier record counts), so a listing seen under five queries gets one score row
     per run and another only if its score changed (e.g. after its description was read). Readers use the
     latest score per listing, which this keeps exact.
+
+    ``rerun_safe`` (a job of a distributed sweep, which may run twice: a retry after its worker died, other
+    jobs of the same run seeing the same listing): sightings this run already stored (same listing, query,
+    page and rank) are not stored again, and the score memory is what this run stored last in the database,
+    so a job run twice stores nothing twice.
 
     Returns the listing ids by key and the (value, verdict) written per key in this batch (for the
     caller's ``scored`` once the transaction has committed).
@@ -437,6 +443,9 @@ def persist_batch(
         pending.append((lkey, row, values, create))
     listing_ids: dict[str, int] = _write_rows(session, listings_t, pending, seen_at)
 
+    if rerun_safe and sweep_run_id is not None:
+        records, scored = _not_stored_yet(session, records, listing_ids, sweep_run_id, scored)
+
     # 3. Sightings and scores: two executemany inserts (sighting ids in row order for the scores).
     sighting_rows = [
         {
@@ -479,6 +488,41 @@ def persist_batch(
     if score_rows:
         session.execute(insert(table_of(Score)), score_rows)
     return Persisted(listing_ids, written)
+
+
+def _not_stored_yet(
+    session: Session,
+    records: Sequence[Mapping[str, Any]],
+    listing_ids: Mapping[str, int],
+    sweep_run_id: int,
+    scored: Mapping[str, tuple[float, str]] | None,
+) -> tuple[list[Mapping[str, Any]], dict[str, tuple[float, str]]]:
+    """The records whose sighting this run has not stored yet, and the run's stored scores by key."""
+    sightings, scores = table_of(Sighting), table_of(Score)
+    ids = sorted(set(listing_ids.values()))
+    have = {
+        (row.listing_id, row.query, row.page, row.rank)
+        for row in session.execute(
+            select(sightings.c.listing_id, sightings.c.query, sightings.c.page, sightings.c.rank).where(
+                sightings.c.sweep_run_id == sweep_run_id, sightings.c.listing_id.in_(ids)
+            )
+        )
+    }
+    fresh = [
+        r
+        for r in records
+        if (listing_ids[str(r["listing_key"])], r.get("query"), r.get("page"), r.get("rank")) not in have
+    ]
+    key_of = {lid: key for key, lid in listing_ids.items()}
+    memory = dict(scored or {})
+    for row in session.execute(
+        select(scores.c.listing_id, scores.c.value, scores.c.verdict)
+        .join(sightings, sightings.c.id == scores.c.sighting_id)
+        .where(sightings.c.sweep_run_id == sweep_run_id, scores.c.listing_id.in_(ids))
+        .order_by(scores.c.id)
+    ):
+        memory[key_of[row.listing_id]] = (float(row.value), str(row.verdict))  # the latest wins
+    return fresh, memory
 
 
 # -- the recheck ledger ----------------------------------------------------------------------------
