@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,12 @@ PAGES = 2
 CANDIDATES = ("candidate", "strong")
 
 
-def cli(data: Path, *args: str, env: dict[str, str]) -> list[str]:
+def cli(data: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "crawler.cli", "--data-dir", str(data), *args]
 
 
 def sweep_args(data: Path, url: str, terms: Path, *extra: str) -> list[str]:
-    args = cli(data, "sweep", "--sandbox", url, "--terms", str(terms), "--max-pages", str(PAGES), env={})
+    args = cli(data, "sweep", "--sandbox", url, "--terms", str(terms), "--max-pages", str(PAGES))
     for platform in PLATFORMS:
         args += ["-p", platform]
     return [*args, "--details", "none", "--no-screenshots", "--no-progress", *extra]
@@ -134,7 +134,7 @@ class Cluster:
             self.logs.append(log)
             self.workers.append(
                 subprocess.Popen(
-                    cli(self.data, "worker", env={}),
+                    cli(self.data, "worker"),
                     cwd=ROOT,
                     env=self.env,
                     stdout=log,
@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_sweep_has_its_job_retried(
     assert elapsed < 300
     assert_same(single, dist)
     verify = subprocess.run(
-        cli(cluster.data, "evidence", "verify", "--all", env={}), cwd=ROOT, env=cluster.env,
+        cli(cluster.data, "evidence", "verify", "--all"), cwd=ROOT, env=cluster.env,
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
@@ -265,7 +265,7 @@ def test_distributed_needs_postgresql_and_says_so(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="need PostgreSQL"):
         conninfo(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     proc = subprocess.run(
-        cli(tmp_path / "data", "worker", env={}), cwd=ROOT, env=child_env(), capture_output=True, text=True,
+        cli(tmp_path / "data", "worker"), cwd=ROOT, env=child_env(), capture_output=True, text=True,
         timeout=60,
     )  # fmt: skip
     assert proc.returncode != 0 and "need PostgreSQL" in proc.stderr and "Traceback" not in proc.stderr
@@ -284,7 +284,7 @@ def test_a_worker_with_a_bad_database_is_one_line(
         url = server.url("postgres", password="wrong")
     env = {**child_env(), "TERTIB_DATABASE_URL": url}
     proc = subprocess.run(
-        cli(tmp_path / "data", "worker", env={}), cwd=ROOT, env=env, capture_output=True, text=True,
+        cli(tmp_path / "data", "worker"), cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=60,
     )  # fmt: skip
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
