@@ -41,7 +41,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from crawler import cli_common as common
@@ -408,7 +408,8 @@ async def _coordinate(
             raise KeyboardInterrupt from None
 
 
-def _state(db: Database, run_id: int) -> tuple[Counter[str], int, int]:
+def _state(db: Database, run_id: int) -> tuple[Counter[str], int, int, int]:
+    """Job statuses, jobs retried, sightings stored, and workers alive (a heartbeat in STALLED_AFTER)."""
     with db.session() as session:
         statuses = Counter(
             dict(
@@ -428,7 +429,17 @@ def _state(db: Database, run_id: int) -> tuple[Counter[str], int, int]:
         sightings = int(
             session.scalar(select(func.count(Sighting.id)).where(Sighting.sweep_run_id == run_id)) or 0
         )
-    return statuses, retried, sightings
+        workers = int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM procrastinate_workers "
+                    "WHERE last_heartbeat > now() - make_interval(secs => :s)"
+                ),
+                {"s": STALLED_AFTER},
+            ).scalar()
+            or 0
+        )
+    return statuses, retried, sightings, workers
 
 
 async def _wait(app: Any, db: Database, run_id: int, total: int, *, progress: bool) -> None:
@@ -446,9 +457,11 @@ async def _wait(app: Any, db: Database, run_id: int, total: int, *, progress: bo
     with display:
         bar = display.add_task("jobs", total=total, detail="waiting for workers")
         while True:
-            statuses, retried, sightings = await asyncio.to_thread(_state, db, run_id)
+            statuses, retried, sightings, workers = await asyncio.to_thread(_state, db, run_id)
             finished = statuses["done"] + statuses["failed"]
-            detail = f"{statuses['running']} running, {sightings} sightings"
+            detail = f"{workers} workers, {statuses['running']} running, {sightings} sightings"
+            if not workers:
+                detail += " — no worker alive: start `tertib worker` on a crawler machine"
             if retried:
                 detail += f", {retried} retried"
             if statuses["failed"]:

@@ -299,3 +299,46 @@ def test_jobs_cover_the_work_once_per_page_window() -> None:
              for page in range(w.first_page, w.last_page + 1)]  # fmt: skip
     assert len(cells) == len(set(cells)) == len(PLATFORMS) * len(QUERIES) * 3
     assert {(w.first_page, w.last_page) for w in parts} == {(1, 2), (3, 3)}
+
+
+def test_a_superseded_attempt_cannot_commit(request: pytest.FixtureRequest) -> None:
+    """Fencing: once a newer attempt took the shard, every commit of the old one is refused, nothing of it
+    is stored, and the newer attempt commits as usual."""
+    from storage import fencing
+    from storage import repositories as repo
+
+    db = Database(_pg_url(request))
+    try:
+        with db.session() as s:
+            run_id = repo.start_run(s, platforms=["tokopedia"], queries=["jaket"])
+            shard = SweepShard(sweep_run_id=run_id, shard_no=0, work={})
+            s.add(shard)
+            s.flush()
+            shard_id = shard.id
+        with db.session() as s:
+            old = fencing.claim(s, shard_id, worker="a:1", job_id=None)
+        assert old == 1
+        listener = fencing.guard_commits(shard_id, 1, exit_on_loss=False)
+        try:
+            with db.session() as s:  # still the current attempt: commits
+                repo.record_finding(
+                    s, platform="tokopedia", kind="k", query="a", detail={}, sweep_run_id=run_id
+                )
+            with db.session() as s:  # the job is retried elsewhere (the guard checks the new token too)
+                fencing.unguard(listener)
+                assert fencing.claim(s, shard_id, worker="b:2", job_id=None) == 2
+            listener = fencing.guard_commits(shard_id, 1, exit_on_loss=False)
+            with pytest.raises(fencing.FencedOut, match="superseded"), db.session() as s:
+                repo.record_finding(
+                    s, platform="tokopedia", kind="k", query="b", detail={}, sweep_run_id=run_id
+                )
+        finally:
+            fencing.unguard(listener)
+        with db.session() as s:
+            from storage.models import Finding
+
+            assert sorted(f.query for f in s.scalars(select(Finding))) == ["a"]
+            done = s.get(SweepShard, shard_id)
+            assert done is not None and done.fence == 2 and done.attempts == 2 and done.worker == "b:2"
+    finally:
+        db.dispose()
