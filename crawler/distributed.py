@@ -49,7 +49,7 @@ from crawler.config import Settings
 from crawler.errors import TertibError, UsageError
 from crawler.extensions import COUNTERS, health_checks
 from crawler.work import SweepWork
-from storage import fencing
+from storage import custody, fencing
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import Sighting, SweepRun, SweepShard
@@ -149,6 +149,8 @@ def _finish(db: Database, shard_id: int, fence: int, returncode: int, stderr: st
         shard = session.get(SweepShard, shard_id, with_for_update=True)
         if shard is None or shard.fence != fence:
             return "superseded"  # a newer attempt owns the shard: nothing to record
+        # the attempt's own custody chain is closed: its head goes into the global chain
+        custody.anchor_chains(session, [fencing.chain_name(shard_id, fence)], actor=_worker_name())
         result = dict(shard.result or {})
         if result:
             shard.status = "failed" if result.get("status") == "failed" else "done"
@@ -278,6 +280,8 @@ def run_shard_crawl(shard_id: int, fence: int) -> int:
         common.set_overrides(sandbox_url=options["sandbox_url"])
     settings = common.settings()
     fencing.guard_commits(shard_id, fence)  # from here on every commit checks this attempt's token
+    # evidence custody goes to this attempt's own chain: workers never wait for each other's appends
+    custody.use_chain(fencing.chain_name(shard_id, fence))
     proxies = ProxyPool.for_run(settings, work.platforms)
     stopper = sweep.StopOnSignal(db, run_id, mark_run=False)
     sweep.crawl(
@@ -518,6 +522,9 @@ def close_run(db: Database, run_id: int) -> None:
                 for line in result.get("needs_attention") or []
                 if "items failed" in line or "sandbox guard" in line
             ]
+        # every attempt's custody chain anchored (those of workers that died and were never retried too)
+        chains = [fencing.chain_name(s.id, f) for s in shards for f in range(1, s.fence + 1)]
+        custody.anchor_chains(session, chains, actor="tertib sweep --distributed")
         attention = health_checks(per_platform, len(run.queries), shape_changes=shape_changes)
         attention += sorted(set(attention_extra))
         attention += [f"failed {line}" for line in failed]

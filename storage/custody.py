@@ -25,8 +25,14 @@ Should a head read still go stale (a caller bypassing the lock), the sequence-nu
 savepoint back and the entries are rebuilt from the new head (``retries`` times).
 
 The lock is held until the appending transaction ends, as a colliding row lock would be, so keep those
-transactions short. One chain has one lock name (:data:`CHAIN_LOCK`, ``storage.locks``); separate chains per
-worker or shard anchored into this one would each take their own.
+transactions short. One chain has one lock name (:data:`CHAIN_LOCK`, ``storage.locks``).
+
+Chains per job (distributed sweeps): N workers appending every evidence batch to the one chain would queue
+on its lock. A job's crawl process calls :func:`use_chain` with its own chain name, and from then on its
+appends go to ``custody_chain_entries`` under that chain's own lock and sequence (the hash also covers the
+chain's name). When the attempt ends, :func:`anchor_chains` appends one ``anchor`` entry to the global chain
+naming the job chain's head (seq, hash); the global lock is then taken once per job, not once per batch.
+``crawler.evidence.verify`` checks every job chain like the global one and against its anchor.
 """
 
 from __future__ import annotations
@@ -38,21 +44,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.locks import xact_locks
-from storage.models import CustodyEntry
+from storage.models import CustodyChainEntry, CustodyEntry
 
 GENESIS = "0" * 64
 # the chain's lock name (storage.locks); a chain per worker or shard would lock its own name
 CHAIN_LOCK = "custody:global"
 
 
-def _serialise(session: Session) -> None:
+_chain: str | None = None  # this process's own chain (use_chain), or None: the global chain
+
+
+def use_chain(name: str | None) -> None:
+    """Route this process's appends to job chain ``name`` (None: back to the global chain)."""
+    global _chain
+    _chain = name
+
+
+def _serialise(session: Session, chain: str | None = None) -> None:
     """Wait for the chain's lock (advisory lock on PostgreSQL, write lock on SQLite) until commit."""
-    xact_locks(session, [CHAIN_LOCK])
+    xact_locks(session, [CHAIN_LOCK if chain is None else f"custody:chain:{chain}"])
 
 
 def canonical_json(data: Any) -> str:
@@ -89,6 +104,27 @@ def entry_hash(
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
+def chain_entry_hash(chain: str, **fields: Any) -> str:
+    """The hash of a job chain's entry: the global form with the chain's name in the payload."""
+    payload = {**fields, "at": iso(fields["at"]), "chain": chain}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def chain_entry_hash_of(entry: CustodyChainEntry) -> str:
+    return chain_entry_hash(
+        entry.chain,
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        object_digest=entry.object_digest,
+        details=entry.details or {},
+        prev_hash=entry.prev_hash,
+    )
+
+
 def entry_hash_of(entry: CustodyEntry) -> str:
     return entry_hash(
         seq=entry.seq,
@@ -103,8 +139,16 @@ def entry_hash_of(entry: CustodyEntry) -> str:
     )
 
 
-def head(session: Session) -> tuple[int, str]:
-    """(last sequence number, last hash); (0, GENESIS) for an empty log."""
+def head(session: Session, chain: str | None = None) -> tuple[int, str]:
+    """(last sequence number, last hash) of the global chain or job chain ``chain``; (0, GENESIS) if empty."""
+    if chain is not None:
+        row = session.execute(
+            select(CustodyChainEntry.seq, CustodyChainEntry.entry_hash)
+            .where(CustodyChainEntry.chain == chain)
+            .order_by(CustodyChainEntry.seq.desc())
+            .limit(1)
+        ).first()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
     last = session.scalars(select(CustodyEntry).order_by(CustodyEntry.seq.desc()).limit(1)).first()
     return (last.seq, last.entry_hash) if last else (0, GENESIS)
 
@@ -137,8 +181,15 @@ def append(
     """Append one entry in the caller's transaction (flushed; committed with the caller's work).
 
     Concurrent appenders queue on the chain's lock (PostgreSQL) or collide on the primary key and retry
-    on a fresh head inside a savepoint (SQLite), so the chain stays linear.
+    on a fresh head inside a savepoint (SQLite), so the chain stays linear. In a process that
+    called :func:`use_chain`, the entry goes to that job chain (and the returned entry is not attached).
     """
+    if _chain is not None:
+        spec = EntrySpec(actor, action, object_type, object_id, object_digest, details, at)
+        seq, _hash = append_many(session, [spec], retries=retries)
+        found = session.get(CustodyChainEntry, (_chain, seq))
+        assert found is not None
+        return found  # type: ignore[return-value]  # same fields; readers use them by name
     _serialise(session)
     details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
     for attempt in range(retries):
@@ -173,9 +224,10 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     executemany in a savepoint. If another writer took one of those sequence numbers (primary-key
     collision), the savepoint is rolled back and the whole run is rebuilt from the new head.
     """
+    chain = _chain
     if not specs:
-        return head(session)
-    _serialise(session)
+        return head(session, chain)
+    _serialise(session, chain)
     # exactly what the JSON column will return, so the stored hash recomputes identically
     prepared = [
         {
@@ -189,16 +241,18 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
         }
         for spec in specs
     ]
-    table = CustodyEntry.__table__
+    table = (CustodyEntry if chain is None else CustodyChainEntry).__table__
     assert isinstance(table, Table)
     for attempt in range(retries):
-        seq, prev = head(session)
+        seq, prev = head(session, chain)
         now = datetime.now(UTC)  # after the head read, so times rise with sequence numbers
         rows: list[dict[str, Any]] = []
         for fields in prepared:
             seq += 1
             row = {**fields, "at": fields["at"] or now, "seq": seq, "prev_hash": prev}
-            row["entry_hash"] = prev = entry_hash(**row)
+            row["entry_hash"] = prev = entry_hash(**row) if chain is None else chain_entry_hash(chain, **row)
+            if chain is not None:
+                row["chain"] = chain
             rows.append(row)
         try:
             with session.begin_nested():
@@ -208,6 +262,50 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
             if attempt == retries - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def anchor_chains(session: Session, chains: Sequence[str], *, actor: str) -> int:
+    """Anchor each job chain's head into the global chain (one ``anchor`` entry per chain whose head is not
+    anchored yet); returns how many were anchored. Safe to call again."""
+    specs: list[EntrySpec] = []
+    for chain in sorted(set(chains)):
+        seq, digest = head(session, chain)
+        if seq == 0:
+            continue
+        done = session.scalar(
+            select(CustodyEntry.seq).where(
+                CustodyEntry.action == "anchor",
+                CustodyEntry.object_type == "custody_chain",
+                CustodyEntry.object_id == chain,
+                CustodyEntry.object_digest == digest,
+            )
+        )
+        if done is None:
+            specs.append(EntrySpec(actor, "anchor", "custody_chain", chain, digest, {"seq": seq}))
+    if specs:
+        previous = _chain
+        use_chain(None)  # anchors always go to the global chain
+        try:
+            append_many(session, specs)
+        finally:
+            use_chain(previous)
+    return len(specs)
+
+
+def iter_chain_entries(session: Session, batch: int = 5000) -> Iterator[CustodyChainEntry]:
+    """Every job chain's entries, chain by chain, in sequence order."""
+    last = ("", 0)
+    while True:
+        rows = session.scalars(
+            select(CustodyChainEntry)
+            .where(tuple_(CustodyChainEntry.chain, CustodyChainEntry.seq) > last)
+            .order_by(CustodyChainEntry.chain, CustodyChainEntry.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].chain, rows[-1].seq)
 
 
 # -- digests of the rows an entry vouches for ---------------------------------------------------

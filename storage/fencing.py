@@ -20,6 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from crawler.errors import TertibError
+from storage import custody
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,17 @@ _READ_FENCE = {
 }
 
 
+def chain_name(shard_id: int, fence: int) -> str:
+    """The custody chain of one attempt of a job (``storage.custody.use_chain``)."""
+    return f"sweep-shard:{shard_id}:{fence}"
+
+
 def claim(session: Session, shard_id: int, *, worker: str, job_id: int | None) -> int | None:
-    """Start a new attempt of shard ``shard_id``: its next fence value, or None when the shard is done."""
+    """Start a new attempt of shard ``shard_id``: its next fence value, or None when the shard is done.
+
+    The previous attempt's custody chain (a worker that died mid-job) is anchored into the global chain
+    here: nothing can be appended to it any more.
+    """
     row = session.execute(
         text(
             "UPDATE sweep_shards SET fence = fence + 1, attempts = attempts + 1, status = 'running', "
@@ -49,7 +59,12 @@ def claim(session: Session, shard_id: int, *, worker: str, job_id: int | None) -
         ),
         {"id": shard_id, "worker": worker[:200], "job": job_id},
     ).first()
-    return int(row[0]) if row is not None else None
+    if row is None:
+        return None
+    fence = int(row[0])
+    if fence > 1:
+        custody.anchor_chains(session, [chain_name(shard_id, fence - 1)], actor=worker)
+    return fence
 
 
 def current(session: Session, shard_id: int) -> int | None:
@@ -84,4 +99,4 @@ def unguard(listener: Any) -> None:
     event.remove(Session, "before_commit", listener)
 
 
-__all__ = ["FENCED_OUT_EXIT", "FencedOut", "claim", "current", "guard_commits", "unguard"]
+__all__ = ["FENCED_OUT_EXIT", "FencedOut", "chain_name", "claim", "current", "guard_commits", "unguard"]

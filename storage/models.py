@@ -288,6 +288,29 @@ class CustodyEntry(Base):
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class CustodyChainEntry(Base):
+    """An entry of a job's own custody chain (a distributed sweep's job; ``sweep-shard:ID:FENCE``).
+
+    Hash-chained like :class:`CustodyEntry` (its hash also covers the chain's name) with its own sequence,
+    so N workers append without sharing one lock; each chain's head is anchored into the global chain as an
+    ``anchor`` entry when its job attempt ends (``storage.custody.anchor_chains``).
+    """
+
+    __tablename__ = "custody_chain_entries"
+
+    chain: Mapped[str] = mapped_column(String(120), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(200))
+    object_digest: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
 # -- review and takedown -----------------------------------------------------------------------
 
 

@@ -242,6 +242,19 @@ def test_a_worker_killed_mid_sweep_has_its_job_retried(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
+    # custody: each attempt wrote its own chain (the killed one's too), every one anchored in the global chain
+    from storage.models import CustodyChainEntry, CustodyEntry
+
+    db = Database(cluster.url)
+    try:
+        with db.session() as s:
+            chains = set(s.scalars(select(CustodyChainEntry.chain).distinct()))
+            anchored = set(s.scalars(select(CustodyEntry.object_id).where(CustodyEntry.action == "anchor")))
+            global_captures = s.scalar(select(func.count()).where(CustodyEntry.action == "capture"))
+    finally:
+        db.dispose()
+    assert chains and chains <= anchored
+    assert global_captures == 0  # no worker appended evidence to the shared chain
 
 
 def _a_worker_in_the_middle_of_a_job(db: Database, cluster: Cluster) -> int:
@@ -340,5 +353,51 @@ def test_a_superseded_attempt_cannot_commit(request: pytest.FixtureRequest) -> N
             assert sorted(f.query for f in s.scalars(select(Finding))) == ["a"]
             done = s.get(SweepShard, shard_id)
             assert done is not None and done.fence == 2 and done.attempts == 2 and done.worker == "b:2"
+    finally:
+        db.dispose()
+
+
+def test_job_chains_are_verified_against_their_anchors(request: pytest.FixtureRequest) -> None:
+    """Each job attempt appends to its own custody chain (no shared lock between workers); verify checks
+    every chain's links and hashes, and its head against the anchor the global chain holds."""
+    from sqlalchemy import update
+
+    from crawler.evidence.verify import VerifyReport, _index_custody
+    from storage import custody
+    from storage.models import CustodyChainEntry
+
+    def problems(db: Database) -> list[str]:
+        report = VerifyReport()
+        with db.session() as s:
+            _index_custody(s, report)
+        return [str(p) for p in report.problems]
+
+    db = Database(_pg_url(request))
+    chain = "sweep-shard:7:1"
+    specs = [custody.EntrySpec("w", "capture", "capture", str(n), "ab" * 32) for n in (1, 2)]
+    try:
+        custody.use_chain(chain)
+        try:
+            with db.session() as s:
+                assert custody.append_many(s, specs)[0] == 2
+        finally:
+            custody.use_chain(None)
+        with db.session() as s:
+            assert custody.head(s) == (0, custody.GENESIS)  # the global chain was not touched
+        assert any("not anchored" in p for p in problems(db))
+        with db.session() as s:
+            assert custody.anchor_chains(s, [chain], actor="t") == 1
+            assert custody.anchor_chains(s, [chain], actor="t") == 0  # idempotent
+        assert problems(db) == []
+        custody.use_chain(chain)
+        try:
+            with db.session() as s:
+                custody.append_many(s, specs[:1])
+        finally:
+            custody.use_chain(None)
+        assert any("appended after its anchor" in p for p in problems(db))
+        with db.session() as s:
+            s.execute(update(CustodyChainEntry).where(CustodyChainEntry.seq == 1).values(object_id="99"))
+        assert any("modified" in p for p in problems(db))
     finally:
         db.dispose()

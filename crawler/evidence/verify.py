@@ -46,15 +46,17 @@ from warcio.exceptions import ArchiveLoadFailed
 from crawler.config import Settings
 from crawler.errors import NotFound, UsageError
 from crawler.evidence import signing, warc
-from storage import custody
+from storage import custody, fencing
 from storage.db import Database
 from storage.evidence_store import EvidenceStore, open_store
 from storage.models import (
     BatchSend,
     Capture,
+    CustodyChainEntry,
     CustodyEntry,
     Recheck,
     ReviewDecision,
+    SweepShard,
     TakedownBatch,
     TakedownItem,
 )
@@ -464,31 +466,88 @@ class _CustodyIndex:
 
 
 def _index_custody(session: Session, report: VerifyReport) -> _CustodyIndex:
-    """Walk the chain once: check every hash and link, and index the entries that vouch for rows."""
+    """Walk the global chain and every job chain once: check every hash and link, each job chain against
+    its anchor in the global chain, and index the entries that vouch for rows."""
     index = _CustodyIndex()
+    anchors: dict[str, list[tuple[int, str]]] = {}
     expected_seq, prev = 1, custody.GENESIS
     for entry in custody.iter_entries(session):
-        if entry.seq != expected_seq:
-            report.add("custody", f"custody entry {expected_seq}", f"missing (next entry is {entry.seq})")
-        if entry.prev_hash != prev:
-            report.add("custody", f"custody entry {entry.seq}", "prev_hash does not match the previous entry")
-        if custody.entry_hash_of(entry) != entry.entry_hash:
-            report.add("custody", f"custody entry {entry.seq}", "content does not match its hash (modified)")
+        _check_link(
+            entry, expected_seq, prev, custody.entry_hash_of(entry), f"custody entry {entry.seq}", report
+        )
         expected_seq, prev = entry.seq + 1, entry.entry_hash
-        details = entry.details or {}
-        if entry.action == "capture" and entry.object_type == "capture":
-            index.captures[entry.object_id] = entry
-        elif entry.action == "review" and isinstance(details.get("decision_id"), int):
-            index.reviews[details["decision_id"]] = entry
-        elif entry.action == "export" and entry.object_type == "takedown_batch":
-            index.exports[entry.object_id] = entry
-        elif entry.action == "send" and isinstance(details.get("send_id"), int):
-            index.sends[details["send_id"]] = entry
-        elif entry.action == "recheck" and entry.object_type == "recheck":
-            index.rechecks[entry.object_id] = entry
+        _index_entry(entry, index)
+        if entry.action == "anchor" and entry.object_type == "custody_chain":
+            seq = (entry.details or {}).get("seq")
+            anchors.setdefault(entry.object_id, []).append(
+                (int(seq) if isinstance(seq, int) else 0, entry.object_digest)
+            )
         index.head = (entry.seq, entry.entry_hash)
     report.custody_entries = index.head[0]
+    # job chains (distributed sweeps: storage.custody.use_chain), each anchored into the global chain
+    hashes: dict[str, dict[int, str]] = {}
+    chain, expected_seq, prev = "", 1, custody.GENESIS
+    for centry in custody.iter_chain_entries(session):
+        if centry.chain != chain:
+            chain, expected_seq, prev = centry.chain, 1, custody.GENESIS
+        name = f"custody chain {chain} entry {centry.seq}"
+        _check_link(centry, expected_seq, prev, custody.chain_entry_hash_of(centry), name, report)
+        expected_seq, prev = centry.seq + 1, centry.entry_hash
+        _index_entry(centry, index)
+        hashes.setdefault(chain, {})[centry.seq] = centry.entry_hash
+        report.custody_entries += 1
+    running = {
+        fencing.chain_name(shard_id, fence)
+        for shard_id, fence in session.execute(
+            select(SweepShard.id, SweepShard.fence).where(SweepShard.status.in_(("queued", "running")))
+        )
+    }
+    for chain, seen in hashes.items():
+        last = max(seen)
+        if chain not in anchors:
+            if chain not in running:  # a running attempt anchors its chain when it ends
+                report.add("custody", f"custody chain {chain}", "not anchored in the global custody chain")
+            continue
+        seq, digest = max(anchors[chain])
+        if seen.get(seq) != digest:
+            report.add(
+                "custody", f"custody chain {chain}", f"anchored entry {seq} is missing or differs (rewritten)"
+            )
+        elif last > seq and chain not in running:
+            report.add("custody", f"custody chain {chain}", f"{last - seq} entries appended after its anchor")
+    for chain in sorted(set(anchors) - set(hashes)):
+        report.add(
+            "custody", f"custody chain {chain}", "anchored in the global chain but its entries are gone"
+        )
     return index
+
+
+def _check_link(
+    entry: CustodyEntry | CustodyChainEntry, expected_seq: int, prev: str, digest: str, name: str,
+    report: VerifyReport,
+) -> None:  # fmt: skip
+    if entry.seq != expected_seq:
+        report.add(
+            "custody", name.rsplit(" ", 1)[0] + f" {expected_seq}", f"missing (next entry is {entry.seq})"
+        )
+    if entry.prev_hash != prev:
+        report.add("custody", name, "prev_hash does not match the previous entry")
+    if digest != entry.entry_hash:
+        report.add("custody", name, "content does not match its hash (modified)")
+
+
+def _index_entry(entry: Any, index: _CustodyIndex) -> None:
+    details = entry.details or {}
+    if entry.action == "capture" and entry.object_type == "capture":
+        index.captures[entry.object_id] = entry
+    elif entry.action == "review" and isinstance(details.get("decision_id"), int):
+        index.reviews[details["decision_id"]] = entry
+    elif entry.action == "export" and entry.object_type == "takedown_batch":
+        index.exports[entry.object_id] = entry
+    elif entry.action == "send" and isinstance(details.get("send_id"), int):
+        index.sends[details["send_id"]] = entry
+    elif entry.action == "recheck" and entry.object_type == "recheck":
+        index.rechecks[entry.object_id] = entry
 
 
 def _check_decision(decision: ReviewDecision, entry: CustodyEntry | None, report: VerifyReport) -> None:
@@ -785,24 +844,25 @@ def capture_problems(db: Database, settings: Settings, capture_ids: Sequence[int
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             captures = list(session.scalars(select(Capture).where(Capture.id.in_(chunk))))
-            entries = {
-                entry.object_id: entry
-                for entry in session.scalars(
-                    select(CustodyEntry).where(
-                        CustodyEntry.action == "capture",
-                        CustodyEntry.object_type == "capture",
-                        CustodyEntry.object_id.in_([str(c) for c in chunk]),
+            entries: dict[str, Any] = {}
+            ids = [str(c) for c in chunk]
+            for table in (CustodyEntry, CustodyChainEntry):  # the global chain and the job chains
+                found: Any = session.scalars(
+                    select(table).where(
+                        table.action == "capture", table.object_type == "capture", table.object_id.in_(ids)
                     )
                 )
-            }
+                entries.update((e.object_id, e) for e in found)
             for cid in sorted(set(chunk) - {c.id for c in captures}):
                 problems[cid] = [f"capture {cid}: no such capture row"]
             for capture in captures:
                 report = VerifyReport()
-                entry = entries.get(str(capture.id))
-                _check_capture(settings, store, capture, entry.object_digest if entry else None, report)
-                if entry is not None:
-                    _check_capture_entry(capture, entry, report)
+                found_entry = entries.get(str(capture.id))
+                _check_capture(
+                    settings, store, capture, found_entry.object_digest if found_entry else None, report
+                )
+                if found_entry is not None:
+                    _check_capture_entry(capture, found_entry, report)
                 _check_revisits(session, [capture], report)
                 own = [str(p) for p in report.problems]
                 if capture.warc_file:

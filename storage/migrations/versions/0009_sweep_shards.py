@@ -2,7 +2,8 @@
 
 ``sweep_shards`` holds each job of a ``tertib sweep --distributed`` run: its work, status, attempts and the
 fencing token every commit of an attempt checks. ``capture_claims`` gives each listing one capture per run
-across jobs. ``rate_slots`` holds each platform's next free request time,
+across jobs. ``custody_chain_entries`` holds each job attempt's own custody chain, anchored into the
+global one when the attempt ends. ``rate_slots`` holds each platform's next free request time,
 shared by every worker so politeness does not multiply with machines. The queue itself is Procrastinate's
 own schema (``crawler.distributed``), applied by ``tertib worker`` and ``tertib sweep --distributed``.
 
@@ -56,6 +57,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sweep_run_id", "listing_key"),
     )
     op.create_table(
+        "custody_chain_entries",
+        sa.Column("chain", sa.String(length=120), nullable=False),
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=120), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("object_type", sa.String(length=40), nullable=False),
+        sa.Column("object_id", sa.String(length=200), nullable=False),
+        sa.Column("object_digest", sa.String(length=64), nullable=False),
+        sa.Column("details", JSONColumn, nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("chain", "seq"),
+        sa.UniqueConstraint("entry_hash"),
+    )
+    op.create_table(
         "rate_slots",
         sa.Column("platform", sa.String(length=40), nullable=False),
         sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
@@ -66,5 +83,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rate_slots")
     op.drop_table("capture_claims")
+    op.drop_table("custody_chain_entries")
     op.drop_index("ix_sweep_shards_sweep_run_id", table_name="sweep_shards")
     op.drop_table("sweep_shards")
