@@ -226,8 +226,11 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     """
     chain = _chain
     if not specs:
-        return head(session, chain)
-    _serialise(session, chain)
+        return head(session) if chain is None else head(session, chain)
+    if chain is None:
+        _serialise(session)
+    else:
+        _serialise(session, chain)
     # exactly what the JSON column will return, so the stored hash recomputes identically
     prepared = [
         {
@@ -244,7 +247,7 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     table = (CustodyEntry if chain is None else CustodyChainEntry).__table__
     assert isinstance(table, Table)
     for attempt in range(retries):
-        seq, prev = head(session, chain)
+        seq, prev = head(session) if chain is None else head(session, chain)
         now = datetime.now(UTC)  # after the head read, so times rise with sequence numbers
         rows: list[dict[str, Any]] = []
         for fields in prepared:
