@@ -110,33 +110,26 @@ def chain_entry_hash(chain: str, **fields: Any) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
+def _hashed_fields(entry: CustodyEntry | CustodyChainEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "object_digest": entry.object_digest,
+        "details": entry.details or {},
+        "prev_hash": entry.prev_hash,
+    }
+
+
 def chain_entry_hash_of(entry: CustodyChainEntry) -> str:
-    return chain_entry_hash(
-        entry.chain,
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        action=entry.action,
-        object_type=entry.object_type,
-        object_id=entry.object_id,
-        object_digest=entry.object_digest,
-        details=entry.details or {},
-        prev_hash=entry.prev_hash,
-    )
+    return chain_entry_hash(entry.chain, **_hashed_fields(entry))
 
 
 def entry_hash_of(entry: CustodyEntry) -> str:
-    return entry_hash(
-        seq=entry.seq,
-        at=entry.at,
-        actor=entry.actor,
-        action=entry.action,
-        object_type=entry.object_type,
-        object_id=entry.object_id,
-        object_digest=entry.object_digest,
-        details=entry.details or {},
-        prev_hash=entry.prev_hash,
-    )
+    return entry_hash(**_hashed_fields(entry))
 
 
 def head(session: Session, chain: str | None = None) -> tuple[int, str]:
