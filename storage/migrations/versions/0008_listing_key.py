@@ -5,8 +5,8 @@ listing's key (``platform:listing_id``) itself and readers join ``captures.listi
 ``listings.listing_key``: nothing links them after the fact. The backfill takes the key from the linked listing,
 else from the capture's metadata record (captures that were still waiting to be linked).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
