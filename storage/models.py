@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -222,6 +223,16 @@ class Sighting(Base):
     sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
     source_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # volume facts of this sighting (crawler.intel.volume; 0009): price, the sold count as an interval
+    # (sold_high None = a floor such as "100+"; all None = no sold field), stock, what one unit holds
+    price: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_low: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_high: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_precision: Mapped[str | None] = mapped_column(String(12), default=None)  # exact/rounded/at_least
+    stock: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    unit_kind: Mapped[str | None] = mapped_column(String(8), default=None)  # bale / kg / piece
+    unit_pieces: Mapped[int | None] = mapped_column(default=None)
+    unit_kg: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Score(Base):

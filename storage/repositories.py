@@ -30,6 +30,11 @@ from storage.models import (
 )
 from storage.processes import this_process
 
+# the volume columns of a sighting (crawler.intel.volume.VolumeFacts.to_row writes them)
+SIGHTING_VOLUME_COLUMNS = (
+    "price", "sold_low", "sold_high", "sold_precision", "stock", "unit_kind", "unit_pieces", "unit_kg",
+)  # fmt: skip
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -449,6 +454,8 @@ def persist_batch(
             "sponsored": bool(r.get("sponsored")),
             "source_url": r.get("source_url"),
             "raw": dict(r.get("raw") or {}),
+            # volume facts (crawler.intel.volume.VolumeFacts.to_row); every row names the same columns
+            **{c: (r.get("volume") or {}).get(c) for c in SIGHTING_VOLUME_COLUMNS},
         }
         for r in records
     ]
