@@ -34,6 +34,8 @@ from sandbox.platforms import (
     pick,
     rupiah,
     sold_count,
+    sold_rounded,
+    virtual_day,
 )
 from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
@@ -100,7 +102,10 @@ def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
         "location": listing.seller_city,
         "numLocations": 1,
         "merchantName": listing.seller_name,
-        "soldRangeCount": {"id": f"{sold_count(listing)} terjual", "en": f"{sold_count(listing)} sold"},
+        "soldRangeCount": {
+            "id": f"{sold_rounded(sold_count(listing, virtual_day(request)))} terjual",
+            "en": f"{sold_rounded(sold_count(listing, virtual_day(request)), english=True)} sold",
+        },
     }
 
 
@@ -203,7 +208,10 @@ def summary(request: Request, listing: CatalogListing, status: str) -> dict[str,
             "name": listing.seller_name,
             "location": listing.seller_city,
         },
-        "statistics": {"sold": sold_count(listing), "seen": sold_count(listing) * 30},
+        "statistics": {
+            "sold": sold_count(listing, virtual_day(request)),
+            "seen": sold_count(listing, virtual_day(request)) * 30,
+        },
         "status": "AVAILABLE" if status == "LIVE" else "UNAVAILABLE",
         "buyable": status == "LIVE",
     }
