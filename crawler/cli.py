@@ -51,6 +51,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("export", "crawler.exports.cli", "app", "Takedown batches and per-platform link lists."),
     ("recheck", "crawler.audit.recheck_cli", "recheck", "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
     ("audit", "crawler.audit.cli", "app", "Compliance reports over the recheck ledger."),
+    ("intel", "crawler.intel.cli", "app", "Dealer networks: ranking and referral dossiers."),
     ("schedule", "scheduler.cli", "app", "Scheduled sweeps, rechecks and verification jobs."),
     ("scheduler", "scheduler.cli", "service_app", "Run the scheduler service."),
     ("serve", "crawler.web.cli", "serve", "The web console."),

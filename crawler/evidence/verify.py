@@ -80,6 +80,7 @@ class VerifyReport:
     screenshots: int = 0
     custody_entries: int = 0
     batches: int = 0
+    dossiers: int = 0
     decisions: int = 0
     warc_files: int = 0
     file_records: int = 0
@@ -100,6 +101,7 @@ class VerifyReport:
             "screenshots": self.screenshots,
             "custody_entries": self.custody_entries,
             "batches": self.batches,
+            "dossiers": self.dossiers,
             "decisions": self.decisions,
             "warc_files": self.warc_files,
             "file_records": self.file_records,
@@ -285,6 +287,37 @@ def _check_batch(
     return read_anchor(data)
 
 
+def _check_dossier(
+    entry: CustodyEntry, report: VerifyReport, trusted_key: Path | None
+) -> tuple[int, str] | None:
+    """A dossier directory named by its custody entry: the manifest hashes to the entry's digest, and the
+    files and signature check as a batch's do; returns the manifest's custody anchor."""
+    from crawler.exports.manifest import read_anchor, verify_batch_dir
+
+    name = f"dossier {entry.object_id}"
+    report.dossiers += 1
+    out_dir = (entry.details or {}).get("out_dir")
+    if not isinstance(out_dir, str) or not out_dir:
+        report.add("manifest", name, "its custody entry names no directory")
+        return None
+    directory = Path(out_dir)
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        report.add("manifest", name, f"{manifest} is missing")
+        return None
+    data = manifest.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.object_digest:
+        report.add(
+            "manifest",
+            name,
+            f"{manifest} changed (sha256 {digest[:16]}…, custody {entry.object_digest[:16]}…)",
+        )
+    for problem in verify_batch_dir(directory, installation_key=trusted_key):
+        report.add("dossier file", name, problem)
+    return read_anchor(data)
+
+
 # -- whole WARC files ------------------------------------------------------------------------------
 
 
@@ -460,6 +493,7 @@ class _CustodyIndex:
     exports: dict[str, CustodyEntry] = field(default_factory=dict)
     sends: dict[int, CustodyEntry] = field(default_factory=dict)
     rechecks: dict[str, CustodyEntry] = field(default_factory=dict)
+    dossiers: list[CustodyEntry] = field(default_factory=list)
     head: tuple[int, str] = (0, custody.GENESIS)
 
 
@@ -486,6 +520,8 @@ def _index_custody(session: Session, report: VerifyReport) -> _CustodyIndex:
             index.sends[details["send_id"]] = entry
         elif entry.action == "recheck" and entry.object_type == "recheck":
             index.rechecks[entry.object_id] = entry
+        elif entry.action == "dossier" and entry.object_type == "intel_dossier":
+            index.dossiers.append(entry)
         index.head = (entry.seq, entry.entry_hash)
     report.custody_entries = index.head[0]
     return index
@@ -671,6 +707,12 @@ def verify(
             anchor = _check_batch(settings, batch, report, trusted_key)
             if anchor is not None:
                 _check_anchor(session, anchor, f"batch {batch.number}", report)
+        # 5b. referral dossiers (crawler.intel.dossier): the custody log lists them; --all checks each
+        if all:
+            for entry in index.dossiers:
+                anchor = _check_dossier(entry, report, trusted_key)
+                if anchor is not None:
+                    _check_anchor(session, anchor, f"dossier {entry.object_id}", report)
         # every decision, batch, send and recheck has its chained custody entry and agrees with it
         _check_rows(session, index, report, batches=batches, everything=all)
     # 6. record that a verification ran (after the checks, so it never verifies itself)
