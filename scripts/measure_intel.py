@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--days", default="0,7,14", help="virtual days to sweep on, comma-separated")
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", type=Path, help="keep the data dir and the truth here (for a closer look)")
     args = parser.parse_args()
     days = [int(d) for d in args.days.split(",")]
     started = time.monotonic()
@@ -130,6 +132,11 @@ def main() -> None:
         compute_s = time.monotonic() - t0
         with urllib.request.urlopen(f"{url}/_sandbox/truth?listings=0", timeout=60) as response:
             truth = json.load(response)["networks"]
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(data_dir, args.keep / "data", dirs_exist_ok=True)
+            (args.keep / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
+            (args.keep / "networks.json").write_text(json.dumps(inferred), encoding="utf-8")
     # 4. compare
     figures = compare(inferred, truth)
     figures["run"] = {

@@ -4,6 +4,7 @@ one); ``tertib intel networks``; the dossier and ``tertib evidence verify`` over
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_shared_handle_joins_accounts_across_platforms_with_the_handle_as_eviden
     _store(db, [
         _record("tokopedia", "1", "a", contact_handles=["wa:628111"], seller_name="Bal Rina"),
         _record("shopee", "2.2", "b", contact_handles=["wa:628111", "ig:@balrina"], seller_name="Gudang X"),
-        _record("lazada", "3", "c", contact_handles=["wa:628999"], seller_name="Other", seller_city="Bandung"),
+        _record("lazada", "3", "c", contact_handles=["wa:628999"], seller_name="X", seller_city="Bandung"),
     ])  # fmt: skip
     with db.session() as s:
         nets = compute_networks(s)
@@ -258,7 +259,7 @@ def test_sandbox_truth_has_roles_supply_and_growing_volume() -> None:
     assert not [x for x in plain if x.role == "retail" and x.image_seed in photos]
     w = next(x for x in listings if x.role == "wholesale")
     stocks = [stock_on(w, d) for d in range(0, 15)]
-    assert any(b > a for a, b in zip(stocks, stocks[1:], strict=False))  # restocked
+    assert any(b > a for a, b in itertools.pairwise(stocks))  # restocked
     assert sold_on(w, 14) > sold_on(w, 0)
 
 
@@ -275,3 +276,54 @@ def test_compare_counts_pairs_and_top_overlap() -> None:
     assert (g["pairs_inferred"], g["pairs_true"]) == (2, 2)
     assert g["precision"] == 0.5 and g["recall"] == 0.5 and g["outsider_accounts_in_networks"] == 1
     assert figures["top"]["overlap"] == 1 and figures["top"]["truth"] == ["m1", "m2"]
+
+
+# -- the dossier ----------------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_dossier_pdf_xlsx_signed_custody_logged_and_verified(tmp_path: Path, capsys: Any) -> None:
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+    from test_evidence_support import captured_store
+
+    from crawler.exports.manifest import verify_batch_dir
+
+    settings, db, capture_ids = captured_store(tmp_path, 2)
+    hostile = '=HYPERLINK("http://evil")'
+    _store(db, [
+        _record("tokopedia", "1000", "s1", contact_handles=["wa:628111"], seller_name=hostile,
+                title="<script>alert(1)</script> Bal korea isi 300 pcs", sold_text="1 rb+ terjual"),
+        _record("shopee", "5.5", "s2", contact_handles=["wa:628111"], seller_name="Bal Rina", sold_text="120",
+                description="harga partai besar"),
+        _record("tokopedia", "1001", "s1", sold_text=None, seller_name=hostile),
+    ])  # fmt: skip
+    out = tmp_path / "rujukan"
+    assert run_cli(["intel", "dossier", "1", "--out", str(out), "--by", "Siti (PKTN)"]) == 0
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["dossier.pdf", "dossier.xlsx", "manifest.json", "manifest.sig", "network.json",
+                     "tertib-signing.pub"]  # fmt: skip
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(folder / "dossier.pdf").pages)
+    assert (
+        "DOSSIER RUJUKAN" in text and "Pasal 47" in text and "Pasal 111" in text and "40 Tahun 2022" in text
+    )
+    assert (
+        "wa:628111" in text and f"capture {capture_ids[0]}" in text and "<script>" in text
+    )  # text, not markup
+    wb = load_workbook(folder / "dossier.xlsx")
+    assert wb.sheetnames == ["Ringkasan", "Akun", "Keterkaitan", "Listing", "Sinyal", "Linimasa"]
+    names_cells = [row[1] for row in wb["Akun"].iter_rows(min_row=2, values_only=True)]
+    assert "'" + hostile in names_cells  # a formula start is neutralised
+    assert verify_batch_dir(folder, installation_key=settings.keys_dir / "tertib-signing.pub") == []
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["kind"] == "intel_dossier" and manifest["custody_anchor"]["seq"] > 0
+    # evidence verify --all covers the dossier; a changed file is caught
+    capsys.readouterr()
+    assert run_cli(["evidence", "verify", "--all"]) == 0
+    assert "dossier" in capsys.readouterr().out
+    with (folder / "dossier.xlsx").open("ab") as fh:
+        fh.write(b"x")
+    assert run_cli(["evidence", "verify", "--all"]) != 0
+    assert "dossier.xlsx: content differs" in capsys.readouterr().out
+    db.dispose()

@@ -78,6 +78,11 @@ SIGNAL_LABELS = {
     "restocks": "stok diisi ulang antar-pengamatan",
     "supplies": "memasok akun lain",
 }
+VOLUME_BASIS_ID = (
+    "jumlah angka terjual yang kini ditampilkan tiap listing: angka tepat apa adanya, angka yang dibulatkan "
+    "(mis. '1,2 rb') di tengah rentangnya, angka berbentuk '100+' pada batas bawahnya; "
+    "nilai rupiah dengan harga terakhir tiap listing"
+)
 PRECISION_LABELS = {"exact": "tepat", "rounded": "dibulatkan", "at_least": "batas bawah", None: "-"}
 
 
@@ -204,15 +209,16 @@ def _graph(pdf: Any, net: Network, family: str, clean: Any, top: float) -> float
     """The link graph: accounts on a circle, one line per link kind between two accounts."""
     accounts = [a.key for a in net.accounts][:24]
     n = len(accounts)
-    cx, r = pdf.w / 2, 45 if n > 1 else 0
-    cy = top + r + 8
-    pos = {
-        key: (
-            cx + r * math.cos(2 * math.pi * i / n - math.pi / 2),
-            cy + r * math.sin(2 * math.pi * i / n - math.pi / 2),
-        )
-        for i, key in enumerate(accounts)
-    }
+    r = 14.0 if n == 2 else min(38.0, 12.0 + 3.0 * n)
+    if top + 2 * r + 30 > pdf.h - pdf.b_margin:  # the drawing never straddles a page
+        pdf.add_page()
+        top = pdf.get_y()
+    pdf.set_auto_page_break(False)
+    cx, cy = pdf.w / 2, top + r + 6
+    pos = {}
+    for i, key in enumerate(accounts):
+        angle = 2 * math.pi * i / n + (math.pi if n == 2 else -math.pi / 2)
+        pos[key] = (cx + r * math.cos(angle), cy + r * math.sin(angle))
     colours = {
         "handle": (200, 30, 30),
         "relist": (150, 60, 160),
@@ -234,7 +240,8 @@ def _graph(pdf: Any, net: Network, family: str, clean: Any, top: float) -> float
         label = clean(key if len(key) <= 34 else key[:33] + "…")
         pdf.set_xy(x - 25, y + 2)
         pdf.cell(50, 3, label, align="C")
-    bottom = cy + r + 10
+    bottom = cy + r + 8
+    pdf.set_auto_page_break(True, margin=16)
     pdf.set_xy(pdf.l_margin, bottom)
     pdf.set_font(family, "", 7.5)
     legend = "  ".join(f"{kind}: {LINK_LABELS[kind]}" for kind in colours)
@@ -358,7 +365,7 @@ def _write_pdf(path: Path, ctx: dict[str, Any], net: Network, created_at: dateti
     for s in net.wholesale["signals"]:
         para(
             f"• {SIGNAL_LABELS.get(s['kind'], s['kind'])}: {s['value']:.2f} "
-            f"(bobot {s['weight']:.2f}) — {s['evidence']}",
+            f"(bobot {s['weight']:.2f}) — {signal_text(s)}",
             8.5,
             "",
             0.5,
@@ -366,7 +373,7 @@ def _write_pdf(path: Path, ctx: dict[str, Any], net: Network, created_at: dateti
     para(
         f"Skor grosir {net.wholesale['score']:.2f}; "
         f"peran: {'grosir/distributor' if net.role == 'wholesale' else 'eceran'}. "
-        f"Peringkat: {net.explanation}",
+        f"Peringkat {net.rank}: {explanation_text(net)}",
         8.5,
     )
     heading("Linimasa")
@@ -384,8 +391,12 @@ def _write_pdf(path: Path, ctx: dict[str, Any], net: Network, created_at: dateti
     for row in ctx["listings"][:150]:
         line(f"{row['key']} — {row['title']}", 8, row["url"])
         ev = row["evidence"]
-        ev_text = f"capture {ev['capture_id']} WARC sha256 {ev['warc_sha256']}" if ev else "belum ada capture"
+        ev_text = f"capture {ev['capture_id']}" if ev else "belum ada capture"
         line(f"     terjual {_sold_text(row)}; harga {_rupiah(row['price'])}; {ev_text}", 7)
+        if ev:
+            line(f"     WARC sha256 {ev['warc_sha256']}", 6.5)
+            if ev["screenshot_sha256"]:
+                line(f"     tangkapan layar sha256 {ev['screenshot_sha256']}", 6.5)
     if len(ctx["listings"]) > 150:
         line(f"(+{len(ctx['listings']) - 150} listing lain di dossier.xlsx, lembar Listing)", 7.5)
     pdf.ln(3)
@@ -396,6 +407,35 @@ def _write_pdf(path: Path, ctx: dict[str, Any], net: Network, created_at: dateti
         7.5,
     )
     pdf.output(str(path))
+
+
+def signal_text(signal: dict[str, Any]) -> str:
+    """A wholesale signal's evidence in Bahasa Indonesia (``networks`` keeps the numbers)."""
+    kind, count = signal["kind"], signal.get("count", 0)
+    if kind == "bulk_units":
+        return f"{count} dari {signal.get('of', 0)} listing dijual per bal, karung atau kilo"
+    if kind == "piece_count":
+        pieces = signal.get("pieces") or 0
+        return f"satuan terbesar berisi {pieces} potong" if pieces else "jumlah potong tidak tertera"
+    if kind == "wording":
+        example = signal.get("example")
+        return f"{count} listing memakai kata grosir" + (f" (mis. «{example}»)" if example else "")
+    if kind == "restocks":
+        return f"stok diisi ulang {signal.get('restocks', 0)} kali pada {count} listing"
+    if kind == "supplies":
+        return f"fotonya dipakai ulang kemudian oleh {count} akun lain"
+    return str(signal.get("evidence", ""))
+
+
+def explanation_text(net: Network) -> str:
+    """Why the network ranks where it does, in Bahasa Indonesia."""
+    v, score = net.volume, net.wholesale["score"]
+    upper = "tidak diketahui" if v["units_high"] is None else f"{v['units_high']:,}"
+    return (
+        f"perkiraan {v['units']:,.0f} unit terjual (batas bawah {v['units_low']:,}, batas atas {upper}) pada "
+        f"{v['listings_with_sold']} listing yang menampilkan angka terjual; skor grosir {score:.2f}; "
+        f"skor peringkat = unit × (0,25 + 0,75 × {score:.2f}) = {net.rank_score:,.0f}"
+    )
 
 
 def _evidence_text(evidence: dict[str, Any]) -> str:
@@ -476,9 +516,9 @@ def _write_xlsx(path: Path, ctx: dict[str, Any], net: Network) -> None:
             ],
             ["nilai penjualan Rp (perkiraan)", v["rupiah"]],
             ["listing tanpa angka terjual", v["listings_without_sold"]],
-            ["dasar perkiraan", v["basis"]],
+            ["dasar perkiraan", VOLUME_BASIS_ID],
             ["skor grosir", net.wholesale["score"]],
-            ["penjelasan peringkat", net.explanation],
+            ["penjelasan peringkat", explanation_text(net)],
             *[["dasar hukum", item] for item in DOSSIER_LEGAL_BASIS],
         ],
         first=True,
@@ -577,7 +617,7 @@ def _write_xlsx(path: Path, ctx: dict[str, Any], net: Network) -> None:
         "Sinyal",
         ["sinyal", "nilai", "bobot", "bukti"],
         [
-            [SIGNAL_LABELS.get(s["kind"], s["kind"]), s["value"], s["weight"], s["evidence"]]
+            [SIGNAL_LABELS.get(s["kind"], s["kind"]), s["value"], s["weight"], signal_text(s)]
             for s in net.wholesale["signals"]
         ],
     )
@@ -605,7 +645,7 @@ def _context(
     first = human_local(datetime.fromisoformat(s["first_seen"]), tz) if s["first_seen"] else "-"
     last = human_local(datetime.fromisoformat(s["last_seen"]), tz) if s["last_seen"] else "-"
     upper = (
-        "tanpa batas atas (sebagian angka berbentuk '100+')"
+        "tidak diketahui (sebagian angka berbentuk '100+')"
         if v["units_high"] is None
         else f"{v['units_high']:,}"
     )
@@ -619,14 +659,17 @@ def _context(
         f"Perkiraan penjualan: {v['units']:,.0f} unit (batas bawah {v['units_low']:,}; batas atas {upper}), "
         f"senilai sekitar {_rupiah(v['rupiah'])}.",
     ]
+    window = (
+        " s.d. ".join(human_local(datetime.fromisoformat(t), tz) for t in v["window"]) if v["window"] else "-"
+    )
     volume = [
-        f"Dasar: {v['basis']}.",
+        f"Dasar: {VOLUME_BASIS_ID}.",
         f"Listing dengan angka terjual: {v['listings_with_sold']}; "
         "tanpa angka terjual (platform tidak menampilkannya, "
         f"mis. Facebook/Instagram): {v['listings_without_sold']}. Presisi: "
         + ", ".join(f"{PRECISION_LABELS.get(k, k)} {n}" for k, n in sorted(v["precision"].items()))
         + ".",
-        f"Terjual selama masa pengamatan ({' s.d. '.join(v['window']) if v['window'] else '-'}): sekitar "
+        f"Terjual selama masa pengamatan ({window}): sekitar "
         f"{v['window_units']:,.0f} unit. Perkiraan jumlah potong: {v['pieces']:,.0f} "
         "(satuan × isi per satuan bila "
         "tertera).",

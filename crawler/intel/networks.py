@@ -628,6 +628,8 @@ def _signals(listings: list[_ListingFacts], supplies: list[Link]) -> dict[str, A
                 "value": round(values["bulk_units"], 3),
                 "weight": SIGNAL_WEIGHTS["bulk_units"],
                 "evidence": f"{len(bulk)} of {len(listings)} listings sold per bale, karung or kilo",
+                "count": len(bulk),
+                "of": len(listings),
                 "listings": [x.key for x in bulk[:5]],
             },
             {
@@ -635,6 +637,7 @@ def _signals(listings: list[_ListingFacts], supplies: list[Link]) -> dict[str, A
                 "value": round(values["piece_count"], 3),
                 "weight": SIGNAL_WEIGHTS["piece_count"],
                 "evidence": f"largest unit holds {pieces} pieces" if pieces else "no piece count in the text",
+                "pieces": pieces,
             },
             {
                 "kind": "wording",
@@ -642,6 +645,8 @@ def _signals(listings: list[_ListingFacts], supplies: list[Link]) -> dict[str, A
                 "weight": SIGNAL_WEIGHTS["wording"],
                 "evidence": f"{len(worded)} listings with wholesale wording"
                 + (f" (e.g. {worded[0][1]!r})" if worded else ""),
+                "count": len(worded),
+                "example": worded[0][1] if worded else None,
                 "listings": [x.key for x, _w in worded[:5]],
             },
             {
@@ -649,6 +654,8 @@ def _signals(listings: list[_ListingFacts], supplies: list[Link]) -> dict[str, A
                 "value": round(values["restocks"], 3),
                 "weight": SIGNAL_WEIGHTS["restocks"],
                 "evidence": f"{restocks} restocks on {len(restocked)} listings between sightings",
+                "restocks": restocks,
+                "count": len(restocked),
                 "listings": [x.key for x in restocked[:5]],
             },
             {
@@ -656,6 +663,7 @@ def _signals(listings: list[_ListingFacts], supplies: list[Link]) -> dict[str, A
                 "value": round(values["supplies"], 3),
                 "weight": SIGNAL_WEIGHTS["supplies"],
                 "evidence": f"its photos reposted later by {len(supplied)} other accounts",
+                "count": len(supplied),
                 "accounts": supplied[:10],
             },
         ],
