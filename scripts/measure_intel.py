@@ -5,7 +5,8 @@
 1. Generate a catalog with supply relations (resellers repost their wholesaler's photos) and serve it on
    127.0.0.1 (no faults).
 2. ``tertib init`` a fresh data dir, then on each virtual day: ``tertib sweep --sandbox URL`` (every
-   platform, the queries below, ``--details none --no-screenshots``), then advance the sandbox clock.
+   platform, the queries below, ``--details weak --no-screenshots``: listing pages opened, as by
+   default), then advance the sandbox clock.
 3. ``tertib intel hash-images`` (photos of suspect listings), ``tertib intel networks --json --limit 0``.
 4. Compare with ``/_sandbox/truth`` (:func:`crawler.intel.measure.compare`) and print the figures.
 
@@ -90,7 +91,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=41)
     parser.add_argument("--size", type=int, default=1500)
     parser.add_argument("--days", default="0,7,14", help="virtual days to sweep on, comma-separated")
-    parser.add_argument("--pages", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--details", default="weak", help="tertib sweep --details (weak: descriptions read)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", type=Path, help="keep the data dir and the truth here (for a closer look)")
     args = parser.parse_args()
@@ -118,7 +120,7 @@ def main() -> None:
                 "--max-pages",
                 str(args.pages),
                 "--details",
-                "none",
+                args.details,
                 "--no-screenshots",
                 "--no-progress",
             )
@@ -141,6 +143,7 @@ def main() -> None:
     figures = compare(inferred, truth)
     figures["run"] = {
         "seed": args.seed,
+        "details": args.details,
         "size": args.size,
         "days": days,
         "pages": args.pages,

@@ -110,17 +110,21 @@ def test_a_shared_photo_alone_is_supply_not_identity(db: Database) -> None:
     assert signals["supplies"]["value"] == 1.0 and signals["wording"]["value"] == 1.0
 
 
-def test_a_shared_photo_with_a_second_link_joins(db: Database) -> None:
+def test_a_shared_photo_joins_with_a_near_identical_name_but_not_with_a_city(db: Database) -> None:
     _store(db, [
-        _record("tokopedia", "1", "a", seller_name="Monza Andi"),
-        _record("shopee", "2.2", "b", seller_name="Cakar Medan Jaya"),  # same city (Medan), other name
+        _record("tokopedia", "1", "a", seller_name="Monza Andi Jaya", seller_city="Batam"),
+        _record("shopee", "2.2", "b", seller_name="MONZA ANDI JAYA", seller_city="Medan"),  # name + photo
+        _record("lazada", "3", "c", seller_name="Closet Budi", seller_city="Batam"),  # photo + city only
+        _record("blibli", "4", "d", seller_name="Monza Andi Jaya 2", seller_city="Batam"),  # another number
     ])  # fmt: skip
-    _phash(db, "tokopedia:1", "00ff00ff00ff00ff")
-    _phash(db, "shopee:2.2", "00ff00ff00ff00ff")
+    for key in ("tokopedia:1", "shopee:2.2", "lazada:3"):
+        _phash(db, key, "00ff00ff00ff00ff")
     with db.session() as s:
         by = _by_account(compute_networks(s))
     assert by["tokopedia:a"] is by["shopee:b"]
-    assert {lk.kind for lk in by["tokopedia:a"].links} == {"image", "city"}
+    assert {lk.kind for lk in by["tokopedia:a"].links} == {"image", "name"}
+    assert by["lazada:c"] is not by["tokopedia:a"] and by["blibli:d"] is not by["tokopedia:a"]
+    assert [lk.b for lk in by["tokopedia:a"].supplies] == ["lazada:c"]
 
 
 def test_volume_keeps_floors_open_and_counts_sales_and_restocks_between_sightings(db: Database) -> None:

@@ -18,11 +18,11 @@ same in :func:`compute_networks`:
    :data:`NAME_THRESHOLD` after normalising); ``image`` — the same listing photo (perceptual hashes within
    :data:`IMAGE_MAX_DISTANCE` bits); ``city`` — the same pickup city, only ever a supporting link.
 4. **Grouping** (union–find): ``handle`` and identity-backed ``relist`` links join accounts on their own.
-   ``name``, ``image`` and a content-only ``relist`` join only with a second, independent link between the
-   same two accounts (a city counts as one) and when the two accounts do not contradict each other (both
-   show handles, none shared). A shared photo with nothing else is a **supply** relation — resellers
-   repost their wholesaler's photos — and is kept as such (the earlier account supplies the later one),
-   not as identity.
+   ``name``, ``image`` and a content-only ``relist`` join when two of them agree on the same two accounts,
+   or a near-identical name (numbers in it equal) comes with the same city; never when the two accounts
+   contradict each other (both show handles, none shared). A shared photo — alone or with a city — is a
+   **supply** relation: resellers, often in the wholesaler's own city, repost its photos. It is kept as
+   such (the account that showed it first supplies the later one), not as identity.
 5. **Volume** per network: each listing's sold count now is an interval (counts only grow, so the largest
    floor seen is still a floor; the latest sighting's ceiling is the ceiling), summed with its precision;
    rupiah at the latest price; units sold inside the observation window from the first and last sightings.
@@ -38,13 +38,14 @@ Change a rule in the constants below; add a link kind in :func:`_links` and its 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -52,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from crawler.exports.offenders import confirmed_counts
 from crawler.review import latest_decisions_subquery
-from storage.models import Listing, Seller, Sighting
+from storage.models import Seller
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ SIGNAL_WEIGHTS = {
     "supplies": 0.20,  # other accounts repost its photos
 }
 ROLE_THRESHOLD = 0.5
+# shop locations that are no place (a cross-border seller's "Luar Negeri"): never a shared city
+NOT_A_CITY = frozenset({"luar negeri", "overseas", "abroad", "-"})
 VOLUME_BASIS = (
     "sum over listings of the sold count shown now: exact counts as shown, rounded counts at the middle of "
     "their interval, floors ('100+') at the floor; rupiah at each listing's latest price"
@@ -113,26 +116,29 @@ class _ListingFacts:
     unit_pieces: int | None = None
     unit_kg: float | None = None
 
-    def add(self, row: Any) -> None:
+    def add(self, row: tuple[Any, ...]) -> None:
+        """Fold one sighting (``_SIGHTINGS_SQL`` columns) in ``seen_at`` order."""
+        _lid, seen_at, price, sold_low, sold_high, precision, stock, unit_kind, pieces, kg = row
         self.sightings += 1
-        if row.price is not None:
-            self.price = int(row.price)
-        if row.stock is not None:
-            if self.stock is not None and row.stock > self.stock:
+        if price is not None:
+            self.price = int(price)
+        if stock is not None:
+            if self.stock is not None and stock > self.stock:
                 self.restocks += 1
-            self.stock = int(row.stock)
-        if row.unit_kind is not None:
-            self.unit_kind, self.unit_pieces, self.unit_kg = row.unit_kind, row.unit_pieces, row.unit_kg
-        if row.sold_low is None:
+            self.stock = int(stock)
+        if unit_kind is not None:
+            self.unit_kind, self.unit_pieces, self.unit_kg = unit_kind, pieces, kg
+        if sold_low is None:
             return
-        low = int(row.sold_low)
+        low = int(sold_low)
         if self.first_low is None:
-            self.first_low, self.first_high, self.first_at = low, row.sold_high, row.seen_at
-        self.low = low if self.low is None else max(self.low, low)
-        self.high = None if row.sold_high is None else int(row.sold_high)
+            self.first_low, self.first_high, self.first_at = low, sold_high, seen_at
+        if self.low is None or low > self.low:
+            self.low = low
+        self.high = None if sold_high is None else int(sold_high)
         self.high_known = True
-        self.precision = row.sold_precision
-        self.last_at = row.seen_at
+        self.precision = precision
+        self.last_at = seen_at
 
     # step 5 for one listing
     @property
@@ -274,6 +280,46 @@ def _approved_listing_ids(session: Session) -> set[int]:
     }
 
 
+def _dt(value: Any) -> datetime:
+    """A stored time as an aware UTC datetime (raw SQLite rows hold text, PostgreSQL's datetimes)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _json(value: Any, empty: Any) -> Any:
+    """A JSON column read raw: text on SQLite (parsed only when not empty), parsed on PostgreSQL."""
+    if isinstance(value, str):
+        return json.loads(value) if value not in ("", "[]", "{}", "null") else empty
+    return value if value is not None else empty
+
+
+def _raw_rows(session: Session, sql: str, name: str) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``sql`` straight from the driver, 50,000 at a time: no ORM or type processing, which cost
+    more than the work itself at a million sightings (a server-side cursor on PostgreSQL)."""
+    connection = session.connection()
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    postgres = connection.dialect.name == "postgresql"
+    cursor = raw.cursor(name=name) if postgres else raw.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(50_000):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+_SIGHTINGS_SQL = (
+    "SELECT listing_id, seen_at, price, sold_low, sold_high, sold_precision, stock, unit_kind, unit_pieces, "
+    "unit_kg FROM sightings ORDER BY listing_id, seen_at, id"
+)
+_LISTINGS_SQL = (
+    "SELECT id, listing_key, seller_id, verdict, contact_handles, image_phash, relist_of_id, "
+    "relist_evidence, first_seen, last_seen, title, description FROM listings WHERE seller_id IS NOT NULL"
+)
+
+
 def _load(session: Session, progress: Callable[[int], None] | None) -> dict[int, Account]:
     """Step 1: accounts, listings and the folded sightings."""
     confirmed = confirmed_counts(session)
@@ -305,68 +351,51 @@ def _load(session: Session, progress: Callable[[int], None] | None) -> dict[int,
             confirmed=confirmed.get(row.id, 0),
         )
     facts: dict[int, _ListingFacts] = {}
-    for row in session.execute(
-        select(
-            Listing.id,
-            Listing.listing_key,
-            Listing.seller_id,
-            Listing.verdict,
-            Listing.contact_handles,
-            Listing.image_phash,
-            Listing.relist_of_id,
-            Listing.relist_evidence,
-            Listing.first_seen,
-            Listing.last_seen,
-            Listing.title,
-            Listing.description,
-        )
-        .where(Listing.seller_id.is_not(None))
-        .execution_options(yield_per=20_000)
-    ):
-        account = accounts.get(row.seller_id)
+    for (
+        lid,
+        key,
+        seller_id,
+        verdict,
+        handles_raw,
+        phash,
+        relist_of,
+        evidence,
+        first,
+        last,
+        title,
+        desc,
+    ) in _raw_rows(session, _LISTINGS_SQL, "tertib_intel_listings"):
+        account = accounts.get(seller_id)
         if account is None:
             continue
-        handles = tuple(str(h) for h in row.contact_handles or ())
+        handles = tuple(str(h) for h in _json(handles_raw, ()))
         account.handles.update(handles)
         item = _ListingFacts(
-            id=row.id,
-            key=row.listing_key,
-            account=row.seller_id,
-            suspect=row.verdict in SUSPECT_VERDICTS or row.id in approved,
+            id=lid,
+            key=key,
+            account=seller_id,
+            suspect=verdict in SUSPECT_VERDICTS or lid in approved,
             handles=handles,
-            phash=row.image_phash,
-            relist_of=row.relist_of_id,
-            relist_evidence=dict(row.relist_evidence or {}),
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            text=f"{row.title or ''}\n{(row.description or '')[:2000]}",
+            phash=phash,
+            relist_of=relist_of,
+            relist_evidence=dict(_json(evidence, {})) if relist_of is not None else {},
+            first_seen=_dt(first),
+            last_seen=_dt(last),
+            text=f"{title or ''}\n{(desc or '')[:2000]}",
         )
-        facts[row.id] = item
+        facts[lid] = item
         account.listings.append(item)
     count = 0
-    query = (
-        select(
-            Sighting.listing_id,
-            Sighting.seen_at,
-            Sighting.price,
-            Sighting.sold_low,
-            Sighting.sold_high,
-            Sighting.sold_precision,
-            Sighting.stock,
-            Sighting.unit_kind,
-            Sighting.unit_pieces,
-            Sighting.unit_kg,
-        )
-        .order_by(Sighting.listing_id, Sighting.seen_at, Sighting.id)
-        .execution_options(yield_per=50_000)
-    )
-    for row in session.execute(query):
-        folded = facts.get(row.listing_id)
-        if folded is not None:
-            folded.add(row)
+    current: _ListingFacts | None = None
+    current_id = None
+    for sighting in _raw_rows(session, _SIGHTINGS_SQL, "tertib_intel_sightings"):
         count += 1
-        if progress is not None and count % 100_000 == 0:
-            progress(count)
+        if sighting[0] != current_id:
+            current_id, current = sighting[0], facts.get(sighting[0])
+            if progress is not None and count % 100_000 < 50:
+                progress(count)
+        if current is not None:
+            current.add(sighting)
     if progress is not None:
         progress(count)
     return accounts
@@ -465,6 +494,9 @@ def _links(accounts: dict[int, Account], listing_account: dict[int, int]) -> lis
                     if score >= NAME_THRESHOLD:
                         pairs.append((aid, bid, score))
         for aid, bid, score in pairs:
+            a_norm, b_norm = normalise_name(accounts[aid].name), normalise_name(accounts[bid].name)
+            if re.findall(r"\d+", a_norm) != re.findall(r"\d+", b_norm):
+                continue  # "Bal Rina 12" and "Bal Rina 13" are two shops: numbers must agree
             if accounts[aid].platform != accounts[bid].platform:
                 add(
                     aid,
@@ -559,10 +591,15 @@ def _joins(
         if "handle" in kinds or any(lk.kind == "relist" and lk.evidence.get("identity") for lk in pair_links):
             continue
         support = set(kinds)
-        if accounts[a].city and accounts[a].city.lower() == accounts[b].city.lower():
+        city = accounts[a].city.strip().lower()
+        same_city = bool(city) and city not in NOT_A_CITY and city == accounts[b].city.strip().lower()
+        if same_city:
             support.add("city")
         medium = support & {"name", "image", "relist"}
-        if medium and len(support) >= 2 and not _contradict(accounts[a], accounts[b]):
+        # two content links agree, or a near-identical name in the same city; a photo and a city are not
+        # enough (a local reseller reposts the local wholesaler's photos)
+        joined = len(medium) >= 2 or ("name" in medium and same_city)
+        if joined and not _contradict(accounts[a], accounts[b]):
             union.union(a, b)
             if "city" in support:
                 rest.append(
@@ -585,8 +622,8 @@ def _volume(listings: list[_ListingFacts]) -> dict[str, Any]:
     rupiah = sum(x.estimate * (x.price or 0) for x in counted)
     rupiah_low = sum((x.low or 0) * (x.price or 0) for x in counted)
     pieces = sum(x.estimate * (x.unit_pieces or 1) for x in counted)
-    starts = [x.first_at for x in counted if x.first_at is not None]
-    ends = [x.last_at for x in counted if x.last_at is not None]
+    starts = [_dt(x.first_at) for x in counted if x.first_at is not None]
+    ends = [_dt(x.last_at) for x in counted if x.last_at is not None]
     return {
         "units": round(units, 1),
         "units_low": low,
@@ -718,6 +755,7 @@ def compute_networks(
     # a shared photo between networks: the account that showed it first supplies the other
     supplies: dict[int, list[Link]] = defaultdict(list)
     supplied_by: dict[int, list[Link]] = defaultdict(list)
+    seen_supply: set[tuple[int, int]] = set()
     for a, b, link in loose:
         ra, rb = union.find(a), union.find(b)
         if ra == rb or link.kind != "image":
@@ -725,8 +763,12 @@ def compute_networks(
         first_key = str(link.evidence["first"])
         src, dst = (a, b) if first_key in {x.key for x in accounts[a].listings} else (b, a)
         supply = Link(accounts[src].key, accounts[dst].key, "supply", link.evidence)
-        supplies[union.find(src)].append(supply)
-        supplied_by[union.find(dst)].append(supply)
+        rs, rd = union.find(src), union.find(dst)
+        if (rs, dst) in seen_supply:  # one link per supplied account, whichever of its accounts showed it
+            continue
+        seen_supply.add((rs, dst))
+        supplies[rs].append(supply)
+        supplied_by[rd].append(supply)
     networks: list[Network] = []
     for root, ids in members.items():
         accs = sorted((accounts[i] for i in ids), key=lambda a: (-a.confirmed, -len(a.listings), a.key))

@@ -70,11 +70,10 @@ def _code(listing: CatalogListing) -> str:
 def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
     _, path = page_path(listing)
     sku = listing.listing_id
-    merchant = sku.rsplit("-", 1)[0]
     return {
         "id": _code(listing),
         "sku": sku,
-        "merchantCode": merchant,
+        "merchantCode": listing.seller_id,
         "status": "AVAILABLE",
         "name": listing.title,
         "price": _price(listing),
@@ -197,14 +196,14 @@ def summary(request: Request, listing: CatalogListing, status: str) -> dict[str,
         "itemCode": f"{code}-00001",
         "productItemCode": f"pic--{code}-00001",
         "review": {"rating": float(4 + pick(listing.key, "r", 2)), "count": sold_count(listing) // 5},
-        "merchantCode": sku.rsplit("-", 1)[0],
+        "merchantCode": listing.seller_id,
         "itemSkus": [f"{sku}-00001"],
         "ampUrl": f"{root}/amp{path}",
         "usageProductCode": f"ps--{sku}",
         "idType": "ps",
         "price": _price(listing),
         "merchant": {
-            "code": sku.rsplit("-", 1)[0],
+            "code": listing.seller_id,
             "name": listing.seller_name,
             "location": listing.seller_city,
         },
