@@ -251,7 +251,7 @@ def _check_batch(
 ) -> tuple[int, str] | None:
     """The batch directory exactly as ``tertib export verify`` checks it, plus the row's digest and
     signature; returns the manifest's custody anchor (checked against the chain by the caller)."""
-    from crawler.exports.manifest import read_anchor, verify_batch_dir
+    from crawler.exports.manifest import read_anchor
 
     name = f"batch {batch.number}"
     report.batches += 1
@@ -259,23 +259,11 @@ def _check_batch(
         if batch.manifest_sha256:
             report.add("manifest", name, "manifest digest recorded but the batch has no output directory")
         return None
-    directory = Path(batch.out_dir)
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        report.add("manifest", name, f"{manifest} is missing")
+    data = _check_signed_dir(
+        Path(batch.out_dir), name, batch.manifest_sha256, report, trusted_key, "batch file"
+    )
+    if data is None:
         return None
-    data = manifest.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if batch.manifest_sha256 and digest != batch.manifest_sha256:
-        report.add(
-            "manifest",
-            name,
-            f"{manifest} changed (sha256 {digest[:16]}…, recorded {batch.manifest_sha256[:16]}…)",
-        )
-    # the files, the signature (with the installation's key only: a key beside the files is not trust),
-    # the evidence bundle inside: the same code as `tertib export verify`
-    for problem in verify_batch_dir(directory, installation_key=trusted_key):
-        report.add("batch file", name, problem)
     if batch.signature and trusted_key is not None and trusted_key.is_file():
         try:
             key = signing.load_public_key(trusted_key)
@@ -287,12 +275,38 @@ def _check_batch(
     return read_anchor(data)
 
 
+def _check_signed_dir(
+    directory: Path,
+    name: str,
+    recorded: str | None,
+    report: VerifyReport,
+    trusted_key: Path | None,
+    kind: str,
+) -> bytes | None:
+    """A signed directory (batch or dossier): ``manifest.json`` hashes to the ``recorded`` digest, and the
+    files, the signature (with the installation's key only: a key beside the files is not trust) and any
+    evidence bundle inside check as ``tertib export verify`` checks them. Returns the manifest's bytes."""
+    from crawler.exports.manifest import verify_batch_dir
+
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        report.add("manifest", name, f"{manifest} is missing")
+        return None
+    data = manifest.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if recorded and digest != recorded:
+        report.add("manifest", name, f"{manifest} changed (sha256 {digest[:16]}…, recorded {recorded[:16]}…)")
+    for problem in verify_batch_dir(directory, installation_key=trusted_key):
+        report.add(kind, name, problem)
+    return data
+
+
 def _check_dossier(
     entry: CustodyEntry, report: VerifyReport, trusted_key: Path | None
 ) -> tuple[int, str] | None:
     """A dossier directory named by its custody entry: the manifest hashes to the entry's digest, and the
     files and signature check as a batch's do; returns the manifest's custody anchor."""
-    from crawler.exports.manifest import read_anchor, verify_batch_dir
+    from crawler.exports.manifest import read_anchor
 
     name = f"dossier {entry.object_id}"
     report.dossiers += 1
@@ -300,21 +314,9 @@ def _check_dossier(
     if not isinstance(out_dir, str) or not out_dir:
         report.add("manifest", name, "its custody entry names no directory")
         return None
-    directory = Path(out_dir)
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        report.add("manifest", name, f"{manifest} is missing")
+    data = _check_signed_dir(Path(out_dir), name, entry.object_digest, report, trusted_key, "dossier file")
+    if data is None:
         return None
-    data = manifest.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != entry.object_digest:
-        report.add(
-            "manifest",
-            name,
-            f"{manifest} changed (sha256 {digest[:16]}…, custody {entry.object_digest[:16]}…)",
-        )
-    for problem in verify_batch_dir(directory, installation_key=trusted_key):
-        report.add("dossier file", name, problem)
     return read_anchor(data)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -228,6 +229,17 @@ def pdf_font_mode() -> str:
     return "dejavu" if (DEJAVU_DIR / "DejaVuSans.ttf").is_file() else "core"
 
 
+def pdf_fonts(pdf: Any) -> tuple[str, Callable[[str], str]]:
+    """Register the fonts on an ``FPDF``: (family, text cleaner) — DejaVu as is, or Helvetica with text
+    transliterated to Latin-1 when DejaVu is not installed (the letters and the referral dossier)."""
+    if pdf_font_mode() == "dejavu":
+        pdf.add_font("DejaVu", "", str(DEJAVU_DIR / "DejaVuSans.ttf"))
+        pdf.add_font("DejaVu", "B", str(DEJAVU_DIR / "DejaVuSans-Bold.ttf"))
+        return "DejaVu", (lambda s: s)
+    log.warning("DejaVu fonts not found in %s; PDF uses Helvetica with transliteration", DEJAVU_DIR)
+    return "Helvetica", _latin1
+
+
 def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
     from fpdf import FPDF
 
@@ -237,13 +249,7 @@ def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
     pdf.set_author(letter.unit)
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=18)
-    if pdf_font_mode() == "dejavu":
-        pdf.add_font("DejaVu", "", str(DEJAVU_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(DEJAVU_DIR / "DejaVuSans-Bold.ttf"))
-        family, clean = "DejaVu", (lambda s: s)
-    else:
-        log.warning("DejaVu fonts not found in %s; PDF uses Helvetica with transliteration", DEJAVU_DIR)
-        family, clean = "Helvetica", _latin1
+    family, clean = pdf_fonts(pdf)
     pdf.add_page()
 
     def para(text: str, size: float = 10, style: str = "", gap: float = 2) -> None:

@@ -41,7 +41,7 @@ from crawler.config import Settings
 from crawler.errors import TertibError
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
 from crawler.exports.common import human_local, sha256_file, zone
-from crawler.exports.letters import DEFAULT_UNIT, DEJAVU_DIR, LEGAL_BASIS, _latin1, pdf_font_mode
+from crawler.exports.letters import DEFAULT_UNIT, LEGAL_BASIS, pdf_fonts
 from crawler.exports.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -266,12 +266,7 @@ def _write_pdf(path: Path, ctx: dict[str, Any], net: Network, created_at: dateti
     pdf.set_author(ctx["unit"])
     pdf.set_margins(18, 16, 18)
     pdf.set_auto_page_break(True, margin=16)
-    if pdf_font_mode() == "dejavu":
-        pdf.add_font("DejaVu", "", str(DEJAVU_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(DEJAVU_DIR / "DejaVuSans-Bold.ttf"))
-        family, clean = "DejaVu", (lambda s: s)
-    else:
-        family, clean = "Helvetica", _latin1
+    family, clean = pdf_fonts(pdf)
     pdf.add_page()
 
     def one_line(text: str) -> str:
