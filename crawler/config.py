@@ -15,6 +15,10 @@ Settings that matter:
 - ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
   active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+- ``TERTIB_EVIDENCE_URL`` (``evidence_url``): ``s3://bucket/prefix`` keeps screenshots and closed WARC
+  segments in S3 (endpoint, region, credentials from ``AWS_*``); empty (default): the data dir.
+  ``TERTIB_EVIDENCE_OBJECT_LOCK`` (``auto``/``required``/``off``) and ``TERTIB_EVIDENCE_RETENTION_DAYS``
+  (1825) set COMPLIANCE retention on buckets with Object Lock.
 - ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
   (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
   (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
@@ -70,6 +74,23 @@ class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names it."""
 
 
+def check_http_url(url: str, what: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; else a :class:`ConfigError` naming it
+    (``--sandbox ftp://…`` or ``not-a-url`` must fail at once, not hang a crawl)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} must be an http:// or https:// URL with a host")
+    if port == 0:
+        raise ConfigError(f"{what} {url!r} has port 0")
+    return url.strip()
+
+
 def sandbox_base_urls(root: str) -> dict[str, str]:
     root = root.rstrip("/")
     return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
@@ -89,6 +110,10 @@ class Settings:
     recheck_days: tuple[int, ...] = (1, 3, 7, 30)
     timezone: str = "Asia/Jakarta"
     warc_max_bytes: int = 1_000_000_000
+    # evidence store (storage/evidence_store.py): "" = local disk; s3://bucket/prefix = S3 (AWS_* settings)
+    evidence_url: str = ""
+    evidence_object_lock: str = "auto"  # auto / required / off
+    evidence_retention_days: int = 1825
     actor: str = ""
     log_level: str = "WARNING"
     # takedown letters (crawler/exports/): the requesting unit and the contact line for corrections/appeals
@@ -175,6 +200,8 @@ def _coerce(name: str, value: Any) -> Any:
             if not days or any(d <= 0 for d in days):
                 raise ValueError
             return days
+        if name == "sandbox_url":
+            return check_http_url(str(value), "sandbox URL") if value else ""
         if name == "base_urls":
             if not isinstance(value, Mapping):
                 raise ValueError
@@ -214,9 +241,15 @@ def load_settings(
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text (binary?)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} is not a TOML table")
         section = data.get("tertib", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"[tertib] in {path} must be a table")
         for key, value in section.items():
             if key not in _FIELDS:
                 raise ConfigError(f"unknown setting {key!r} in {path}")

@@ -13,8 +13,20 @@ verification reports carry it.
 
 Writers: :func:`append` adds one entry; :func:`append_many` adds a batch's entries (``seq+1 … seq+K``)
 from one head read, chained in memory and inserted in one savepoint — the evidence recorder's batches use
-it. Both stay linear when another session or process appends at the same time: a sequence-number
-collision rolls the savepoint back and the entries are rebuilt from the new head (``retries`` times).
+it. Both stay linear when another session or process appends at the same time:
+
+- on PostgreSQL, an appending transaction first takes the chain's transaction-scoped advisory lock
+  (:func:`_serialise`), so concurrent appenders queue up and each reads the head its predecessor
+  committed: no collisions, no retries, however many writers (READ COMMITTED alone would let two read
+  the same head, and a busy chain would exhaust the retries below);
+- on SQLite, the same call takes the database's write lock before the head is read.
+
+Should a head read still go stale (a caller bypassing the lock), the sequence-number collision rolls the
+savepoint back and the entries are rebuilt from the new head (``retries`` times).
+
+The lock is held until the appending transaction ends, as a colliding row lock would be, so keep those
+transactions short. One chain has one lock name (:data:`CHAIN_LOCK`, ``storage.locks``); separate chains per
+worker or shard anchored into this one would each take their own.
 """
 
 from __future__ import annotations
@@ -30,16 +42,24 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.locks import xact_locks
 from storage.models import CustodyEntry
 
 GENESIS = "0" * 64
+# the chain's lock name (storage.locks); a chain per worker or shard would lock its own name
+CHAIN_LOCK = "custody:global"
+
+
+def _serialise(session: Session) -> None:
+    """Wait for the chain's lock (advisory lock on PostgreSQL, write lock on SQLite) until commit."""
+    xact_locks(session, [CHAIN_LOCK])
 
 
 def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _iso(at: datetime) -> str:
+def iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -57,7 +77,7 @@ def entry_hash(
 ) -> str:
     payload = {
         "seq": seq,
-        "at": _iso(at),
+        "at": iso(at),
         "actor": actor,
         "action": action,
         "object_type": object_type,
@@ -69,7 +89,7 @@ def entry_hash(
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
-def _hash_of(entry: CustodyEntry) -> str:
+def entry_hash_of(entry: CustodyEntry) -> str:
     return entry_hash(
         seq=entry.seq,
         at=entry.at,
@@ -116,16 +136,17 @@ def append(
 ) -> CustodyEntry:
     """Append one entry in the caller's transaction (flushed; committed with the caller's work).
 
-    Two writers racing for the same sequence number collide on the primary key; the loser retries on a
-    fresh head inside a savepoint, so the chain stays linear.
+    Concurrent appenders queue on the chain's lock (PostgreSQL) or collide on the primary key and retry
+    on a fresh head inside a savepoint (SQLite), so the chain stays linear.
     """
-    at = at or datetime.now(UTC)
+    _serialise(session)
     details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
     for attempt in range(retries):
         seq, prev = head(session)
+        # the time is read after the head, so times rise with sequence numbers
         entry = CustodyEntry(
             seq=seq + 1,
-            at=at,
+            at=at or datetime.now(UTC),
             actor=actor,
             action=action,
             object_type=object_type,
@@ -134,7 +155,7 @@ def append(
             details=details,
             prev_hash=prev,
         )
-        entry.entry_hash = _hash_of(entry)
+        entry.entry_hash = entry_hash_of(entry)
         try:
             with session.begin_nested():
                 session.add(entry)
@@ -154,11 +175,11 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     """
     if not specs:
         return head(session)
-    now = datetime.now(UTC)
+    _serialise(session)
     # exactly what the JSON column will return, so the stored hash recomputes identically
     prepared = [
         {
-            "at": spec.at or now,
+            "at": spec.at,
             "actor": spec.actor,
             "action": spec.action,
             "object_type": spec.object_type,
@@ -172,10 +193,11 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     assert isinstance(table, Table)
     for attempt in range(retries):
         seq, prev = head(session)
+        now = datetime.now(UTC)  # after the head read, so times rise with sequence numbers
         rows: list[dict[str, Any]] = []
         for fields in prepared:
             seq += 1
-            row = {**fields, "seq": seq, "prev_hash": prev}
+            row = {**fields, "at": fields["at"] or now, "seq": seq, "prev_hash": prev}
             row["entry_hash"] = prev = entry_hash(**row)
             rows.append(row)
         try:
@@ -186,6 +208,40 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
             if attempt == retries - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+# -- digests of the rows an entry vouches for ---------------------------------------------------
+# An entry's ``object_digest`` names the exact content of the row it was written for, so a row edited or
+# inserted directly in the database no longer matches any entry (``crawler.evidence.verify`` checks).
+
+
+def row_digest(fields: dict[str, Any]) -> str:
+    """SHA-256 of a row's content as canonical JSON (times in UTC ISO form)."""
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+def decision_fields(decision: Any) -> dict[str, Any]:
+    """What a review decision says: the fields its ``review`` entry's digest covers."""
+    return {
+        "id": decision.id,
+        "listing_id": decision.listing_id,
+        "score_id": decision.score_id,
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "note": decision.note or "",
+        "reviewer": decision.reviewer,
+        "simulated": bool(decision.simulated),
+        "decided_at": iso(decision.decided_at),
+    }
+
+
+ITEM_FIELDS = ("listing_id", "platform", "row_no", "decision_id", "capture_id", "url")
+
+
+def items_digest(items: Sequence[dict[str, Any]]) -> str:
+    """Digest of a batch's items (the fields of :data:`ITEM_FIELDS`, in row order per platform)."""
+    rows = sorted(([item.get(k) for k in ITEM_FIELDS] for item in items), key=lambda r: (str(r[1]), r[2]))
+    return row_digest({"items": rows})
 
 
 @dataclass(frozen=True)
@@ -219,7 +275,7 @@ def verify(session: Session, anchor: tuple[int, str] | None = None) -> list[Chai
             problems.append(ChainProblem(expected_seq, f"missing (next entry is {entry.seq})"))
         if entry.prev_hash != prev:
             problems.append(ChainProblem(entry.seq, "prev_hash does not match the previous entry"))
-        if _hash_of(entry) != entry.entry_hash:
+        if entry_hash_of(entry) != entry.entry_hash:
             problems.append(ChainProblem(entry.seq, "content does not match its hash (modified)"))
         seen[entry.seq] = entry.entry_hash
         expected_seq, prev = entry.seq + 1, entry.entry_hash

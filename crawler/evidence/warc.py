@@ -308,8 +308,10 @@ class WarcFileWriter:
         id_factory: Callable[[], str],
         software: str,
         gzip_level: int = 6,
+        on_close: Callable[[Path], object] | None = None,
     ) -> None:
         self.warc_dir = warc_dir
+        self.on_close = on_close  # called with each closed segment (the evidence store archives it)
         self.data_dir = data_dir
         self.max_bytes = max_bytes
         self.clock = clock
@@ -380,7 +382,10 @@ class WarcFileWriter:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
         logger.info("closed WARC %s (%d bytes)", self.path, self._committed)
+        closed = self.path
         self._fh, self._lock_fd, self.path = None, None, None
+        if self.on_close is not None:
+            self.on_close(closed)
 
     # -- appends --------------------------------------------------------------------------------
     def rel(self, path: Path) -> str:
@@ -567,3 +572,57 @@ def rebuild_index(path: Path) -> int:
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, index_path(path))
     return len(lines)
+
+
+# -- reading whole files (verification) ---------------------------------------------------------
+
+_SCAN_CHUNK = 1 << 20
+
+
+@dataclass
+class ScannedMember:
+    """One gzip member of a WARC file as :func:`scan_members` read it: raw record bytes, or the error."""
+
+    offset: int
+    length: int
+    raw: bytes
+    error: str | None = None
+
+
+def scan_members(path: Path, end: int | None = None) -> Iterator[ScannedMember]:
+    """Every gzip member of ``path[:end]`` in order, streamed (a 1 GB file is never read whole).
+
+    Stops after the first member that cannot be inflated (corrupt or truncated): what follows it cannot
+    be located any more, so that member carries the error and nothing after it is yielded.
+    """
+    size = path.stat().st_size if end is None else end
+    with path.open("rb") as handle:
+        pos = 0
+        pending = b""
+        while pos < size:
+            decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            parts: list[bytes] = []
+            used = 0
+            data = pending
+            try:
+                while True:
+                    if not data:
+                        want = min(_SCAN_CHUNK, size - pos - used)
+                        data = handle.read(want) if want > 0 else b""
+                        if not data:
+                            break
+                    parts.append(decomp.decompress(data))
+                    if decomp.eof:
+                        used += len(data) - len(decomp.unused_data)
+                        pending = decomp.unused_data
+                        break
+                    used += len(data)
+                    data = b""
+            except zlib.error as exc:
+                yield ScannedMember(pos, size - pos, b"", f"gzip member does not inflate ({exc})")
+                return
+            if not decomp.eof:
+                yield ScannedMember(pos, size - pos, b"", "truncated gzip member (the file ends inside it)")
+                return
+            yield ScannedMember(pos, used, b"".join(parts))
+            pos += used
