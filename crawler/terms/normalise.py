@@ -152,6 +152,7 @@ _SKELETON_STOP_WORDS = """
 SKELETON_STOP = frozenset(_SKELETON_STOP_WORDS.split())
 _VOCAB: frozenset[str] | None = None
 _PREFIXES: frozenset[str] = frozenset()
+_LONGEST = 0  # the longest vocabulary word's length (set with the vocabulary)
 _SKELETONS: dict[str, str] = {}
 _BY_FIRST: dict[str, list[str]] = {}
 _CUT_WORDS = frozenset({"ex", "eks"})  # "ex-korea", "eks-LN": a prefix, not part of one word
@@ -170,7 +171,7 @@ def _skeleton(word: str) -> str:
 def vocabulary() -> frozenset[str]:
     """:data:`MASK_WORDS` and the packaged lexicon's words of three letters or more, as normalised
     tokens (built on first use; reading the lexicon file here avoids an import cycle)."""
-    global _VOCAB, _PREFIXES, _SKELETONS
+    global _VOCAB, _PREFIXES, _SKELETONS, _LONGEST
     if _VOCAB is None:
         words = set(MASK_WORDS.split())
         path = Path(__file__).resolve().parent.parent / "data" / "lexicon.tsv"
@@ -195,6 +196,7 @@ def vocabulary() -> frozenset[str]:
             if len(v) == 1 and len(k) >= 3 and k not in SKELETON_STOP and k not in vocab
         }
         _PREFIXES = frozenset(w[:i] for w in vocab for i in range(2, len(w) + 1))
+        _LONGEST = max(map(len, vocab), default=0)
         for w in sorted(vocab):
             _BY_FIRST.setdefault(w[0], []).append(w)
         _VOCAB = vocab
@@ -867,6 +869,10 @@ def _resolve(
                 continue
             parts[-1].append(k)
             acc = joined
+        if len(acc) > _LONGEST:
+            # longer than any vocabulary word, it can match nothing any more: keep only its last letter
+            # (repeats form there) behind a mark no word holds, so a run of letters stays linear
+            acc = "\0" + acc[-1]
     out: list[tuple[list[int], str | None]] = []
     for part in parts:
         word = spelt(part) if len(part) > 1 else None
