@@ -210,8 +210,8 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
-    from crawler.web import auth
-    from crawler.web.app import create_app
+    from console import auth
+    from console.app import create_app
 
     data = args.keep or Path(tempfile.mkdtemp(prefix="tertib-console-bench-"))
     data.mkdir(parents=True, exist_ok=True)

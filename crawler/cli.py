@@ -43,8 +43,8 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("audit", "crawler.audit.cli", "app", 8, "Compliance reports over the recheck ledger."),
     ("schedule", "scheduler.cli", "app", 9, "Scheduled sweeps, rechecks and verification jobs."),
     ("scheduler", "scheduler.cli", "service_app", 9, "Run the scheduler service."),
-    ("serve", "crawler.web.cli", "serve", 10, "The web console."),
-    ("users", "crawler.web.cli", "users_app", 10, "Console accounts and roles."),
+    ("serve", "console.cli", "serve", 10, "The web console."),
+    ("users", "console.cli", "users_app", 10, "Console accounts and roles."),
 ]
 
 ISSUE_TITLES = {

@@ -16,7 +16,7 @@ when stdin is a terminal, one line per answer otherwise so scripts and tests can
 
 Settings: ``threshold_*`` decide verdicts upstream (the scorer); ``blob_dir`` locates screenshots;
 ``actor`` is not used for decisions — a decision always names its reviewer with ``--by``.
-To add a rejection reason, extend :data:`REJECT_REASONS` (the CLI and the console read it).
+To add a rejection reason, add it to :class:`RejectReason` (the CLI, the console and the API read it).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,14 +46,20 @@ from storage.models import Capture, Listing, ReviewDecision, Score, Seller
 log = logging.getLogger(__name__)
 
 QUEUE_VERDICTS: tuple[str, ...] = ("strong", "candidate")
-REJECT_REASONS: tuple[str, ...] = (
-    "legit_preloved",
-    "legit_new",
-    "local_secondhand",
-    "not_clothing",
-    "insufficient_evidence",
-    "other",
-)
+
+
+class RejectReason(StrEnum):
+    """Why a candidate is not reported; the order is the reviewer's number keys (1-6) in the console."""
+
+    LEGIT_PRELOVED = "legit_preloved"
+    LEGIT_NEW = "legit_new"
+    LOCAL_SECONDHAND = "local_secondhand"
+    NOT_CLOTHING = "not_clothing"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    OTHER = "other"
+
+
+REJECT_REASONS: tuple[str, ...] = tuple(reason.value for reason in RejectReason)
 
 
 def _utcnow() -> datetime:
@@ -203,6 +210,32 @@ def queue_size(session: Session, platform: str | None = None, min_score: float |
     if min_score is not None:
         query = query.where(Listing.score_value >= min_score)
     return int(session.scalar(query) or 0)
+
+
+class QueueCounter:
+    """:func:`queue_size` remembered until a decision or a new score lands.
+
+    Counting 100,000 candidates costs ~50 ms; the key is (platform, newest decision id, newest score id),
+    and both ids only grow, so a cached count is exact, not a time-to-live guess. Thread-safe enough for a
+    web server: a race computes the same count twice.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._counts: dict[tuple[str | None, int, int], int] = {}
+        self._max = max_entries
+
+    def size(self, session: Session, platform: str | None = None) -> int:
+        key = (
+            platform,
+            int(session.scalar(select(func.max(ReviewDecision.id))) or 0),
+            int(session.scalar(select(func.max(Score.id))) or 0),
+        )
+        count = self._counts.get(key)
+        if count is None:
+            if len(self._counts) > self._max:
+                self._counts.clear()
+            count = self._counts[key] = queue_size(session, platform)
+        return count
 
 
 # -- decisions ---------------------------------------------------------------------------------
@@ -410,6 +443,50 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
         screenshot=shot,
         relist_parent=f"{parent.listing_key} {parent.url}" if parent else None,
     )
+
+
+def get_listing(session: Session, listing_id: int) -> Listing:
+    listing = session.get(Listing, listing_id)
+    if listing is None:
+        raise NotFound(f"no such listing: {listing_id}")
+    return listing
+
+
+def seller_history(session: Session, listing: Listing, limit: int = 10) -> list[tuple[Listing, str | None]]:
+    """The seller's other listings, newest first, each with its latest decision (or None)."""
+    if listing.seller_id is None:
+        return []
+    # a correlated lookup per row: a window over every decision costs a full scan at scale
+    latest = (
+        select(ReviewDecision.decision)
+        .where(ReviewDecision.listing_id == Listing.id)
+        .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+        .limit(1)
+        .correlate(Listing)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Listing, latest)
+        .where(Listing.seller_id == listing.seller_id, Listing.id != listing.id)
+        .order_by(Listing.last_seen.desc())
+        .limit(limit)
+    ).all()
+    return [(row, decision) for row, decision in rows]
+
+
+def relisting(session: Session, listing: Listing, limit: int = 10) -> tuple[Listing | None, list[Listing]]:
+    """(the listing this one relists, the listings that relist this one)."""
+    parent = session.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
+    children = list(session.scalars(select(Listing).where(Listing.relist_of_id == listing.id).limit(limit)))
+    return parent, children
+
+
+def list_decisions(session: Session, listing_id: int | None = None, limit: int = 100) -> list[ReviewDecision]:
+    """Review decisions, newest first; only one listing's with ``listing_id``."""
+    query = select(ReviewDecision).order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+    if listing_id is not None:
+        query = query.where(ReviewDecision.listing_id == listing_id)
+    return list(session.scalars(query.limit(limit)))
 
 
 def highlight_signals(text: str, signals: Sequence[dict[str, Any]], context: int = 40) -> list[Text]:

@@ -166,6 +166,7 @@ def edit(
             terms=terms,
             command=command,
             no_cron=no_cron,
+            actor=common.settings().actor_name(),
         )
         common.console.print(f"changed schedule {row.name}")
         _print_definition(row)
@@ -229,7 +230,7 @@ def pause(name: NameArg) -> None:
     Example: tertib schedule pause nightly
     """
     with _session_with_builtins() as session:
-        defs.set_paused(session, name, True)
+        defs.set_paused(session, name, True, actor=common.settings().actor_name())
     common.console.print(f"paused {name}")
 
 
@@ -240,7 +241,7 @@ def resume(name: NameArg) -> None:
     Example: tertib schedule resume nightly
     """
     with _session_with_builtins() as session:
-        row = defs.set_paused(session, name, False)
+        row = defs.set_paused(session, name, False, actor=common.settings().actor_name())
         common.console.print(f"resumed {name}")
         _print_definition(row)
 
@@ -252,7 +253,7 @@ def remove(name: NameArg) -> None:
     Example: tertib schedule remove nightly
     """
     with _session_with_builtins() as session:
-        defs.remove(session, name)
+        defs.remove(session, name, actor=common.settings().actor_name())
     common.console.print(f"removed {name}")
 
 
@@ -263,7 +264,7 @@ def run_now(name: NameArg) -> None:
     Example: tertib schedule run-now rechecks-due
     """
     with _session_with_builtins() as session:
-        defs.get(session, name)
+        defs.request_run(session, name, actor=common.settings().actor_name())
     s = common.settings()
     runner = JobRunner(common.database(), s, scheduler_settings(s))
     outcomes = runner.run(name)

@@ -489,3 +489,54 @@ def link_run_captures(session: Session, sweep_run_id: int) -> int:
             capture.listing_id = listing_id
             linked += 1
     return linked
+
+
+# -- reads for the console ---------------------------------------------------------------------
+
+
+def recent_sweep_runs(session: Session, kind: str | None = None, limit: int = 30) -> list[SweepRun]:
+    """Newest sweep runs first; only ``kind`` (``sweep``/``recheck``) when given."""
+    query = select(SweepRun).order_by(SweepRun.started_at.desc(), SweepRun.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(SweepRun.kind == kind)
+    return list(session.scalars(query))
+
+
+def recent_job_runs(session: Session, limit: int = 30) -> list[JobRun]:
+    """Newest scheduler job runs first."""
+    return list(
+        session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
+    )
+
+
+def list_captures(
+    session: Session, listing_id: int | None = None, limit: int = 100
+) -> list[tuple[Capture, str | None]]:
+    """Captures newest first with their listing's key (None when not linked); one listing's with
+    ``listing_id``."""
+    query = select(Capture, Listing.listing_key).outerjoin(Listing, Listing.id == Capture.listing_id)
+    if listing_id is not None:
+        query = query.where(Capture.listing_id == listing_id)
+    return [(c, key) for c, key in session.execute(query.order_by(Capture.id.desc()).limit(limit)).all()]
+
+
+def capture_with_listing(session: Session, capture_id: int) -> tuple[Capture, Listing | None] | None:
+    """A capture and its listing, or None when there is no such capture."""
+    capture = session.get(Capture, capture_id)
+    if capture is None:
+        return None
+    return capture, session.get(Listing, capture.listing_id) if capture.listing_id else None
+
+
+def screenshot_is_evidence(session: Session, sha256: str) -> bool:
+    """Whether some capture names this screenshot blob (the console serves no other blob)."""
+    return session.scalar(select(Capture.id).where(Capture.screenshot_sha256 == sha256).limit(1)) is not None
+
+
+def listings_by_keys(session: Session, keys: Sequence[str]) -> dict[str, Listing]:
+    """Listings by ``platform:id`` key; unknown keys are left out."""
+    if not keys:
+        return {}
+    return {
+        row.listing_key: row for row in session.scalars(select(Listing).where(Listing.listing_key.in_(keys)))
+    }

@@ -56,6 +56,7 @@ from crawler.exports.manifest import (
 )
 from crawler.exports.offenders import OffenderGroup, confirmed_counts, offender_groups
 from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
+from crawler.review import latest_decisions_subquery
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
@@ -605,3 +606,44 @@ def summarize(session: Session, batch: TakedownBatch) -> BatchSummary:
 def list_batches(session: Session) -> list[BatchSummary]:
     batches = session.scalars(select(TakedownBatch).order_by(TakedownBatch.created_at, TakedownBatch.id))
     return [summarize(session, b) for b in batches]
+
+
+def batch_numbers(session: Session) -> list[str]:
+    """Every batch number, newest first."""
+    return list(session.scalars(select(TakedownBatch.number).order_by(TakedownBatch.id.desc())))
+
+
+def ready_count(session: Session) -> int:
+    """Approved items (latest decision) that no batch holds yet: what :func:`create_batch` would export."""
+    latest = latest_decisions_subquery()
+    exported = select(TakedownItem.listing_id)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(latest)
+            .where(latest.c.decision == "approve", latest.c.listing_id.not_in(exported))
+        )
+        or 0
+    )
+
+
+def batch_dir(batch: TakedownBatch) -> Path | None:
+    """The batch's output directory, or None when it was moved or deleted."""
+    return Path(batch.out_dir) if batch.out_dir and Path(batch.out_dir).is_dir() else None
+
+
+def batch_files(batch: TakedownBatch) -> list[str]:
+    """The batch directory's files, relative POSIX paths, sorted ([] when the directory is gone)."""
+    out = batch_dir(batch)
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) if out else []
+
+
+def batch_file(batch: TakedownBatch, name: str) -> Path:
+    """One file of the batch by its relative path; NotFound for anything outside the batch directory."""
+    out = batch_dir(batch)
+    if out is None:
+        raise NotFound("the batch directory is gone")
+    path = (out / name).resolve()
+    if not path.is_file() or out.resolve() not in path.parents:
+        raise NotFound(f"no file {name} in batch {batch.number}")
+    return path

@@ -5,8 +5,10 @@ auditors read, everyone else may also write. A browser session cookie is not acc
 needs no CSRF token. The OpenAPI document is ``/api/v1/openapi.json``.
 
 Handlers call the same service functions as the pages (``crawler.review``, ``crawler.exports.service``,
-``crawler.terms.store``); to add an endpoint, declare pydantic request/response models here and keep the
-logic in the service module.
+``crawler.audit.overview``, ``crawler.terms.store``) and answer with the services' own types where they fit
+(:class:`crawler.review.QueueItem`, :class:`crawler.audit.overview.LedgerRow`, the
+:class:`crawler.review.RejectReason` enum); platform names come from ``crawler.config.PLATFORMS``. To add
+an endpoint, declare its request/response models here and keep the logic in the service module.
 """
 
 from __future__ import annotations
@@ -16,22 +18,29 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from crawler.web import auth
-from crawler.web.auth import Principal
-from storage.models import Recheck, TakedownBatch, TakedownItem
+from console import auth
+from console.auth import Principal
+from console.deps import BATCH_REF, DB_INT_MAX, console_of
+from crawler import review
+from crawler.audit import overview
+from crawler.config import PLATFORMS
+from crawler.exports import service
+from crawler.terms import store
+from storage.models import Term
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
-DB_INT_MAX = 2**63 - 1  # SQLite and PostgreSQL bigint
-BATCH_REF = r"^[A-Za-z0-9-]{1,40}$"  # a batch number (TTB-2026-0001) or id, ASCII only
 
-PlatformName = Literal[
-    "tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak"
-]
-RejectReason = Literal[
-    "legit_preloved", "legit_new", "local_secondhand", "not_clothing", "insufficient_evidence", "other"
+
+def _known_platform(value: str) -> str:
+    if value not in PLATFORMS:
+        raise ValueError(f"unknown platform; one of: {', '.join(PLATFORMS)}")
+    return value
+
+
+PlatformName = Annotated[
+    str, AfterValidator(_known_platform), WithJsonSchema({"type": "string", "enum": list(PLATFORMS)})
 ]
 
 
@@ -44,8 +53,7 @@ def api_user(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         user = auth.principal_for_token(s, token.strip())
     if user is None:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
@@ -69,22 +77,9 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 # -- candidates and decisions ------------------------------------------------------------------
 
 
-class CandidateOut(BaseModel):
-    listing_id: int
-    listing_key: str
-    platform: str
-    title: str
-    price: int | None
-    score: float | None
-    verdict: str | None
-    seller_name: str | None
-    url: str
-    first_seen: datetime
-
-
 class CandidatePage(BaseModel):
     total: int
-    items: list[CandidateOut]
+    items: list[review.QueueItem]
 
 
 @router.get("/candidates", response_model=CandidatePage, responses=RESPONSES)
@@ -97,22 +92,16 @@ def candidates(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> CandidatePage:
     """Undecided candidates, highest score first (the review queue)."""
-    from crawler import review
-
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         items = review.review_queue(s, platform=platform, min_score=min_score, limit=limit, offset=offset)
         total = review.queue_size(s, platform=platform, min_score=min_score)
-    return CandidatePage(
-        total=total,
-        items=[CandidateOut(**{f: getattr(i, f) for f in CandidateOut.model_fields}) for i in items],
-    )
+    return CandidatePage(total=total, items=items)
 
 
 class DecisionIn(BaseModel):
     listing_ids: list[Annotated[int, Field(ge=1, le=DB_INT_MAX)]] = Field(min_length=1, max_length=500)
     decision: Literal["approve", "reject"]
-    reason: RejectReason | None = None
+    reason: review.RejectReason | None = None
     note: str = Field(default="", max_length=2000)
 
 
@@ -126,20 +115,18 @@ def decide(
     request: Request, body: DecisionIn, user: Annotated[Principal, Depends(api_writer)]
 ) -> DecisionOut:
     """Approve or reject listings; recorded (and custody-logged) under the token's user."""
-    from crawler import review
-
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         if body.decision == "approve":
             ids = review.approve(s, body.listing_ids, by=user.name, note=body.note)
         else:
-            ids = review.reject(
-                s, body.listing_ids, by=user.name, reason=body.reason or "other", note=body.note
-            )
+            reason = body.reason or review.RejectReason.OTHER
+            ids = review.reject(s, body.listing_ids, by=user.name, reason=reason.value, note=body.note)
     return DecisionOut(decision_ids=ids, reviewer=user.name)
 
 
 class DecisionRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     listing_id: int
     decision: str
@@ -157,29 +144,17 @@ def decisions(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DecisionRow]:
     """Review decisions, newest first."""
-    from storage.models import ReviewDecision
-
-    c = request.app.state.console
-    query = select(ReviewDecision).order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
-    if listing_id is not None:
-        query = query.where(ReviewDecision.listing_id == listing_id)
-    with c.db.session() as s:
-        rows = list(s.scalars(query.limit(limit)))
-        return [
-            DecisionRow(
-                id=r.id,
-                listing_id=r.listing_id,
-                decision=r.decision,
-                reason=r.reason,
-                note=r.note,
-                reviewer=r.reviewer,
-                decided_at=r.decided_at,
-            )
-            for r in rows
-        ]
+    with console_of(request).db.session() as s:
+        rows = review.list_decisions(s, listing_id=listing_id, limit=limit)
+        return [DecisionRow.model_validate(r) for r in rows]
 
 
 # -- batches and rechecks ----------------------------------------------------------------------
+
+
+class SendOut(BaseModel):
+    channel: str
+    sent_at: datetime
 
 
 class BatchOut(BaseModel):
@@ -188,39 +163,32 @@ class BatchOut(BaseModel):
     created_at: datetime
     created_by: str
     counts: dict[str, int]
-    sends: dict[str, dict[str, str]]
+    sends: dict[str, SendOut]
     manifest_sha256: str | None
 
 
-def _batch_out(summary: object) -> BatchOut:
-    s = summary
+def _batch_out(s: service.BatchSummary) -> BatchOut:
     return BatchOut(
-        number=s.number,  # type: ignore[attr-defined]
-        name=s.name,  # type: ignore[attr-defined]
-        created_at=s.created_at,  # type: ignore[attr-defined]
-        created_by=s.created_by,  # type: ignore[attr-defined]
-        counts=s.counts,  # type: ignore[attr-defined]
-        sends={
-            p: {"channel": ch, "sent_at": at.isoformat()}
-            for p, (ch, at) in s.sends.items()  # type: ignore[attr-defined]
-        },
-        manifest_sha256=s.manifest_sha256,  # type: ignore[attr-defined]
+        number=s.number,
+        name=s.name,
+        created_at=s.created_at,
+        created_by=s.created_by,
+        counts=s.counts,
+        sends={p: SendOut(channel=ch, sent_at=at) for p, (ch, at) in s.sends.items()},
+        manifest_sha256=s.manifest_sha256,
     )
 
 
 @router.get("/batches", response_model=list[BatchOut], responses=RESPONSES)
 def batches(request: Request, user: Annotated[Principal, Depends(api_user)]) -> list[BatchOut]:
     """Every takedown batch with per-platform item counts and sends."""
-    from crawler.exports import service
-
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         return [_batch_out(b) for b in service.list_batches(s)]
 
 
 class BatchIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    platforms: list[PlatformName] = Field(default_factory=list, max_length=8)
+    platforms: list[PlatformName] = Field(default_factory=list, max_length=len(PLATFORMS))
 
 
 @router.post("/batches", response_model=BatchOut, status_code=201, responses=RESPONSES)
@@ -228,9 +196,7 @@ def create_batch(
     request: Request, body: BatchIn, user: Annotated[Principal, Depends(api_writer)]
 ) -> BatchOut:
     """Export every approved, not yet requested item as a new batch (files, letters, signed manifest)."""
-    from crawler.exports import service
-
-    c = request.app.state.console
+    c = console_of(request)
     result = service.create_batch(c.db, c.settings, name=body.name, platforms=body.platforms, actor=user.name)
     with c.db.session() as s:
         return _batch_out(service.summarize(s, service.get_batch(s, result.number)))
@@ -242,58 +208,20 @@ def batch(
     number: Annotated[str, PathParam(pattern=BATCH_REF)],
     user: Annotated[Principal, Depends(api_user)],
 ) -> BatchOut:
-    from crawler.exports import service
-
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         return _batch_out(service.summarize(s, service.get_batch(s, number)))
 
 
-class RecheckOut(BaseModel):
-    id: int
-    batch: str
-    platform: str
-    listing_id: int
-    url: str
-    round_days: int | None
-    checked_at: datetime
-    verdict: str
-    rule: str
-
-
-@router.get("/rechecks", response_model=list[RecheckOut], responses=RESPONSES)
+@router.get("/rechecks", response_model=list[overview.LedgerRow], responses=RESPONSES)
 def rechecks(
     request: Request,
     user: Annotated[Principal, Depends(api_user)],
     batch: Annotated[str | None, Query(pattern=BATCH_REF)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[RecheckOut]:
+) -> list[overview.LedgerRow]:
     """Recheck ledger rows for takedown items, newest first."""
-    c = request.app.state.console
-    query = (
-        select(Recheck, TakedownBatch.number, TakedownItem.platform, TakedownItem.url)
-        .join(TakedownItem, TakedownItem.id == Recheck.takedown_item_id)
-        .join(TakedownBatch, TakedownBatch.id == TakedownItem.batch_id)
-        .order_by(Recheck.checked_at.desc(), Recheck.id.desc())
-        .limit(limit)
-    )
-    if batch:
-        query = query.where(TakedownBatch.number == batch)
-    with c.db.session() as s:
-        return [
-            RecheckOut(
-                id=r.id,
-                batch=number,
-                platform=platform,
-                listing_id=r.listing_id,
-                url=url,
-                round_days=r.round_days,
-                checked_at=r.checked_at,
-                verdict=r.verdict,
-                rule=r.rule,
-            )
-            for r, number, platform, url in s.execute(query).all()
-        ]
+    with console_of(request).db.session() as s:
+        return overview.ledger_rows(s, batch=batch, limit=limit)
 
 
 # -- terms -------------------------------------------------------------------------------------
@@ -311,6 +239,21 @@ class TermOut(BaseModel):
     precision: float | None
 
 
+def _term_out(row: Term, precision: dict[int, tuple[int, int]]) -> TermOut:
+    a, r = precision.get(row.id, (0, 0))
+    return TermOut(
+        id=row.id,
+        text=row.text,
+        status=row.status,
+        category=row.category,
+        strength=row.strength,
+        provenance=row.provenance,
+        approved=a,
+        rejected=r,
+        precision=(a / (a + r)) if a + r else None,
+    )
+
+
 @router.get("/terms", response_model=list[TermOut], responses=RESPONSES)
 def terms(
     request: Request,
@@ -318,29 +261,9 @@ def terms(
     status: Literal["active", "proposed", "retired", "rejected"] | None = None,
 ) -> list[TermOut]:
     """Lexicon terms with review-based precision."""
-    from crawler.terms import store
-
-    c = request.app.state.console
-    with c.db.session() as s:
-        rows = store.list_terms(s, status)
+    with console_of(request).db.session() as s:
         precision = store.term_precision(s)
-        out = []
-        for t in rows:
-            a, r = precision.get(t.id, (0, 0))
-            out.append(
-                TermOut(
-                    id=t.id,
-                    text=t.text,
-                    status=t.status,
-                    category=t.category,
-                    strength=t.strength,
-                    provenance=t.provenance,
-                    approved=a,
-                    rejected=r,
-                    precision=(a / (a + r)) if a + r else None,
-                )
-            )
-        return out
+        return [_term_out(t, precision) for t in store.list_terms(s, status)]
 
 
 class TermAction(BaseModel):
@@ -355,25 +278,11 @@ def term_action(
     user: Annotated[Principal, Depends(api_writer)],
 ) -> TermOut:
     """Approve a proposed term, reject it, or retire an active one."""
-    from crawler.terms import store
-
-    c = request.app.state.console
-    with c.db.session() as s:
+    with console_of(request).db.session() as s:
         if body.action == "approve":
             row, _ = store.approve_term(s, term_id, actor=user.name)
         elif body.action == "reject":
             row = store.reject_term(s, term_id, actor=user.name)
         else:
             row, _ = store.retire_term(s, term_id, actor=user.name)
-        a, r = store.term_precision(s).get(row.id, (0, 0))
-        return TermOut(
-            id=row.id,
-            text=row.text,
-            status=row.status,
-            category=row.category,
-            strength=row.strength,
-            provenance=row.provenance,
-            approved=a,
-            rejected=r,
-            precision=(a / (a + r)) if a + r else None,
-        )
+        return _term_out(row, store.term_precision(s))

@@ -21,8 +21,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from console import sample
 from crawler.config import load_settings
-from crawler.web import sample
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision
 

@@ -14,10 +14,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from console import auth
+from console.i18n import wib
 from crawler import cli_common as common
 from crawler.errors import UsageError
-from crawler.web import auth
-from crawler.web.i18n import wib
 
 
 def serve(
@@ -33,7 +33,7 @@ def serve(
     """
     import uvicorn
 
-    from crawler.web.app import create_app
+    from console.app import create_app
 
     settings, db = common.settings(), common.database()
     app = create_app(settings, db, secure_cookies=secure_cookies)

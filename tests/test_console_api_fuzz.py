@@ -18,9 +18,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from console import auth, sample
+from console.app import create_app
 from crawler.config import load_settings
-from crawler.web import auth, sample
-from crawler.web.app import create_app
 from storage.db import Database
 
 pytestmark = pytest.mark.slow

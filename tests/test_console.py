@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from console import auth, sample
+from console.app import create_app
+from console.views import highlight
 from crawler.cli import main
 from crawler.config import Settings, load_settings
-from crawler.web import auth, sample
-from crawler.web.app import create_app, highlight
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision, Sweep, User
 
@@ -157,7 +158,7 @@ def test_security_headers(client: TestClient) -> None:
 
 
 def test_templates_have_no_inline_script() -> None:
-    root = Path(__file__).resolve().parents[1] / "crawler" / "web" / "templates"
+    root = Path(__file__).resolve().parents[1] / "console" / "templates"
     for path in root.glob("*.j2"):
         text = path.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), path.name
@@ -428,3 +429,33 @@ def test_users_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     code, _, err = run_cli(["users", "disable", "nobody"], capsys)
     assert code == 1 and "no such user" in err
+
+
+def test_schedule_changes_are_custody_logged_from_the_cli_as_from_the_web(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERTIB_ACTOR", "rina")
+    steps = [
+        ["schedule", "add", "malam", "--cron", "0 2 * * *"],
+        ["schedule", "edit", "malam", "--cron", "0 3 * * *"],
+        ["schedule", "pause", "malam"],
+        ["schedule", "resume", "malam"],
+        ["schedule", "remove", "malam"],
+    ]
+    for args in steps:
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, (args, err)
+    from crawler import cli_common
+
+    with cli_common.database().session() as s:
+        entries = [
+            (e.actor, e.action, e.object_id, e.details.get("schedule"))
+            for e in s.scalars(select(CustodyEntry).where(CustodyEntry.object_type == "schedule"))
+        ]
+    assert entries == [
+        ("rina", "schedule_add", "malam", "0 2 * * *"),
+        ("rina", "schedule_edit", "malam", "0 3 * * *"),
+        ("rina", "schedule_pause", "malam", "0 3 * * *"),
+        ("rina", "schedule_resume", "malam", "0 3 * * *"),
+        ("rina", "schedule_remove", "malam", "0 3 * * *"),
+    ]
