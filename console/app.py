@@ -31,6 +31,8 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -40,9 +42,10 @@ from console import auth
 from console.deps import Console, LoginRequired, Refused, back_to, render
 from console.routes import api, audit, batches, dashboard, evidence, review, sellers, sweeps, terms
 from console.routes import auth as auth_routes
-from console.views import highlight
+from console.views import highlight, json_text
 from crawler.config import Settings
 from crawler.errors import NotFound, TertibError
+from crawler.hostile import html_environment
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,13 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals["highlight"] = highlight
+    # autoescape on for every template whatever its name (crawler.hostile.html_environment)
+    env = html_environment(HERE / "templates")
+    # tojson returns Markup that is safe only inside single-quoted attributes; json_text is plain text
+    del env.filters["tojson"]
+    env.filters["json_text"] = json_text
+    env.globals["highlight"] = highlight
+    templates = Jinja2Templates(env=env)
     app.state.console = Console(
         settings=settings,
         db=db,
@@ -129,6 +137,16 @@ def create_app(
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return render(request, "error.html.j2", status_code=status, message=str(exc), message_key="")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        # a page: a friendly message naming the fields, never the raw validation dump (which echoes input)
+        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return render(
+            request, "error.html.j2", status_code=422, message_key="invalid_input", fields=fields, message=""
+        )
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: OverflowError) -> Response:

@@ -127,6 +127,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "forbidden": ("Peran Anda hanya baca.", "Your role is read-only."),
     "csrf_failed": ("Token formulir tidak sah; muat ulang halaman.", "Invalid form token; reload the page."),
     "not_found": ("Tidak ditemukan.", "Not found."),
+    "invalid_input": (
+        "Alamat atau isian tidak sah; periksa lalu coba lagi.",
+        "The address or a field is not valid; check it and try again.",
+    ),
+    "check_fields": ("Periksa", "Check"),
     "saved": ("Tersimpan.", "Saved."),
     "language": ("English", "Bahasa Indonesia"),
     "custody_note": (

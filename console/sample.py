@@ -21,7 +21,7 @@ from crawler.config import Settings
 from storage import repositories as repo
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import BatchSend, Capture, Recheck, SweepRun
+from storage.models import BatchSend, Capture, JobRun, Listing, Recheck, SweepRun
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 WIB
 
@@ -238,3 +238,107 @@ def seed_batch(db: Database, settings: Settings, *, actor: str = "sample-staff")
                     )
                 )
     return result.number
+
+
+# -- hostile content (tests only) ----------------------------------------------------------------
+
+MARK = "pwn"  # every payload carries it, so a test can find any of them that escaped as markup
+HOSTILE: dict[str, str] = {
+    "script": f"<script>alert('{MARK}-script')</script>",
+    "event": f"<img src=x onerror=\"alert('{MARK}-img')\">",
+    "htmx": (
+        f'<b hx-post="/sweeps" hx-vals=\'{{"name":"{MARK}-hx","cron":"0 7 * * *"}}\' '
+        f'hx-trigger="load" id="{MARK}-hx">bal korea</b>'
+    ),
+    "data_htmx": (
+        f'<i data-hx-post="/sweeps" data-hx-trigger="load" '
+        f'data-hx-vals=\'{{"name":"{MARK}-dhx","cron":"0 7 * * *"}}\' id="{MARK}-dhx">x</i>'
+    ),
+    "link": f'<a href="javascript:alert(\'{MARK}-a\')" id="{MARK}-a">klik</a>',
+    "breakout": f"\"'><svg onload=alert('{MARK}-svg')>",
+}
+HOSTILE_TEXT = " ".join(HOSTILE.values())
+HOSTILE_URL = f"javascript:alert('{MARK}-url')//https://x.example/"
+
+
+def seed_hostile(db: Database, settings: Settings) -> dict[str, int]:
+    """Listings, sellers, handles, terms, sweep health and a batch whose every seller-controlled string is
+    a markup payload (:data:`HOSTILE`); returns listing key → id. For the escaping tests only."""
+    from crawler import review
+    from crawler.evidence.signing import ensure_keypair
+    from crawler.exports import service
+    from storage.models import Term
+
+    blobs = BlobStore(settings.blob_dir)
+    ids: dict[str, int] = {}
+    with db.session() as s:
+        run_id = repo.start_run(s, platforms=["tokopedia", "shopee"], trigger="schedule")
+        # two listings get approved and exported; the third waits in the queue, relisting the first and
+        # sharing its seller (so the card shows seller history and relisting)
+        for n, platform in enumerate(("tokopedia", "shopee", "tokopedia")):
+            key = f"{platform}:{HOSTILE['breakout']}{n}"
+            data: dict[str, Any] = {
+                "listing_key": key,
+                "platform": platform,
+                "listing_id": key.split(":", 1)[1],
+                "url": HOSTILE_URL,
+                "title": f"Bal korea {HOSTILE_TEXT}",
+                "description": f"ex Korea {HOSTILE_TEXT}",
+                "price": 1_000_000,
+                "seller_id": f"{HOSTILE['htmx']}{n % 2}",
+                "seller_name": HOSTILE_TEXT,
+                "seller_city": HOSTILE["event"],
+                "shop_url": HOSTILE_URL,
+                "contact_handles": [f"wa:{HOSTILE['script']}", f"ig:@{HOSTILE['data_htmx']}"],
+            }
+            lid, _ = repo.upsert_listing(s, data, seen_at=T0 + timedelta(hours=n))
+            signals = [
+                {"term": HOSTILE["htmx"], "span": [0, 3], "weight": 0.5, "matched": "Bal"},
+                {"term": HOSTILE["event"], "span": [999, 1005], "weight": -0.2, "matched": HOSTILE["link"]},
+            ]
+            repo.add_score(
+                s,
+                listing_id=lid,
+                value=0.97 + n / 100 if n == 2 else 0.97 - n / 100,
+                verdict="strong",
+                explanation={"signals": signals, "scorer_version": "hostile"},
+                scorer_version="hostile",
+            )
+            shot, _ = blobs.put(screenshot_png("hostile", (200, 40, 40)))
+            s.add(
+                Capture(
+                    listing_id=lid,
+                    sweep_run_id=run_id,
+                    url=HOSTILE_URL,
+                    screenshot_sha256=shot,
+                    screenshot_bytes=len(blobs.get(shot)),
+                    metadata_json={"title": HOSTILE_TEXT, HOSTILE["script"]: HOSTILE["event"]},
+                    records=[{"type": HOSTILE["htmx"], "uri": HOSTILE_URL, "block_digest": HOSTILE["link"]}],
+                    captured_at=T0 + timedelta(hours=n, minutes=5),
+                )
+            )
+            ids[key] = lid
+        first, second, third = (s.get(Listing, i) for i in ids.values())
+        assert first is not None and second is not None and third is not None
+        third.relist_of_id = first.id
+        third.relist_evidence = {"why": HOSTILE_TEXT, "image_distance": 2}
+        run = s.get(SweepRun, run_id)
+        assert run is not None
+        run.status = "partial"
+        run.stats = {"platforms": {HOSTILE["script"]: {"listings": 1, "blocked": 1}}, "queries": HOSTILE_TEXT}
+        run.needs_attention = [HOSTILE_TEXT, {"platform": HOSTILE["event"], "message": HOSTILE["htmx"]}]
+        s.add(
+            Term(
+                text=f"bal {HOSTILE['htmx']}"[:200],
+                status="proposed",
+                provenance="discovered",
+                category=HOSTILE["event"][:40],
+                discovery={"count": HOSTILE["script"], "examples": list(ids)},
+            )
+        )
+        s.add(Term(text=HOSTILE["link"], status="active", provenance="analyst", signal=HOSTILE["event"][:40]))
+        s.add(JobRun(job_name="nightly", status="failed", stats_line=HOSTILE_TEXT, sweep_run_id=run_id))
+        review.approve(s, [first.id, second.id], by=HOSTILE["event"][:100], note=HOSTILE_TEXT)
+    ensure_keypair(settings.keys_dir)
+    service.create_batch(db, settings, name=HOSTILE_TEXT[:200], actor="sample-staff", with_bundle=False)
+    return ids

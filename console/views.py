@@ -7,6 +7,7 @@ produce ``Markup`` from data (``tests/test_console_security.py`` checks the sour
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -94,3 +95,8 @@ def chart_svg(series: dict[str, list[tuple[datetime, int]]], width: int = 640, h
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def json_text(value: Any) -> str:
+    """A value as compact JSON *text* (escaped by the template like any other string)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

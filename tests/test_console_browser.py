@@ -12,9 +12,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,18 +67,16 @@ def _tertib(env: dict[str, str], *args: str, stdin: str = "") -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def _start(base: Path, seed: Callable[[Database, Any], object]) -> Iterator[Console]:
+    """A seeded data dir, two accounts made with `tertib users add`, and `tertib serve` on a free port."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
-    base = tmp_path_factory.mktemp("console")
     data = base / "data"
     settings = load_settings(env={}, data_dir=data)
     data.mkdir()
     db = Database(settings.db_url)
     db.migrate()
-    sample.seed_sample(db, settings)
-    sample.seed_batch(db, settings)
+    seed(db, settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
     env["TERTIB_DATA_DIR"] = str(data)
     _tertib(env, "users", "add", "siti", "--role", "analyst", "--password-stdin", stdin="siti-password\n")
@@ -108,6 +107,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         proc.terminate()
         proc.wait(timeout=10)
         db.dispose()
+
+
+def _seed_sample(db: Database, settings: Any) -> None:
+    sample.seed_sample(db, settings)
+    sample.seed_batch(db, settings)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    yield from _start(tmp_path_factory.mktemp("console"), _seed_sample)
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +262,66 @@ def test_form_post_without_csrf_is_refused(browser: object, console: Console) ->
     assert wrong.status == 403
     assert _decisions(console.db) == before
     page.context.close()
+
+
+# -- hostile content -------------------------------------------------------------------------------
+
+
+def _seed_hostile(db: Database, settings: Any) -> None:
+    sample.seed_sample(db, settings)
+    sample.seed_hostile(db, settings)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    yield from _start(tmp_path_factory.mktemp("hostile"), _seed_hostile)
+
+
+def _custody_count(db: Database) -> int:
+    with db.session() as s:
+        return len(list(s.scalars(select(CustodyEntry.seq))))
+
+
+def test_hostile_titles_make_no_request(browser: object, hostile: Console) -> None:
+    """Pages full of script tags, event attributes, hx-*/data-hx-* attributes and javascript: links (in
+    titles, seller names, handles, terms, metadata, health messages) run nothing and request nothing."""
+    from sqlalchemy import func
+
+    from storage.models import Capture, Sweep, TakedownBatch
+
+    with hostile.db.session() as s:
+        batch = s.scalars(select(TakedownBatch).where(TakedownBatch.name.like("%pwn%"))).one().number
+        capture = s.scalar(select(func.max(Capture.id)).where(Capture.url == sample.HOSTILE_URL))
+    before = (_decisions(hostile.db), _custody_count(hostile.db))
+    page, _ = _login(browser, hostile, "siti", "siti-password")
+    requests: list[tuple[str, str]] = []
+    dialogs: list[str] = []
+    page.on("request", lambda r: requests.append((r.method, r.url)))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+    paths = ["/", "/review", "/review/list", "/terms", "/sellers", "/sweeps", "/batches", f"/batches/{batch}",
+             f"/audit?batch={batch}", "/evidence", f"/evidence/{capture}"]  # fmt: skip
+    for path in paths:
+        requests.clear()
+        page.goto(hostile.url + path)  # type: ignore[attr-defined]
+        page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+        page.wait_for_timeout(300)  # type: ignore[attr-defined]  # hx-trigger="load" would have fired
+        assert "pwn" in (page.content() or ""), path  # type: ignore[attr-defined]  # shown, as text
+        odd = [
+            (m, u) for m, u in requests
+            if m != "GET" or not u.startswith(hostile.url) or "pwn" in u
+            or not (u.split("?")[0] == hostile.url + path.split("?")[0] or "/static/" in u or "/blob/" in u)
+        ]  # fmt: skip
+        assert not odd, (path, odd)
+        assert page.locator("[id^=pwn]").count() == 0, path  # type: ignore[attr-defined]
+    # the HTMX card swap (j) brings hostile text in through htmx, too
+    page.goto(hostile.url + "/review")  # type: ignore[attr-defined]
+    requests.clear()
+    page.keyboard.press("j")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Kandidat 2 dari")  # type: ignore[attr-defined]
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    assert all(m == "GET" and "pwn" not in u for m, u in requests), requests
+    assert not dialogs, dialogs
+    assert (_decisions(hostile.db), _custody_count(hostile.db)) == before
+    with hostile.db.session() as s:
+        assert s.scalars(select(Sweep).where(Sweep.name.like("pwn%"))).first() is None
+    page.context.close()  # type: ignore[attr-defined]
