@@ -7,10 +7,13 @@ calls — ``crawler.review``, ``crawler.exports.service``, ``crawler.audit``, ``
 ``crawler.terms.store``, ``scheduler.definitions``/``scheduler.jobs``, ``crawler.exports.offenders`` and
 ``storage.repositories`` — and those services write the custody log, with the logged-in user as actor.
 
-Security (see :mod:`console.auth`): signed HttpOnly SameSite=Strict session cookie; a session-bound CSRF
-token on every POST (form field ``csrf`` or header ``X-CSRF-Token``, which ``static/console.js`` adds to
-HTMX requests); auditors are read-only (write buttons are not rendered and write routes answer 403); login
-throttled per user+IP; CSP without inline script, ``frame-ancestors 'none'``, nosniff, no referrer.
+Security (the checklist is in ``docs/console.md``): server-side sessions (:mod:`console.auth`) behind an
+HttpOnly SameSite=Strict cookie; a session-bound CSRF token on every POST (form field ``csrf`` or header
+``X-CSRF-Token``, which ``static/console.js`` adds to HTMX requests); permissions per role (pages render
+only the actions a user may take; routes answer 403 otherwise); sign-in limits that hold under
+concurrency (:mod:`console.limiter`); every template autoescaped; CSP without inline script,
+``frame-ancestors 'none'``, nosniff, no referrer (:mod:`console.middleware`, which also writes the HTTP
+access log).
 
 Settings: ``timezone`` (WIB display), ``blob_dir`` (screenshots), ``exports_dir`` (batch output),
 ``keys_dir`` (signing key, console secret), ``recheck_days`` (audit rounds). ``secure_cookies`` (argument)
@@ -25,8 +28,9 @@ to the nav in ``base.html.j2`` and its words to :mod:`console.i18n`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -36,33 +40,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from itsdangerous import URLSafeTimedSerializer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import auth
+from console.auth import SessionPolicy
 from console.deps import Console, LoginRequired, Refused, back_to, render
+from console.limiter import LoginLimiter, Policy, parse_networks
+from console.middleware import ConsoleMiddleware
 from console.routes import api, audit, batches, dashboard, evidence, review, sellers, sweeps, terms
 from console.routes import auth as auth_routes
 from console.views import highlight, json_text
-from crawler.config import Settings
-from crawler.errors import NotFound, TertibError
+from crawler.config import ConfigError, Settings
+from crawler.errors import NotFound, TertibError, UsageError
 from crawler.hostile import html_environment
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 ROUTERS = (
     auth_routes.router,
     dashboard.router,
@@ -81,10 +77,26 @@ def create_app(
     settings: Settings,
     db: Database,
     *,
-    throttle: auth.LoginThrottle | None = None,
     secure_cookies: bool = False,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
-    """The console app for one installation; ``db`` must be migrated (``Database.migrate``)."""
+    """The console app for one installation; ``db`` must be migrated (``Database.migrate``).
+
+    ``trusted_proxies``: addresses or CIDR blocks of reverse proxies whose ``X-Forwarded-For`` names the
+    client (``tertib serve --trusted-proxy``); ``secure_cookies`` marks cookies ``Secure`` (behind HTTPS).
+    """
+    for name in (
+        "console_idle_minutes",
+        "console_session_hours",
+        "console_login_free",
+        "console_client_free",
+    ):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"setting {name!r} must be at least 1")
+    try:
+        trusted = parse_networks(trusted_proxies)
+    except ValueError as exc:
+        raise UsageError(f"--trusted-proxy: {exc}") from None
     app = FastAPI(
         title="tertib console API",
         version="1",
@@ -102,23 +114,31 @@ def create_app(
     app.state.console = Console(
         settings=settings,
         db=db,
-        codec=auth.SessionCodec(auth.secret_key(settings.keys_dir)),
-        throttle=throttle or auth.LoginThrottle(),
         templates=templates,
         tz=ZoneInfo(settings.timezone),
         secure_cookies=secure_cookies,
+        limiter=LoginLimiter(db),
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.console_idle_minutes),
+            absolute=timedelta(hours=settings.console_session_hours),
+        ),
+        account_policy=Policy(
+            free=settings.console_login_free,
+            base=settings.console_login_backoff,
+            cap=settings.console_login_backoff_max,
+        ),
+        client_policy=Policy(
+            free=settings.console_client_free,
+            base=settings.console_login_backoff,
+            cap=settings.console_login_backoff_max,
+        ),
+        devices=URLSafeTimedSerializer(auth.secret_key(settings.keys_dir), salt="tertib-console-device"),
+        trusted_proxies=trusted,
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     db.analyze()  # planner statistics: the review queue at 1M listings goes from ~450 ms to ~13 ms
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(ConsoleMiddleware, trusted=lambda: app.state.console.trusted_proxies)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

@@ -1,14 +1,20 @@
 """``tertib serve`` (the web console on uvicorn) and ``tertib users`` (console accounts).
 
-``serve`` binds 127.0.0.1 by default; put a TLS proxy in front (and pass ``--secure-cookies``) before
-exposing it. Account changes are custody-logged with the OS user (``Settings.actor_name()``) as the actor.
+``serve`` binds 127.0.0.1 by default; put a TLS proxy in front (and pass ``--secure-cookies`` and
+``--trusted-proxy ADDRESS``, so sign-in limits see the real client) before exposing it. It writes an HTTP
+access log (JSON lines) to ``<data dir>/logs/console-access.jsonl`` unless ``--access-log`` says
+otherwise. Account changes are custody-logged with the OS user (``Settings.actor_name()``) as the actor.
 Passwords come from a hidden prompt, or one line on stdin with ``--password-stdin`` (scripts, tests).
 """
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import sys
+from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
@@ -16,8 +22,29 @@ from rich.table import Table
 
 from console import auth
 from console.i18n import wib
+from console.middleware import access_log
 from crawler import cli_common as common
 from crawler.errors import UsageError
+
+
+def _access_log(target: str, data_dir: Path) -> None:
+    """JSON lines of every request to ``target`` (a file, ``-`` for stderr, ``off``)."""
+    if target == "off":
+        return
+    handler: logging.Handler
+    if target == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        path = Path(target) if target else data_dir / "logs" / "console-access.jsonl"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--access-log: cannot write {path}: {exc.strerror or exc}") from None
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
 
 
 def serve(
@@ -26,22 +53,41 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS).")
     ] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Reverse proxy (IP or CIDR) whose X-Forwarded-For names the client; repeat for several.",
+        ),
+    ] = None,
+    access_log_path: Annotated[
+        str,
+        typer.Option(
+            "--access-log",
+            help="HTTP access log (JSON lines): a file, '-' for stderr, 'off'. "
+            "Default <data dir>/logs/console-access.jsonl.",
+        ),
+    ] = "",
 ) -> None:
     """Run the web console (FastAPI on uvicorn).
 
-    Example: tertib serve --host 127.0.0.1 --port 8080
+    Example: tertib serve --host 127.0.0.1 --port 8080 --trusted-proxy 127.0.0.1
     """
     import uvicorn
 
     from console.app import create_app
 
     settings, db = common.settings(), common.database()
-    app = create_app(settings, db, secure_cookies=secure_cookies)
+    app = create_app(settings, db, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or ())
+    _access_log(access_log_path, settings.data_dir)
     common.err_console.print(f"tertib console on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
-users_app = typer.Typer(no_args_is_help=True, help="Console accounts and roles: add, list, disable, token.")
+users_app = typer.Typer(
+    no_args_is_help=True,
+    help="Console accounts and roles: add, list, disable, password, token, sessions, logout.",
+)
 
 
 def _password(password_stdin: bool) -> str:
@@ -83,7 +129,7 @@ def list_command() -> None:
 
     Example: tertib users list
     """
-    tz = __import__("zoneinfo").ZoneInfo(common.settings().timezone)
+    tz = ZoneInfo(common.settings().timezone)
     with common.database().session() as session:
         users = auth.list_users(session)
         table = Table("name", "role", "state", "api token", "created", title=f"Console users ({len(users)})")
@@ -100,13 +146,66 @@ def list_command() -> None:
 
 @users_app.command("disable")
 def disable_command(name: Annotated[str, typer.Argument(help="Login name.")]) -> None:
-    """Disable an account (ends its sessions and revokes its API token).
+    """Disable an account (ends its sessions at once and revokes its API token).
 
     Example: tertib users disable budi
     """
     with common.database().session() as session:
         auth.disable_user(session, name, actor=common.settings().actor_name())
     common.console.print(f"disabled {escape(name)}")
+
+
+@users_app.command("password")
+def password_command(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+    ] = False,
+) -> None:
+    """Set a new password (every session of the account ends at once).
+
+    Example: tertib users password siti
+    """
+    password = _password(password_stdin)
+    with common.database().session() as session:
+        auth.set_password(session, name, password, actor=common.settings().actor_name())
+    common.console.print(f"password changed for {escape(name)}; its sessions ended")
+
+
+@users_app.command("sessions")
+def sessions_command(
+    name: Annotated[str | None, typer.Argument(help="Only this login name.")] = None,
+) -> None:
+    """Open console sessions: who, since when, last request, from where.
+
+    Example: tertib users sessions siti
+    """
+    tz = ZoneInfo(common.settings().timezone)
+    with common.database().session() as session:
+        rows = auth.open_sessions(session, name)
+        table = Table(
+            "user", "signed in", "last request", "ends", "from", title=f"Open sessions ({len(rows)})"
+        )
+        for row, user_name in rows:
+            table.add_row(
+                escape(user_name),
+                wib(row.created_at, tz),
+                wib(row.last_seen_at, tz),
+                wib(row.expires_at, tz),
+                escape(row.client),
+            )
+    common.console.print(table)
+
+
+@users_app.command("logout")
+def logout_command(name: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """End every console session of an account at once (a lost laptop, a shared screen).
+
+    Example: tertib users logout siti
+    """
+    with common.database().session() as session:
+        ended = auth.logout_everywhere(session, name, actor=common.settings().actor_name())
+    common.console.print(f"ended {ended} session(s) of {escape(name)}")
 
 
 @users_app.command("token")

@@ -1,13 +1,15 @@
-"""What every route shares: the installation's state, the logged-in user, CSRF checks and page rendering.
+"""What every route shares: the installation's state, the signed-in user, permissions, CSRF and rendering.
 
 :class:`Console` lives on ``app.state.console`` (no module-level singletons); routes reach it with
-:func:`console_of`. Pages depend on :func:`page_user` (any logged-in user) or :func:`writer` (a write
-role plus the session's CSRF token); :func:`render` fills a template with the words, the user, the CSRF
-token and the helpers every page uses.
+:func:`console_of`. Pages depend on :func:`page_user` (any signed-in user) or on ``allowed(ACTION)`` (a
+role that may take that action, see :data:`console.auth.PERMISSIONS`, plus the session's CSRF token);
+:func:`render` fills a template with the words, the user, the CSRF token and the helpers every page uses.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
@@ -16,12 +18,18 @@ from fastapi import Path as PathParam
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from console import auth, i18n
-from console.auth import Principal
+from console.auth import Principal, SessionPolicy, SignedIn
+from console.limiter import LoginLimiter, Network, Policy
+from console.middleware import scope_client
 from crawler.config import PLATFORMS, Settings
 from crawler.review import QueueCounter, format_price
 from storage.db import Database
+from storage.models import AccessLogEntry
+
+log = logging.getLogger(__name__)
 
 DB_INT_MAX = 2**63 - 1  # ids beyond a bigint are refused by validation, not by the database
 Id = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
@@ -29,6 +37,8 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 # batch number (TTB-2026-0001) or id, ASCII only (str.isdigit() accepts "¹", which int() refuses)
 BATCH_REF = r"^[A-Za-z0-9-]{1,40}$"
 BatchRef = Annotated[str, PathParam(pattern=BATCH_REF)]
+DEVICE_COOKIE = "tertib_device"
+DEVICE_MAX_AGE = 365 * 86400
 
 
 class LoginRequired(Exception):
@@ -36,7 +46,7 @@ class LoginRequired(Exception):
 
 
 class Refused(Exception):
-    """A write the caller may not make (read-only role or a bad CSRF token): 403."""
+    """A write the caller may not make (role without the permission, or a bad CSRF token): 403."""
 
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -49,11 +59,15 @@ class Console:
 
     settings: Settings
     db: Database
-    codec: auth.SessionCodec
-    throttle: auth.LoginThrottle
     templates: Jinja2Templates
     tz: ZoneInfo
     secure_cookies: bool
+    limiter: LoginLimiter
+    sessions: SessionPolicy
+    account_policy: Policy
+    client_policy: Policy
+    devices: URLSafeTimedSerializer
+    trusted_proxies: Sequence[Network] = ()
     counter: QueueCounter = field(default_factory=QueueCounter)
 
 
@@ -61,20 +75,25 @@ def console_of(request: Request) -> Console:
     return cast(Console, request.app.state.console)
 
 
-def session_data(request: Request) -> dict[str, Any] | None:
-    if "tertib_session_data" not in request.scope:
-        request.scope["tertib_session_data"] = console_of(request).codec.load(
-            request.cookies.get(auth.SESSION_COOKIE)
-        )
-    return cast("dict[str, Any] | None", request.scope["tertib_session_data"])
+def client_of(request: Request) -> str:
+    """The client's address (the middleware worked it out, honouring only trusted proxies)."""
+    known = request.scope.get("tertib_client")
+    return str(known) if known else scope_client(request.scope, console_of(request).trusted_proxies)
+
+
+def signed_in(request: Request) -> SignedIn | None:
+    if "tertib_signed_in" not in request.scope:
+        c = console_of(request)
+        with c.db.session() as s:
+            found = auth.resume_session(s, request.cookies.get(auth.SESSION_COOKIE), c.sessions)
+        request.scope["tertib_signed_in"] = found
+        request.scope["tertib_user"] = found.user if found else None
+    return cast("SignedIn | None", request.scope["tertib_signed_in"])
 
 
 def current_user(request: Request) -> Principal | None:
-    if "tertib_user" not in request.scope:
-        c = console_of(request)
-        with c.db.session() as s:
-            request.scope["tertib_user"] = auth.principal_for_session(s, session_data(request))
-    return cast("Principal | None", request.scope["tertib_user"])
+    found = signed_in(request)
+    return found.user if found else None
 
 
 def page_user(request: Request) -> Principal:
@@ -86,23 +105,68 @@ def page_user(request: Request) -> Principal:
 
 async def csrf_checked(request: Request) -> None:
     """The request carries the session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf``)."""
-    data = session_data(request) or {}
+    found = signed_in(request)
     given = request.headers.get("x-csrf-token")
     if not given:
         form = await request.form()
         value = form.get("csrf")
         given = value if isinstance(value, str) else None
-    if not auth.csrf_ok(data.get("csrf"), given):
+    if not auth.csrf_ok(found.csrf if found else None, given):
         raise Refused("csrf_failed")
 
 
-async def writer(request: Request) -> Principal:
-    """A logged-in user with a write role whose request carries the session's CSRF token."""
-    user = page_user(request)
-    await csrf_checked(request)
-    if not user.can_write:
-        raise Refused("forbidden")
-    return user
+def allowed(action: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: a signed-in user whose role may take ``action``, with the session's CSRF token."""
+    if action not in auth.ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+
+    async def dependency(request: Request) -> Principal:
+        user = page_user(request)
+        await csrf_checked(request)
+        if not user.may(action):
+            raise Refused("forbidden")
+        return user
+
+    return dependency
+
+
+def device_id(request: Request, user_id: int | None) -> str | None:
+    """The device id of a browser that signed in to this account before (signed cookie), else None."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie or user_id is None:
+        return None
+    try:
+        data = console_of(request).devices.loads(cookie, max_age=DEVICE_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != user_id or not isinstance(data.get("d"), str):
+        return None
+    return str(data["d"])
+
+
+def record_access(
+    request: Request,
+    user: Principal,
+    *,
+    object_type: str,
+    object_id: str,
+    digest: str = "",
+    size: int | None = None,
+) -> None:
+    """One access-log row for a download (reads are not custody events)."""
+    c = console_of(request)
+    with c.db.session() as s:
+        s.add(
+            AccessLogEntry(
+                actor=user.name,
+                action="download",
+                object_type=object_type,
+                object_id=object_id[:500],
+                object_digest=digest,
+                client=client_of(request)[:64],
+                bytes=size,
+            )
+        )
 
 
 def lang_of(request: Request) -> str:
@@ -112,17 +176,16 @@ def lang_of(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     c = console_of(request)
     lang = lang_of(request)
-    data = session_data(request) or {}
-    user = request.scope.get("tertib_user")
+    found = request.scope.get("tertib_signed_in")
     base = {
         "request": request,
         "t": i18n.translator(lang),
         "lang": lang,
-        "user": user,
-        "csrf": data.get("csrf", ""),
+        "user": found.user if found else None,
+        "csrf": found.csrf if found else "",
         "wib": lambda v: i18n.wib(v, c.tz),
         "rupiah": format_price,
-        "partial": request.headers.get("hx-request") == "true",
+        "partial": is_htmx(request),
         "platforms": PLATFORMS,
     }
     base.update(context)
@@ -139,4 +202,4 @@ def safe_next(target: str) -> str:
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+    return request.headers.get("hx-request") == "true" and "hx-history-restore-request" not in request.headers

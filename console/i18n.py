@@ -32,9 +32,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "username": ("Nama pengguna", "User name"),
     "password": ("Kata sandi", "Password"),
     "login_failed": ("Nama pengguna atau kata sandi salah.", "Wrong user name or password."),
-    "login_throttled": (
-        "Terlalu banyak percobaan gagal. Coba lagi beberapa menit lagi.",
-        "Too many failed attempts. Try again in a few minutes.",
+    "login_wait": (
+        "Terlalu banyak percobaan masuk. Coba lagi dalam {wait}.",
+        "Too many sign-in attempts. Try again in {wait}.",
     ),
     "read_only": ("hanya baca", "read-only"),
     "approve": ("Setujui", "Approve"),
@@ -150,6 +150,15 @@ def translator(lang: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def duration(seconds: int, lang: str) -> str:
+    """``45 detik`` / ``3 menit`` (rounded up) in the page's language."""
+    index = LANGUAGES.index(lang) if lang in LANGUAGES else 0
+    if seconds < 60:
+        return f"{seconds} " + ("detik", "seconds")[index]
+    minutes = -(-seconds // 60)
+    return f"{minutes} " + ("menit", "minutes" if minutes > 1 else "minute")[index]
 
 
 def pick_language(cookie: str | None) -> str:

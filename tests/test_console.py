@@ -110,14 +110,29 @@ def test_wrong_password_and_throttle(client: TestClient) -> None:
     assert r.status_code == 303
 
 
-def test_throttle_window_ages_out() -> None:
-    now = [0.0]
-    throttle = auth.LoginThrottle(limit=2, window=10, clock=lambda: now[0])
-    throttle.failed("x", "1.2.3.4")
-    throttle.failed("x", "1.2.3.4")
-    assert throttle.blocked("X", "1.2.3.4") and not throttle.blocked("x", "5.6.7.8")
-    now[0] = 11
-    assert not throttle.blocked("x", "1.2.3.4")
+def test_limiter_backs_off_and_forgets(seeded: Database) -> None:
+    """Five free attempts, then waits that double (15 s, 30 s, …); a refused attempt is not counted, and a
+    key forgets its attempts a window after the last one."""
+    from datetime import UTC, datetime, timedelta
+
+    from console.limiter import LoginLimiter, Policy
+
+    now = [datetime(2026, 3, 1, tzinfo=UTC)]
+    limiter = LoginLimiter(seeded, clock=lambda: now[0])
+    policy = Policy(free=5, base=15, cap=60, window=600)
+    keys = [("account:x", policy)]
+    assert [limiter.reserve(keys) for _ in range(5)] == [None] * 5
+    assert limiter.reserve(keys) == 15.0  # the fifth attempt started a 15 s wait
+    assert limiter.reserve(keys) == 15.0 and limiter.attempts("account:x") == 5  # refused: not counted
+    now[0] += timedelta(seconds=15)
+    assert limiter.reserve(keys) is None  # the sixth
+    assert limiter.reserve(keys) == 30.0
+    now[0] += timedelta(seconds=30)
+    assert limiter.reserve(keys) is None
+    assert limiter.reserve(keys) == 60.0  # capped
+    assert limiter.reserve([("account:y", policy)]) is None  # another key is not affected
+    now[0] += timedelta(seconds=601)
+    assert limiter.reserve(keys) is None and limiter.attempts("account:x") == 1  # forgotten
 
 
 def test_open_redirect_refused(client: TestClient) -> None:
@@ -204,7 +219,6 @@ WRITE_ROUTES = [
     ("/terms/1/approve", {}),
     ("/sweeps", {"name": "nightly", "cron": "0 2 * * *"}),
     ("/sweeps/nightly/pause", {}),
-    ("/evidence/1/verify", {}),
 ]
 
 
@@ -212,9 +226,14 @@ def test_auditor_is_read_only(client: TestClient, seeded: Database) -> None:
     token = login(client, "audi")
     page = client.get("/review")
     assert page.status_code == 200 and "approve-button" not in page.text and "reject-open" not in page.text
-    for path in ("/batches", "/terms", "/sweeps", "/batches/TTB-2026-0001", "/evidence/1", "/review/list"):
+    for path in ("/batches", "/terms", "/sweeps", "/batches/TTB-2026-0001", "/review/list"):
         text = client.get(path).text
         assert text.count('name="csrf"') == 1, path  # only the logout form
+    # verifying evidence is audit work: the auditor has that one button, and it works
+    text = client.get("/evidence/1").text
+    assert text.count('name="csrf"') == 2 and "verify-button" in text
+    r = client.post("/evidence/1/verify", data={"csrf": token})
+    assert r.status_code == 200
     lid = first_candidate(seeded)
     before = decisions(seeded)
     for route, form in WRITE_ROUTES:

@@ -13,6 +13,7 @@ an endpoint, declare its request/response models here and keep the logic in the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -60,10 +61,15 @@ def api_user(request: Request) -> Principal:
     return user
 
 
-def api_writer(user: Principal = Depends(api_user)) -> Principal:
-    if not user.can_write:
-        raise HTTPException(403, f"role {user.role} is read-only")
-    return user
+def api_allowed(action: str) -> Callable[[Principal], Principal]:
+    """A dependency: the token's user, whose role may take ``action`` (console.auth.PERMISSIONS)."""
+
+    def dependency(user: Annotated[Principal, Depends(api_user)]) -> Principal:
+        if not user.may(action):
+            raise HTTPException(403, f"role {user.role} may not {action}")
+        return user
+
+    return dependency
 
 
 RESPONSES: dict[int | str, dict[str, object]] = {
@@ -112,7 +118,7 @@ class DecisionOut(BaseModel):
 
 @router.post("/decisions", response_model=DecisionOut, status_code=201, responses=RESPONSES)
 def decide(
-    request: Request, body: DecisionIn, user: Annotated[Principal, Depends(api_writer)]
+    request: Request, body: DecisionIn, user: Annotated[Principal, Depends(api_allowed("review"))]
 ) -> DecisionOut:
     """Approve or reject listings; recorded (and custody-logged) under the token's user."""
     with console_of(request).db.session() as s:
@@ -193,7 +199,7 @@ class BatchIn(BaseModel):
 
 @router.post("/batches", response_model=BatchOut, status_code=201, responses=RESPONSES)
 def create_batch(
-    request: Request, body: BatchIn, user: Annotated[Principal, Depends(api_writer)]
+    request: Request, body: BatchIn, user: Annotated[Principal, Depends(api_allowed("batches"))]
 ) -> BatchOut:
     """Export every approved, not yet requested item as a new batch (files, letters, signed manifest)."""
     c = console_of(request)
@@ -275,7 +281,7 @@ def term_action(
     request: Request,
     term_id: Annotated[int, PathParam(ge=1, le=DB_INT_MAX)],
     body: TermAction,
-    user: Annotated[Principal, Depends(api_writer)],
+    user: Annotated[Principal, Depends(api_allowed("terms"))],
 ) -> TermOut:
     """Approve a proposed term, reject it, or retire an active one."""
     with console_of(request).db.session() as s:

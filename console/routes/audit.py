@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import console_of, page_user, render
+from console.deps import console_of, page_user, record_access, render
 from crawler.audit import report as audit_report
 from crawler.errors import NotFound
 from crawler.exports import service
@@ -47,10 +48,19 @@ def audit_download(
             s, batch=batch or None, platform=platform or None, recheck_days=c.settings.recheck_days
         )
         body = audit_report.render(rep, fmt, c.tz)
+    data = body.encode("utf-8")
+    record_access(
+        request,
+        user,
+        object_type="audit_report",
+        object_id=f"{batch or 'all'}/{platform or 'all'}.{fmt}",
+        digest=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
     kinds = {"md": "text/markdown", "html": "text/html", "json": "application/json"}
     name = f"audit-{batch or 'all'}{'-' + platform if platform else ''}.{fmt}"
     return Response(
-        body,
+        data,
         media_type=f"{kinds[fmt]}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

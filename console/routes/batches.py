@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import BatchRef, back_to, console_of, page_user, render, writer
+from console.deps import BatchRef, allowed, back_to, console_of, page_user, record_access, render
 from crawler.errors import TertibError
 from crawler.exports import service
+from crawler.exports.common import sha256_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,7 +27,7 @@ def batches(request: Request, user: Principal = Depends(page_user)) -> Response:
 
 
 @router.post("/batches")
-async def create(request: Request, user: Principal = Depends(writer)) -> Response:
+async def create(request: Request, user: Principal = Depends(allowed("batches"))) -> Response:
     form = await request.form()
     c = console_of(request)
     platforms = [str(p) for p in form.getlist("platforms") if p]
@@ -58,7 +60,17 @@ def batch_file(
 ) -> Response:
     c = console_of(request)
     with c.db.session() as s:
-        path = service.batch_file(service.get_batch(s, number), name)
+        batch = service.get_batch(s, number)
+        path = service.batch_file(batch, name)
+        stored = f"{batch.number}/{path.relative_to(Path(batch.out_dir or '').resolve()).as_posix()}"
+    record_access(
+        request,
+        user,
+        object_type="batch_file",
+        object_id=stored,
+        digest=sha256_file(path),
+        size=path.stat().st_size,
+    )
     return FileResponse(path, filename=path.name)
 
 
@@ -69,7 +81,7 @@ def mark_sent(
     platform: str = Form(...),
     channel: str = Form(...),
     sent_at: str = Form(""),
-    user: Principal = Depends(writer),
+    user: Principal = Depends(allowed("send")),
 ) -> Response:
     c = console_of(request)
     when = datetime.now(UTC)

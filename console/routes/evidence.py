@@ -12,9 +12,10 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.background import BackgroundTask
 
 from console.auth import Principal
-from console.deps import DB_INT_MAX, Id, console_of, page_user, render, writer
+from console.deps import DB_INT_MAX, Id, allowed, console_of, page_user, record_access, render
 from crawler.errors import NotFound
 from crawler.evidence import bundle, verify
+from crawler.exports.common import sha256_file
 from storage import repositories as repo
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +45,7 @@ def evidence_page(request: Request, capture_id: Id, user: Principal = Depends(pa
 
 
 @router.post("/evidence/{capture_id}/verify")
-def verify_now(request: Request, capture_id: Id, user: Principal = Depends(writer)) -> Response:
+def verify_now(request: Request, capture_id: Id, user: Principal = Depends(allowed("verify"))) -> Response:
     c = console_of(request)
     result = verify.verify(c.db, c.settings, capture_ids=[capture_id], actor=user.name)
     return render(request, "verify_result.html.j2", result=result)
@@ -61,6 +62,15 @@ def wacz(request: Request, capture_id: Id, user: Principal = Depends(page_user))
         out=tmp / f"capture-{capture_id}.wacz",
         title=f"capture {capture_id}",
         actor=user.name,
+        record=False,  # a download is a read: the access log has it, the custody log does not
+    )
+    record_access(
+        request,
+        user,
+        object_type="wacz",
+        object_id=f"capture:{capture_id}",
+        digest=sha256_file(out),
+        size=out.stat().st_size,
     )
     return FileResponse(
         out,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import DB_INT_MAX, Id, Offset, back_to, console_of, page_user, render, writer
+from console.deps import DB_INT_MAX, Id, Offset, allowed, back_to, console_of, page_user, render
 from crawler import review
 from crawler.errors import NotFound, TertibError
 from storage import repositories as repo
@@ -67,7 +67,7 @@ def decide(
     note: str = Form(""),
     pos: int = Form(0, ge=0, le=10**9),
     platform: str = Form(""),
-    user: Principal = Depends(writer),
+    user: Principal = Depends(allowed("review")),
 ) -> Response:
     c = console_of(request)
     with c.db.session() as s:
@@ -105,7 +105,7 @@ def review_list(
 
 
 @router.post("/review/bulk")
-async def review_bulk(request: Request, user: Principal = Depends(writer)) -> Response:
+async def review_bulk(request: Request, user: Principal = Depends(allowed("review"))) -> Response:
     form = await request.form()
     ids = [
         int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit() and 0 < int(v) <= DB_INT_MAX

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import Console, back_to, console_of, page_user, render, writer
+from console.deps import Console, allowed, back_to, console_of, page_user, render
 from crawler.errors import NotFound
 from scheduler import definitions as defs
 from scheduler.config import scheduler_settings
@@ -44,7 +44,7 @@ def sweeps_page(request: Request, user: Principal = Depends(page_user)) -> Respo
 
 
 @router.post("/sweeps")
-async def create_schedule(request: Request, user: Principal = Depends(writer)) -> Response:
+async def create_schedule(request: Request, user: Principal = Depends(allowed("schedules"))) -> Response:
     form = await request.form()
     c = console_of(request)
     max_pages = str(form.get("max_pages") or "2")
@@ -63,7 +63,9 @@ async def create_schedule(request: Request, user: Principal = Depends(writer)) -
 
 
 @router.post("/sweeps/{name}/{action}")
-def schedule_action(request: Request, name: str, action: str, user: Principal = Depends(writer)) -> Response:
+def schedule_action(
+    request: Request, name: str, action: str, user: Principal = Depends(allowed("schedules"))
+) -> Response:
     c = console_of(request)
     with c.db.session() as s:
         if action in ("pause", "resume"):

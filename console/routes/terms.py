@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import Id, back_to, console_of, page_user, render, writer
+from console.deps import Id, allowed, back_to, console_of, page_user, render
 from crawler.errors import NotFound
 from crawler.terms import store
 from storage import repositories as repo
@@ -31,7 +31,9 @@ def terms_page(request: Request, user: Principal = Depends(page_user)) -> Respon
 
 
 @router.post("/terms/{term_id}/{action}")
-def term_action(request: Request, term_id: Id, action: str, user: Principal = Depends(writer)) -> Response:
+def term_action(
+    request: Request, term_id: Id, action: str, user: Principal = Depends(allowed("terms"))
+) -> Response:
     c = console_of(request)
     with c.db.session() as s:
         if action == "approve":

@@ -139,8 +139,13 @@ def write_wacz(
     title: str,
     actor: str = "tertib",
     clock: Callable[[], datetime] | None = None,
+    record: bool = True,
 ) -> Path:
-    """Write a signed WACZ of ``capture_ids`` to ``out`` (atomically); returns ``out``."""
+    """Write a signed WACZ of ``capture_ids`` to ``out`` (atomically); returns ``out``.
+
+    ``record=False`` leaves the ``bundle`` custody entry to the caller: the exporter records the bundle
+    once it sits in the batch under its final name, and a console download is a read, not a custody event.
+    """
     created = (clock or (lambda: datetime.now(UTC)))().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with db.session() as session:
         captures = _select_captures(session, capture_ids)
@@ -232,6 +237,9 @@ def write_wacz(
         handle.seek(0)
         bundle_sha = hashlib.sha256(handle.read()).hexdigest()
     os.replace(tmp, out)
+    if not record:
+        logger.info("wrote %s (%d captures, %d bytes)", out, len(captures), out.stat().st_size)
+        return out
     with db.session() as session:
         custody.append(
             session,

@@ -14,7 +14,8 @@ it). Steps, numbered the same in the body:
 4. Write per platform CSV, XLSX, JSON, letter HTML and PDF, plus the batch-wide repeat-offender JSON and
    the public key.
 5. Write ``manifest.json`` (every file's SHA-256, custody anchor) and sign it (``manifest.sig``).
-6. Append the ``export`` custody entry, rename the temporary directory to ``<out>/<number>``, commit.
+6. Append the ``bundle`` custody entry (naming the bundle as stored: ``<number>/evidence/evidence.wacz``
+   and its SHA-256) and the ``export`` entry, rename the temporary directory to ``<out>/<number>``, commit.
    A failure before the commit removes the directory again: no batch row without its files, and no
    half-written directory under its final name.
 
@@ -147,6 +148,7 @@ def _write_bundle(
                 title=title,
                 actor=actor,
                 clock=lambda: created_at,
+                record=False,  # recorded in step 6, under the batch's name for it (not this temporary path)
             )
         )
     except (TertibError, OSError) as exc:
@@ -433,7 +435,25 @@ def _create_in_session(
     batch.signature = signature
     batch.details = {**batch.details, "platforms": counts, "evidence_bundle": bundle_entry}
 
-    # 6. custody entry and the directory under its final name; create_batch commits (or removes it)
+    # 6. custody entries (the bundle as stored in the batch, then the export) and the directory under its
+    # final name; create_batch commits (or removes it)
+    if bundle_name:
+        custody.append(
+            session,
+            actor=actor,
+            action="bundle",
+            object_type="bundle",
+            object_id=f"{number}/{bundle_name}",
+            object_digest=bundle_entry["sha256"],
+            details={
+                "batch_id": batch.id,
+                "batch": number,
+                "path": bundle_name,
+                "captures": sorted({r.evidence_id for r in rows if r.evidence_id is not None}),
+                "title": name,
+            },
+            at=created_at,
+        )
     custody.append(
         session,
         actor=actor,
