@@ -79,6 +79,7 @@ def create_app(
     *,
     secure_cookies: bool = False,
     trusted_proxies: Sequence[str] = (),
+    analyze: bool = True,
 ) -> FastAPI:
     """The console app for one installation; ``db`` must be migrated (``Database.migrate``).
 
@@ -136,7 +137,8 @@ def create_app(
         trusted_proxies=trusted,
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    db.analyze()  # planner statistics: the review queue at 1M listings goes from ~450 ms to ~13 ms
+    if analyze:
+        db.analyze()  # planner statistics: the review queue at 1M listings goes from ~450 ms to ~13 ms
 
     app.add_middleware(ConsoleMiddleware, trusted=lambda: app.state.console.trusted_proxies)
 

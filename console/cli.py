@@ -9,10 +9,8 @@ Passwords come from a hidden prompt, or one line on stdin with ``--password-stdi
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
+import os
 import sys
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -21,30 +19,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from console import auth
+from console.asgi import ENV, ServeOptions, access_log_target, configure_access_log
 from console.i18n import wib
-from console.middleware import access_log
+from console.limiter import parse_networks
 from crawler import cli_common as common
 from crawler.errors import UsageError
-
-
-def _access_log(target: str, data_dir: Path) -> None:
-    """JSON lines of every request to ``target`` (a file, ``-`` for stderr, ``off``)."""
-    if target == "off":
-        return
-    handler: logging.Handler
-    if target == "-":
-        handler = logging.StreamHandler(sys.stderr)
-    else:
-        path = Path(target) if target else data_dir / "logs" / "console-access.jsonl"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--access-log: cannot write {path}: {exc.strerror or exc}") from None
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    access_log.propagate = False
 
 
 def serve(
@@ -68,20 +47,41 @@ def serve(
             "Default <data dir>/logs/console-access.jsonl.",
         ),
     ] = "",
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="Worker processes (use the machine's cores)."),
+    ] = 1,
 ) -> None:
     """Run the web console (FastAPI on uvicorn).
 
-    Example: tertib serve --host 127.0.0.1 --port 8080 --trusted-proxy 127.0.0.1
+    Example: tertib serve --host 127.0.0.1 --port 8080 --workers 2 --trusted-proxy 127.0.0.1
     """
     import uvicorn
 
     from console.app import create_app
 
     settings, db = common.settings(), common.database()
-    app = create_app(settings, db, secure_cookies=secure_cookies, trusted_proxies=trusted_proxy or ())
-    _access_log(access_log_path, settings.data_dir)
+    try:
+        parse_networks(trusted_proxy or ())
+    except ValueError as exc:
+        raise UsageError(f"--trusted-proxy: {exc}") from None
+    options = ServeOptions(
+        data_dir=str(settings.data_dir.resolve()),
+        database_url=settings.database_url,
+        secure_cookies=secure_cookies,
+        trusted_proxies=tuple(trusted_proxy or ()),
+        access_log=access_log_target(access_log_path, settings.data_dir),
+    )
     common.err_console.print(f"tertib console on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    run = {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
+    if workers == 1:
+        app = create_app(settings, db, secure_cookies=secure_cookies, trusted_proxies=options.trusted_proxies)
+        configure_access_log(options.access_log)
+        uvicorn.run(app, **run)  # type: ignore[arg-type]
+        return
+    db.analyze()  # once, here, not in every worker
+    os.environ[ENV] = options.to_env()
+    uvicorn.run("console.asgi:app", factory=True, workers=workers, **run)  # type: ignore[arg-type]
 
 
 users_app = typer.Typer(

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Integer, Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from crawler import cli_common as common
@@ -154,18 +155,25 @@ class QueueItem:
     first_seen: datetime
 
 
-def _queue_select(platform: str | None, min_score: float | None) -> Select[Listing, str | None]:
+@cache
+def _queue_statement(by_platform: bool, by_score: bool) -> Select[Listing, str | None]:
+    """The queue query with bound parameters (``platform``, ``min_score``, ``limit``, ``offset``); built
+    once per filter combination: constructing a statement costs more than running it on a warm database."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
     query = (
         select(Listing, Seller.name)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
         .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
     )
-    if platform:
-        query = query.where(Listing.platform == platform)
-    if min_score is not None:
-        query = query.where(Listing.score_value >= min_score)
-    return query
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    if by_score:
+        query = query.where(Listing.score_value >= bindparam("min_score"))
+    return (
+        query.order_by(Listing.score_value.desc(), Listing.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
 def review_queue(
@@ -178,12 +186,8 @@ def review_queue(
     """Undecided candidates, highest score first (ties: oldest listing first)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
-    query = (
-        _queue_select(platform, min_score)
-        .order_by(Listing.score_value.desc(), Listing.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    query = _queue_statement(bool(platform), min_score is not None)
+    params = {"platform": platform, "min_score": min_score, "limit": limit, "offset": offset}
     return [
         QueueItem(
             listing_id=listing.id,
@@ -197,7 +201,7 @@ def review_queue(
             url=listing.url,
             first_seen=listing.first_seen,
         )
-        for listing, seller_name in session.execute(query).unique().all()
+        for listing, seller_name in session.execute(query, params).unique().all()
     ]
 
 
@@ -210,6 +214,11 @@ def queue_size(session: Session, platform: str | None = None, min_score: float |
     if min_score is not None:
         query = query.where(Listing.score_value >= min_score)
     return int(session.scalar(query) or 0)
+
+
+_COUNTER_KEY = select(
+    select(func.max(ReviewDecision.id)).scalar_subquery(), select(func.max(Score.id)).scalar_subquery()
+)
 
 
 class QueueCounter:
@@ -225,11 +234,8 @@ class QueueCounter:
         self._max = max_entries
 
     def size(self, session: Session, platform: str | None = None) -> int:
-        key = (
-            platform,
-            int(session.scalar(select(func.max(ReviewDecision.id))) or 0),
-            int(session.scalar(select(func.max(Score.id))) or 0),
-        )
+        decision_id, score_id = session.execute(_COUNTER_KEY).one()
+        key = (platform, int(decision_id or 0), int(score_id or 0))
         count = self._counts.get(key)
         if count is None:
             if len(self._counts) > self._max:
@@ -401,25 +407,27 @@ def screenshot_path(blob_dir: Path, sha256: str) -> Path:
     return BlobStore(blob_dir).path(sha256)
 
 
+_LATEST_EXPLANATION = (
+    select(Score.explanation)
+    .where(Score.listing_id == bindparam("listing_id"))
+    .order_by(Score.created_at.desc(), Score.id.desc())
+    .limit(1)
+)
+_LATEST_SCREENSHOT = (
+    select(Capture.screenshot_sha256)
+    .where(Capture.listing_id == bindparam("listing_id"), Capture.observable.is_(True))
+    .order_by(Capture.captured_at.desc(), Capture.id.desc())
+    .limit(1)
+)
+
+
 def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard:
     listing = session.get(Listing, listing_id)
     if listing is None:
         raise NotFound(f"no such listing: {listing_id}")
-    explanation = session.scalar(
-        select(Score.explanation)
-        .where(Score.listing_id == listing_id)
-        .order_by(Score.created_at.desc(), Score.id.desc())
-        .limit(1)
-    )
-    capture = session.scalars(
-        select(Capture)
-        .where(Capture.listing_id == listing_id, Capture.observable.is_(True))
-        .order_by(Capture.captured_at.desc(), Capture.id.desc())
-        .limit(1)
-    ).first()
-    shot = None
-    if capture is not None and capture.screenshot_sha256:
-        shot = screenshot_path(blob_dir, capture.screenshot_sha256)
+    explanation = session.scalar(_LATEST_EXPLANATION, {"listing_id": listing_id})
+    sha = session.scalar(_LATEST_SCREENSHOT, {"listing_id": listing_id})
+    shot = screenshot_path(blob_dir, sha) if sha else None
     parent = session.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
     seller = listing.seller
     seller_text = (
@@ -452,32 +460,40 @@ def get_listing(session: Session, listing_id: int) -> Listing:
     return listing
 
 
+# a correlated lookup per row: a window over every decision costs a full scan at scale
+_LATEST_DECISION = (
+    select(ReviewDecision.decision)
+    .where(ReviewDecision.listing_id == Listing.id)
+    .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+    .limit(1)
+    .correlate(Listing)
+    .scalar_subquery()
+)
+_SELLER_HISTORY = (
+    select(Listing, _LATEST_DECISION)
+    .where(Listing.seller_id == bindparam("seller_id"), Listing.id != bindparam("listing_id"))
+    .order_by(Listing.last_seen.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_RELISTED_AS = (
+    select(Listing)
+    .where(Listing.relist_of_id == bindparam("listing_id"))
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 def seller_history(session: Session, listing: Listing, limit: int = 10) -> list[tuple[Listing, str | None]]:
     """The seller's other listings, newest first, each with its latest decision (or None)."""
     if listing.seller_id is None:
         return []
-    # a correlated lookup per row: a window over every decision costs a full scan at scale
-    latest = (
-        select(ReviewDecision.decision)
-        .where(ReviewDecision.listing_id == Listing.id)
-        .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
-        .limit(1)
-        .correlate(Listing)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(Listing, latest)
-        .where(Listing.seller_id == listing.seller_id, Listing.id != listing.id)
-        .order_by(Listing.last_seen.desc())
-        .limit(limit)
-    ).all()
-    return [(row, decision) for row, decision in rows]
+    params = {"seller_id": listing.seller_id, "listing_id": listing.id, "limit": limit}
+    return [(row, decision) for row, decision in session.execute(_SELLER_HISTORY, params).all()]
 
 
 def relisting(session: Session, listing: Listing, limit: int = 10) -> tuple[Listing | None, list[Listing]]:
     """(the listing this one relists, the listings that relist this one)."""
     parent = session.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
-    children = list(session.scalars(select(Listing).where(Listing.relist_of_id == listing.id).limit(limit)))
+    children = list(session.scalars(_RELISTED_AS, {"listing_id": listing.id, "limit": limit}))
     return parent, children
 
 

@@ -320,3 +320,43 @@ def test_wacz_download_is_in_the_access_log_not_in_custody(
         wacz and wacz[0]["user"] == "siti" and wacz[0]["status"] == 200 and wacz[0]["bytes"] == len(r.content)
     )
     assert all("password" not in json.dumps(line) for line in lines)
+
+
+def test_serve_with_two_workers_shares_sessions_and_logs_access(settings: Settings, tmp_path: Path) -> None:
+    """``tertib serve --workers 2``: a session opened in one worker is valid in the other, and both write
+    the JSON access log."""
+    import os
+    import subprocess
+    import sys
+
+    port = _free_port()
+    log_file = tmp_path / "access.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
+    env["TERTIB_DATA_DIR"] = str(settings.data_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), "--workers", "2",
+         "--access-log", str(log_file)],
+        env=env, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stderr.read() if proc.stderr else b""
+            )
+            time.sleep(0.3)
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/login", data={"username": "siti", "password": PASSWORD}).status_code == 303
+            codes = {client.get("/review").status_code for _ in range(12)}  # spread over both workers
+        assert codes == {200}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    lines = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
+    assert sum(1 for line in lines if line["path"] == "/review" and line["user"] == "siti") == 12

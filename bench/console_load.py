@@ -1,0 +1,215 @@
+"""Console under load: the review page with 20 concurrent signed-in clients, p95 latency.
+
+Uses the 1,000,000-listing / 100,000-candidate SQLite installation of ``bench/console_pages.py`` (built
+once, or reused with ``--keep DIR``), starts ``tertib serve`` on a free loopback port exactly as in
+production (uvicorn, its thread pool, the real middleware and sessions), signs in ``--clients`` browsers
+(one session each), and measures wall-clock latency per request from the client side:
+
+1. one client, requests one after another (the page's own cost);
+2. ``--clients`` clients at once, each looping over the review page (``--requests`` each);
+3. the same load on a static file (``/static/console.css``): the server's floor on this machine, the
+   baseline the review page's p95 is divided by.
+
+Usage: ``python bench/console_load.py [--keep DIR] [--clients 20] [--requests 30] [--path /review]``
+Target: review page p95 under 250 ms at 20 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from console_pages import build  # noqa: E402
+
+from crawler.config import load_settings  # noqa: E402
+from storage.db import Database  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-password"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def prepare(data: Path, listings: int, candidates: int) -> None:
+    from console import auth
+
+    data.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(env={}, data_dir=data)
+    db = Database(settings.db_url)
+    db.migrate()
+    with db.session() as s:
+        fresh = not auth.list_users(s)
+    if fresh:
+        started = time.perf_counter()
+        db.dispose()
+        build(data / "tertib.sqlite3", listings, candidates)
+        with db.session() as s:
+            auth.add_user(s, USER, "analyst", PASSWORD, actor="bench")
+        took = time.perf_counter() - started
+        print(f"built {listings:,} listings / {candidates:,} candidates in {took:.1f} s")
+    db.dispose()
+
+
+def start_server(data: Path, source: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
+    # every client signs in from 127.0.0.1: no back-off for the bench's own sign-ins
+    env.update(
+        TERTIB_DATA_DIR=str(data), TERTIB_CONSOLE_CLIENT_FREE="100000", TERTIB_CONSOLE_LOGIN_FREE="100000"
+    )
+    env["PYTHONPATH"] = str(source)
+    # an older tree may not know these options
+    extra = ["--access-log", "off", "--workers", str(workers)] if source == ROOT else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), *extra],
+        env=env,
+        cwd=source,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/login", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            err = proc.stderr.read() if proc.stderr else b""
+            raise SystemExit(f"tertib serve did not start: {err.decode(errors='replace')[-2000:]}")
+        time.sleep(0.3)
+
+
+def signed_in_client(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    r = client.post("/login", data={"username": USER, "password": PASSWORD})
+    if r.status_code != 303:
+        raise SystemExit(f"sign-in failed: {r.status_code}")
+    return client
+
+
+def run_clients(clients: list[httpx.Client], path: str, requests: int) -> tuple[list[float], float]:
+    """Every client GETs ``path`` ``requests`` times, all clients at once; (latencies in ms, wall s)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(clients) + 1)
+
+    def work(client: httpx.Client) -> None:
+        mine: list[float] = []
+        start.wait()
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            r = client.get(path)
+            mine.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                raise RuntimeError(f"{path}: {r.status_code}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - t0
+
+
+def _cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn workers)."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def line(label: str, values: list[float], wall: float | None = None) -> str:
+    rate = f"{len(values) / wall:7.1f} req/s" if wall else " " * 13
+    return (
+        f"{label:34} p50 {statistics.median(values):7.1f}  p95 {percentile(values, 0.95):7.1f}  "
+        f"p99 {percentile(values, 0.99):7.1f} ms  {rate}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", type=Path, default=None, help="Build (or reuse) the data dir here.")
+    parser.add_argument("--listings", type=int, default=1_000_000)
+    parser.add_argument("--candidates", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=30, help="Requests per client.")
+    parser.add_argument("--path", default="/review")
+    parser.add_argument("--workers", type=int, default=2, help="tertib serve --workers (2: the cores).")
+    parser.add_argument(
+        "--source", type=Path, default=ROOT, help="Serve from another source tree (before/after comparisons)."
+    )
+    args = parser.parse_args()
+
+    data = args.keep or Path(tempfile.mkdtemp(prefix="tertib-console-load-"))
+    if args.source.resolve() == ROOT:
+        prepare(data, args.listings, args.candidates)
+    elif not (data / "tertib.sqlite3").is_file():
+        raise SystemExit("--source needs a data dir prepared by this tree's bench (--keep DIR)")
+    proc, url = start_server(data, args.source.resolve(), args.workers)
+    try:
+        clients = [signed_in_client(url) for _ in range(args.clients)]
+        for c in clients:  # warm-up: templates compiled, connections pooled, planner statistics read
+            c.get(args.path)
+        server = psutil.Process(proc.pid)  # with workers: the supervisor, whose children do the work
+        one, _ = run_clients(clients[:1], args.path, args.requests * 2)
+        cpu0 = _cpu(server)
+        many, wall = run_clients(clients, args.path, args.requests)
+        cpu1 = _cpu(server)
+        floor, floor_wall = run_clients(clients, "/static/console.css", args.requests)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    load = os.getloadavg()[0]
+    print(
+        f"{args.clients} clients x {args.requests} requests, {args.workers} worker(s), "
+        f"load average {load:.1f} on {os.cpu_count()} cores"
+    )
+    print(line(f"{args.path}, 1 client", one))
+    print(line(f"{args.path}, {args.clients} clients", many, wall))
+    print(line(f"/static/console.css, {args.clients} clients", floor, floor_wall))
+    cpu_ms = (cpu1 - cpu0) * 1000 / len(many)
+    print(f"server CPU per {args.path} request under load: {cpu_ms:.1f} ms (user+system)")
+    p95 = percentile(many, 0.95)
+    print(
+        f"p95 {args.path} at {args.clients} clients: {p95:.0f} ms = {p95 / percentile(floor, 0.95):.1f}x the "
+        f"static-file p95, {p95 / statistics.median(one):.1f}x one client's median; target < 250 ms: "
+        f"{'OK' if p95 < 250 else 'SLOW'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
