@@ -43,9 +43,9 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from console import auth
+from console import auth, i18n
 from console.auth import SessionPolicy
-from console.deps import Console, LoginRequired, Refused, back_to, render
+from console.deps import Console, LoginRequired, Refused, back_to, lang_of, render
 from console.limiter import LoginLimiter, Policy, parse_networks
 from console.middleware import ConsoleMiddleware
 from console.routes import api, audit, batches, dashboard, evidence, review, sellers, sweeps, terms
@@ -151,14 +151,20 @@ def create_app(
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:
-        return render(request, "error.html.j2", status_code=403, message_key=exc.key, message="")
+        return render(request, "error.html.j2", status_code=403, message_key=exc.key)
 
     @app.exception_handler(TertibError)
     async def _user_error(request: Request, exc: TertibError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 400
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status)
-        return render(request, "error.html.j2", status_code=status, message=str(exc), message_key="")
+        return render(
+            request,
+            "error.html.j2",
+            status_code=status,
+            heading_key="not_found" if status == 404 else "error",
+            message=i18n.error_text(str(exc), lang_of(request)),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -166,9 +172,7 @@ def create_app(
             return await request_validation_exception_handler(request, exc)
         # a page: a friendly message naming the fields, never the raw validation dump (which echoes input)
         fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
-        return render(
-            request, "error.html.j2", status_code=422, message_key="invalid_input", fields=fields, message=""
-        )
+        return render(request, "error.html.j2", status_code=422, message_key="invalid_input", fields=fields)
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: OverflowError) -> Response:
@@ -179,9 +183,8 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return render(
-            request, "error.html.j2", status_code=exc.status_code, message=str(exc.detail), message_key=""
-        )
+        key = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return render(request, "error.html.j2", status_code=exc.status_code, heading_key=key)
 
     for router in ROUTERS:
         app.include_router(router)

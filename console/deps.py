@@ -176,11 +176,13 @@ def lang_of(request: Request) -> str:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     c = console_of(request)
     lang = lang_of(request)
-    found = request.scope.get("tertib_signed_in")
+    found = signed_in(request)  # resolved already on pages; error pages resolve it here (for the header)
     base = {
         "request": request,
         "t": i18n.translator(lang),
+        "v": i18n.value_translator(lang),
         "lang": lang,
+        "here_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "user": found.user if found else None,
         "csrf": found.csrf if found else "",
         "wib": lambda v: i18n.wib(v, c.tz),

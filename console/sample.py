@@ -185,12 +185,21 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
         assert run is not None
         run.status = "partial"
         run.ended_at = T0 + timedelta(minutes=40)
+        # the shape crawler.extensions.SweepHealth writes: counters per platform under "platforms"
         run.stats = {
-            "tokopedia": {"listings": 3, "candidates": 3, "blocked": 0},
-            "shopee": {"listings": 2, "candidates": 2, "blocked": 0},
-            "lazada": {"listings": 1, "candidates": 1, "blocked": 0},
-            "blibli": {"listings": 1, "candidates": 1, "blocked": 2},
-        }
+            "platforms": {
+                "tokopedia": {"requests": 12, "responses": 12, "listings": 3, "candidates": 3, "captures": 3,
+                              "duration_s": 41.0},
+                "shopee": {"requests": 8, "responses": 8, "listings": 2, "candidates": 2, "captures": 2,
+                           "duration_s": 63.5},
+                "lazada": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1,
+                           "duration_s": 22.1},
+                "blibli": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1,
+                           "unobservable": 2, "duration_s": 30.2},
+            },
+            "related_terms": {},
+            "followups": {"proposed_terms": 0, "relisted": 0},
+        }  # fmt: skip
         run.needs_attention = ["blibli: 2 of 4 searches answered HTML where JSON was expected (blocked?)"]
         if decide:
             review.approve(

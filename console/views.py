@@ -8,6 +8,7 @@ produce ``Markup`` from data (``tests/test_console_security.py`` checks the sour
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,3 +101,73 @@ def chart_svg(series: dict[str, list[tuple[datetime, int]]], width: int = 640, h
 def json_text(value: Any) -> str:
     """A value as compact JSON *text* (escaped by the template like any other string)."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalGroup:
+    """One term's matches in a listing, however often it matched (the scorer lists each occurrence)."""
+
+    term: str
+    role: str
+    weight: float  # per occurrence
+    count: int
+    matched: tuple[str, ...]  # distinct original spellings
+
+
+def group_signals(signals: list[dict[str, Any]]) -> list[SignalGroup]:
+    """Signals grouped by term, role and weight; strongest (by absolute weight) first."""
+    groups: dict[tuple[str, str, float], list[str]] = {}
+    for sig in signals:
+        if not isinstance(sig, dict):
+            continue
+        key = (str(sig.get("term", "")), str(sig.get("role", "")), float(sig.get("weight", 0) or 0))
+        matched = groups.setdefault(key, [])
+        text = str(sig.get("matched") or "")
+        matched.append(text)
+    out = [
+        SignalGroup(term, role, weight, len(found), tuple(dict.fromkeys(m for m in found if m)))
+        for (term, role, weight), found in groups.items()
+    ]
+    out.sort(key=lambda g: (-abs(g.weight), g.term))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformHealth:
+    platform: str
+    counts: dict[str, float]
+    attention: tuple[str, ...]
+
+    @property
+    def blocked(self) -> int:
+        return int(self.counts.get("unobservable", 0) or 0) + int(self.counts.get("query_blocked", 0) or 0)
+
+    @property
+    def problems(self) -> bool:
+        return bool(self.attention) or bool(self.counts.get("errors") or self.counts.get("item_errors"))
+
+
+HEALTH_COLUMNS = ("requests", "listings", "candidates", "captures", "blocked", "errors", "duration")
+
+
+def run_health(
+    stats: dict[str, Any] | None, needs_attention: list[Any] | None
+) -> tuple[list[PlatformHealth], list[str]]:
+    """A sweep run's per-platform counters (``stats["platforms"]``) with each platform's "needs attention"
+    messages beside it; messages naming no platform come back separately."""
+    per_platform = (stats or {}).get("platforms") or {}
+    messages = [m if isinstance(m, str) else json_text(m) for m in needs_attention or []]
+    rows: list[PlatformHealth] = []
+    claimed: set[int] = set()
+    for platform, counts in per_platform.items() if isinstance(per_platform, dict) else ():
+        mine = [i for i, m in enumerate(messages) if m.startswith(f"{platform}:")]
+        claimed.update(mine)
+        rows.append(
+            PlatformHealth(
+                str(platform),
+                dict(counts) if isinstance(counts, dict) else {},
+                tuple(messages[i][len(platform) + 1 :].strip() for i in mine),
+            )
+        )
+    rows.sort(key=lambda r: (not r.problems, r.platform))
+    return rows, [m for i, m in enumerate(messages) if i not in claimed]

@@ -35,7 +35,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Integer, Select, bindparam, exists, func, select
+from sqlalchemy import Float, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from crawler import cli_common as common
@@ -188,21 +188,60 @@ def review_queue(
         raise UsageError("limit and offset must not be negative")
     query = _queue_statement(bool(platform), min_score is not None)
     params = {"platform": platform, "min_score": min_score, "limit": limit, "offset": offset}
-    return [
-        QueueItem(
-            listing_id=listing.id,
-            listing_key=listing.listing_key,
-            platform=listing.platform,
-            title=listing.title,
-            price=listing.price,
-            score=listing.score_value,
-            verdict=listing.verdict,
-            seller_name=seller_name,
-            url=listing.url,
-            first_seen=listing.first_seen,
-        )
-        for listing, seller_name in session.execute(query, params).unique().all()
-    ]
+    return [_queue_item(listing, name) for listing, name in session.execute(query, params).unique().all()]
+
+
+@cache
+def _keyset_statement(by_platform: bool, forward: bool) -> Select[Listing, str | None]:
+    """The queue after (``forward``) or before a ``score``/``listing_id`` position, bound parameters."""
+    decided = exists().where(ReviewDecision.listing_id == Listing.id)
+    score, ident = bindparam("score", type_=Float), bindparam("listing_id", type_=Integer)
+    if forward:
+        beyond = or_(Listing.score_value < score, and_(Listing.score_value == score, Listing.id > ident))
+        order = (Listing.score_value.desc(), Listing.id.asc())
+    else:
+        beyond = or_(Listing.score_value > score, and_(Listing.score_value == score, Listing.id < ident))
+        order = (Listing.score_value.asc(), Listing.id.desc())
+    query = (
+        select(Listing, Seller.name)
+        .outerjoin(Seller, Seller.id == Listing.seller_id)
+        .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided, beyond)
+    )
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    return query.order_by(*order).limit(bindparam("limit", type_=Integer))
+
+
+def review_queue_from(
+    session: Session,
+    position: tuple[float, int],
+    *,
+    platform: str | None = None,
+    backwards: bool = False,
+    limit: int = 50,
+) -> list[QueueItem]:
+    """Keyset paging of the queue: the ``limit`` candidates right after ``position`` (score, listing id) in
+    queue order — or right before it with ``backwards`` (still returned in queue order). Costs the same
+    however deep the position is, unlike an offset."""
+    params = {"score": position[0], "listing_id": position[1], "platform": platform, "limit": limit}
+    rows = session.execute(_keyset_statement(bool(platform), not backwards), params).unique().all()
+    items = [_queue_item(listing, seller_name) for listing, seller_name in rows]
+    return items[::-1] if backwards else items
+
+
+def _queue_item(listing: Listing, seller_name: str | None) -> QueueItem:
+    return QueueItem(
+        listing_id=listing.id,
+        listing_key=listing.listing_key,
+        platform=listing.platform,
+        title=listing.title,
+        price=listing.price,
+        score=listing.score_value,
+        verdict=listing.verdict,
+        seller_name=seller_name,
+        url=listing.url,
+        first_seen=listing.first_seen,
+    )
 
 
 def queue_size(session: Session, platform: str | None = None, min_score: float | None = None) -> int:

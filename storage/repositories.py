@@ -494,29 +494,46 @@ def link_run_captures(session: Session, sweep_run_id: int) -> int:
 # -- reads for the console ---------------------------------------------------------------------
 
 
-def recent_sweep_runs(session: Session, kind: str | None = None, limit: int = 30) -> list[SweepRun]:
-    """Newest sweep runs first; only ``kind`` (``sweep``/``recheck``) when given."""
-    query = select(SweepRun).order_by(SweepRun.started_at.desc(), SweepRun.id.desc()).limit(limit)
+def recent_sweep_runs(
+    session: Session, kind: str | None = None, limit: int = 30, before_id: int | None = None
+) -> list[SweepRun]:
+    """Newest sweep runs first (by id: runs are numbered as they start); only ``kind`` (``sweep`` /
+    ``recheck``) when given; only runs older than ``before_id`` when given (keyset paging)."""
+    query = select(SweepRun).order_by(SweepRun.id.desc()).limit(limit)
     if kind is not None:
         query = query.where(SweepRun.kind == kind)
+    if before_id is not None:
+        query = query.where(SweepRun.id < before_id)
     return list(session.scalars(query))
 
 
-def recent_job_runs(session: Session, limit: int = 30) -> list[JobRun]:
-    """Newest scheduler job runs first."""
-    return list(
-        session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
-    )
+def recent_job_runs(session: Session, limit: int = 30, before_id: int | None = None) -> list[JobRun]:
+    """Newest scheduler job runs first; only those older than ``before_id`` when given (keyset paging)."""
+    query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(JobRun.id < before_id)
+    return list(session.scalars(query))
 
 
 def list_captures(
-    session: Session, listing_id: int | None = None, limit: int = 100
+    session: Session,
+    listing_id: int | None = None,
+    limit: int = 100,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[tuple[Capture, str | None]]:
     """Captures newest first with their listing's key (None when not linked); one listing's with
-    ``listing_id``."""
+    ``listing_id``. Keyset paging: ``before_id`` gives the next older page, ``after_id`` the page of newer
+    ones just above it (returned newest first too)."""
     query = select(Capture, Listing.listing_key).outerjoin(Listing, Listing.id == Capture.listing_id)
     if listing_id is not None:
         query = query.where(Capture.listing_id == listing_id)
+    if after_id is not None:
+        rows = session.execute(query.where(Capture.id > after_id).order_by(Capture.id).limit(limit)).all()
+        return [(c, key) for c, key in reversed(rows)]
+    if before_id is not None:
+        query = query.where(Capture.id < before_id)
     return [(c, key) for c, key in session.execute(query.order_by(Capture.id.desc()).limit(limit)).all()]
 
 

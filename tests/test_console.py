@@ -247,7 +247,7 @@ def test_bulk_needs_confirmation(client: TestClient, seeded: Database) -> None:
     token = login(client, "siti")
     lid = first_candidate(seeded)
     r = client.post("/review/bulk", data={"ids": [str(lid)], "decision": "approve", "csrf": token})
-    assert r.status_code == 400 and "not confirmed" in r.text
+    assert r.status_code == 400 and "belum dikonfirmasi" in r.text  # beside the list, in Indonesian
     r = client.post(
         "/review/bulk",
         data={"ids": [str(lid)], "decision": "approve", "confirm": "yes", "csrf": token},
@@ -263,7 +263,7 @@ def test_bulk_needs_confirmation(client: TestClient, seeded: Database) -> None:
 def test_every_page_renders(client: TestClient) -> None:
     login(client, "siti")
     expectations = {
-        "/": ["Kandidat menunggu", "<svg", "blibli: 2 of 4"],
+        "/": ["Kandidat menunggu", "<svg", '<tr class="attention"', "2 of 4 searches answered HTML"],
         "/review": ["Kandidat 1 dari", '<mark class="sig-pos"', "/blob/", "Riwayat penjual"],
         "/review/list": ["select-all"],
         "/batches": ["TTB-2026-0001", "batch-form"],
@@ -326,7 +326,7 @@ def test_mark_sent_schedule_and_term_actions(
     again = client.post(
         f"/batches/{number}/sent", data={"platform": platform.group(1), "channel": "portal", "csrf": token}
     )
-    assert again.status_code == 400 and "already marked sent" in again.text
+    assert again.status_code == 400 and "sudah ditandai terkirim" in again.text
     # schedules
     r = client.post(
         "/sweeps", data={"name": "malam", "cron": "0 2 * * *", "csrf": token}, follow_redirects=False

@@ -325,3 +325,54 @@ def test_hostile_titles_make_no_request(browser: object, hostile: Console) -> No
     with hostile.db.session() as s:
         assert s.scalars(select(Sweep).where(Sweep.name.like("pwn%"))).first() is None
     page.context.close()  # type: ignore[attr-defined]
+
+
+# -- phone screens, language, roles --------------------------------------------------------------
+
+PAGES = ["/", "/review", "/review/list", "/batches", "/batches/TTB-2026-0001", "/audit", "/evidence",
+         "/evidence/1", "/terms", "/sweeps", "/sellers"]  # fmt: skip
+
+
+def test_every_page_fits_a_390_pixel_phone(browser: object, console: Console) -> None:
+    """No page scrolls sideways at 390 × 844 (wide tables scroll inside their own box)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="id-ID")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(console.url + "/login")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.fill("#username", "audi")
+    page.fill("#password", "audi-password")
+    page.click("#login-submit")
+    page.wait_for_url(console.url + "/")
+    for path in PAGES:
+        page.goto(console.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+    context.close()
+
+
+def test_language_toggle_keeps_the_review_position(browser: object, console: Console) -> None:
+    page, _ = _login(browser, console, "audi", "audi-password")
+    assert "j/k" in (page.text_content(".keys-help") or "") and "setujui" not in (
+        page.text_content(".keys-help") or ""
+    )  # an auditor is not told about keys for actions she cannot take
+    page.keyboard.press("j")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Kandidat 2 dari")  # type: ignore[attr-defined]
+    shown = page.text_content("#listing-key")  # type: ignore[attr-defined]
+    page.click("#lang-toggle")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Candidate 2 of")  # type: ignore[attr-defined]
+    assert page.text_content("#listing-key") == shown  # type: ignore[attr-defined]
+    assert "after=" in page.url  # type: ignore[attr-defined]
+    page.click("#lang-toggle")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Kandidat 2 dari")  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]
+
+
+def test_auditor_verifies_evidence_now(browser: object, console: Console) -> None:
+    """Verifying is audit work: the auditor has the button, and it answers in place (HTMX)."""
+    page, problems = _login(browser, console, "audi", "audi-password")
+    page.goto(console.url + "/evidence/1")  # type: ignore[attr-defined]
+    page.click("#verify-button")  # type: ignore[attr-defined]
+    page.wait_for_selector("#verify-result .ok, #verify-result .error")  # type: ignore[attr-defined]
+    assert page.locator("#verify-summary").count() == 1  # type: ignore[attr-defined]
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    page.context.close()  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""Audit: verdict tables per batch and platform, the per-item ledger, report downloads."""
+"""Audit, one batch at a time: the summary per platform first, then the items (filtered by status and
+platform, 50 a page), and the report downloads. ``/audit`` opens the newest batch; ``?batch=all`` is the
+report over every batch."""
 
 from __future__ import annotations
 
@@ -9,43 +11,72 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import console_of, page_user, record_access, render
+from console.deps import Offset, back_to, console_of, page_user, record_access, render
+from console.paging import page_of
 from crawler.audit import report as audit_report
+from crawler.config import PLATFORMS
 from crawler.errors import NotFound
 from crawler.exports import service
 
 router = APIRouter(include_in_schema=False)
+BatchFilter = Annotated[str, Query(pattern=r"^[A-Za-z0-9-]{0,40}$")]
+STATUSES = ("REMOVED", "HIDDEN", "LIVE", "UNOBSERVABLE", "UNCHECKED")
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
     request: Request,
-    batch: Annotated[str, Query(pattern=r"^[A-Za-z0-9-]{0,40}$")] = "",
+    batch: BatchFilter = "",
     platform: str = "",
+    status: str = "",
+    page: Offset = 1,
     user: Principal = Depends(page_user),
 ) -> Response:
     c = console_of(request)
+    platform = platform if platform in PLATFORMS else ""
+    status = status if status in STATUSES else ""
     with c.db.session() as s:
         numbers = service.batch_numbers(s)
+        if not batch and numbers:
+            return back_to(f"/audit?batch={numbers[0]}")
         try:
             rep = audit_report.build_report(
-                s, batch=batch or None, platform=platform or None, recheck_days=c.settings.recheck_days
+                s,
+                batch=None if batch == "all" else batch or None,
+                platform=platform or None,
+                recheck_days=c.settings.recheck_days,
             )
         except NotFound:
             rep = None
-    return render(request, "audit.html.j2", report=rep, numbers=numbers, batch=batch, platform=platform)
+    items = [i for i in rep.items if not status or i.status == status] if rep else []
+    return render(
+        request,
+        "audit.html.j2",
+        report=rep,
+        numbers=numbers,
+        batch=batch,
+        platform=platform,
+        status=status,
+        statuses=STATUSES,
+        items=page_of(items, page),
+    )
 
 
 @router.get("/audit/report.{fmt}")
 def audit_download(
-    request: Request, fmt: str, batch: str = "", platform: str = "", user: Principal = Depends(page_user)
+    request: Request,
+    fmt: str,
+    batch: BatchFilter = "",
+    platform: str = "",
+    user: Principal = Depends(page_user),
 ) -> Response:
     if fmt not in audit_report.FORMATS:
         raise NotFound(f"no report format {fmt}")
     c = console_of(request)
+    scope = None if batch in ("", "all") else batch
     with c.db.session() as s:
         rep = audit_report.build_report(
-            s, batch=batch or None, platform=platform or None, recheck_days=c.settings.recheck_days
+            s, batch=scope, platform=platform or None, recheck_days=c.settings.recheck_days
         )
         body = audit_report.render(rep, fmt, c.tz)
     data = body.encode("utf-8")
@@ -53,12 +84,12 @@ def audit_download(
         request,
         user,
         object_type="audit_report",
-        object_id=f"{batch or 'all'}/{platform or 'all'}.{fmt}",
+        object_id=f"{scope or 'all'}/{platform or 'all'}.{fmt}",
         digest=hashlib.sha256(data).hexdigest(),
         size=len(data),
     )
     kinds = {"md": "text/markdown", "html": "text/html", "json": "application/json"}
-    name = f"audit-{batch or 'all'}{'-' + platform if platform else ''}.{fmt}"
+    name = f"audit-{scope or 'all'}{'-' + platform if platform else ''}.{fmt}"
     return Response(
         data,
         media_type=f"{kinds[fmt]}; charset=utf-8",

@@ -1,17 +1,26 @@
-"""The review queue: one card at a time (keyboard, HTMX), the bulk list, decisions and screenshots."""
+"""The review queue: one card at a time (keyboard, HTMX), the bulk list, decisions and screenshots.
+
+Positions in the queue are keys, not offsets: the card's "next" link asks for the candidate *after* this
+one's (score, id), "previous" for the one *before* it, and a decision shows the candidate after the decided
+one — so moving through the queue costs the same at candidate 1 and candidate 50,000. ``pos`` is carried
+along as the label ("Kandidat 12 dari 340"); a bare ``?pos=N`` still jumps by offset.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import DB_INT_MAX, Id, Offset, allowed, back_to, console_of, page_user, render
+from console.deps import DB_INT_MAX, Offset, allowed, back_to, console_of, is_htmx, page_user, render
+from console.deps import Id as ListingId
+from console.paging import PAGE_SIZE, cursor, link, parse_cursor
+from console.views import group_signals
 from crawler import review
+from crawler.config import PLATFORMS
 from crawler.errors import NotFound, TertibError
 from storage import repositories as repo
 from storage.blobs import BlobStore
@@ -19,25 +28,44 @@ from storage.blobs import BlobStore
 router = APIRouter(include_in_schema=False)
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 BULK_LIMIT = 200
-PAGE_SIZE = 50
+CURSOR_RE = r"^[0-9eE.+-]{0,32}:[0-9]{1,19}$"
 
 
-def _review_context(request: Request, pos: int, platform: str | None) -> dict[str, Any]:
+def _platform(value: str) -> str | None:
+    return value if value in PLATFORMS else None
+
+
+def _card_context(
+    request: Request, *, pos: int, platform: str | None, after: str = "", before: str = "", at: str = ""
+) -> dict[str, Any]:
     c = console_of(request)
     with c.db.session() as s:
         total = c.counter.size(s, platform)
+        items: list[review.QueueItem] = []
+        key_after, key_before, key_at = parse_cursor(after), parse_cursor(before), parse_cursor(at)
+        if key_at is not None:  # this candidate itself (a link from the list), if it still waits
+            items = review.review_queue_from(s, (key_at[0], key_at[1] - 1), platform=platform, limit=1)
+        elif key_after is not None:
+            items = review.review_queue_from(s, key_after, platform=platform, limit=1)
+        elif key_before is not None:
+            items = review.review_queue_from(s, key_before, platform=platform, backwards=True, limit=1)
+        if not items:  # no key, or nothing beyond it (the end of the queue): by offset
+            pos = max(0, min(pos, max(total - 1, 0)))
+            items = review.review_queue(s, platform=platform, limit=1, offset=pos)
         pos = max(0, min(pos, max(total - 1, 0)))
-        items = review.review_queue(s, platform=platform, limit=1, offset=pos)
         if not items:
             return {"card": None, "pos": 0, "total": total, "platform": platform or ""}
-        card = review.review_card(s, items[0].listing_id, c.settings.blob_dir)
+        item = items[0]
+        card = review.review_card(s, item.listing_id, c.settings.blob_dir)
         listing = review.get_listing(s, card.listing_id)
         history = review.seller_history(s, listing)
         parent, children = review.relisting(s, listing)
         shot = card.screenshot.name if card.screenshot is not None and card.screenshot.is_file() else None
+    here = cursor(item.score, item.listing_id)
     return {
         "card": card,
         "listing": listing,
+        "groups": group_signals(card.signals),
         "history": history,
         "parent": parent,
         "children": children,
@@ -45,28 +73,37 @@ def _review_context(request: Request, pos: int, platform: str | None) -> dict[st
         "pos": pos,
         "total": total,
         "platform": platform or "",
+        "here": here,
+        "next_url": link("/review", after=here, pos=pos + 1, platform=platform) if pos + 1 < total else "",
+        "prev_url": link("/review", before=here, pos=pos - 1, platform=platform) if pos > 0 else "",
         "reasons": review.REJECT_REASONS,
     }
 
 
 @router.get("/review", response_class=HTMLResponse)
 def review_page(
-    request: Request, pos: Offset = 0, platform: str = "", user: Principal = Depends(page_user)
+    request: Request,
+    pos: Offset = 0,
+    platform: str = "",
+    after: str = "",
+    before: str = "",
+    at: str = "",
+    user: Principal = Depends(page_user),
 ) -> Response:
-    ctx = _review_context(request, pos, platform or None)
-    template = "review_card.html.j2" if request.headers.get("hx-request") == "true" else "review.html.j2"
-    return render(request, template, **ctx)
+    ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after, before=before, at=at)
+    return render(request, "review_card.html.j2" if is_htmx(request) else "review.html.j2", **ctx)
 
 
 @router.post("/review/{listing_id}/decide")
 def decide(
     request: Request,
-    listing_id: Id,
+    listing_id: ListingId,
     decision: str = Form(...),
     reason: str = Form(""),
-    note: str = Form(""),
+    note: str = Form("", max_length=2000),
     pos: int = Form(0, ge=0, le=10**9),
     platform: str = Form(""),
+    here: str = Form(""),
     user: Principal = Depends(allowed("review")),
 ) -> Response:
     c = console_of(request)
@@ -77,31 +114,70 @@ def decide(
             review.reject(s, [listing_id], by=user.name, reason=reason or "other", note=note)
         else:
             raise TertibError(f"unknown decision {decision!r}")
-    if request.headers.get("hx-request") == "true":
-        return render(request, "review_card.html.j2", **_review_context(request, pos, platform or None))
-    return back_to(f"/review?pos={pos}&platform={quote(platform)}")
+    # the next candidate is the one after the decided one (which has left the queue); pos stays
+    after = here if parse_cursor(here) is not None else ""
+    if is_htmx(request):
+        ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after)
+        return render(request, "review_card.html.j2", **ctx)
+    return back_to(link("/review", after=after, pos=pos, platform=_platform(platform)))
+
+
+def _list_context(
+    request: Request, *, platform: str | None, after: str, before: str, start: int
+) -> dict[str, Any]:
+    c = console_of(request)
+    with c.db.session() as s:
+        total = c.counter.size(s, platform)
+        key_after, key_before = parse_cursor(after), parse_cursor(before)
+        if key_after is not None:
+            items = review.review_queue_from(s, key_after, platform=platform, limit=PAGE_SIZE)
+        elif key_before is not None:
+            items = review.review_queue_from(
+                s, key_before, platform=platform, backwards=True, limit=PAGE_SIZE
+            )
+        else:
+            items, start = review.review_queue(s, platform=platform, limit=PAGE_SIZE), 0
+    start = max(0, min(start, max(total - len(items), 0)))
+    first = items[0] if items else None
+    last = items[-1] if items else None
+    return {
+        "items": [(item, cursor(item.score, item.listing_id)) for item in items],
+        "total": total,
+        "start": start,
+        "platform": platform or "",
+        "reasons": review.REJECT_REASONS,
+        "next_url": link(
+            "/review/list",
+            after=cursor(last.score, last.listing_id),
+            start=start + len(items),
+            platform=platform,
+        )
+        if last is not None and start + len(items) < total
+        else "",
+        "prev_url": link(
+            "/review/list",
+            before=cursor(first.score, first.listing_id),
+            start=max(0, start - PAGE_SIZE),
+            platform=platform,
+        )
+        if first is not None and start > 0
+        else "",
+        "after": after,
+        "before": before,
+    }
 
 
 @router.get("/review/list", response_class=HTMLResponse)
 def review_list(
-    request: Request, page: Offset = 0, platform: str = "", user: Principal = Depends(page_user)
+    request: Request,
+    platform: str = "",
+    after: str = "",
+    before: str = "",
+    start: Offset = 0,
+    user: Principal = Depends(page_user),
 ) -> Response:
-    c = console_of(request)
-    with c.db.session() as s:
-        items = review.review_queue(
-            s, platform=platform or None, limit=PAGE_SIZE, offset=max(page, 0) * PAGE_SIZE
-        )
-        total = c.counter.size(s, platform or None)
-    return render(
-        request,
-        "review_list.html.j2",
-        items=items,
-        total=total,
-        page=max(page, 0),
-        size=PAGE_SIZE,
-        platform=platform,
-        reasons=review.REJECT_REASONS,
-    )
+    ctx = _list_context(request, platform=_platform(platform), after=after, before=before, start=start)
+    return render(request, "review_list.html.j2", **ctx)
 
 
 @router.post("/review/bulk")
@@ -112,10 +188,19 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
     ][:BULK_LIMIT]
     decision = str(form.get("decision") or "")
     reason = str(form.get("reason") or "other")
-    if form.get("confirm") != "yes":
-        raise TertibError("bulk action not confirmed")
-    if not ids:
-        raise TertibError("no rows ticked")
+    platform = _platform(str(form.get("platform") or ""))
+    problem = "bulk_unconfirmed" if form.get("confirm") != "yes" else "bulk_none" if not ids else ""
+    if problem:
+        ctx = _list_context(
+            request,
+            platform=platform,
+            after=str(form.get("after") or ""),
+            before=str(form.get("before") or ""),
+            start=int(str(form.get("start") or "0")) if str(form.get("start") or "0").isdigit() else 0,
+        )
+        return render(
+            request, "review_list.html.j2", status_code=400, error_key=problem, ticked=set(ids), **ctx
+        )
     c = console_of(request)
     with c.db.session() as s:
         if decision == "approve":
@@ -124,7 +209,7 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
             review.reject(s, ids, by=user.name, reason=reason, note="bulk")
         else:
             raise TertibError(f"unknown decision {decision!r}")
-    return back_to("/review/list?platform=" + quote(str(form.get("platform") or "")))
+    return back_to(link("/review/list", platform=platform))
 
 
 @router.get("/blob/{sha}")
@@ -140,4 +225,4 @@ def blob(request: Request, sha: str, user: Principal = Depends(page_user)) -> Re
         raise NotFound("no such screenshot")
     with path.open("rb") as handle:
         kind = "image/png" if handle.read(4) == b"\x89PNG" else "image/jpeg"
-    return FileResponse(path, media_type=kind)
+    return FileResponse(path, media_type=kind, headers={"Cache-Control": "private, max-age=86400, immutable"})

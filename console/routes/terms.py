@@ -1,4 +1,5 @@
-"""Terms: the active lexicon with per-term precision, proposed terms with their examples, approve/reject."""
+"""Terms: proposed terms with their discovery figures and example listings (approve/reject), and the active
+lexicon with precision per term from review decisions; both paged."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
-from console.deps import Id, allowed, back_to, console_of, page_user, render
+from console.deps import Id, Offset, allowed, back_to, console_of, page_user, render
+from console.paging import page_of
 from crawler.errors import NotFound
 from crawler.terms import store
 from storage import repositories as repo
@@ -15,14 +17,21 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/terms", response_class=HTMLResponse)
-def terms_page(request: Request, user: Principal = Depends(page_user)) -> Response:
+def terms_page(
+    request: Request, page: Offset = 1, proposed_page: Offset = 1, user: Principal = Depends(page_user)
+) -> Response:
     c = console_of(request)
     with c.db.session() as s:
-        active = store.list_terms(s, "active")
-        proposed = store.list_terms(s, "proposed")
+        active = page_of(store.list_terms(s, "active"), page)
+        proposed = page_of(store.list_terms(s, "proposed"), proposed_page, 20)
         precision = store.term_precision(s)
         keys = sorted(
-            {k for t in proposed for k in (t.discovery or {}).get("examples", []) if isinstance(k, str)}
+            {
+                k
+                for t in proposed.items
+                for k in (t.discovery or {}).get("examples", [])[:5]
+                if isinstance(k, str)
+            }
         )
         examples = repo.listings_by_keys(s, keys)
     return render(

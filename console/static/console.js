@@ -1,4 +1,5 @@
-// tertib console: keyboard review, confirmations, CSRF header for HTMX. No inline script anywhere (CSP).
+// tertib console: keyboard review, confirmations, CSRF header for HTMX, language toggle that keeps the
+// place. No inline script anywhere (CSP); nothing here reads markup or URLs out of page content.
 (function () {
   "use strict";
 
@@ -12,7 +13,7 @@
     evt.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
-  // Forms and buttons with data-confirm ask first (bulk actions).
+  // Forms with data-confirm ask first (bulk actions).
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
     var message = form.getAttribute && form.getAttribute("data-confirm");
@@ -35,6 +36,15 @@
     }
   });
 
+  // The language toggle returns to where the user is now (HTMX may have moved the review card on).
+  document.addEventListener("click", function (evt) {
+    var link = evt.target && evt.target.closest ? evt.target.closest("#lang-toggle") : null;
+    if (!link) { return; }
+    var target = new URL(link.getAttribute("href"), window.location.origin);
+    target.searchParams.set("next", window.location.pathname + window.location.search);
+    link.setAttribute("href", target.pathname + target.search);
+  }, true);
+
   function submit(form) {
     if (!form) { return; }
     if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
@@ -42,7 +52,7 @@
 
   function typing(target) {
     var tag = (target.tagName || "").toLowerCase();
-    return tag === "input" || tag === "textarea" || target.isContentEditable;
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
   }
 
   // Review keys: j/k move, a approve, r reject (then 1-6 picks the reason, Enter submits), Esc cancels.
