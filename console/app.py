@@ -157,7 +157,9 @@ def create_app(
     async def _user_error(request: Request, exc: TertibError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 400
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+            # the body passed the schema, so what the service refused is the state of the data (nothing
+            # to export, a term that is not proposed …): 409 Conflict
+            return JSONResponse({"detail": str(exc)}, status_code=404 if status == 404 else 409)
         return render(
             request,
             "error.html.j2",

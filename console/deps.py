@@ -32,6 +32,9 @@ from storage.models import AccessLogEntry
 log = logging.getLogger(__name__)
 
 DB_INT_MAX = 2**63 - 1  # ids beyond a bigint are refused by validation, not by the database
+# the API's bound: the largest integer a JSON number (a double) carries exactly; 2**63 - 1 is not one, so a
+# schema saying "maximum 9223372036854775807" lets clients send 2**63 + 1 as "valid" (schemathesis found it)
+JSON_INT_MAX = 2**53 - 1
 Id = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
 # batch number (TTB-2026-0001) or id, ASCII only (str.isdigit() accepts "¹", which int() refuses)
@@ -181,6 +184,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "request": request,
         "t": i18n.translator(lang),
         "v": i18n.value_translator(lang),
+        "attention": lambda message: i18n.attention_text(str(message), lang),
         "lang": lang,
         "here_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "user": found.user if found else None,

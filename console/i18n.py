@@ -387,6 +387,58 @@ ERRORS: tuple[tuple[re.Pattern[str], tuple[str, str]], ...] = (
 )
 
 
+# "needs attention" messages as crawler.extensions.health_checks and SweepHealth write them (English, for the
+# command line); the platform prefix is taken off before matching
+ATTENTION: tuple[tuple[re.Pattern[str], tuple[str, str]], ...] = (
+    (
+        re.compile(r"^(\d+) responses did not match the profile's paths"),
+        (
+            "{0} jawaban tidak cocok dengan pola profil (tampilan situs berubah?)",
+            "{0} responses did not match the profile's paths (a redesign?)",
+        ),
+    ),
+    (
+        re.compile(r"^(\d+) of (\S+) searches stayed blocked after retries"),
+        (
+            "{0} dari {1} pencarian tetap terblokir setelah dicoba ulang",
+            "{0} of {1} searches stayed blocked after retries",
+        ),
+    ),
+    (
+        re.compile(r"^no listings for any query"),
+        (
+            "tidak ada listing untuk kueri mana pun — terblokir, rusak, atau berubah; bukan berarti bersih",
+            "no listings for any query — blocked, broken, or changed; not clean",
+        ),
+    ),
+    (
+        re.compile(r"^(\d+) errors and no readable response"),
+        ("{0} galat dan tidak ada jawaban yang terbaca", "{0} errors and no readable response"),
+    ),
+    (
+        re.compile(r"^sandbox guard refused (\d+) requests"),
+        ("penjaga sandbox menolak {0} permintaan", "sandbox guard refused {0} requests"),
+    ),
+    (
+        re.compile(r"^(\d+) items failed in the pipelines"),
+        (
+            "{0} item gagal diproses (tidak tersimpan); lihat log",
+            "{0} items failed in the pipelines (not stored); see the log",
+        ),
+    ),
+)
+
+
+def attention_text(message: str, lang: str) -> str:
+    """A sweep's "needs attention" message in the page's language when it is a known one."""
+    index = LANGUAGES.index(lang) if lang in LANGUAGES else 0
+    for pattern, texts in ATTENTION:
+        match = pattern.search(message)
+        if match:
+            return texts[index].format(*match.groups())
+    return message
+
+
 def translator(lang: str) -> Callable[..., str]:
     index = LANGUAGES.index(lang) if lang in LANGUAGES else 0
 

@@ -99,6 +99,11 @@ SAMPLE: list[tuple[str, str, str, str | None, int, float, list[tuple[str, list[i
 ]
 
 
+# the scorer's roles for the sample's terms (crawler.terms.scorer.role_of)
+ROLES = {"bal": "bulk", "balpres": "bulk", "karungan": "bulk", "ex korea": "origin", "import": "origin",
+         "preloved": "used", "koleksi pribadi": "negative", "branded": "other"}  # fmt: skip
+
+
 def screenshot_png(title: str, colour: tuple[int, int, int]) -> bytes:
     """A plain listing-page stand-in (title bar and a photo box) so screenshots show something real."""
     image = Image.new("RGB", (480, 360), (245, 245, 245))
@@ -155,7 +160,7 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
                     "span": _span(flat, t, span),
                     "weight": w,
                     "kind": "exact",
-                    "role": "x",
+                    "role": ROLES.get(t, "other"),
                     "matched": t,
                 }
                 for t, span, w in spans
@@ -194,13 +199,13 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
                            "duration_s": 63.5},
                 "lazada": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1,
                            "duration_s": 22.1},
-                "blibli": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1,
+                "blibli": {"requests": 6, "responses": 4, "listings": 1, "candidates": 1, "captures": 1,
                            "unobservable": 2, "duration_s": 30.2},
             },
             "related_terms": {},
             "followups": {"proposed_terms": 0, "relisted": 0},
         }  # fmt: skip
-        run.needs_attention = ["blibli: 2 of 4 searches answered HTML where JSON was expected (blocked?)"]
+        run.needs_attention = ["blibli: 2 of 4 searches stayed blocked after retries"]  # health_checks' words
         if decide:
             review.approve(
                 s, ["tokopedia:1002", "shopee:12345.679"], by="sample-reviewer", at=T0 + timedelta(days=1)

@@ -263,7 +263,7 @@ def test_bulk_needs_confirmation(client: TestClient, seeded: Database) -> None:
 def test_every_page_renders(client: TestClient) -> None:
     login(client, "siti")
     expectations = {
-        "/": ["Kandidat menunggu", "<svg", '<tr class="attention"', "2 of 4 searches answered HTML"],
+        "/": ["Kandidat menunggu", "<svg", '<tr class="attention"', "2 dari 4 pencarian tetap terblokir"],
         "/review": ["Kandidat 1 dari", '<mark class="sig-pos"', "/blob/", "Riwayat penjual"],
         "/review/list": ["select-all"],
         "/batches": ["TTB-2026-0001", "batch-form"],
@@ -390,7 +390,7 @@ def test_api_roles_and_decisions(client: TestClient, seeded: Database) -> None:
     assert terms and all(t["status"] == "active" for t in terms)
     # found by the fuzz test: odd references are client errors, never 500
     assert client.get("/api/v1/batches/%C2%B9", headers=auditor).status_code == 422
-    assert client.get("/api/v1/batches/" + "9" * 30, headers=auditor).status_code == 400
+    assert client.get("/api/v1/batches/" + "9" * 30, headers=auditor).status_code == 404  # no such batch
     big = {"listing_ids": [2**63], "decision": "reject"}
     assert client.post("/api/v1/decisions", json=big, headers=analyst).status_code == 422
     # a session cookie is not an API credential

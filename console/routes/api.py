@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from console import auth
 from console.auth import Principal
-from console.deps import BATCH_REF, DB_INT_MAX, console_of
+from console.deps import BATCH_REF, JSON_INT_MAX, console_of
 from crawler import review
 from crawler.audit import overview
 from crawler.config import PLATFORMS
@@ -73,10 +73,11 @@ def api_allowed(action: str) -> Callable[[Principal], Principal]:
 
 
 RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorOut},
+    400: {"model": ErrorOut, "description": "A body that is not JSON at all"},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    409: {"model": ErrorOut, "description": "The data's state refuses the request (nothing to export …)"},
 }
 
 
@@ -105,7 +106,7 @@ def candidates(
 
 
 class DecisionIn(BaseModel):
-    listing_ids: list[Annotated[int, Field(ge=1, le=DB_INT_MAX)]] = Field(min_length=1, max_length=500)
+    listing_ids: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX)]] = Field(min_length=1, max_length=500)
     decision: Literal["approve", "reject"]
     reason: review.RejectReason | None = None
     note: str = Field(default="", max_length=2000)
@@ -146,7 +147,7 @@ class DecisionRow(BaseModel):
 def decisions(
     request: Request,
     user: Annotated[Principal, Depends(api_user)],
-    listing_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+    listing_id: Annotated[int | None, Query(ge=1, le=JSON_INT_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DecisionRow]:
     """Review decisions, newest first."""
@@ -279,7 +280,7 @@ class TermAction(BaseModel):
 @router.post("/terms/{term_id}", response_model=TermOut, responses=RESPONSES)
 def term_action(
     request: Request,
-    term_id: Annotated[int, PathParam(ge=1, le=DB_INT_MAX)],
+    term_id: Annotated[int, PathParam(ge=1, le=JSON_INT_MAX)],
     body: TermAction,
     user: Annotated[Principal, Depends(api_allowed("terms"))],
 ) -> TermOut:

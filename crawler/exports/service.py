@@ -524,7 +524,7 @@ def get_batch(session: Session, ref: str) -> TakedownBatch:
     """A batch by number (``TTB-2026-0001``) or database id."""
     ref = ref.strip()
     batch = session.scalars(select(TakedownBatch).where(TakedownBatch.number == ref)).first()
-    if batch is None and ref.isdigit():
+    if batch is None and ref.isascii() and ref.isdigit() and int(ref) < 2**63:  # beyond: no such id
         batch = session.get(TakedownBatch, int(ref))
     if batch is None:
         raise NotFound(f"no such batch: {ref}")
