@@ -10,6 +10,7 @@ Passwords come from a hidden prompt, or one line on stdin with ``--password-stdi
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -57,6 +58,7 @@ def serve(
     Example: tertib serve --host 127.0.0.1 --port 8080 --workers 2 --trusted-proxy 127.0.0.1
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from console.app import create_app
 
@@ -72,16 +74,38 @@ def serve(
         trusted_proxies=tuple(trusted_proxy or ()),
         access_log=access_log_target(access_log_path, settings.data_dir),
     )
+    sock = _listening_socket(host, port)
     common.err_console.print(f"tertib console on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    run = {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
+    quiet = {"log_level": "warning", "access_log": False, "proxy_headers": False}  # our own access log
     if workers == 1:
         app = create_app(settings, db, secure_cookies=secure_cookies, trusted_proxies=options.trusted_proxies)
         configure_access_log(options.access_log)
-        uvicorn.run(app, **run)  # type: ignore[arg-type]
+        uvicorn.Server(uvicorn.Config(app, **quiet)).run(sockets=[sock])  # type: ignore[arg-type]
         return
     db.analyze()  # once, here, not in every worker
     os.environ[ENV] = options.to_env()
-    uvicorn.run("console.asgi:app", factory=True, workers=workers, **run)  # type: ignore[arg-type]
+    config = uvicorn.Config("console.asgi:app", factory=True, workers=workers, **quiet)  # type: ignore[arg-type]
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The listening socket (shared by ``--workers``), made as TCP explicitly.
+
+    uvicorn's own (``socket.socket(AF_INET)``) has ``proto == 0``, and asyncio sets ``TCP_NODELAY`` only on
+    connections whose socket says ``IPPROTO_TCP``: without it every response waited ~40 ms for the
+    client's delayed ACK (measured: a static file 44 ms with two workers, 2 ms with one).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 users_app = typer.Typer(
