@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,18 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from console_pages import build  # noqa: E402
+from console_pages import PASSWORD, USER, prepare  # noqa: E402
 
-from crawler.config import load_settings  # noqa: E402
-from storage.db import Database  # noqa: E402
-
-USER, PASSWORD = "bench", "bench-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from sandbox.server import free_port  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -53,28 +43,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def prepare(data: Path, listings: int, candidates: int) -> None:
-    from console import auth
-
-    data.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
-    with db.session() as s:
-        fresh = not auth.list_users(s)
-    if fresh:
-        started = time.perf_counter()
-        db.dispose()
-        build(data / "tertib.sqlite3", listings, candidates)
-        with db.session() as s:
-            auth.add_user(s, USER, "analyst", PASSWORD, actor="bench")
-        took = time.perf_counter() - started
-        print(f"built {listings:,} listings / {candidates:,} candidates in {took:.1f} s")
-    db.dispose()
-
-
 def start_server(data: Path, source: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
     # every client signs in from 127.0.0.1: no back-off for the bench's own sign-ins
     env.update(
@@ -177,7 +147,7 @@ def main() -> None:
 
     data = args.keep or Path(tempfile.mkdtemp(prefix="tertib-console-load-"))
     if args.source.resolve() == ROOT:
-        prepare(data, args.listings, args.candidates)
+        prepare(data, args.listings, args.candidates)[1].dispose()
     elif not (data / "tertib.sqlite3").is_file():
         raise SystemExit("--source needs a data dir prepared by this tree's bench (--keep DIR)")
     proc, url = start_server(data, args.source.resolve(), args.workers)

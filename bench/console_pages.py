@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from crawler.config import load_settings  # noqa: E402
+from crawler.config import Settings, load_settings  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 PLATFORMS = ("tokopedia", "shopee", "lazada", "blibli", "facebook", "instagram", "tiktokshop")
@@ -187,6 +187,30 @@ def build(path: Path, listings: int, candidates: int, seed: int = 7) -> None:
     con.close()
 
 
+USER, PASSWORD = "bench", "bench-password"
+
+
+def prepare(data: Path, listings: int, candidates: int) -> tuple[Settings, Database]:
+    """The installation in ``data``: built (with the bench user) unless it is there already."""
+    from console import auth
+
+    data.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(env={}, data_dir=data)
+    db = Database(settings.db_url)
+    db.migrate()
+    with db.session() as s:
+        fresh = not auth.list_users(s)
+    if fresh:
+        started = time.perf_counter()
+        db.dispose()
+        build(data / "tertib.sqlite3", listings, candidates)
+        with db.session() as s:
+            auth.add_user(s, USER, "analyst", PASSWORD, actor="bench")
+        took = time.perf_counter() - started
+        print(f"built {listings:,} listings / {candidates:,} candidates in {took:.1f} s")
+    return settings, db
+
+
 def measure(client: object, paths: list[str], repeat: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for path in paths:
@@ -212,26 +236,10 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
-    from console import auth
     from console.app import create_app
 
     data = args.keep or Path(tempfile.mkdtemp(prefix="tertib-console-bench-"))
-    data.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
-    with db.session() as s:
-        fresh = not auth.list_users(s)
-    if fresh:
-        started = time.perf_counter()
-        db.dispose()
-        build(data / "tertib.sqlite3", args.listings, args.candidates)
-        with db.session() as s:
-            auth.add_user(s, "bench", "analyst", "bench-password", actor="bench")
-        print(
-            f"built {args.listings:,} listings / {args.candidates:,} candidates "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+    settings, db = prepare(data, args.listings, args.candidates)
     from console.paging import cursor
     from crawler import review
     from storage.models import Capture
@@ -258,9 +266,7 @@ def main() -> None:
                     conn.exec_driver_sql(sql)
                 conn.exec_driver_sql("ANALYZE")
         with TestClient(create_app(settings, db)) as client:
-            r = client.post(
-                "/login", data={"username": "bench", "password": "bench-password"}, follow_redirects=False
-            )
+            r = client.post("/login", data={"username": USER, "password": PASSWORD}, follow_redirects=False)
             assert r.status_code == 303
             results.append(measure(client, paths, args.repeat))
     print(f"{'page':44} {'schema idx ms':>14} {'+extra idx ms':>14} {'ratio':>7}  target < 200 ms")

@@ -137,20 +137,27 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)))
 
 
+def _end_sessions_and_log(session: Session, user: User, *, action: str, reason: str, actor: str) -> int:
+    """End every session of ``user`` and append the account change to the custody log; returns how many
+    sessions ended."""
+    ended = revoke_sessions(session, user.id, reason=reason)
+    custody.append(
+        session,
+        actor=actor,
+        action=action,
+        object_type="user",
+        object_id=user.name,
+        details={"sessions_ended": ended},
+    )
+    return ended
+
+
 def disable_user(session: Session, name: str, *, actor: str) -> User:
     """Disable an account: its sessions end and its API token is revoked, at once."""
     user = get_user(session, name)
     user.disabled = True
     user.api_token_hash = None
-    ended = revoke_sessions(session, user.id, reason="disabled")
-    custody.append(
-        session,
-        actor=actor,
-        action="user_disable",
-        object_type="user",
-        object_id=user.name,
-        details={"sessions_ended": ended},
-    )
+    _end_sessions_and_log(session, user, action="user_disable", reason="disabled", actor=actor)
     return user
 
 
@@ -159,31 +166,14 @@ def set_password(session: Session, name: str, password: str, *, actor: str) -> U
     _check_password_rules(password)
     user = get_user(session, name)
     user.password_hash = hash_password(password)
-    ended = revoke_sessions(session, user.id, reason="password_changed")
-    custody.append(
-        session,
-        actor=actor,
-        action="user_password",
-        object_type="user",
-        object_id=user.name,
-        details={"sessions_ended": ended},
-    )
+    _end_sessions_and_log(session, user, action="user_password", reason="password_changed", actor=actor)
     return user
 
 
 def logout_everywhere(session: Session, name: str, *, actor: str) -> int:
     """End every session of the account (a lost laptop); returns how many were open."""
     user = get_user(session, name)
-    ended = revoke_sessions(session, user.id, reason="revoked")
-    custody.append(
-        session,
-        actor=actor,
-        action="user_logout",
-        object_type="user",
-        object_id=user.name,
-        details={"sessions_ended": ended},
-    )
-    return ended
+    return _end_sessions_and_log(session, user, action="user_logout", reason="revoked", actor=actor)
 
 
 def token_digest(token: str) -> str:

@@ -3,49 +3,39 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import console_sample as sample
 import pytest
+from console_helpers import PASSWORDS, fresh_settings, installation, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from console import auth, sample
+from console import auth
 from console.app import create_app
 from console.views import highlight
 from crawler.cli import main
-from crawler.config import Settings, load_settings
+from crawler.config import Settings
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision, Sweep, User
 
-PASSWORDS = {"siti": "siti-password", "audi": "audi-password", "staf": "staf-password"}
+
+def _seed(db: Database, settings: Settings) -> None:
+    sample.seed_sample(db, settings)
+    sample.seed_batch(db, settings)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One seeded data dir per module (sample rows, one exported and rechecked batch, three users)."""
-    data = tmp_path_factory.mktemp("web") / "data"
-    data.mkdir()
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
-    sample.seed_sample(db, settings)
-    sample.seed_batch(db, settings)
-    with db.session() as s:
-        auth.add_user(s, "siti", "analyst", PASSWORDS["siti"], actor="test")
-        auth.add_user(s, "audi", "auditor", PASSWORDS["audi"], actor="test")
-        auth.add_user(s, "staf", "staff", PASSWORDS["staf"], actor="test")
-    db.dispose()
-    return data
+    return installation(tmp_path_factory.mktemp("web"), _seed)
 
 
 @pytest.fixture
 def settings(template: Path, tmp_path: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    return load_settings(env={}, data_dir=data)
+    return fresh_settings(template, tmp_path)
 
 
 @pytest.fixture
@@ -62,12 +52,7 @@ def client(seeded: Database, settings: Settings) -> Iterator[TestClient]:
 
 
 def login(client: TestClient, name: str) -> str:
-    r = client.post("/login", data={"username": name, "password": PASSWORDS[name]}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    page = client.get("/review")
-    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert match
-    return match.group(1)
+    return sign_in(client, name)
 
 
 def decisions(db: Database) -> list[tuple[int, str, str]]:

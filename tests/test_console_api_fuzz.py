@@ -9,19 +9,20 @@ does not conform to the document (status code documented, content type, body sch
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import console_sample as sample
 import pytest
 import schemathesis
+from console_helpers import installation as make_installation
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from console import auth, sample
+from console import auth
 from console.app import create_app
-from crawler.config import load_settings
+from crawler.config import Settings, load_settings
 from storage.db import Database
 
 pytestmark = pytest.mark.slow
@@ -29,19 +30,19 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
-    data: Path = tmp_path_factory.mktemp("fuzz") / "data"
-    data.mkdir()
+    def seed(db: Database, settings: Settings) -> None:
+        sample.seed_sample(db, settings)
+        sample.seed_batch(db, settings)
+        sample.seed_hostile(db, settings)
+
+    data = make_installation(tmp_path_factory.mktemp("fuzz"), seed, users=("siti", "audi"))
     settings = load_settings(env={}, data_dir=data)
     db = Database(settings.db_url)
-    db.migrate()
-    sample.seed_sample(db, settings)
-    sample.seed_batch(db, settings)
-    sample.seed_hostile(db, settings)
-    tokens = {}
     with db.session() as s:
-        for name, role in (("fuzz", "analyst"), ("audit", "auditor")):
-            auth.add_user(s, name, role, f"{name}-password", actor="test")
-            tokens[role] = auth.issue_token(s, name, actor="test")
+        tokens = {
+            role: auth.issue_token(s, name, actor="test")
+            for name, role in (("siti", "analyst"), ("audi", "auditor"))
+        }
     yield create_app(settings, db), tokens
     db.dispose()
 

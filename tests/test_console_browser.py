@@ -7,22 +7,19 @@ then `tertib serve --port P` as a subprocess. Decisions are checked in the datab
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import console_sample as sample
 import pytest
+from console_helpers import served, tertib_env
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from console import sample
 from crawler.config import load_settings
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision
@@ -49,12 +46,6 @@ class Console:
     data_dir: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _tertib(env: dict[str, str], *args: str, stdin: str = "") -> None:
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", *args],
@@ -77,35 +68,13 @@ def _start(base: Path, seed: Callable[[Database, Any], object]) -> Iterator[Cons
     db = Database(settings.db_url)
     db.migrate()
     seed(db, settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
-    env["TERTIB_DATA_DIR"] = str(data)
+    env = tertib_env(data)
     _tertib(env, "users", "add", "siti", "--role", "analyst", "--password-stdin", stdin="siti-password\n")
     _tertib(env, "users", "add", "audi", "--role", "auditor", "--password-stdin", stdin="audi-password\n")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read() if proc.stderr else b""
-                raise RuntimeError(f"tertib serve did not start: {err!r}")
-            time.sleep(0.2)
-        yield Console(url, db, data)
+        with served(data) as url:
+            yield Console(url, db, data)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         db.dispose()
 
 

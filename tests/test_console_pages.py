@@ -4,35 +4,26 @@ instead of JSON, grouped signals, paging on every list, friendly error pages, ac
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import console_sample as sample
 import pytest
+from console_helpers import app_client, fresh_settings, installation, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from console import auth, sample
-from console.app import create_app
 from console.views import group_signals
-from crawler.config import Settings, load_settings
+from crawler.config import Settings
 from storage.db import Database
 from storage.models import Capture, Listing, Score
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("pages") / "data"
-    data.mkdir()
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
+def _seed(db: Database, settings: Settings) -> None:
     sample.seed_sample(db, settings)
     sample.seed_batch(db, settings)
     with db.session() as s:
-        auth.add_user(s, "siti", "analyst", "siti-password", actor="test")
-        auth.add_user(s, "audi", "auditor", "audi-password", actor="test")
         # 120 more captures, so the evidence list has pages
         first = s.scalars(select(Capture)).first()
         assert first is not None
@@ -62,31 +53,25 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "shared_handles": ["wa:6281200000001"], "same_seller": True,
             "thresholds": {"title": 85, "image_max": 8},
         }  # fmt: skip
-    db.dispose()
-    return data
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return installation(tmp_path_factory.mktemp("pages"), _seed, users=("siti", "audi"))
 
 
 @pytest.fixture
 def settings(template: Path, tmp_path: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    return load_settings(env={}, data_dir=data)
+    return fresh_settings(template, tmp_path)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    db = Database(settings.db_url)
-    with TestClient(create_app(settings, db)) as c:
+    with app_client(settings) as c:
         yield c
-    db.dispose()
 
 
-def login(client: TestClient, name: str = "siti") -> str:
-    r = client.post("/login", data={"username": name, "password": f"{name}-password"}, follow_redirects=False)
-    assert r.status_code == 303
-    match = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text)
-    assert match
-    return match.group(1)
+login = sign_in
 
 
 def test_dashboard_shows_health_per_platform(client: TestClient) -> None:

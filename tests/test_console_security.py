@@ -1,7 +1,7 @@
 """Hostile content: every console page, error page, partial and download shows seller text as text.
 
 A sample installation gets listings, sellers, handles, terms, capture metadata, sweep health and a batch
-whose every seller-controlled string is a markup payload (:data:`console.sample.HOSTILE`: a script tag, an
+whose every seller-controlled string is a markup payload (:data:`console_sample.HOSTILE`: a script tag, an
 event attribute, ``hx-*`` and ``data-hx-*`` attributes that would POST with the analyst's CSRF token, a
 ``javascript:`` link and an attribute break-out). Each page is parsed as a browser would and must contain no
 element, attribute or URL that came from the payloads; the ``next`` parameter and path segments carry the
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
+import console_sample as sample
 import pytest
+from console_helpers import fresh_settings, installation, sign_in
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -27,9 +28,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from console import auth, sample
+from console import auth
 from console.app import create_app
-from crawler.config import Settings, load_settings
+from crawler.config import Settings
 from crawler.hostile import markdown_text, safe_url, spreadsheet_text
 from storage.db import Database
 from storage.models import Capture, CustodyEntry, Sweep, TakedownBatch
@@ -116,27 +117,19 @@ def test_the_checker_catches_every_payload_unescaped() -> None:
 # -- the installation --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("hostile") / "data"
-    data.mkdir()
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
+def _seed(db: Database, settings: Settings) -> None:
     sample.seed_sample(db, settings)
     sample.seed_hostile(db, settings)
-    with db.session() as s:
-        auth.add_user(s, "siti", "analyst", "siti-password", actor="test")
-        auth.add_user(s, "audi", "auditor", "audi-password", actor="test")
-    db.dispose()
-    return data
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return installation(tmp_path_factory.mktemp("hostile"), _seed, users=("siti", "audi"))
 
 
 @pytest.fixture
 def settings(template: Path, tmp_path: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    return load_settings(env={}, data_dir=data)
+    return fresh_settings(template, tmp_path)
 
 
 @pytest.fixture
@@ -152,12 +145,7 @@ def client(db: Database, settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-def login(client: TestClient, name: str = "siti") -> str:
-    r = client.post("/login", data={"username": name, "password": f"{name}-password"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    match = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text)
-    assert match
-    return match.group(1)
+login = sign_in
 
 
 def ids(db: Database) -> dict[str, str]:

@@ -16,50 +16,43 @@ import dataclasses
 import json
 import logging
 import re
-import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import console_sample as sample
 import httpx
 import pytest
 import uvicorn
+from console_helpers import PASSWORDS, fresh_settings, installation, served, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from console import auth, sample
+from console import auth
 from console.app import create_app
 from console.limiter import client_address, parse_networks
-from crawler.config import Settings, load_settings
+from crawler.config import Settings
+from sandbox.server import free_port
 from storage.db import Database
 from storage.models import AccessLogEntry, ConsoleSession, CustodyEntry, LoginLimit
 
-PASSWORD = "siti-password"
+PASSWORD = PASSWORDS["siti"]
+
+
+def _seed(db: Database, settings: Settings) -> None:
+    sample.seed_sample(db, settings)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("sessions") / "data"
-    data.mkdir()
-    settings = load_settings(env={}, data_dir=data)
-    db = Database(settings.db_url)
-    db.migrate()
-    sample.seed_sample(db, settings)
-    with db.session() as s:
-        auth.add_user(s, "siti", "analyst", PASSWORD, actor="test")
-        auth.add_user(s, "audi", "auditor", "audi-password", actor="test")
-    db.dispose()
-    return data
+    return installation(tmp_path_factory.mktemp("sessions"), _seed, users=("siti", "audi"))
 
 
 @pytest.fixture
 def settings(template: Path, tmp_path: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    return load_settings(env={}, data_dir=data, console_login_backoff=600)
+    return fresh_settings(template, tmp_path, console_login_backoff=600)
 
 
 @pytest.fixture
@@ -71,14 +64,6 @@ def db(settings: Settings) -> Iterator[Database]:
 
 def app_client(db: Database, settings: Settings, **kw: object) -> TestClient:
     return TestClient(create_app(settings, db, **kw))  # type: ignore[arg-type]
-
-
-def sign_in(client: TestClient, name: str = "siti", password: str = PASSWORD) -> str:
-    r = client.post("/login", data={"username": name, "password": password}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    match = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text)
-    assert match
-    return match.group(1)
 
 
 def schedules(db: Database) -> set[str]:
@@ -182,16 +167,10 @@ def test_users_cli_password_sessions_logout(
 # -- sign-in limits ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(db: Database, settings: Settings) -> Iterator[str]:
     """The console under uvicorn in a thread on a free loopback port (real concurrency: its threadpool)."""
-    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=_free_port(), log_level="error")
+    config = uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=free_port(), log_level="error")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -325,38 +304,11 @@ def test_wacz_download_is_in_the_access_log_not_in_custody(
 def test_serve_with_two_workers_shares_sessions_and_logs_access(settings: Settings, tmp_path: Path) -> None:
     """``tertib serve --workers 2``: a session opened in one worker is valid in the other, and both write
     the JSON access log."""
-    import os
-    import subprocess
-    import sys
-
-    port = _free_port()
     log_file = tmp_path / "access.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
-    env["TERTIB_DATA_DIR"] = str(settings.data_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), "--workers", "2",
-         "--access-log", str(log_file)],
-        env=env, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                proc.stderr.read() if proc.stderr else b""
-            )
-            time.sleep(0.3)
+    with served(settings.data_dir, "--workers", "2", "--access-log", str(log_file)) as url:
         with httpx.Client(base_url=url) as client:
             assert client.post("/login", data={"username": "siti", "password": PASSWORD}).status_code == 303
             codes = {client.get("/review").status_code for _ in range(12)}  # spread over both workers
         assert codes == {200}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     lines = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
     assert sum(1 for line in lines if line["path"] == "/review" and line["user"] == "siti") == 12

@@ -1,4 +1,5 @@
-"""A small, realistic sample installation for the console's tests and README screenshots.
+"""A small, realistic sample installation for the console's tests and README screenshots (test data: it
+lives with the tests, so no platform name is written into the console package).
 
 :func:`seed_sample` inserts rows directly (through ``storage.repositories`` and the review service): sellers
 linked by a WhatsApp handle across Tokopedia and Shopee, scored candidates with explanation spans, captures
