@@ -12,7 +12,14 @@ Settings that matter:
   (``{sandbox_url}/{platform-key}``) instead of its real base URL.
 - ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
+- ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
+  active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+- ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
+  (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
+  (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
+  per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request`` (default) or
+  ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See ``crawler/proxies.py``.
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -63,6 +70,23 @@ class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names it."""
 
 
+def check_http_url(url: str, what: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; else a :class:`ConfigError` naming it
+    (``--sandbox ftp://…`` or ``not-a-url`` must fail at once, not hang a crawl)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} must be an http:// or https:// URL with a host")
+    if port == 0:
+        raise ConfigError(f"{what} {url!r} has port 0")
+    return url.strip()
+
+
 def sandbox_base_urls(root: str) -> dict[str, str]:
     root = root.rstrip("/")
     return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
@@ -78,6 +102,7 @@ class Settings:
     threshold_strong: float = 0.85
     threshold_candidate: float = 0.6
     threshold_weak: float = 0.3
+    model: str = "auto"  # crawler/terms/model.py: auto / packaged / rules / a model file
     recheck_days: tuple[int, ...] = (1, 3, 7, 30)
     timezone: str = "Asia/Jakarta"
     warc_max_bytes: int = 1_000_000_000
@@ -102,6 +127,13 @@ class Settings:
     console_client_free: int = 20
     console_login_backoff: float = 15.0
     console_login_backoff_max: float = 900.0
+    # egress proxies (crawler/proxies.py): none configured = direct, as before
+    proxies: tuple[str, ...] = ()
+    proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    proxies_file: str = ""
+    proxy_rotation: str = "request"
+    proxy_cooldown: float = 60.0
+    proxy_max_failures: int = 3
 
     # -- derived paths -------------------------------------------------------------------------
     @property
@@ -168,10 +200,18 @@ def _coerce(name: str, value: Any) -> Any:
             if not days or any(d <= 0 for d in days):
                 raise ValueError
             return days
+        if name == "sandbox_url":
+            return check_http_url(str(value), "sandbox URL") if value else ""
         if name == "base_urls":
             if not isinstance(value, Mapping):
                 raise ValueError
             return {str(k): str(v) for k, v in value.items()}
+        if name == "proxies":
+            return _proxy_list(value)
+        if name == "proxies_by_platform":
+            if not isinstance(value, Mapping):
+                raise ValueError
+            return {str(k).lower(): _proxy_list(v) for k, v in value.items()}
         if isinstance(default, float):
             return float(value)
         if isinstance(default, int) and not isinstance(default, bool):
@@ -179,6 +219,15 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r} has an unusable value: {value!r}") from None
+
+
+def _proxy_list(value: Any) -> tuple[str, ...]:
+    """``"a, b"``, ``"a b"`` or ``["a", "b"]`` → ``("a", "b")`` (each validated in crawler.proxies)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def load_settings(
@@ -192,9 +241,15 @@ def load_settings(
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text (binary?)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} is not a TOML table")
         section = data.get("tertib", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"[tertib] in {path} must be a table")
         for key, value in section.items():
             if key not in _FIELDS:
                 raise ConfigError(f"unknown setting {key!r} in {path}")
@@ -204,8 +259,15 @@ def load_settings(
 
     for name in _FIELDS:
         env_name = f"TERTIB_{name.upper()}"
-        if env_name in env and name != "base_urls":
+        if env_name in env and name not in ("base_urls", "proxies_by_platform"):
             values[name] = _coerce(name, env[env_name])
+    by_platform = dict(values.get("proxies_by_platform", {}))
+    for platform in PLATFORMS:  # TERTIB_PROXIES_SHOPEE=…: one platform's pool
+        env_name = f"TERTIB_PROXIES_{platform.upper()}"
+        if env_name in env:
+            by_platform[platform] = _proxy_list(env[env_name])
+    if by_platform:
+        values["proxies_by_platform"] = by_platform
 
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
     base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}

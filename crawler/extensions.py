@@ -3,7 +3,11 @@
 :class:`SweepHealth` turns the per-platform counters (``tertib/<platform>/<counter>`` in the Scrapy stats)
 into the run record, Spidermon-style: a platform that returned no listings for any query, whose responses
 stopped matching the profile's JSON paths, or that was mostly blocked is flagged as *needs attention* in
-the run summary instead of being reported as clean. It also stores the platforms' related-keyword
+the run summary instead of being reported as clean. A shape change is told apart from a block: a block page
+(captcha, login wall, 403/429 …) never reaches the shape check, an empty result list is not a change, and
+the message names the paths that went missing (``SearchPage.missing_paths``, collected by the spider in
+``shape_changes`` and stored in ``SweepRun.stats["shape_changes"]``); ``tertib sweep --strict`` exits
+non-zero on any of these. It also stores the platforms' related-keyword
 suggestions for discovery. Thresholds: ``HEALTH_MAX_BLOCKED_SHARE`` (0.5).
 
 :class:`SweepProgress` (``TERTIB_PROGRESS``) shows one Rich progress line per platform.
@@ -37,6 +41,8 @@ COUNTERS = (
     "hidden",
     "item_errors",
     "block_retries",
+    "detail_unobservable",
+    "evidence_unobservable",
 )
 
 
@@ -48,8 +54,25 @@ def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dic
     return out
 
 
+SHAPE_CHANGED = "shape changed"  # the words health messages (and readers such as the console) use
+MAX_PATHS_SHOWN = 4
+
+
+def shape_message(platform: str, answers: int, responses: float, missing: dict[str, int] | None) -> str:
+    """``tokopedia: shape changed — 3 of 5 answers no longer match its profile; missing: a.b (3)``."""
+    paths = sorted((missing or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{path} ({count})" for path, count in paths[:MAX_PATHS_SHOWN])
+    more = f" and {len(paths) - MAX_PATHS_SHOWN} more" if len(paths) > MAX_PATHS_SHOWN else ""
+    return f"{platform}: {SHAPE_CHANGED} — {answers} of {responses:g} answers no longer match its profile" + (
+        f"; missing: {shown}{more}" if shown else ""
+    )
+
+
 def health_checks(
-    per_platform: dict[str, dict[str, float]], queries: int, max_blocked_share: float = 0.5
+    per_platform: dict[str, dict[str, float]],
+    queries: int,
+    max_blocked_share: float = 0.5,
+    shape_changes: dict[str, dict[str, int]] | None = None,
 ) -> list[str]:
     """Messages for platforms whose results cannot be trusted as "clean"."""
     problems: list[str] = []
@@ -57,8 +80,12 @@ def health_checks(
         responses = counts["responses"]
         if counts["shape_mismatch"]:
             problems.append(
-                f"{platform}: {counts['shape_mismatch']} responses did not match the profile's paths"
-                " (a redesign?)"
+                shape_message(
+                    platform,
+                    int(counts["shape_mismatch"]),
+                    responses,
+                    (shape_changes or {}).get(platform),
+                )
             )
         # blocks a polite retry got past are normal; only final UNOBSERVABLE attempts cost coverage
         searches = responses - counts.get("block_retries", 0)  # polite retries are not new searches
@@ -70,7 +97,21 @@ def health_checks(
             problems.append(f"{platform}: no listings for any query — blocked, broken, or changed; not clean")
         if counts["requests"] and not responses:
             problems.append(f"{platform}: {counts['errors']} errors and no readable response")
+        gaps = evidence_gaps(counts)
+        if gaps:
+            problems.append(f"{platform}: evidence could not be taken for {gaps} candidate(s)")
+        if counts.get("detail_unobservable"):
+            problems.append(
+                f"{platform}: {counts['detail_unobservable']:g} listing pages stayed blocked or failed; those"
+                " listings are scored on their search result only (candidates may be missed)"
+            )
     return problems
+
+
+def evidence_gaps(counts: dict[str, float]) -> int:
+    """Candidates without an observable capture: blocked pages, or captures never committed."""
+    missing = max(0, int(counts.get("candidates", 0)) - int(counts.get("captures", 0)))
+    return missing + int(counts.get("evidence_unobservable", 0))
 
 
 class SweepHealth:
@@ -120,17 +161,36 @@ class SweepHealth:
         for platform, counts in per_platform.items():
             started = self.platform_started.get(platform, now)
             counts["duration_s"] = round(self.platform_last.get(platform, now) - started, 1)
+        shape_changes = {p: dict(paths) for p, paths in getattr(spider, "shape_changes", {}).items() if paths}
         attention = health_checks(
             per_platform,
             len(getattr(spider, "queries", [])),
             self.crawler.settings.getfloat("HEALTH_MAX_BLOCKED_SHARE", 0.5),
+            shape_changes,
         )
         if stats.get("tertib/sandbox_guard/refused"):
             attention.append(f"sandbox guard refused {stats['tertib/sandbox_guard/refused']} requests")
+        # egress: each proxy's state (active, cooling, retired) and why a retired one was retired
+        pool = self.crawler.settings.get("TERTIB_PROXY_POOL")
+        proxies = pool.snapshot() if pool is not None else []
+        if pool is not None:
+            attention.extend(pool.health_messages())
         item_errors = int(stats.get("tertib/item_errors", 0))
         if item_errors:
             attention.append(f"{item_errors} items failed in the pipelines (not stored); see the log")
+        requests = sum(int(c["requests"]) for c in per_platform.values())
+        responses = sum(int(c["responses"]) for c in per_platform.values())
+        if platforms and not responses:
+            # a sweep that fetched nothing (site down, refused, no browser) is a failure, never a pass
+            attention.append(
+                f"nothing was fetched: {requests} requests, no readable response from any platform"
+            )
+        gaps = sum(evidence_gaps(c) for c in per_platform.values())
         status = "completed" if reason == "finished" and not item_errors else "failed"
+        if reason == "shutdown":
+            status = "interrupted"  # SIGTERM/SIGINT (crawler.sweep.StopOnSignal)
+        elif platforms and not responses:
+            status = "failed"
         if status == "completed" and attention:
             status = "partial"
         related = {p: sorted(t) for p, t in getattr(spider, "related_terms", {}).items() if t}
@@ -141,6 +201,8 @@ class SweepHealth:
             "platforms": per_platform,
             "needs_attention": attention,
             "related_terms": related,
+            "shape_changes": shape_changes,
+            "proxies": proxies,
         }
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
@@ -157,8 +219,11 @@ class SweepHealth:
                         stats={
                             "platforms": per_platform,
                             "related_terms": related,
+                            "shape_changes": shape_changes,
+                            "proxies": proxies,
                             "duration_s": self.result["duration_s"],
                             "reason": reason,
+                            "evidence_gaps": gaps,
                         },
                         needs_attention=attention,
                     )

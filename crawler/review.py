@@ -4,7 +4,10 @@ Service functions (the web console reuses them; each works in the caller's sessi
 
 - :func:`review_queue` — candidates (``Listing.verdict`` ``strong``/``candidate``) that have no decision yet,
   highest score first. A listing's state is its *latest* decision (by ``decided_at``, then id): approving
-  and later rejecting leaves it rejected, and the exporter skips it.
+  and later rejecting leaves it rejected, and the exporter skips it. ``order="uncertain"`` (active
+  learning) also takes ``weak`` listings and puts first those the model is least sure about (score — the
+  model's calibrated probability — closest to :data:`UNCERTAIN_AT`): a decision there teaches the next
+  ``tertib model train`` the most.
 - :func:`approve` / :func:`reject` — record a :class:`storage.models.ReviewDecision` per listing (linked to
   the listing's latest score) and append one custody entry per decision, actor = the reviewer.
 - :func:`term_precision` — per term, how many decided listings whose latest score matched it were
@@ -47,6 +50,9 @@ from storage.models import Capture, Listing, ReviewDecision, Score, Seller
 log = logging.getLogger(__name__)
 
 QUEUE_VERDICTS: tuple[str, ...] = ("strong", "candidate")
+UNCERTAIN_VERDICTS: tuple[str, ...] = ("strong", "candidate", "weak")
+UNCERTAIN_AT = 0.5  # the calibrated probability at which the model knows least
+ORDERS: tuple[str, ...] = ("score", "uncertain")
 
 
 class RejectReason(StrEnum):
@@ -155,22 +161,34 @@ class QueueItem:
     first_seen: datetime
 
 
+def _verdicts(order: str) -> tuple[str, ...]:
+    if order not in ORDERS:
+        raise UsageError(f"unknown order {order!r}; use one of: {', '.join(ORDERS)}")
+    return UNCERTAIN_VERDICTS if order == "uncertain" else QUEUE_VERDICTS
+
+
 @cache
-def _queue_statement(by_platform: bool, by_score: bool) -> Select[Listing, str | None]:
+def _queue_statement(by_platform: bool, by_score: bool, order: str) -> Select[Listing, str | None]:
     """The queue query with bound parameters (``platform``, ``min_score``, ``limit``, ``offset``); built
-    once per filter combination: constructing a statement costs more than running it on a warm database."""
+    once per filter combination and order: constructing a statement costs more than running it on a warm
+    database."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
     query = (
         select(Listing, Seller.name)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
-        .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+        .where(Listing.verdict.in_(_verdicts(order)), ~decided)
     )
     if by_platform:
         query = query.where(Listing.platform == bindparam("platform"))
     if by_score:
         query = query.where(Listing.score_value >= bindparam("min_score"))
+    keys = (
+        (func.abs(Listing.score_value - UNCERTAIN_AT), Listing.id)
+        if order == "uncertain"
+        else (Listing.score_value.desc(), Listing.id)
+    )
     return (
-        query.order_by(Listing.score_value.desc(), Listing.id)
+        query.order_by(*keys)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
@@ -182,11 +200,13 @@ def review_queue(
     min_score: float | None = None,
     limit: int = 50,
     offset: int = 0,
+    order: str = "score",
 ) -> list[QueueItem]:
-    """Undecided candidates, highest score first (ties: oldest listing first)."""
+    """Undecided candidates, highest score first (ties: oldest listing first); with
+    ``order="uncertain"`` undecided weak-or-better listings, least certain first (see module docstring)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
-    query = _queue_statement(bool(platform), min_score is not None)
+    query = _queue_statement(bool(platform), min_score is not None, order)
     params = {"platform": platform, "min_score": min_score, "limit": limit, "offset": offset}
     return [_queue_item(listing, name) for listing, name in session.execute(query, params).unique().all()]
 
@@ -222,9 +242,9 @@ def review_queue_from(
     backwards: bool = False,
     limit: int = 50,
 ) -> list[QueueItem]:
-    """Keyset paging of the queue: the ``limit`` candidates right after ``position`` (score, listing id) in
-    queue order — or right before it with ``backwards`` (still returned in queue order). Costs the same
-    however deep the position is, unlike an offset."""
+    """Keyset paging of the queue (score order): the ``limit`` candidates right after ``position`` (score,
+    listing id) in queue order — or right before it with ``backwards`` (still returned in queue order).
+    Costs the same however deep the position is, unlike an offset."""
     params = {"score": position[0], "listing_id": position[1], "platform": platform, "limit": limit}
     rows = session.execute(_keyset_statement(bool(platform), not backwards), params).unique().all()
     items = [_queue_item(listing, seller_name) for listing, seller_name in rows]
@@ -246,10 +266,12 @@ def _queue_item(listing: Listing, seller_name: str | None) -> QueueItem:
     )
 
 
-def queue_size(session: Session, platform: str | None = None, min_score: float | None = None) -> int:
+def queue_size(
+    session: Session, platform: str | None = None, min_score: float | None = None, order: str = "score"
+) -> int:
     """How many candidates wait; counts ids only (no seller join), ~10x faster at 100k candidates."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
-    query = select(func.count(Listing.id)).where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+    query = select(func.count(Listing.id)).where(Listing.verdict.in_(_verdicts(order)), ~decided)
     if platform:
         query = query.where(Listing.platform == platform)
     if min_score is not None:
@@ -336,6 +358,7 @@ def _decide(
             action="review",
             object_type="listing",
             object_id=listing.listing_key,
+            object_digest=custody.row_digest(custody.decision_fields(row)),
             details={
                 "decision": decision,
                 "decision_id": row.id,
@@ -437,6 +460,9 @@ class ReviewCard:
     signals: list[dict[str, Any]] = field(default_factory=list)
     screenshot: Path | None = None
     relist_parent: str | None = None
+    # the learned model's part of the score (model_version, rule_score, probability, features, product);
+    # empty for scores made by the rules alone
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 def screenshot_path(blob_dir: Path, sha256: str) -> Path:
@@ -489,6 +515,11 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
         verdict=listing.verdict,
         seller=seller_text,
         signals=list((explanation or {}).get("signals") or []),
+        model={
+            k: (explanation or {})[k]
+            for k in ("model_version", "rule_score", "probability", "features", "product")
+            if (explanation or {}).get(k) is not None
+        },
         screenshot=shot,
         relist_parent=f"{parent.listing_key} {parent.url}" if parent else None,
     )
@@ -586,16 +617,21 @@ app = typer.Typer(no_args_is_help=True, help="Review queue: list, approve, rejec
 def list_command(
     platform: Annotated[str | None, typer.Option("--platform", help="Only this platform.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Only scores >= X.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Rows to show.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=2**62, help="Skip this many rows.")] = 0,
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
-    """Undecided candidates, highest score first.
+    """Undecided candidates, highest score first (--order uncertain: what teaches the model most first).
 
     Example: tertib review list --platform shopee --min-score 0.8 --limit 20
     """
     with common.database().session() as session:
-        items = review_queue(session, platform=platform, min_score=min_score, limit=limit, offset=offset)
-        total = queue_size(session, platform=platform, min_score=min_score)
+        items = review_queue(
+            session, platform=platform, min_score=min_score, limit=limit, offset=offset, order=order
+        )
+        total = queue_size(session, platform=platform, min_score=min_score, order=order)
     table = Table(
         "id", "key", "score", "verdict", "price", "seller", "title", title=f"Review queue ({total})"
     )
@@ -679,6 +715,26 @@ def show_card(card: ReviewCard) -> None:
     console.print("signals:")
     for line in highlight_signals(card.text, card.signals) or [Text("  (no signals recorded)")]:
         console.print(Text("  ") + line)
+    if card.model.get("model_version"):
+        probability = float(card.model.get("probability") or 0)
+        rules_alone = float(card.model.get("rule_score") or 0)
+        console.print(
+            f"model     {escape(str(card.model['model_version']))}: probability {probability:.2f}, "
+            f"rules alone {rules_alone:.2f}",
+            highlight=False,
+        )
+        product = card.model.get("product") or {}
+        if product:
+            console.print(
+                f"product   {escape(str(product.get('kind')))}, {escape(str(product.get('condition')))}, "
+                f"bulk {escape(str(product.get('bulk')))}",
+                highlight=False,
+            )
+        features = [f for f in card.model.get("features") or [] if isinstance(f, dict)]
+        if features:
+            console.print("model features:")
+            for line in highlight_signals(card.text, [{**f, "term": f.get("feature", "")} for f in features]):
+                console.print(Text("  ") + line)
 
 
 @app.command("next")
@@ -689,13 +745,20 @@ def next_command(
     reason: Annotated[
         str, typer.Option("--reason", help="Reason recorded for [r]eject (one of the reject reasons).")
     ] = "other",
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
     """Review candidates one by one: [a]pprove, [r]eject, [s]kip, [q]uit.
 
-    Example: tertib review next --by "Siti (PKTN)" --platform tokopedia
+    --order uncertain shows first the listings the model is least sure about (weak ones included), so
+    each decision teaches the next `tertib model train` the most.
+
+    Example: tertib review next --by "Siti (PKTN)" --platform tokopedia --order uncertain
     """
     if reason not in REJECT_REASONS:
         raise UsageError(f"unknown reason {reason!r}; use one of: {', '.join(REJECT_REASONS)}")
+    _verdicts(order)
     db, settings = common.database(), common.settings()
     skipped: set[int] = set()
     counts = {"approve": 0, "reject": 0, "skip": 0}
@@ -704,7 +767,9 @@ def next_command(
             offset = 0
             item = None
             while item is None:
-                page = review_queue(session, platform=platform, min_score=min_score, limit=50, offset=offset)
+                page = review_queue(
+                    session, platform=platform, min_score=min_score, limit=50, offset=offset, order=order
+                )
                 if not page:
                     break
                 item = next((i for i in page if i.listing_id not in skipped), None)

@@ -40,7 +40,7 @@ def catalog(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8800,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8800,
     catalog_file: Annotated[Path | None, typer.Option("--catalog", help="JSONL catalog to serve.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the generated catalog, takedowns and faults.")] = 0,
     size: Annotated[int, typer.Option(help="Generated catalog size when no --catalog.", min=1)] = 2000,
@@ -61,3 +61,19 @@ def serve(
     state = SandboxState(listings, seed=seed, faults=faults, latency=latency)
     console.print(f"sandbox: {len(listings)} listings on http://{host}:{port} (control: /_sandbox)")
     run(state, host, port)
+
+
+@app.command()
+def har(
+    url: Annotated[str, typer.Option("--url", help="Root URL of a running sandbox.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HAR file to write.")],
+    query: Annotated[str, typer.Option("--query", "-q", help="What the session searches for.")] = "thrift",
+) -> None:
+    """Browse every replica in Chromium and save the session as a HAR (practice for tertib calibrate).
+
+    Example: tertib sandbox har --url http://127.0.0.1:8800 --out session.har
+    """
+    from sandbox.har import record_session
+
+    record_session(url, out, query=query)
+    console.print(f"wrote {out}: try tertib calibrate {out}")

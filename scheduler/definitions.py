@@ -10,6 +10,9 @@ to run. What to run is told by ``terms_source`` (no schema change needed):
   follow-up of every successful sweep job, on the sweep run that job produced; no cron of its own
   unless one is given with ``tertib schedule edit discovery --cron …``.
 - ``builtin:evidence-verify`` → ``tertib evidence verify --all`` (built-in ``evidence-verify``, weekly).
+- ``builtin:model-retrain`` → ``tertib model train --by scheduler`` (built-in ``model-retrain``, weekly,
+  Sundays 04:00): retrains the detection model from the corpus and every review decision; the retrain
+  gate keeps the active model when the new one is not at least as good on held-out data.
 - ``command:ARGS`` → ``tertib ARGS`` (any tertib verb, e.g. ``audit report``); ``tertib schedule add
   --command``.
 
@@ -69,6 +72,12 @@ BUILTINS: tuple[Builtin, ...] = (
         "builtin:evidence-verify",
         "0 3 * * 0",
         "verify every stored evidence record (tertib evidence verify --all)",
+    ),
+    Builtin(
+        "model-retrain",
+        "builtin:model-retrain",
+        "0 4 * * 0",
+        "retrain the detection model from the corpus and review decisions (tertib model train)",
     ),
 )
 BUILTIN_BY_MARKER = {b.marker: b for b in BUILTINS}
@@ -442,6 +451,8 @@ def command_for(row: Sweep, *, sweep_run_id: int | None = None) -> list[str]:
         return ["recheck", "--due"]
     if kind == "builtin:evidence-verify":
         return ["evidence", "verify", "--all"]
+    if kind == "builtin:model-retrain":
+        return ["model", "train", "--by", "scheduler"]
     if kind == "builtin:discovery":
         if sweep_run_id is None:
             raise NotFound("discovery needs a sweep run to mine and no sweep has completed yet")

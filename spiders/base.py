@@ -32,13 +32,16 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from crawler.config import Settings
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
+from crawler.limits import JSON_MAX_DEPTH
 
 Body = bytes | str | dict[str, Any] | list[Any]
 
@@ -98,10 +101,34 @@ def load_json(body: Body) -> Any:
             text = extract_balanced(text, match.end())
         except BodyError:
             raise BodyError("unterminated JavaScript object") from None
+    return parse_json_text(text)
+
+
+def parse_json_text(text: str, what: str = "") -> Any:
+    """``json.loads`` with a depth limit (:data:`crawler.limits.JSON_MAX_DEPTH`); errors are BodyError."""
+    label = f"{what}: " if what else ""
+    if json_depth(text) > JSON_MAX_DEPTH:
+        raise BodyError(f"{label}JSON nested deeper than {JSON_MAX_DEPTH} levels")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BodyError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BodyError(f"{label}invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # a depth the count above missed (it cannot, but never a traceback)
+        raise BodyError(f"{label}JSON nested too deeply") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, strings skipped (linear; Python's parser would hit
+    its recursion limit on a seller's 100,000-deep nesting)."""
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return 0  # too few brackets to be too deep
+    steps = map(_BRACKET_STEP.__getitem__, _BRACKETS.findall(_JSON_STRING.sub("", text)))
+    return max(accumulate(steps), default=0)
 
 
 def unwrap_data(obj: Any, *, inner_keys: Iterable[str] = ("code", "status")) -> Any:
@@ -151,10 +178,7 @@ def extract_js_assignment(text: str, name: str) -> Any | None:
     while match:
         pos = match.end()
         if pos < len(text) and text[pos] in "{[":
-            try:
-                return json.loads(extract_balanced(text, pos))
-            except json.JSONDecodeError as exc:
-                raise BodyError(f"{name}: invalid JSON ({exc.msg})") from None
+            return parse_json_text(extract_balanced(text, pos), name)
         match = re.compile(re.escape(name) + r"\s*=\s*").search(text, pos)
     return None
 
@@ -251,10 +275,10 @@ def html_to_text(fragment: str) -> str:
 def find_deep(obj: Any, key: str, *, limit: int = 10_000) -> list[Any]:
     """Every value stored under ``key`` anywhere in a nested JSON object (breadth-first)."""
     out: list[Any] = []
-    queue = [obj]
+    queue = deque([obj])  # popleft is O(1): a list's pop(0) made a huge array quadratic
     seen = 0
     while queue and seen < limit:
-        current = queue.pop(0)
+        current = queue.popleft()
         seen += 1
         if isinstance(current, dict):
             if key in current:
@@ -307,6 +331,26 @@ class PathReader:
         return not self.missing
 
 
+def missing_item_paths(items: Iterable[Any], paths: Iterable[str], prefix: str) -> list[str]:
+    """The paths (``"shop.shopId|shop.id"``: alternatives) that *no* item of a non-empty list carries.
+
+    A redesign often keeps the list and renames what is inside it (Tokopedia's web query says
+    ``shop.shopId`` where the app says ``shop.id``): every item then loses its seller id or its id, and a
+    parser reading the old name silently drops data. Reported as ``{prefix}[].{path}`` so sweep health
+    and ``tertib calibrate`` name what changed. One item carrying a value is enough: fields that are
+    empty on some items (an ad id, a seller hidden on one listing) are not a shape change.
+    """
+    rows = [item for item in items if isinstance(item, dict)]
+    if not rows:
+        return []
+    missing = []
+    for spec in paths:
+        alternatives = spec.split("|")
+        if not any(get_path(row, alt) not in (None, "", [], {}) for row in rows for alt in alternatives):
+            missing.append(f"{prefix}[].{spec}")
+    return missing
+
+
 def text_or_none(value: Any) -> str | None:
     if value is None:
         return None
@@ -322,6 +366,43 @@ def id_text(value: Any) -> str | None:
         value = int(value)
     text = str(value).strip()
     return None if text in ("", "0") else text
+
+
+# --------------------------------------------------------------------------------------------------
+# Where an item ships from
+# --------------------------------------------------------------------------------------------------
+# Location values platforms put in their own location fields (not seller text) for sellers outside
+# Indonesia: Shopee's "Luar Negeri", Lazada's "Overseas" and country names of cross-border shops. Matched
+# whole (case- and space-insensitive): a city such as "Kota Jakarta Barat" never matches.
+ABROAD_LOCATIONS = frozenset(
+    {
+        "luar negeri", "overseas", "cross border", "crossborder", "cross-border", "international",
+        "mainland china", "china", "tiongkok", "hong kong", "hong kong sar china", "taiwan", "korea",
+        "south korea", "korea selatan", "japan", "jepang", "malaysia", "singapore", "singapura",
+        "thailand", "vietnam", "philippines", "filipina", "united states", "usa",
+    }
+)  # fmt: skip
+
+
+def abroad_location(value: Any) -> bool:
+    """True when a platform location field names a place outside Indonesia ("Luar Negeri", "Overseas")."""
+    if not isinstance(value, str):
+        return False
+    return " ".join(value.replace("_", " ").lower().split()) in ABROAD_LOCATIONS
+
+
+def set_origin(listing: Listing, abroad: bool | None, facts: Iterable[str]) -> Listing:
+    """Record where the platform says ``listing`` ships from, with the platform's words as facts."""
+    listing.ships_from_abroad = abroad
+    listing.origin_facts = [f for f in facts if f]
+    return listing
+
+
+def origin_fact(platform: str, field_name: str, value: Any) -> str:
+    """``shopee shop_location="Luar Negeri"``: a fact quoted as evidence (value shortened, quotes kept)."""
+    if isinstance(value, str):
+        return f'{platform} {field_name}="{value[:80]}"'
+    return f"{platform} {field_name}={json.dumps(value, ensure_ascii=False)[:80]}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -531,6 +612,21 @@ class BrowserLogin:
 
 
 @dataclass(frozen=True)
+class AnswerRule:
+    """Which recorded answers a profile's parsers read (``tertib calibrate`` on a browser recording).
+
+    ``path`` is a regular expression searched in the URL path *below the host* (and below the sandbox's
+    ``/{host-key}`` prefix); ``kind`` is ``search`` (``parse_search``) or ``detail`` (``parse_detail``:
+    listing, removal and recheck pages); ``contains``, when set, must occur in the body (Facebook's one
+    ``/api/graphql/`` endpoint answers many queries, only ``marketplace_search`` ones are results).
+    """
+
+    kind: str
+    path: str
+    contains: str = ""
+
+
+@dataclass(frozen=True)
 class SiteProfile:
     """Everything the spiders need to know about one platform, as plain data and pure functions.
 
@@ -563,6 +659,8 @@ class SiteProfile:
     browser_api_markers: tuple[str, ...] = ()
     scroll_pagination: bool = False
     login: BrowserLogin | None = None
+    # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
+    answers: tuple[AnswerRule, ...] = ()
 
     @property
     def has_search(self) -> bool:

@@ -53,7 +53,13 @@ def start_run(
     scorer_version: str | None = None,
     queries: Sequence[str] = (),
 ) -> int:
+    from storage.processes import this_process
+
+    me = this_process()
     run = SweepRun(
+        pid=me.pid,
+        host=me.host,
+        start_token=me.start_token,
         platforms=list(platforms),
         kind=kind,
         trigger=trigger,
@@ -179,6 +185,9 @@ def upsert_listing(
         listing.contact_handles = sorted(set(listing.contact_handles or []) | set(data["contact_handles"]))
     if data.get("extra_ids"):
         listing.extra_ids = {**(listing.extra_ids or {}), **data["extra_ids"]}
+    if data.get("ships_from_abroad") is not None:  # a sighting that says nothing keeps what was said
+        listing.ships_from_abroad = bool(data["ships_from_abroad"])
+        listing.origin_facts = list(data.get("origin_facts") or [])
     listing.last_seen = max(listing.last_seen, seen_at) if not created else seen_at
     listing.last_status = data.get("last_status") or listing.last_status or "LIVE"
     session.flush()
@@ -224,6 +233,7 @@ def add_score(
     scorer_version: str,
     lexicon_version_id: int | None = None,
     sighting_id: int | None = None,
+    model_version: str | None = None,
 ) -> int:
     score = Score(
         listing_id=listing_id,
@@ -232,6 +242,7 @@ def add_score(
         verdict=verdict,
         explanation=dict(explanation),
         scorer_version=scorer_version,
+        model_version=model_version or explanation.get("model_version") or None,
         lexicon_version_id=lexicon_version_id,
     )
     session.add(score)
@@ -387,7 +398,7 @@ def persist_batch(
     by_key = {str(r["listing_key"]): r for r in records}
     listing_cols = ("id", "listing_key", "url", "title", "description", "price", "image_url", "seller_id",
                     "contact_handles", "extra_ids", "last_seen", "last_status", "score_value", "verdict",
-                    "relist_of_id")  # fmt: skip
+                    "relist_of_id", "ships_from_abroad", "origin_facts")  # fmt: skip
     known_listings = {
         row.listing_key: row
         for row in session.execute(
@@ -415,6 +426,12 @@ def persist_batch(
             "score_value": old.get("score_value"),
             "verdict": old.get("verdict"),
         }  # fmt: skip
+        if r.get("ships_from_abroad") is not None:  # a sighting that says nothing keeps what was said
+            values["ships_from_abroad"] = bool(r["ships_from_abroad"])
+            values["origin_facts"] = list(r.get("origin_facts") or [])
+        elif row is None:  # new rows share one executemany: every row names the same columns
+            values["ships_from_abroad"] = None
+            values["origin_facts"] = []
         score = r.get("score")
         if score is not None:
             verdict = str(score["verdict"])
@@ -459,6 +476,7 @@ def persist_batch(
                 "verdict": value[1],
                 "explanation": dict(r["score"]),
                 "scorer_version": scorer_version,
+                "model_version": r["score"].get("model_version") or None,
                 "lexicon_version_id": lexicon_version_id,
                 "created_at": seen_at,
             }

@@ -6,9 +6,12 @@ yet. Filters: platforms, and ``since`` (approved at or after that instant).
 
 A row (:class:`ExportRow`) is the listing as captured: title, price, seller, the signals the latest score
 relied on, the latest observable evidence capture (id, WARC SHA-256, screenshot SHA-256, capture time),
-and who approved it when. The column list :data:`COLUMNS` is the single definition every writer uses (CSV
-header, XLSX header and types, JSON keys). To add a column: add a field to :class:`ExportRow`, fill it in
-:func:`select_rows`, add it to :data:`COLUMNS` and regenerate the golden files in ``tests/fixtures/golden``.
+and who approved it when. When the platform itself says the item ships from abroad (a cross-border seller,
+a "Luar Negeri" shop location), the basis column (``matched_signals``) ends with that fact in the platform's
+own words — direct evidence of import origin beside the wording signals. The column list :data:`COLUMNS`
+is the single definition every writer uses (CSV header, XLSX header and types, JSON keys). To add a column:
+add a field to :class:`ExportRow`, fill it in :func:`select_rows`, add it to :data:`COLUMNS` and regenerate
+the golden files in ``tests/fixtures/golden``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class ExportRow:
     reviewer: str
     reviewed_at: datetime | None
     repeat_offender_count: int
+    # "ok" (capture verified before signing) or "missing" (exported with --allow-missing-evidence)
+    evidence_status: str = "ok"
     # internal (not exported as columns)
     db_listing_id: int = 0
     db_seller_id: int | None = None
@@ -84,12 +89,48 @@ COLUMNS: tuple[Column, ...] = (
     Column("reviewer", "Peninjau", "text", 18),
     Column("reviewed_at", "Waktu tinjau (WIB)", "datetime", 20),
     Column("repeat_offender_count", "Jumlah pelanggaran penjual", "int", 12),
+    Column("evidence_status", "Status bukti", "text", 12),
 )
 
 
 def matched_signals(explanation: dict[str, Any] | None) -> str:
-    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``."""
-    return _signals_text((explanation or {}).get("signals"))
+    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``, then the
+    learned model's strongest positive word features (``model "matched text"``, at most three)."""
+    explanation = explanation or {}
+    return _join(_signals_text(explanation.get("signals")), _model_text(explanation.get("features")))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _model_text(features: Any) -> str:
+    parts: list[str] = []
+    for feature in features if isinstance(features, list) else ():
+        if not isinstance(feature, dict) or float(feature.get("weight") or 0) <= 0:
+            continue
+        matched = str(feature.get("matched") or "").strip()
+        if matched and f'model "{matched}"' not in parts:
+            parts.append(f'model "{matched}"')
+        if len(parts) == 3:
+            break
+    return "; ".join(parts)
+
+
+ORIGIN_LABEL = "dikirim dari luar negeri"  # "ships from abroad", as the basis column says it
+
+
+def origin_text(ships_from_abroad: bool | None, facts: Any) -> str:
+    """``dikirim dari luar negeri (shopee shop_location="Luar Negeri", shopee cb_option=1)``, or ""."""
+    if not ships_from_abroad:
+        return ""
+    quoted = [str(f) for f in facts if f] if isinstance(facts, list) else []
+    return f"{ORIGIN_LABEL} ({', '.join(quoted)})" if quoted else ORIGIN_LABEL
+
+
+def basis_text(explanation: dict[str, Any] | None, ships_from_abroad: bool | None, facts: Any) -> str:
+    """The basis column: the score's positive signals, then the platform's ships-from-abroad fact."""
+    return _join(matched_signals(explanation), origin_text(ships_from_abroad, facts))
 
 
 def _signals_text(signals: Any) -> str:
@@ -149,6 +190,8 @@ def select_rows(
             Capture.warc_sha256,
             Capture.screenshot_sha256,
             Capture.captured_at,
+            Listing.ships_from_abroad,
+            Listing.origin_facts,
         )
         .select_from(ReviewDecision)
         .join(Listing, Listing.id == ReviewDecision.listing_id)
@@ -204,7 +247,7 @@ def select_rows(
                 seller_id=r[10] or "",
                 seller_city=r[12] or "",
                 shop_url=r[13] or "",
-                matched_signals=_signals_text((r[17] or {}).get("signals") or []),
+                matched_signals=basis_text(r[17], r[22], r[23]),
                 score=None if r[8] is None else round(float(r[8]), 4),
                 first_seen=r[7],
                 captured_at=r[21],

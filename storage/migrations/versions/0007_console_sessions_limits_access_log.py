@@ -4,8 +4,8 @@ Server-side console sessions (revocable: logout, password change and disabling a
 login attempt counters changed by compare-and-set (a limit that holds under concurrency, with back-off), and
 an access log for downloads (reads are not custody events).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0004"
-down_revision = "0003"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
