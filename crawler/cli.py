@@ -2,8 +2,8 @@
 
 Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
 one area's changes never touch another's file. Areas load lazily: running ``tertib export`` imports the
-export code and nothing of Scrapy or Playwright (:class:`LazyGroup`). A registered module that does not
-exist yet becomes a command that says which issue brings it, and exits non-zero (no fake output).
+export code and nothing of Scrapy or Playwright (:class:`LazyGroup`). Every registered area is built; a
+registered module that fails to import is a packaging bug and raises (tests import every one).
 
 Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
 and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from typer import _click as click  # typer vendors its own click
@@ -28,7 +28,7 @@ from crawler import cli_common as common
 from crawler.config import ConfigError
 from crawler.errors import TertibError
 
-# name, module, attribute (Typer app = verb group, function = single verb), issue, help when pending
+# name, module, attribute (Typer app = verb group, function = single verb), owning issue, short help
 COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("sandbox", "sandbox.cli", "app", 3, "Replica marketplaces on loopback for the demo and tests."),
     ("terms", "crawler.terms.cli", "app", 4, "Lexicon: list, add, retire, import, export, suggest, approve."),
@@ -48,19 +48,6 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("serve", "console.cli", "serve", 10, "The web console."),
     ("users", "console.cli", "users_app", 10, "Console accounts and roles."),
 ]
-
-ISSUE_TITLES = {
-    3: "replica marketplaces (sandbox)",
-    4: "terms, matching, scoring and discovery",
-    5: "platform spiders and the sweep pipeline",
-    6: "evidence: WARC, screenshots, custody, signing",
-    7: "review queue, takedown batches and exports",
-    8: "takedown audit and rechecks",
-    9: "scheduler service",
-    10: "web console",
-    15: "learned detection model",
-    17: "platforms: proxies, real shapes, calibration",
-}
 
 
 class LazyGroup(TyperGroup):
@@ -108,43 +95,19 @@ def root(
     common.set_overrides(data_dir=data_dir)
 
 
-def _pending(name: str, issue: int, help_text: str) -> Any:
-    def command(ctx: typer.Context) -> None:
-        common.fail(
-            f"`tertib {name}` is not built yet: it comes with issue #{issue} ({ISSUE_TITLES[issue]})."
-        )
-
-    command.__doc__ = f"{help_text} [not built yet: issue #{issue}]"
-    return command
-
-
 _LAZY = {name: (module, attr, issue, help_text) for name, module, attr, issue, help_text in COMMANDS}
 
 
 def _load(name: str) -> click.Command:
     """Import one area and turn its Typer app (or single function) into the click command ``name``."""
-    module_name, attr, issue, help_text = _LAZY[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            module = None
-        else:
-            raise
-    target = getattr(module, attr, None) if module is not None else None
-    holder = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    module_name, attr, _issue, help_text = _LAZY[name]
+    target = getattr(importlib.import_module(module_name), attr)
     if isinstance(target, typer.Typer):
         command = typer.main.get_command(target)
         command.help = command.help or help_text
     else:
-        if callable(target):
-            holder.command(name, help=target.__doc__ or help_text)(target)
-        else:
-            holder.command(
-                name,
-                help=f"{help_text} [not built yet: issue #{issue}]",
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-            )(_pending(name, issue, help_text))
+        holder = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+        holder.command(name, help=target.__doc__ or help_text)(target)
         command = typer.main.get_command(holder)
     command.name = name
     return command

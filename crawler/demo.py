@@ -35,10 +35,6 @@ from typing import Any
 from crawler import cli_common as common
 
 
-class Pending(Exception):
-    """This step's building block is not built yet (message names the issue)."""
-
-
 @dataclass
 class DemoContext:
     out: Path
@@ -50,17 +46,6 @@ class DemoContext:
     max_queries: int = 6
     values: dict[str, Any] = field(default_factory=dict)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
-
-
-def _requires(module: str, issue: int) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise Pending(f"pending: comes with issue #{issue}") from None
-        raise
 
 
 def step_prepare(ctx: DemoContext) -> str:
@@ -78,9 +63,9 @@ def step_prepare(ctx: DemoContext) -> str:
 
 
 def step_sandbox(ctx: DemoContext) -> str:
-    catalog = _requires("sandbox.catalog", 3)
-    server = _requires("sandbox.server", 3)
-    state_mod = _requires("sandbox.state", 3)
+    from sandbox import catalog, server
+    from sandbox import state as state_mod
+
     listings = catalog.generate(ctx.seed, ctx.size)
     path = ctx.out / "sandbox-catalog.jsonl"
     catalog.write_catalog(listings, path)
@@ -185,7 +170,6 @@ def step_discovery(ctx: DemoContext) -> str:
 
 
 def step_queue(ctx: DemoContext) -> str:
-    _requires("crawler.review", 7)
     _tertib(ctx, "review", "list", "--limit", "10")
     return "candidates wait for a named reviewer's decision"
 
@@ -194,9 +178,9 @@ SIMULATED_REVIEWER = "simulated-reviewer (demo, not a person)"
 
 
 def step_approve(ctx: DemoContext) -> str:
-    review = _requires("crawler.review", 7)
     from sqlalchemy import select
 
+    from crawler import review
     from storage.models import Listing
 
     threshold = common.settings().threshold_strong
@@ -214,7 +198,6 @@ def step_approve(ctx: DemoContext) -> str:
 
 
 def step_export(ctx: DemoContext) -> str:
-    _requires("crawler.exports.cli", 7)
     from sqlalchemy import select
 
     from storage.models import TakedownBatch
@@ -279,19 +262,16 @@ def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
 
 
 def step_recheck_day1(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     return _recheck_round(ctx, 1, "--no-screenshots")
 
 
 def step_recheck_day7(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     summary = _recheck_round(ctx, 7)
     _sweep(ctx, 1, "--no-progress")
     return summary + "; swept again: relistings of reported items flagged for review"
 
 
 def step_audit(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     batch_id, _, _ = ctx.values["batch"]
     report = ctx.out / "audit-report.html"
     markdown = ctx.out / "audit-report.md"
@@ -324,7 +304,7 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
     console = common.console
     console.rule("[bold]tertib demo[/] — the whole mission, offline, against the sandbox")
     started = time.monotonic()
-    done = pending = 0
+    done = 0
     failed = False
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
@@ -332,10 +312,6 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
             t0 = time.monotonic()
             try:
                 summary = step(ctx)
-            except Pending as exc:
-                pending += 1
-                console.print(f"    [yellow]{exc}[/]")
-                continue
             except StepFailed as exc:
                 console.print(f"    [red]failed:[/] {exc}")
                 failed = True
@@ -347,7 +323,7 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
             cleanup()
     console.rule()
     console.print(
-        f"{done} steps done, {pending} pending, in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
+        f"{done} of {len(STEPS)} steps done in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
     )
     if failed:
         raise SystemExit(1)
