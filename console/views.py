@@ -114,6 +114,23 @@ class SignalGroup:
     matched: tuple[str, ...]  # distinct original spellings
 
 
+# the order a reviewer reads a relisting flag in; JSON objects have no order to rely on (PostgreSQL's jsonb
+# sorts keys by length), so the table follows this list and puts unknown keys after it, sorted
+RELIST_FIELDS = (
+    "rule", "parent_key", "signals", "title_score", "image_distance", "shared_handles", "same_seller",
+    "thresholds", "sweep_run_id", "detected_at", "queue", "why",
+)  # fmt: skip
+
+
+def relist_rows(evidence: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The relisting evidence as (field, value) rows in :data:`RELIST_FIELDS` order (``parent_id`` is
+    shown as the link above the table, not as a row)."""
+    fields = dict(evidence or {})
+    fields.pop("parent_id", None)
+    known = [(k, fields.pop(k)) for k in RELIST_FIELDS if k in fields]
+    return known + sorted(fields.items())
+
+
 def group_signals(signals: list[dict[str, Any]]) -> list[SignalGroup]:
     """Signals grouped by term, role and weight; strongest (by absolute weight) first."""
     groups: dict[tuple[str, str, float], list[str]] = {}

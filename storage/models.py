@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,8 +58,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# JSON text on SQLite, jsonb on PostgreSQL (parsed once on write, comparable, indexable). jsonb does not keep
+# object key order: code that needs an order sorts (custody hashes use canonical_json with sorted keys).
+JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONColumn, list[Any]: JSONColumn}
 
 
 # -- terms -------------------------------------------------------------------------------------
@@ -453,7 +460,7 @@ class AccessLogEntry(Base):
     object_id: Mapped[str] = mapped_column(String(500))
     object_digest: Mapped[str] = mapped_column(String(64), default="")
     client: Mapped[str] = mapped_column(String(64), default="")
-    bytes: Mapped[int | None] = mapped_column(default=None)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)  # files can pass 2 GiB
 
 
 Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)

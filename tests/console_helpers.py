@@ -1,5 +1,6 @@
-"""Shared set-up for the console's tests: a seeded installation built once per module and copied for each
-test, signing in, and ``tertib serve`` as a subprocess on a free loopback port."""
+"""Shared set-up for the console's tests: a seeded installation built once per module and backend and
+copied for each test (:func:`installation_fixtures`), signing in, and ``tertib serve`` as a subprocess on a
+free loopback port."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from conftest import TEMPLATE_DB
 from fastapi.testclient import TestClient
 
 from console import auth
@@ -29,11 +32,14 @@ ROLES = {"siti": "analyst", "audi": "auditor", "staf": "staff"}
 Seed = Callable[[Database, Settings], object]
 
 
-def installation(base: Path, *seeds: Seed, users: tuple[str, ...] = ("siti", "audi", "staf")) -> Path:
-    """A migrated data dir under ``base``, seeded by ``seeds`` in order, with the given accounts."""
+def installation(
+    base: Path, *seeds: Seed, users: tuple[str, ...] = ("siti", "audi", "staf"), database_url: str = ""
+) -> Path:
+    """A migrated data dir under ``base`` (its database at ``database_url``, else SQLite inside it),
+    seeded by ``seeds`` in order, with the given accounts."""
     data = base / "data"
     data.mkdir(parents=True)
-    settings = load_settings(env={}, data_dir=data)
+    settings = load_settings(env={}, data_dir=data, database_url=database_url)
     db = Database(settings.db_url)
     db.migrate()
     for seed in seeds:
@@ -50,6 +56,43 @@ def fresh_settings(template: Path, tmp_path: Path, **overrides: Any) -> Settings
     data = tmp_path / "data"
     shutil.copytree(template, data, dirs_exist_ok=True)
     return load_settings(env={}, data_dir=data, **overrides)
+
+
+def installation_fixtures(
+    prefix: str, *seeds: Seed, users: tuple[str, ...] = ("siti", "audi", "staf"), **overrides: Any
+) -> tuple[Any, Any, Any]:
+    """The fixtures ``templates``, ``template`` and ``settings`` for a console test module, to be assigned
+    under those names. The installation is seeded once per module and backend; on PostgreSQL its database
+    is kept as a template that each test's ``settings`` copies (modules marked ``both_backends``)."""
+
+    @pytest.fixture(scope="module")
+    def templates() -> dict[str, tuple[Path, str]]:
+        return {}
+
+    @pytest.fixture
+    def template(
+        templates: dict[str, tuple[Path, str]],
+        backend: str,
+        tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest,
+    ) -> tuple[Path, str]:
+        if backend not in templates:
+            dbname = url = ""
+            if backend == "postgresql":
+                server = request.getfixturevalue("pg_server")
+                dbname = server.create_database(template=TEMPLATE_DB)
+                url = server.url(dbname)
+            data = installation(tmp_path_factory.mktemp(prefix), *seeds, users=users, database_url=url)
+            templates[backend] = (data, dbname)
+        return templates[backend]
+
+    @pytest.fixture
+    def settings(template: tuple[Path, str], tmp_path: Path, database_url: Callable[..., str]) -> Settings:
+        data, dbname = template
+        url = database_url(prefix, template=dbname) if dbname else ""
+        return fresh_settings(data, tmp_path, database_url=url, **overrides)
+
+    return templates, template, settings
 
 
 @contextmanager
@@ -73,19 +116,21 @@ def sign_in(client: TestClient, name: str = "siti", password: str | None = None)
     return match.group(1)
 
 
-def tertib_env(data_dir: Path) -> dict[str, str]:
+def tertib_env(data_dir: Path, database_url: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
     env["TERTIB_DATA_DIR"] = str(data_dir)
+    if database_url:
+        env["TERTIB_DATABASE_URL"] = database_url
     return env
 
 
 @contextmanager
-def served(data_dir: Path, *options: str, timeout: float = 60) -> Iterator[str]:
+def served(data_dir: Path, *options: str, database_url: str = "", timeout: float = 60) -> Iterator[str]:
     """``tertib serve`` on a free loopback port as a subprocess; yields its URL, stops it afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), *options],
-        env=tertib_env(data_dir),
+        env=tertib_env(data_dir, database_url),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

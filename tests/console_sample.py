@@ -279,7 +279,7 @@ HOSTILE_URL = f"javascript:alert('{MARK}-url')//https://x.example/"
 def seed_hostile(db: Database, settings: Settings) -> dict[str, int]:
     """Listings, sellers, handles, terms, sweep health and a batch whose every seller-controlled string is
     a markup payload (:data:`HOSTILE`); returns listing key → id. For the escaping tests only."""
-    from crawler import review
+    from crawler import items, review
     from crawler.evidence.signing import ensure_keypair
     from crawler.exports import service
     from storage.models import Term
@@ -291,21 +291,21 @@ def seed_hostile(db: Database, settings: Settings) -> dict[str, int]:
         # two listings get approved and exported; the third waits in the queue, relisting the first and
         # sharing its seller (so the card shows seller history and relisting)
         for n, platform in enumerate(("tokopedia", "shopee", "tokopedia")):
-            key = f"{platform}:{HOSTILE['breakout']}{n}"
-            data: dict[str, Any] = {
-                "listing_key": key,
-                "platform": platform,
-                "listing_id": key.split(":", 1)[1],
-                "url": HOSTILE_URL,
-                "title": f"Bal korea {HOSTILE_TEXT}",
-                "description": f"ex Korea {HOSTILE_TEXT}",
-                "price": 1_000_000,
-                "seller_id": f"{HOSTILE['htmx']}{n % 2}",
-                "seller_name": HOSTILE_TEXT,
-                "seller_city": HOSTILE["event"],
-                "shop_url": HOSTILE_URL,
-                "contact_handles": [f"wa:{HOSTILE['script']}", f"ig:@{HOSTILE['data_htmx']}"],
-            }
+            # built as a spider builds it, so the same length limits apply (crawler/limits.py)
+            data = items.Listing(
+                platform=platform,
+                listing_id=f"{HOSTILE['breakout']}{n}",
+                url=HOSTILE_URL,
+                title=f"Bal korea {HOSTILE_TEXT}",
+                description=f"ex Korea {HOSTILE_TEXT}",
+                price=1_000_000,
+                seller_id=f"{HOSTILE['htmx']}{n % 2}",
+                seller_name=HOSTILE_TEXT,
+                seller_city=HOSTILE["event"],
+                shop_url=HOSTILE_URL,
+                contact_handles=[f"wa:{HOSTILE['script']}", f"ig:@{HOSTILE['data_htmx']}"],
+            ).to_dict()
+            key = data["listing_key"]
             lid, _ = repo.upsert_listing(s, data, seen_at=T0 + timedelta(hours=n))
             signals = [
                 {"term": HOSTILE["htmx"], "span": [0, 3], "weight": 0.5, "matched": "Bal"},

@@ -9,7 +9,7 @@ from typing import Any
 
 import console_sample as sample
 import pytest
-from console_helpers import PASSWORDS, fresh_settings, installation, sign_in
+from console_helpers import PASSWORDS, installation_fixtures, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,21 +21,16 @@ from crawler.config import Settings
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision, Sweep, User
 
+pytestmark = pytest.mark.both_backends
+
 
 def _seed(db: Database, settings: Settings) -> None:
     sample.seed_sample(db, settings)
     sample.seed_batch(db, settings)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One seeded data dir per module (sample rows, one exported and rechecked batch, three users)."""
-    return installation(tmp_path_factory.mktemp("web"), _seed)
-
-
-@pytest.fixture
-def settings(template: Path, tmp_path: Path) -> Settings:
-    return fresh_settings(template, tmp_path)
+# one seeded installation per module and backend (sample rows, one exported and rechecked batch, three users)
+templates, template, settings = installation_fixtures("web", _seed)
 
 
 @pytest.fixture

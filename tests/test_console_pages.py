@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import console_sample as sample
 import pytest
-from console_helpers import app_client, fresh_settings, installation, sign_in
+from console_helpers import app_client, installation_fixtures, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -55,14 +54,9 @@ def _seed(db: Database, settings: Settings) -> None:
         }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return installation(tmp_path_factory.mktemp("pages"), _seed, users=("siti", "audi"))
+pytestmark = pytest.mark.both_backends
 
-
-@pytest.fixture
-def settings(template: Path, tmp_path: Path) -> Settings:
-    return fresh_settings(template, tmp_path)
+templates, template, settings = installation_fixtures("pages", _seed, users=("siti", "audi"))
 
 
 @pytest.fixture

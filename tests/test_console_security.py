@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import console_sample as sample
 import pytest
-from console_helpers import fresh_settings, installation, sign_in
+from console_helpers import installation_fixtures, sign_in
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -122,14 +122,9 @@ def _seed(db: Database, settings: Settings) -> None:
     sample.seed_hostile(db, settings)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return installation(tmp_path_factory.mktemp("hostile"), _seed, users=("siti", "audi"))
+pytestmark = pytest.mark.both_backends
 
-
-@pytest.fixture
-def settings(template: Path, tmp_path: Path) -> Settings:
-    return fresh_settings(template, tmp_path)
+templates, template, settings = installation_fixtures("hostile", _seed, users=("siti", "audi"))
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@
   keep the owner out of the browser she signed in with before (device cookie).
 - ``X-Forwarded-For`` counts only from a trusted proxy.
 - Downloading a WACZ adds no custody entry; the access log (table and HTTP log) says who took what.
+
+Every test runs on SQLite and on PostgreSQL (the compare-and-set counters must hold on both).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import console_sample as sample
 import httpx
 import pytest
 import uvicorn
-from console_helpers import PASSWORDS, fresh_settings, installation, served, sign_in
+from console_helpers import PASSWORDS, installation_fixtures, served, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -38,6 +40,8 @@ from sandbox.server import free_port
 from storage.db import Database
 from storage.models import AccessLogEntry, ConsoleSession, CustodyEntry, LoginLimit
 
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = PASSWORDS["siti"]
 
 
@@ -45,14 +49,9 @@ def _seed(db: Database, settings: Settings) -> None:
     sample.seed_sample(db, settings)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return installation(tmp_path_factory.mktemp("sessions"), _seed, users=("siti", "audi"))
-
-
-@pytest.fixture
-def settings(template: Path, tmp_path: Path) -> Settings:
-    return fresh_settings(template, tmp_path, console_login_backoff=600)
+templates, template, settings = installation_fixtures(
+    "sessions", _seed, users=("siti", "audi"), console_login_backoff=600
+)
 
 
 @pytest.fixture
@@ -143,9 +142,11 @@ def test_idle_and_absolute_timeouts(db: Database, settings: Settings) -> None:
 
 
 def test_users_cli_password_sessions_logout(
-    db: Database, settings: Settings, capsys: pytest.CaptureFixture[str]
+    db: Database, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_console import run_cli
+
+    monkeypatch.setenv("TERTIB_DATABASE_URL", settings.db_url)  # the CLI and the console share one database
 
     with app_client(db, settings) as client:
         sign_in(client)
@@ -305,7 +306,9 @@ def test_serve_with_two_workers_shares_sessions_and_logs_access(settings: Settin
     """``tertib serve --workers 2``: a session opened in one worker is valid in the other, and both write
     the JSON access log."""
     log_file = tmp_path / "access.jsonl"
-    with served(settings.data_dir, "--workers", "2", "--access-log", str(log_file)) as url:
+    with served(
+        settings.data_dir, "--workers", "2", "--access-log", str(log_file), database_url=settings.database_url
+    ) as url:
         with httpx.Client(base_url=url) as client:
             assert client.post("/login", data={"username": "siti", "password": PASSWORD}).status_code == 303
             codes = {client.get("/review").status_code for _ in range(12)}  # spread over both workers

@@ -12,18 +12,18 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from console.auth import Principal
 from console.deps import DB_INT_MAX, Offset, allowed, back_to, console_of, is_htmx, page_user, render
 from console.deps import Id as ListingId
 from console.paging import PAGE_SIZE, cursor, link, parse_cursor
-from console.views import group_signals
+from console.views import group_signals, relist_rows
 from crawler import review
 from crawler.config import PLATFORMS
 from crawler.errors import NotFound, TertibError
 from storage import repositories as repo
-from storage.blobs import BlobStore
+from storage.evidence_store import open_store
 
 router = APIRouter(include_in_schema=False)
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -60,12 +60,15 @@ def _card_context(
         listing = review.get_listing(s, card.listing_id)
         history = review.seller_history(s, listing)
         parent, children = review.relisting(s, listing)
-        shot = card.screenshot.name if card.screenshot is not None and card.screenshot.is_file() else None
+    # the blob's name is its SHA-256; the evidence store says whether it holds it (local disk or S3)
+    blobs = open_store(c.settings, check=False).blobs
+    shot = card.screenshot.name if card.screenshot and blobs.exists(card.screenshot.name) else None
     here = cursor(item.score, item.listing_id)
     return {
         "card": card,
         "listing": listing,
         "groups": group_signals(card.signals),
+        "relist_rows": relist_rows(listing.relist_evidence),
         "history": history,
         "parent": parent,
         "children": children,
@@ -214,15 +217,15 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
 
 @router.get("/blob/{sha}")
 def blob(request: Request, sha: str, user: Principal = Depends(page_user)) -> Response:
-    """A screenshot blob, only when a capture names it (the store holds nothing else we serve)."""
+    """A screenshot blob, only when a capture names it (the store holds nothing else we serve); from
+    local disk or S3 (``storage.evidence_store``)."""
     if not SHA_RE.match(sha):
         raise NotFound("no such screenshot")
     c = console_of(request)
     with c.db.session() as s:
         known = repo.screenshot_is_evidence(s, sha)
-    path = BlobStore(c.settings.blob_dir).path(sha)
-    if not known or not path.is_file():
+    if not known:
         raise NotFound("no such screenshot")
-    with path.open("rb") as handle:
-        kind = "image/png" if handle.read(4) == b"\x89PNG" else "image/jpeg"
-    return FileResponse(path, media_type=kind, headers={"Cache-Control": "private, max-age=86400, immutable"})
+    data = open_store(c.settings, check=False).blobs.get(sha)  # NotFound when the store lacks it
+    kind = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=86400, immutable"})

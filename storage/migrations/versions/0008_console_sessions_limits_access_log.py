@@ -4,8 +4,8 @@ Server-side console sessions (revocable: logout, password change and disabling a
 login attempt counters changed by compare-and-set (a limit that holds under concurrency, with back-off), and
 an access log for downloads (reads are not custody events).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("object_id", sa.String(length=500), nullable=False),
         sa.Column("object_digest", sa.String(length=64), nullable=False),
         sa.Column("client", sa.String(length=64), nullable=False),
-        sa.Column("bytes", sa.Integer(), nullable=True),
+        sa.Column("bytes", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_access_log_at", "access_log", ["at"], unique=False)
