@@ -55,6 +55,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _wait_until(now: datetime, delay: float) -> datetime | None:
+    """None when the next attempt need not wait. Never ``now`` itself: a parallel attempt that read its
+    clock a moment earlier would find itself "before" that time and be refused a free attempt."""
+    return now + timedelta(seconds=delay) if delay > 0 else None
+
+
 class LoginLimiter:
     """Counts sign-in attempts per key in the database (shared by every console process)."""
 
@@ -85,7 +91,7 @@ class LoginLimiter:
                             key=key,
                             attempts=1,
                             last_attempt_at=now,
-                            next_allowed_at=now + timedelta(seconds=policy.delay(1)),
+                            next_allowed_at=_wait_until(now, policy.delay(1)),
                         )
                     )
                     try:
@@ -109,7 +115,7 @@ class LoginLimiter:
                     .values(
                         attempts=attempts,
                         last_attempt_at=now,
-                        next_allowed_at=now + timedelta(seconds=policy.delay(attempts)),
+                        next_allowed_at=_wait_until(now, policy.delay(attempts)),
                     )
                     .execution_options(synchronize_session=False)
                 )

@@ -116,21 +116,27 @@ def sign_in(client: TestClient, name: str = "siti", password: str | None = None)
     return match.group(1)
 
 
-def tertib_env(data_dir: Path, database_url: str = "") -> dict[str, str]:
+def tertib_env(data_dir: Path, database_url: str = "", **settings: str) -> dict[str, str]:
+    """The environment of a ``tertib`` subprocess: this data dir and database, ``settings`` as
+    ``TERTIB_<NAME>`` variables, and no stray ``TERTIB_*`` from the test run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TERTIB_")}
     env["TERTIB_DATA_DIR"] = str(data_dir)
     if database_url:
         env["TERTIB_DATABASE_URL"] = database_url
+    env.update({f"TERTIB_{name.upper()}": value for name, value in settings.items()})
     return env
 
 
 @contextmanager
-def served(data_dir: Path, *options: str, database_url: str = "", timeout: float = 60) -> Iterator[str]:
-    """``tertib serve`` on a free loopback port as a subprocess; yields its URL, stops it afterwards."""
+def served(
+    data_dir: Path, *options: str, database_url: str = "", timeout: float = 60, **settings: str
+) -> Iterator[str]:
+    """``tertib serve`` on a free loopback port as a subprocess (``settings`` as ``TERTIB_*`` variables);
+    yields its URL, stops it afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), *options],
-        env=tertib_env(data_dir, database_url),
+        env=tertib_env(data_dir, database_url, **settings),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

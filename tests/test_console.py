@@ -113,6 +113,10 @@ def test_limiter_backs_off_and_forgets(seeded: Database) -> None:
     assert limiter.reserve([("account:y", policy)]) is None  # another key is not affected
     now[0] += timedelta(seconds=601)
     assert limiter.reserve(keys) is None and limiter.attempts("account:x") == 1  # forgotten
+    # parallel attempts read their clocks in any order: one that read it a moment before another's free
+    # attempt was stored is still free (a free attempt sets no "not before" time to be early for)
+    now[0] -= timedelta(milliseconds=1)
+    assert limiter.reserve(keys) is None and limiter.attempts("account:x") == 2
 
 
 def test_open_redirect_refused(client: TestClient) -> None:

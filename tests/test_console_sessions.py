@@ -185,8 +185,10 @@ def server(db: Database, settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-async def _parallel_logins(url: str, name: str, password: str, n: int) -> list[httpx.Response]:
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+async def _parallel_logins(
+    url: str, name: str, password: str, n: int, headers: dict[str, str] | None = None
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
         return list(
             await asyncio.gather(
                 *(client.post("/login", data={"username": name, "password": password}) for _ in range(n))
@@ -259,6 +261,55 @@ def test_client_address_counts_only_from_trusted_proxies(db: Database, settings:
         )
     with db.session() as s:
         assert s.get(LoginLimit, "client:198.51.100.9") is None and s.get(LoginLimit, "client:testclient")
+
+
+def _attack_then_colleagues(url: str) -> dict[str, int]:
+    """Through a proxy on 127.0.0.1: the owner signs in once from her browser (client .8); an attacker
+    (client .7) sends 100 parallel wrong passwords for her account, then one wrong password each for 25
+    other names; then a colleague (client .9) and the owner sign in with their right passwords."""
+
+    def behind(ip: str) -> httpx.Client:
+        return httpx.Client(base_url=url, headers={"X-Forwarded-For": ip}, timeout=120)
+
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    with behind("203.0.113.8") as owner, behind("203.0.113.9") as colleague:
+        assert owner.post("/login", data={"username": "siti", "password": PASSWORD}).status_code == 303
+        owner.cookies.delete(auth.SESSION_COOKIE)  # signed out; her browser keeps its device cookie
+        guessed = asyncio.run(_parallel_logins(url, "siti", "wrong-password", 100, attacker))
+        with httpx.Client(base_url=url, headers=attacker) as spray:
+            for n in range(25):
+                spray.post("/login", data={"username": f"tebak{n}", "password": "wrong-password"})
+        return {
+            "checked": sum(1 for r in guessed if r.status_code == 401),
+            "other": sum(1 for r in guessed if r.status_code not in (401, 429)),
+            "colleague": colleague.post(
+                "/login", data={"username": "audi", "password": PASSWORDS["audi"]}
+            ).status_code,
+            "owner": owner.post("/login", data={"username": "siti", "password": PASSWORD}).status_code,
+        }
+
+
+def test_behind_a_trusted_proxy_one_clients_guesses_lock_out_nobody_else(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``tertib serve --trusted-proxy``: the attacker's guesses count on the attacker's address and on the
+    account he guesses; a colleague behind the same proxy and the owner's own browser still get in.
+    Without the option every client shares the proxy's address, and the same attack locks the colleague out
+    (the contrast shows the test can fail)."""
+    import shutil
+
+    untrusted = tmp_path / "untrusted"
+    shutil.copytree(settings.data_dir, untrusted)
+    # a back-off longer than the attack takes on a loaded machine (the default 15 s could end mid-burst)
+    env = {"database_url": settings.database_url, "console_login_backoff": "600"}
+    with served(settings.data_dir, "--trusted-proxy", "127.0.0.1", **env) as url:
+        trusted = _attack_then_colleagues(url)
+    assert trusted == {"checked": 5, "other": 0, "colleague": 303, "owner": 303}, trusted
+    if settings.database_url:  # PostgreSQL: a fresh copy of the same installation for the contrast
+        return
+    with served(untrusted, console_login_backoff="600") as url:
+        shared = _attack_then_colleagues(url)
+    assert shared["checked"] == 5 and shared["colleague"] == 429, shared
 
 
 def test_serve_refuses_a_bad_trusted_proxy(capsys: pytest.CaptureFixture[str]) -> None:
