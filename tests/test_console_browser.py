@@ -296,6 +296,58 @@ def test_hostile_titles_make_no_request(browser: object, hostile: Console) -> No
     page.context.close()  # type: ignore[attr-defined]
 
 
+def test_crafted_next_and_error_page_links_make_no_request(browser: object, hostile: Console) -> None:
+    """Links an attacker could send an analyst: a sign-in link whose ``next`` is markup (followed through
+    sign-in to where it points), and, signed in, links whose path segments and query values are markup
+    (404 and 422 pages, the sign-in page). Each loads its page and nothing else: no form post, no request
+    to another origin, no element of the payload's, no dialog."""
+    from urllib.parse import quote
+
+    from storage.models import Sweep
+
+    payload = quote(sample.HOSTILE_TEXT, safe="")
+    before = (_decisions(hostile.db), _custody_count(hostile.db))
+    context = browser.new_context(locale="id-ID")  # type: ignore[attr-defined]
+    page = context.new_page()
+    requests: list[tuple[str, str, bool]] = []
+    dialogs: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "request", lambda r: requests.append((r.method, r.url, r.is_navigation_request()))
+    )
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+
+    def settle() -> list[tuple[str, str, bool]]:
+        page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+        page.wait_for_timeout(300)  # type: ignore[attr-defined]  # hx-trigger="load" would have fired
+        assert page.locator("[id^=pwn]").count() == 0, page.url  # type: ignore[attr-defined]
+        return [
+            (m, u, nav) for m, u, nav in requests
+            if not u.startswith(hostile.url) or (m != "GET" and not u.startswith(hostile.url + "/login"))
+            or not (nav or "/static/" in u or "/blob/" in u)
+        ]  # fmt: skip
+
+    # 1. signed out: the crafted sign-in link; the only POST is the sign-in form itself
+    page.goto(f"{hostile.url}/login?next=/{payload}")  # type: ignore[attr-defined]
+    assert settle() == []
+    page.fill("#username", "siti")  # type: ignore[attr-defined]
+    page.fill("#password", "siti-password")  # type: ignore[attr-defined]
+    page.click("#login-submit")  # type: ignore[attr-defined]
+    assert settle() == [] and page.url.startswith(hostile.url + "/")  # type: ignore[attr-defined]
+    # 2. signed in: markup in path segments and query values
+    links = [f"/{payload}", f"/batches/{payload}", f"/evidence/{payload}", f"/sellers/{payload}",
+             f"/review?platform={payload}", f"/review/list?after={payload}", f"/audit?batch={payload}",
+             f"/evidence?before={payload}", f"/login?next={payload}"]  # fmt: skip
+    for link in links:
+        requests.clear()
+        page.goto(hostile.url + link)  # type: ignore[attr-defined]
+        assert settle() == [], link
+    assert not dialogs, dialogs
+    assert (_decisions(hostile.db), _custody_count(hostile.db)) == before
+    with hostile.db.session() as s:
+        assert s.scalars(select(Sweep).where(Sweep.name.like("pwn%"))).first() is None
+    context.close()  # type: ignore[attr-defined]
+
+
 # -- phone screens, language, roles --------------------------------------------------------------
 
 PAGES = ["/", "/review", "/review/list", "/batches", "/batches/TTB-2026-0001", "/audit", "/evidence",
