@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from crawler.config import Settings
+from crawler.extensions import health_checks, platform_stats
 from storage import repositories as repo
 from storage.blobs import BlobStore
 from storage.db import Database
@@ -191,22 +192,26 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
         assert run is not None
         run.status = "partial"
         run.ended_at = T0 + timedelta(minutes=40)
-        # the shape crawler.extensions.SweepHealth writes: counters per platform under "platforms"
+        # written as crawler.extensions.SweepHealth writes it: the crawl's counters per platform through
+        # platform_stats, its messages through health_checks (so the dashboard reads the sweep's real shape)
+        counters = {
+            "tokopedia": {"requests": 12, "responses": 12, "listings": 3, "candidates": 3, "captures": 3},
+            "shopee": {"requests": 8, "responses": 8, "listings": 2, "candidates": 2, "captures": 2},
+            "lazada": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1},
+            "blibli": {"requests": 6, "responses": 4, "listings": 1, "candidates": 1, "captures": 1,
+                       "unobservable": 3, "blocked": 3},
+        }  # fmt: skip
+        crawl = {f"tertib/{p}/{name}": n for p, counts in counters.items() for name, n in counts.items()}
+        per_platform = platform_stats(crawl, list(counters))
+        for platform, seconds in zip(counters, (41.0, 63.5, 22.1, 30.2), strict=True):
+            per_platform[platform]["duration_s"] = seconds
         run.stats = {
-            "platforms": {
-                "tokopedia": {"requests": 12, "responses": 12, "listings": 3, "candidates": 3, "captures": 3,
-                              "duration_s": 41.0},
-                "shopee": {"requests": 8, "responses": 8, "listings": 2, "candidates": 2, "captures": 2,
-                           "duration_s": 63.5},
-                "lazada": {"requests": 6, "responses": 6, "listings": 1, "candidates": 1, "captures": 1,
-                           "duration_s": 22.1},
-                "blibli": {"requests": 6, "responses": 4, "listings": 1, "candidates": 1, "captures": 1,
-                           "unobservable": 2, "duration_s": 30.2},
-            },
+            "platforms": per_platform,
             "related_terms": {},
             "followups": {"proposed_terms": 0, "relisted": 0},
-        }  # fmt: skip
-        run.needs_attention = ["blibli: 2 of 4 searches stayed blocked after retries"]  # health_checks' words
+        }
+        run.needs_attention = health_checks(per_platform, queries=4)
+        assert run.needs_attention == ["blibli: 3 of 4 searches stayed blocked after retries"]
         if decide:
             review.approve(
                 s, ["tokopedia:1002", "shopee:12345.679"], by="sample-reviewer", at=T0 + timedelta(days=1)

@@ -247,7 +247,7 @@ def test_bulk_needs_confirmation(client: TestClient, seeded: Database) -> None:
 def test_every_page_renders(client: TestClient) -> None:
     login(client, "siti")
     expectations = {
-        "/": ["Kandidat menunggu", "<svg", '<tr class="attention"', "2 dari 4 pencarian tetap terblokir"],
+        "/": ["Kandidat menunggu", "<svg", '<tr class="attention"', "3 dari 4 pencarian tetap terblokir"],
         "/review": ["Kandidat 1 dari", '<mark class="sig-pos"', "/blob/", "Riwayat penjual"],
         "/review/list": ["select-all"],
         "/batches": ["TTB-2026-0001", "batch-form"],

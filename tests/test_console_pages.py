@@ -73,8 +73,8 @@ def test_dashboard_shows_health_per_platform(client: TestClient) -> None:
     page = client.get("/").text
     row = re.search(r'<tr class="attention"[^>]*>(.*?)</tr>', page, re.S)
     assert row and "blibli" in row.group(1)
-    assert '<span class="badge bad">2</span>' in row.group(1)  # blocked searches, counted and shown
-    assert "2 dari 4 pencarian tetap terblokir" in row.group(1)  # its message beside the platform
+    assert '<span class="badge bad">3</span>' in row.group(1)  # blocked searches, counted and shown
+    assert "3 dari 4 pencarian tetap terblokir" in row.group(1)  # its message beside the platform
     assert "platforms:" not in page and "related_terms" not in page  # not the raw stats dict
     assert 'id="attention-count">1<' in page
     assert "sebagian" in page  # "partial", translated
