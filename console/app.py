@@ -48,7 +48,7 @@ from console.auth import SessionPolicy
 from console.deps import Console, LoginRequired, Refused, back_to, lang_of, render
 from console.limiter import LoginLimiter, Policy, parse_networks
 from console.middleware import ConsoleMiddleware
-from console.routes import api, audit, batches, dashboard, evidence, review, sellers, sweeps, terms
+from console.routes import api, audit, batches, dashboard, evidence, model, review, sellers, sweeps, terms
 from console.routes import auth as auth_routes
 from console.views import highlight, json_text
 from crawler.config import ConfigError, Settings
@@ -69,6 +69,7 @@ ROUTERS = (
     terms.router,
     sweeps.router,
     sellers.router,
+    model.router,
     api.router,
 )
 

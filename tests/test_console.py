@@ -258,6 +258,8 @@ def test_every_page_renders(client: TestClient) -> None:
         "/terms": ["Leksikon aktif"],
         "/sweeps": ["Riwayat"],
         "/sellers": ["wa:6281200000001"],
+        "/model": ["model-heldout", "/review?order=uncertain"],
+        "/review?order=uncertain": ["Kandidat 1 dari", "order-help"],
     }
     for path, needles in expectations.items():
         r = client.get(path)

@@ -351,7 +351,7 @@ def test_crafted_next_and_error_page_links_make_no_request(browser: object, host
 # -- phone screens, language, roles --------------------------------------------------------------
 
 PAGES = ["/", "/review", "/review/list", "/batches", "/batches/TTB-2026-0001", "/audit", "/evidence",
-         "/evidence/1", "/terms", "/sweeps", "/sellers"]  # fmt: skip
+         "/evidence/1", "/terms", "/sweeps", "/sellers", "/model", "/review?order=uncertain"]  # fmt: skip
 
 
 def test_every_page_fits_a_390_pixel_phone(browser: object, console: Console) -> None:

@@ -3,6 +3,7 @@ instead of JSON, grouped signals, paging on every list, friendly error pages, ac
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,8 +16,9 @@ from sqlalchemy import select
 
 from console.views import group_signals
 from crawler.config import Settings
+from storage import repositories as repo
 from storage.db import Database
-from storage.models import Capture, Listing, Score
+from storage.models import Capture, Listing, ReviewDecision, Score
 
 
 def _seed(db: Database, settings: Settings) -> None:
@@ -52,6 +54,17 @@ def _seed(db: Database, settings: Settings) -> None:
             "shared_handles": ["wa:6281200000001"], "same_seller": True,
             "thresholds": {"title": 85, "image_max": 8},
         }  # fmt: skip
+        # two weak listings near the model's midpoint: outside the score-ordered queue, first in the
+        # uncertain order (0.49 before 0.53)
+        for n, value in ((1, 0.53), (2, 0.49)):
+            lid, _ = repo.upsert_listing(
+                s,
+                {"listing_key": f"shopee:77{n}", "platform": "shopee", "listing_id": f"77{n}",
+                 "url": f"https://shopee.example/p/77{n}", "title": f"kaos ragu {n}", "price": 50_000},
+                seen_at=sample.T0,
+            )  # fmt: skip
+            repo.add_score(s, listing_id=lid, value=value, verdict="weak", explanation={"signals": []},
+                           scorer_version="sample")  # fmt: skip
 
 
 pytestmark = pytest.mark.both_backends
@@ -217,3 +230,66 @@ def test_actions_shown_by_role(client: TestClient) -> None:
     for path in ("/batches", "/sweeps", "/terms"):
         text = client.get(path).text
         assert "batch-form" not in text and "schedule-form" not in text and "/approve" not in text, path
+
+
+def test_model_page_shows_the_active_models_card(client: TestClient, settings: Settings) -> None:
+    from crawler.terms.model import packaged_card
+
+    login(client)
+    card = packaged_card()
+    page = client.get("/model").text
+    assert card["version"] in page and card["sha256"] in page and "bawaan tertib" in page
+    held = card["heldout"]["by_threshold"]["candidate"]
+    table = re.search(r'<table id="model-heldout">(.*?)</table>', page, re.S)
+    assert table and f"{held['precision']:.3f}" in table.group(1)
+    assert f"{held['recall']:.3f}" in table.group(1) and f"{held['f1']:.3f}" in table.group(1)
+    rows = re.search(r'<table id="model-data">(.*?)</table>', page, re.S)
+    assert rows and f">{card['data']['heldout']['rows']}<" in rows.group(1)
+    assert 'href="/review?order=uncertain"' in page
+    # rules only: no card, said plainly
+    with app_client(dataclasses.replace(settings, model="rules")) as rules:
+        login(rules)
+        assert 'id="model-none"' in rules.get("/model").text
+    # a damaged active-model pointer: the page says so instead of failing
+    (settings.data_dir / "models").mkdir(parents=True, exist_ok=True)
+    from crawler.terms.model import ACTIVE_POINTER
+
+    (settings.data_dir / "models" / ACTIVE_POINTER).write_text("{not json", encoding="utf-8")
+    r = client.get("/model")
+    assert r.status_code == 200 and 'id="model-error"' in r.text
+
+
+def test_review_in_the_models_uncertain_order(client: TestClient, settings: Settings) -> None:
+    token = login(client)
+    db = Database(settings.db_url)
+    with db.session() as s:
+        decided = set(s.scalars(select(ReviewDecision.listing_id)))
+        waiting = [
+            (abs(score - 0.5), lid, key)
+            for lid, key, score, verdict in s.execute(
+                select(Listing.id, Listing.listing_key, Listing.score_value, Listing.verdict)
+            )
+            if verdict in ("strong", "candidate", "weak") and lid not in decided
+        ]
+    db.dispose()
+    expected = [key for _, _, key in sorted(waiting)]
+    assert expected[:2] == ["shopee:772", "shopee:771"]
+    page = client.get("/review?order=uncertain").text
+    assert "shopee:772" in page and '<option value="uncertain" selected>' in page
+    assert f"dari {len(expected)}" in page and 'id="order-help"' in page
+    nxt = re.search(r'id="next-link" class="button" href="([^"]+)"', page)
+    assert nxt and "order=uncertain" in nxt.group(1)
+    assert "shopee:771" in client.get(nxt.group(1).replace("&amp;", "&")).text
+    # deciding keeps the order: the next card is the next least certain
+    lid = int(re.search(r'action="/review/(\d+)/decide"', page).group(1))  # type: ignore[union-attr]
+    r = client.post(
+        f"/review/{lid}/decide",
+        data={"decision": "reject", "reason": "other", "pos": 0, "order": "uncertain", "csrf": token},
+        headers={"HX-Request": "true", "X-CSRF-Token": token},
+    )
+    assert r.status_code == 200 and "shopee:771" in r.text
+    # the list in the same order, and the score order without the weak listings
+    listed = client.get("/review/list?order=uncertain").text
+    keys = re.findall(r'aria-label="([a-z]+:[^"]+)"', listed)
+    assert keys == expected[1 : 1 + len(keys)] and "order=uncertain&amp;pos=0" in listed
+    assert "shopee:771" not in client.get("/review/list").text

@@ -35,15 +35,31 @@ def _platform(value: str) -> str | None:
     return value if value in PLATFORMS else None
 
 
+def _order(value: str) -> str:
+    return value if value in review.ORDERS else "score"
+
+
 def _card_context(
-    request: Request, *, pos: int, platform: str | None, after: str = "", before: str = "", at: str = ""
+    request: Request,
+    *,
+    pos: int,
+    platform: str | None,
+    after: str = "",
+    before: str = "",
+    at: str = "",
+    order: str = "score",
 ) -> dict[str, Any]:
     c = console_of(request)
+    uncertain = order == "uncertain"
     with c.db.session() as s:
-        total = c.counter.size(s, platform)
+        # the score order pages by key (exact under concurrent decisions); the uncertain order, a
+        # distance from the model's midpoint, by position
+        total = review.queue_size(s, platform, order=order) if uncertain else c.counter.size(s, platform)
         items: list[review.QueueItem] = []
         key_after, key_before, key_at = parse_cursor(after), parse_cursor(before), parse_cursor(at)
-        if key_at is not None:  # this candidate itself (a link from the list), if it still waits
+        if uncertain:
+            pass
+        elif key_at is not None:  # this candidate itself (a link from the list), if it still waits
             items = review.review_queue_from(s, (key_at[0], key_at[1] - 1), platform=platform, limit=1)
         elif key_after is not None:
             items = review.review_queue_from(s, key_after, platform=platform, limit=1)
@@ -51,10 +67,10 @@ def _card_context(
             items = review.review_queue_from(s, key_before, platform=platform, backwards=True, limit=1)
         if not items:  # no key, or nothing beyond it (the end of the queue): by offset
             pos = max(0, min(pos, max(total - 1, 0)))
-            items = review.review_queue(s, platform=platform, limit=1, offset=pos)
+            items = review.review_queue(s, platform=platform, limit=1, offset=pos, order=order)
         pos = max(0, min(pos, max(total - 1, 0)))
         if not items:
-            return {"card": None, "pos": 0, "total": total, "platform": platform or ""}
+            return {"card": None, "pos": 0, "total": total, "platform": platform or "", "order": order}
         item = items[0]
         card = review.review_card(s, item.listing_id, c.settings.blob_dir)
         listing = review.get_listing(s, card.listing_id)
@@ -77,10 +93,13 @@ def _card_context(
         "total": total,
         "platform": platform or "",
         "here": here,
-        "next_url": link("/review", after=here, pos=pos + 1, platform=platform) if pos + 1 < total else "",
-        "prev_url": link("/review", before=here, pos=pos - 1, platform=platform) if pos > 0 else "",
+        "order": order,
+        "next_url": link("/review", after=None if uncertain else here, pos=pos + 1, platform=platform,
+                         order=order if uncertain else None) if pos + 1 < total else "",
+        "prev_url": link("/review", before=None if uncertain else here, pos=pos - 1, platform=platform,
+                         order=order if uncertain else None) if pos > 0 else "",
         "reasons": review.REJECT_REASONS,
-    }
+    }  # fmt: skip
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -91,9 +110,12 @@ def review_page(
     after: str = "",
     before: str = "",
     at: str = "",
+    order: str = "score",
     user: Principal = Depends(page_user),
 ) -> Response:
-    ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after, before=before, at=at)
+    ctx = _card_context(
+        request, pos=pos, platform=_platform(platform), after=after, before=before, at=at, order=_order(order)
+    )
     return render(request, "review_card.html.j2" if is_htmx(request) else "review.html.j2", **ctx)
 
 
@@ -107,6 +129,7 @@ def decide(
     pos: int = Form(0, ge=0, le=10**9),
     platform: str = Form(""),
     here: str = Form(""),
+    order: str = Form("score"),
     user: Principal = Depends(allowed("review")),
 ) -> Response:
     c = console_of(request)
@@ -118,17 +141,28 @@ def decide(
         else:
             raise TertibError(f"unknown decision {decision!r}")
     # the next candidate is the one after the decided one (which has left the queue); pos stays
-    after = here if parse_cursor(here) is not None else ""
+    order = _order(order)
+    after = here if parse_cursor(here) is not None and order == "score" else ""
     if is_htmx(request):
-        ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after)
+        ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after, order=order)
         return render(request, "review_card.html.j2", **ctx)
-    return back_to(link("/review", after=after, pos=pos, platform=_platform(platform)))
+    return back_to(
+        link(
+            "/review",
+            after=after,
+            pos=pos,
+            platform=_platform(platform),
+            order=order if after == "" else None,
+        )
+    )
 
 
 def _list_context(
-    request: Request, *, platform: str | None, after: str, before: str, start: int
+    request: Request, *, platform: str | None, after: str, before: str, start: int, order: str = "score"
 ) -> dict[str, Any]:
     c = console_of(request)
+    if order == "uncertain":
+        return _uncertain_list_context(request, platform=platform, start=start)
     with c.db.session() as s:
         total = c.counter.size(s, platform)
         key_after, key_before = parse_cursor(after), parse_cursor(before)
@@ -167,6 +201,34 @@ def _list_context(
         else "",
         "after": after,
         "before": before,
+        "order": "score",
+    }
+
+
+def _uncertain_list_context(request: Request, *, platform: str | None, start: int) -> dict[str, Any]:
+    """The list in the model's uncertain order (weak listings included, least certain first), by position."""
+    with console_of(request).db.session() as s:
+        total = review.queue_size(s, platform, order="uncertain")
+        start = max(0, min(start, max(total - 1, 0)))
+        items = review.review_queue(s, platform=platform, limit=PAGE_SIZE, offset=start, order="uncertain")
+    more = start + len(items) < total
+    return {
+        "items": [(item, "") for item in items],
+        "total": total,
+        "start": start,
+        "platform": platform or "",
+        "reasons": review.REJECT_REASONS,
+        "next_url": link("/review/list", start=start + len(items), platform=platform, order="uncertain")
+        if more
+        else "",
+        "prev_url": link(
+            "/review/list", start=max(0, start - PAGE_SIZE), platform=platform, order="uncertain"
+        )
+        if start > 0
+        else "",
+        "after": "",
+        "before": "",
+        "order": "uncertain",
     }
 
 
@@ -177,9 +239,12 @@ def review_list(
     after: str = "",
     before: str = "",
     start: Offset = 0,
+    order: str = "score",
     user: Principal = Depends(page_user),
 ) -> Response:
-    ctx = _list_context(request, platform=_platform(platform), after=after, before=before, start=start)
+    ctx = _list_context(
+        request, platform=_platform(platform), after=after, before=before, start=start, order=_order(order)
+    )
     return render(request, "review_list.html.j2", **ctx)
 
 
@@ -200,6 +265,7 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
             after=str(form.get("after") or ""),
             before=str(form.get("before") or ""),
             start=int(str(form.get("start") or "0")) if str(form.get("start") or "0").isdigit() else 0,
+            order=_order(str(form.get("order") or "")),
         )
         return render(
             request, "review_list.html.j2", status_code=400, error_key=problem, ticked=set(ids), **ctx
@@ -212,7 +278,8 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
             review.reject(s, ids, by=user.name, reason=reason, note="bulk")
         else:
             raise TertibError(f"unknown decision {decision!r}")
-    return back_to(link("/review/list", platform=platform))
+    uncertain = form.get("order") == "uncertain"
+    return back_to(link("/review/list", platform=platform, order="uncertain" if uncertain else None))
 
 
 @router.get("/blob/{sha}")

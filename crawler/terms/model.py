@@ -424,6 +424,17 @@ def load_active(data_dir: Path) -> Model:
     return Model.load(path, str(pointer["sha256"]))
 
 
+def active_card(settings: Any) -> dict[str, Any] | None:
+    """The card of the model the ``model`` setting scores with (its digest, and whether it is the one
+    packaged with tertib), None for ``rules``; ``tertib model show`` prints it, the console shows it."""
+    model = load_for_settings(settings)
+    if model is None:
+        return None
+    choice = str(getattr(settings, "model", "auto") or "auto")
+    packaged = choice == "packaged" or (choice == "auto" and read_pointer(Path(settings.data_dir)) is None)
+    return {**model.card, "sha256": model.sha256, "packaged": packaged}
+
+
 def load_for_settings(settings: Any) -> Model | None:
     """The model the ``model`` setting names (None for ``rules``)."""
     choice = str(getattr(settings, "model", "auto") or "auto")

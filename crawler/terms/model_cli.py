@@ -219,14 +219,13 @@ def show_command(
     ] = None,
 ) -> None:
     """Print a model card as JSON. Example: tertib model show"""
-    from crawler.terms.model import load_for_settings, models_dir
+    from crawler.terms.model import active_card, models_dir
 
     settings = common.settings()
     if version is None:
-        model = load_for_settings(settings)
-        if model is None:
+        card = active_card(settings)
+        if card is None:
             raise UsageError("TERTIB_MODEL=rules: no model is scoring")
-        card = {**model.card, "sha256": model.sha256}
     else:
         path = models_dir(Path(settings.data_dir)) / f"{version}.card.json"
         if not path.is_file():
