@@ -24,6 +24,8 @@ To add a rejection reason, add it to :class:`RejectReason` (the CLI, the console
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -182,13 +184,8 @@ def _queue_statement(by_platform: bool, by_score: bool, order: str) -> Select[Li
         query = query.where(Listing.platform == bindparam("platform"))
     if by_score:
         query = query.where(Listing.score_value >= bindparam("min_score"))
-    keys = (
-        (func.abs(Listing.score_value - UNCERTAIN_AT), Listing.id)
-        if order == "uncertain"
-        else (Listing.score_value.desc(), Listing.id)
-    )
     return (
-        query.order_by(*keys)
+        query.order_by(Listing.score_value.desc(), Listing.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
@@ -206,9 +203,55 @@ def review_queue(
     ``order="uncertain"`` undecided weak-or-better listings, least certain first (see module docstring)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
+    if order == "uncertain":
+        return _uncertain_queue(session, platform, min_score, limit, offset)
     query = _queue_statement(bool(platform), min_score is not None, order)
     params = {"platform": platform, "min_score": min_score, "limit": limit, "offset": offset}
     return [_queue_item(listing, name) for listing, name in session.execute(query, params).unique().all()]
+
+
+@cache
+def _uncertain_side(above: bool, by_platform: bool, by_score: bool) -> Select[Listing, str | None]:
+    """One side of the uncertain order: scores from :data:`UNCERTAIN_AT` up (ascending), or below it
+    (descending); either way nearest the midpoint first, ties by listing id. Each walks the score index
+    from the midpoint outwards, so its cost grows with the position read, not with the queue."""
+    decided = exists().where(ReviewDecision.listing_id == Listing.id)
+    score = Listing.score_value
+    query = (
+        select(Listing, Seller.name)
+        .outerjoin(Seller, Seller.id == Listing.seller_id)
+        .where(Listing.verdict.in_(UNCERTAIN_VERDICTS), ~decided)
+        .where(score >= UNCERTAIN_AT if above else score < UNCERTAIN_AT)
+    )
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    if by_score:
+        query = query.where(score >= bindparam("min_score"))
+    keys = (score.asc(), Listing.id.asc()) if above else (score.desc(), Listing.id.asc())
+    return query.order_by(*keys).limit(bindparam("limit", type_=Integer))
+
+
+def _uncertain_queue(
+    session: Session, platform: str | None, min_score: float | None, limit: int, offset: int
+) -> list[QueueItem]:
+    """The queue ordered by distance from :data:`UNCERTAIN_AT`, then listing id: the two sides merged.
+    The first ``offset + limit`` of the order lie within the first ``offset + limit`` of each side, and
+    each side is already sorted by (distance, id), so the merge is exact. (One statement ordering by
+    ``abs(score - 0.5)`` read every weak-or-better listing: ~0.8 s at 500,000 of them.)"""
+    params = {"platform": platform, "min_score": min_score, "limit": offset + limit}
+    sides = [
+        [
+            _queue_item(listing, name)
+            for listing, name in session.execute(
+                _uncertain_side(above, bool(platform), min_score is not None), params
+            )
+            .unique()
+            .all()
+        ]
+        for above in (True, False)
+    ]
+    merged = heapq.merge(*sides, key=lambda item: (abs((item.score or 0.0) - UNCERTAIN_AT), item.listing_id))
+    return list(itertools.islice(merged, offset, offset + limit))
 
 
 @cache
@@ -293,17 +336,17 @@ class QueueCounter:
     """
 
     def __init__(self, max_entries: int = 64) -> None:
-        self._counts: dict[tuple[str | None, int, int], int] = {}
+        self._counts: dict[tuple[str | None, str, int, int], int] = {}
         self._max = max_entries
 
-    def size(self, session: Session, platform: str | None = None) -> int:
+    def size(self, session: Session, platform: str | None = None, order: str = "score") -> int:
         decision_id, score_id = session.execute(_COUNTER_KEY).one()
-        key = (platform, int(decision_id or 0), int(score_id or 0))
+        key = (platform, order, int(decision_id or 0), int(score_id or 0))
         count = self._counts.get(key)
         if count is None:
             if len(self._counts) > self._max:
                 self._counts.clear()
-            count = self._counts[key] = queue_size(session, platform)
+            count = self._counts[key] = queue_size(session, platform, order=order)
         return count
 
 

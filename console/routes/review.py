@@ -54,7 +54,7 @@ def _card_context(
     with c.db.session() as s:
         # the score order pages by key (exact under concurrent decisions); the uncertain order, a
         # distance from the model's midpoint, by position
-        total = review.queue_size(s, platform, order=order) if uncertain else c.counter.size(s, platform)
+        total = c.counter.size(s, platform, order)
         items: list[review.QueueItem] = []
         key_after, key_before, key_at = parse_cursor(after), parse_cursor(before), parse_cursor(at)
         if uncertain:
@@ -207,8 +207,9 @@ def _list_context(
 
 def _uncertain_list_context(request: Request, *, platform: str | None, start: int) -> dict[str, Any]:
     """The list in the model's uncertain order (weak listings included, least certain first), by position."""
-    with console_of(request).db.session() as s:
-        total = review.queue_size(s, platform, order="uncertain")
+    c = console_of(request)
+    with c.db.session() as s:
+        total = c.counter.size(s, platform, "uncertain")
         start = max(0, min(start, max(total - 1, 0)))
         items = review.review_queue(s, platform=platform, limit=PAGE_SIZE, offset=start, order="uncertain")
     more = start + len(items) < total
