@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the sample installation lives with the tests
 
+from crawler.settings import CHROMIUM_ARGS  # noqa: E402
+
 PAGES: list[tuple[str, str]] = [
     ("dashboard", "/"),
     ("review", "/review"),
@@ -37,15 +39,7 @@ PAGES: list[tuple[str, str]] = [
     ("sweeps", "/sweeps"),
     ("sellers", "/sellers"),
 ]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = CHROMIUM_ARGS  # the flags the crawler's own browser runs with
 
 
 def main() -> None:

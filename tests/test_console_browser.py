@@ -21,21 +21,14 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from crawler.config import load_settings
+from crawler.settings import CHROMIUM_ARGS
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = CHROMIUM_ARGS  # the flags the crawler's own browser runs with
 ROOT = Path(__file__).resolve().parents[1]
 
 
