@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +13,8 @@ from crawler.terms.lexicon import Lexicon
 from crawler.terms.scorer import Scorer
 from storage.db import Database
 from storage.models import Listing, Sighting, SweepRun, Term
+
+pytestmark = pytest.mark.both_backends
 
 GARMENTS = ["kaos", "kemeja", "jaket", "hoodie", "celana jeans", "dress", "sweater", "blazer"]
 
@@ -70,13 +71,6 @@ def test_catalog_drift_terms_in_top_20() -> None:
     top = [p.phrase for p in props]
     missing = [d for d in catalog.DRIFT_TERMS if d not in top]
     assert not missing, (missing, top)
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 't.sqlite3'}")
-    database.migrate()
-    return database
 
 
 def _store_run(db: Database, cands: list[str], others: list[str], related: dict[str, list[str]]) -> int:

@@ -3,10 +3,12 @@
 A capture and its listing row commit on different threads in either order, so a capture now records its
 listing's key (``platform:listing_id``) itself and readers join ``captures.listing_key`` to
 ``listings.listing_key``: nothing links them after the fact. The backfill takes the key from the linked listing,
-else from the capture's metadata record (captures that were still waiting to be linked).
+else from the capture's metadata record (captures that were still waiting to be linked). The metadata is JSON
+text on SQLite and jsonb on PostgreSQL (0007), read back as a string or a dict; the new index is built without
+blocking writes on PostgreSQL (``storage.schema_ops``).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -18,8 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+from storage import schema_ops
+
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -50,7 +54,7 @@ def upgrade() -> None:
     with op.batch_alter_table("captures", schema=None) as batch_op:
         batch_op.drop_index("ix_captures_listing_id")
         batch_op.drop_column("listing_id")
-        batch_op.create_index("ix_captures_listing_key", ["listing_key", "captured_at", "id"], unique=False)
+    schema_ops.create_index("ix_captures_listing_key", "captures", ["listing_key", "captured_at", "id"])
 
 
 def downgrade() -> None:
@@ -65,5 +69,5 @@ def downgrade() -> None:
     with op.batch_alter_table("captures", schema=None) as batch_op:
         batch_op.drop_index("ix_captures_listing_key")
         batch_op.drop_column("listing_key")
-        batch_op.create_index("ix_captures_listing_id", ["listing_id"], unique=False)
         batch_op.create_foreign_key("fk_captures_listing_id", "listings", ["listing_id"], ["id"])
+    schema_ops.create_index("ix_captures_listing_id", "captures", ["listing_id"])
