@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,6 +205,9 @@ class Database:
         self.read_only = read_only  # SQLite on a read-only data dir: reads only, no migrations
         self.engine = make_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # a Database dropped without dispose() closes its pooled connections when it is collected, rather
+        # than leaving them open on the server until the garbage collector frees the driver's objects
+        weakref.finalize(self, self.engine.dispose).atexit = False
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade to ``revision`` (the newest by default; no-op when already there).
