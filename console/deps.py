@@ -24,7 +24,7 @@ from console import auth, i18n
 from console.auth import Principal, SessionPolicy, SignedIn
 from console.limiter import LoginLimiter, Network, Policy
 from console.middleware import scope_client
-from crawler.config import PLATFORMS, Settings
+from crawler.config import Settings
 from crawler.review import QueueCounter, format_price
 from storage.db import Database
 from storage.models import AccessLogEntry
@@ -192,7 +192,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "wib": lambda v: i18n.wib(v, c.tz),
         "rupiah": format_price,
         "partial": is_htmx(request),
-        "platforms": PLATFORMS,
+        "platforms": c.settings.registry.names,
+        "registry": c.settings.registry,
     }
     base.update(context)
     return c.templates.TemplateResponse(request, template, base, status_code=status_code)

@@ -14,7 +14,7 @@ Steps (the same numbers appear as comments in :func:`run_demo`):
 10. Advance to day 7, recheck with screenshots (T+7), sweep again so relistings are found.
 11. Print the audit summary and where the files are.
 
-A step whose building block has not landed yet says so and the demo goes on; nothing is faked.
+Every step runs the real command or service; a step that fails stops the demo with the reason.
 """
 
 from __future__ import annotations
@@ -29,10 +29,22 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import func, select
 
 from crawler import cli_common as common
+from crawler import review
+from crawler.core_commands import seed_lexicon
+from crawler.evidence.signing import ensure_keypair
+from crawler.terms.discovery import ranked_proposals
+from sandbox import catalog
+from sandbox import server as sandbox_server
+from sandbox.state import SandboxState
+from storage.models import BatchSend, Capture, Listing, SweepRun, TakedownBatch, TakedownItem
 
 
 @dataclass
@@ -49,27 +61,20 @@ class DemoContext:
 
 
 def step_prepare(ctx: DemoContext) -> str:
-    from crawler.evidence.signing import ensure_keypair
-
     if ctx.data_dir.exists():
         shutil.rmtree(ctx.data_dir)
     common.set_overrides(data_dir=ctx.data_dir)
     db = common.database()
     ensure_keypair(common.settings().keys_dir)
-    from crawler.core_commands import _seed_lexicon
-
-    seeded = _seed_lexicon()
-    return f"data dir {ctx.data_dir} at revision {db.current_revision()}" + (f"; {seeded}" if seeded else "")
+    seeded = seed_lexicon()
+    return f"data dir {ctx.data_dir} at revision {db.current_revision()}; {seeded}"
 
 
 def step_sandbox(ctx: DemoContext) -> str:
-    from sandbox import catalog, server
-    from sandbox import state as state_mod
-
     listings = catalog.generate(ctx.seed, ctx.size)
     path = ctx.out / "sandbox-catalog.jsonl"
     catalog.write_catalog(listings, path)
-    srv = server.SandboxServer(state_mod.SandboxState(listings, seed=ctx.seed, faults="realistic"))
+    srv = sandbox_server.SandboxServer(SandboxState(listings, seed=ctx.seed, faults="realistic"))
     ctx.sandbox_url = srv.__enter__()
     ctx.cleanups.append(lambda: srv.__exit__(None, None, None))
     common.set_overrides(sandbox_url=ctx.sandbox_url)
@@ -130,10 +135,6 @@ def _sweep(ctx: DemoContext, pages: int, *extra: str) -> None:
 
 
 def step_sweep(ctx: DemoContext) -> str:
-    from sqlalchemy import func, select
-
-    from storage.models import Capture, Listing, SweepRun
-
     _sweep(ctx, ctx.max_pages)
     with common.database().session() as session:
         run = session.scalars(
@@ -155,8 +156,6 @@ def step_sweep(ctx: DemoContext) -> str:
 def step_discovery(ctx: DemoContext) -> str:
     """Discovery ran as the sweep's follow-up; show what it proposes and whether the catalog's drift terms
     (new seller words the sandbox planted) are among them."""
-    from crawler.terms.discovery import ranked_proposals
-
     _tertib(ctx, "terms", "suggest", "--limit", "10")
     with common.database().session() as session:
         proposed = [term.text for term in ranked_proposals(session)][:20]
@@ -178,11 +177,6 @@ SIMULATED_REVIEWER = "simulated-reviewer (demo, not a person)"
 
 
 def step_approve(ctx: DemoContext) -> str:
-    from sqlalchemy import select
-
-    from crawler import review
-    from storage.models import Listing
-
     threshold = common.settings().threshold_strong
     with common.database().session() as session:
         ids = list(
@@ -198,10 +192,6 @@ def step_approve(ctx: DemoContext) -> str:
 
 
 def step_export(ctx: DemoContext) -> str:
-    from sqlalchemy import select
-
-    from storage.models import TakedownBatch
-
     _tertib(ctx, "export", "--batch-name", "Demo sweep", "--out", str(ctx.out / "exports"))
     with common.database().session() as session:
         batch = session.scalars(select(TakedownBatch).order_by(TakedownBatch.id.desc())).first()
@@ -218,10 +208,6 @@ def step_send(ctx: DemoContext) -> str:
     The audit timeline is real time from the recorded send; the sandbox's virtual clock counts days from its
     own intake. Rechecks below run at ``send time + N days`` after the sandbox has advanced N days.
     """
-    from sqlalchemy import select
-
-    from storage.models import BatchSend, TakedownItem
-
     batch_id, number, _ = ctx.values["batch"]
     with common.database().session() as session:
         items = session.scalars(select(TakedownItem).where(TakedownItem.batch_id == batch_id)).all()
@@ -238,8 +224,6 @@ def step_send(ctx: DemoContext) -> str:
 
 
 def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
-    from datetime import timedelta
-
     batch_id, _, _ = ctx.values["batch"]
     advance = day - int(ctx.values.get("sandbox_day", 0))
     clock = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": advance})
@@ -327,3 +311,19 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
     )
     if failed:
         raise SystemExit(1)
+
+
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where exports, letters, bundle and report land.")
+    ] = Path("tertib-demo"),
+    size: Annotated[int, typer.Option("--size", help="Sandbox catalog size.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Sandbox catalog seed.")] = 7,
+    max_queries: Annotated[int, typer.Option("--max-queries", min=1, help="Search terms per platform.")] = 6,
+    max_pages: Annotated[int, typer.Option("--max-pages", min=1, help="Result pages per search term.")] = 2,
+) -> None:
+    """Run the whole mission offline against the sandbox, step by step.
+
+    Example: tertib demo --out ./tertib-demo
+    """
+    run_demo(out=out, size=size, seed=seed, max_queries=max_queries, max_pages=max_pages)

@@ -130,6 +130,7 @@ def add(
             terms=terms,
             command=command,
             actor=common.settings().actor_name(),
+            registry=common.settings().registry,
         )
         common.console.print(f"added schedule {row.name}")
         _print_definition(row)
@@ -167,6 +168,7 @@ def edit(
             command=command,
             no_cron=no_cron,
             actor=common.settings().actor_name(),
+            registry=common.settings().registry,
         )
         common.console.print(f"changed schedule {row.name}")
         _print_definition(row)

@@ -43,8 +43,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crawler.config import SEARCH_PLATFORMS
 from crawler.errors import NotFound, TertibError, UsageError
+from crawler.registry import Registry
 from storage import custody
 from storage.models import Sweep
 
@@ -102,7 +102,7 @@ def kind_of(row: Sweep) -> str:
 
 
 def summary(row: Sweep) -> str:
-    """A few words for tables: ``sweep all``, ``sweep shopee,lazada``, ``recheck --due`` …"""
+    """A few words for tables: ``sweep all``, ``sweep PLATFORM,OTHER``, ``recheck --due`` …"""
     kind = kind_of(row)
     if kind == KIND_SWEEP:
         where = ",".join(row.platforms) if row.platforms else "all"
@@ -278,12 +278,12 @@ def discovery_definition(session: Session) -> Sweep | None:
     return session.scalars(select(Sweep).where(Sweep.terms_source == "builtin:discovery")).first()
 
 
-def validate_platforms(platforms: Sequence[str]) -> list[str]:
+def validate_platforms(platforms: Sequence[str], registry: Registry) -> list[str]:
     out: list[str] = []
     for platform in platforms:
         p = platform.strip().lower()
-        if p not in SEARCH_PLATFORMS:
-            raise UsageError(f"unknown platform {platform!r}; searchable: {', '.join(SEARCH_PLATFORMS)}")
+        if p not in registry.search_names:
+            raise UsageError(f"unknown platform {platform!r}; searchable: {', '.join(registry.search_names)}")
         if p not in out:
             out.append(p)
     return out
@@ -324,7 +324,9 @@ def add(
     terms: str = "active",
     command: str | None = None,
     actor: str = "",
+    registry: Registry,
 ) -> Sweep:
+    """A new schedule (``registry``: the installation's platforms, which ``platforms`` must name)."""
     if not NAME_RE.match(name):
         raise UsageError(f"schedule name {name!r}: use lower-case letters, digits, '.', '_' or '-'")
     if name in BUILTIN_BY_NAME:
@@ -337,7 +339,7 @@ def add(
     source = validate_command(command) if command else validate_terms(terms)
     row = Sweep(
         name=name,
-        platforms=[] if command else validate_platforms(platforms),
+        platforms=[] if command else validate_platforms(platforms, registry),
         terms_source=source,
         max_pages=max_pages,
         schedule=join_schedule(cron, tz, default_tz),
@@ -381,6 +383,7 @@ def edit(
     command: str | None = None,
     no_cron: bool = False,
     actor: str = "tertib",
+    registry: Registry,
 ) -> Sweep:
     row = get(session, name)
     kind = kind_of(row)
@@ -401,7 +404,7 @@ def edit(
         build_trigger(new_cron, new_tz)
         row.schedule = join_schedule(new_cron, new_tz, default_tz)
     if platforms:
-        row.platforms = validate_platforms(platforms)
+        row.platforms = validate_platforms(platforms, registry)
     if max_pages is not None:
         if max_pages < 1:
             raise UsageError("--max-pages must be at least 1")

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the sample installation lives with the tests
 
-from crawler.settings import CHROMIUM_ARGS  # noqa: E402
+from crawler.config import CHROMIUM_ARGS  # noqa: E402
 
 PAGES: list[tuple[str, str]] = [
     ("dashboard", "/"),
@@ -39,7 +39,7 @@ PAGES: list[tuple[str, str]] = [
     ("sweeps", "/sweeps"),
     ("sellers", "/sellers"),
 ]
-ARGS = CHROMIUM_ARGS  # the flags the crawler's own browser runs with
+ARGS = list(CHROMIUM_ARGS)
 
 
 def main() -> None:

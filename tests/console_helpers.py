@@ -158,3 +158,5 @@ def served(
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if proc.stderr is not None:  # an unclosed pipe is a ResourceWarning, an error under filterwarnings
+            proc.stderr.close()

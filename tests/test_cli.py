@@ -92,6 +92,6 @@ def test_every_registered_area_imports_and_has_its_command() -> None:
 
     import typer
 
-    for name, module, attr, _issue, _help in COMMANDS:
+    for name, module, attr, _help in COMMANDS:
         target = getattr(importlib.import_module(module), attr)
         assert isinstance(target, typer.Typer) or callable(target), name

@@ -20,15 +20,14 @@ from console_helpers import served, tertib_env
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from crawler.config import load_settings
-from crawler.settings import CHROMIUM_ARGS
+from crawler.config import CHROMIUM_ARGS, load_settings
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = CHROMIUM_ARGS  # the flags the crawler's own browser runs with
+ARGS = list(CHROMIUM_ARGS)  # the flags the crawler's own browser runs with
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -33,7 +33,7 @@ from console.app import create_app
 from crawler.config import Settings
 from crawler.hostile import markdown_text, safe_url, spreadsheet_text
 from storage.db import Database
-from storage.models import Capture, CustodyEntry, Sweep, TakedownBatch
+from storage.models import Capture, CustodyEntry, Listing, Sweep, TakedownBatch
 
 MARK = sample.MARK
 PAYLOAD = sample.HOSTILE_TEXT
@@ -148,7 +148,8 @@ def ids(db: Database) -> dict[str, str]:
         batch = s.scalars(select(TakedownBatch).where(TakedownBatch.name.like("%pwn%"))).one()
         capture = s.scalars(select(Capture).where(Capture.url == sample.HOSTILE_URL)).first()
         assert capture is not None
-        return {"batch": batch.number, "capture": str(capture.id), "listing": str(capture.listing_id)}
+        listing = s.scalars(select(Listing).where(Listing.listing_key == capture.listing_key)).one()
+        return {"batch": batch.number, "capture": str(capture.id), "listing": str(listing.id)}
 
 
 def pages(db: Database) -> dict[str, str]:

@@ -7,8 +7,9 @@ needs no CSRF token. The OpenAPI document is ``/api/v1/openapi.json``.
 Handlers call the same service functions as the pages (``crawler.review``, ``crawler.exports.service``,
 ``crawler.audit.overview``, ``crawler.terms.store``) and answer with the services' own types where they fit
 (:class:`crawler.review.QueueItem`, :class:`crawler.audit.overview.LedgerRow`, the
-:class:`crawler.review.RejectReason` enum); platform names come from ``crawler.config.PLATFORMS``. To add
-an endpoint, declare its request/response models here and keep the logic in the service module.
+:class:`crawler.review.RejectReason` enum); platform names come from the installation's registry
+(``Settings.registry``). To add an endpoint, declare its request/response models here and keep the logic
+in the service module.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from console import auth
 from console.auth import Principal
 from console.deps import BATCH_REF, JSON_INT_MAX, console_of
 from crawler import review
 from crawler.audit import overview
-from crawler.config import PLATFORMS
 from crawler.exports import service
 from crawler.terms import store
 from storage.models import Term
@@ -34,15 +34,18 @@ from storage.models import Term
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
 
-def _known_platform(value: str) -> str:
-    if value not in PLATFORMS:
-        raise ValueError(f"unknown platform; one of: {', '.join(PLATFORMS)}")
-    return value
+# a platform key as the registry names it (crawler.registry); which platforms exist is checked against the
+# installation's registry at request time (_known_platforms), so a platform added there needs no change here
+PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
+MAX_PLATFORMS = 64  # a bound on a request's list, not a claim about how many platforms exist
 
 
-PlatformName = Annotated[
-    str, AfterValidator(_known_platform), WithJsonSchema({"type": "string", "enum": list(PLATFORMS)})
-]
+def _known_platforms(request: Request, platforms: list[str]) -> None:
+    """400 for a platform the installation's registry does not know."""
+    registry = console_of(request).settings.registry
+    unknown = [p for p in platforms if p not in registry]
+    if unknown:
+        raise HTTPException(400, f"unknown platform {unknown[0]!r}; known: {', '.join(registry.names)}")
 
 
 class ErrorOut(BaseModel):
@@ -73,7 +76,7 @@ def api_allowed(action: str) -> Callable[[Principal], Principal]:
 
 
 RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorOut, "description": "A body that is not JSON at all"},
+    400: {"model": ErrorOut, "description": "A body that is not JSON at all, or a platform not installed"},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
@@ -99,6 +102,7 @@ def candidates(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> CandidatePage:
     """Undecided candidates, highest score first (the review queue)."""
+    _known_platforms(request, [platform] if platform else [])
     with console_of(request).db.session() as s:
         items = review.review_queue(s, platform=platform, min_score=min_score, limit=limit, offset=offset)
         total = review.queue_size(s, platform=platform, min_score=min_score)
@@ -195,7 +199,7 @@ def batches(request: Request, user: Annotated[Principal, Depends(api_user)]) -> 
 
 class BatchIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    platforms: list[PlatformName] = Field(default_factory=list, max_length=len(PLATFORMS))
+    platforms: list[PlatformName] = Field(default_factory=list, max_length=MAX_PLATFORMS)
 
 
 @router.post("/batches", response_model=BatchOut, status_code=201, responses=RESPONSES)
@@ -203,6 +207,7 @@ def create_batch(
     request: Request, body: BatchIn, user: Annotated[Principal, Depends(api_allowed("batches"))]
 ) -> BatchOut:
     """Export every approved, not yet requested item as a new batch (files, letters, signed manifest)."""
+    _known_platforms(request, body.platforms)
     c = console_of(request)
     result = service.create_batch(c.db, c.settings, name=body.name, platforms=body.platforms, actor=user.name)
     with c.db.session() as s:

@@ -14,7 +14,6 @@ from console.auth import Principal
 from console.deps import Offset, back_to, console_of, page_user, record_access, render
 from console.paging import page_of
 from crawler.audit import report as audit_report
-from crawler.config import PLATFORMS
 from crawler.errors import NotFound
 from crawler.exports import service
 
@@ -33,7 +32,7 @@ def audit_page(
     user: Principal = Depends(page_user),
 ) -> Response:
     c = console_of(request)
-    platform = platform if platform in PLATFORMS else ""
+    platform = platform if platform in c.settings.registry else ""
     status = status if status in STATUSES else ""
     with c.db.session() as s:
         numbers = service.batch_numbers(s)
@@ -78,7 +77,7 @@ def audit_download(
         rep = audit_report.build_report(
             s, batch=scope, platform=platform or None, recheck_days=c.settings.recheck_days
         )
-        body = audit_report.render(rep, fmt, c.tz)
+        body = audit_report.render(rep, fmt, c.tz, c.settings.registry)
     data = body.encode("utf-8")
     record_access(
         request,

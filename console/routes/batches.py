@@ -26,7 +26,6 @@ from console.deps import (
     render,
 )
 from console.paging import page_of
-from crawler.config import PLATFORMS
 from crawler.errors import TertibError
 from crawler.exports import service
 from crawler.exports.common import sha256_file
@@ -70,11 +69,12 @@ async def create(request: Request, user: Principal = Depends(allowed("batches"))
     t = i18n.translator(lang_of(request))
     name = str(form.get("name") or "").strip()[:200]
     platforms = [str(p) for p in form.getlist("platforms") if p]
-    typed = {"name": name, "platforms": [p for p in platforms if p in PLATFORMS]}
+    registry = c.settings.registry
+    typed = {"name": name, "platforms": [p for p in platforms if p in registry]}
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = t("required")
-    if any(p not in PLATFORMS for p in platforms):
+    if any(p not in registry for p in platforms):
         errors["platforms"] = t("platform_invalid")
     if not errors:
         try:

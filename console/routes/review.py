@@ -20,7 +20,6 @@ from console.deps import Id as ListingId
 from console.paging import PAGE_SIZE, cursor, link, parse_cursor
 from console.views import group_signals, relist_rows
 from crawler import review
-from crawler.config import PLATFORMS
 from crawler.errors import NotFound, TertibError
 from storage import repositories as repo
 from storage.evidence_store import open_store
@@ -31,8 +30,9 @@ BULK_LIMIT = 200
 CURSOR_RE = r"^[0-9eE.+-]{0,32}:[0-9]{1,19}$"
 
 
-def _platform(value: str) -> str | None:
-    return value if value in PLATFORMS else None
+def _platform(request: Request, value: str) -> str | None:
+    """The platform filter when the installation's registry knows it, else no filter."""
+    return value if value in console_of(request).settings.registry else None
 
 
 def _order(value: str) -> str:
@@ -114,7 +114,13 @@ def review_page(
     user: Principal = Depends(page_user),
 ) -> Response:
     ctx = _card_context(
-        request, pos=pos, platform=_platform(platform), after=after, before=before, at=at, order=_order(order)
+        request,
+        pos=pos,
+        platform=_platform(request, platform),
+        after=after,
+        before=before,
+        at=at,
+        order=_order(order),
     )
     return render(request, "review_card.html.j2" if is_htmx(request) else "review.html.j2", **ctx)
 
@@ -144,14 +150,14 @@ def decide(
     order = _order(order)
     after = here if parse_cursor(here) is not None and order == "score" else ""
     if is_htmx(request):
-        ctx = _card_context(request, pos=pos, platform=_platform(platform), after=after, order=order)
+        ctx = _card_context(request, pos=pos, platform=_platform(request, platform), after=after, order=order)
         return render(request, "review_card.html.j2", **ctx)
     return back_to(
         link(
             "/review",
             after=after,
             pos=pos,
-            platform=_platform(platform),
+            platform=_platform(request, platform),
             order=order if after == "" else None,
         )
     )
@@ -244,7 +250,12 @@ def review_list(
     user: Principal = Depends(page_user),
 ) -> Response:
     ctx = _list_context(
-        request, platform=_platform(platform), after=after, before=before, start=start, order=_order(order)
+        request,
+        platform=_platform(request, platform),
+        after=after,
+        before=before,
+        start=start,
+        order=_order(order),
     )
     return render(request, "review_list.html.j2", **ctx)
 
@@ -257,7 +268,7 @@ async def review_bulk(request: Request, user: Principal = Depends(allowed("revie
     ][:BULK_LIMIT]
     decision = str(form.get("decision") or "")
     reason = str(form.get("reason") or "other")
-    platform = _platform(str(form.get("platform") or ""))
+    platform = _platform(request, str(form.get("platform") or ""))
     problem = "bulk_unconfirmed" if form.get("confirm") != "yes" else "bulk_none" if not ids else ""
     if problem:
         ctx = _list_context(

@@ -18,7 +18,6 @@ from console import i18n
 from console.auth import Principal
 from console.deps import DB_INT_MAX, Console, allowed, back_to, console_of, lang_of, page_user, render
 from console.paging import link
-from crawler.config import SEARCH_PLATFORMS
 from crawler.errors import NotFound, TertibError
 from scheduler import definitions as defs
 from scheduler.config import scheduler_settings
@@ -88,7 +87,7 @@ def _page(
         if len(runs) > PAGE
         else "",
         runs_newest=link("/sweeps", jobs_before=jobs_before) + "#sweep-runs" if runs_before else "",
-        search_platforms=SEARCH_PLATFORMS,
+        search_platforms=c.settings.registry.search_names,
         errors=errors or {},
         form=form or {"name": "", "cron": "", "max_pages": "2", "platforms": []},
     )
@@ -126,7 +125,7 @@ async def create_schedule(request: Request, user: Principal = Depends(allowed("s
         errors["cron"] = t("cron_invalid")
     if not (pages.isascii() and pages.isdigit() and 1 <= int(pages) <= MAX_PAGES):
         errors["max_pages"] = t("max_pages_invalid")
-    if any(p not in SEARCH_PLATFORMS for p in platforms):
+    if any(p not in c.settings.registry.search_names for p in platforms):
         errors["platforms"] = t("platform_invalid")
     if not errors:
         try:
@@ -140,6 +139,7 @@ async def create_schedule(request: Request, user: Principal = Depends(allowed("s
                     platforms=platforms,
                     max_pages=int(pages),
                     actor=user.name,
+                    registry=c.settings.registry,
                 )
         except defs.ScheduleExists:
             errors["name"] = t("name_taken")

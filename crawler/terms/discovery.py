@@ -32,9 +32,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from crawler.errors import NotFound
+from crawler.terms import store
 from crawler.terms.lexicon import Lexicon, load_stopwords
 from crawler.terms.matcher import CONTEXT_WORDS, Matcher
 from crawler.terms.normalise import Normalised, normalise
+from storage.models import Listing, Sighting, SweepRun, Term
 
 PRIOR_STRENGTH = 10.0
 ALPHA_FLOOR = 0.5  # keeps a phrase never seen among others from an infinite variance
@@ -221,12 +226,6 @@ def run_discovery(
     actor: str = "discovery",
 ) -> list[Any]:
     """Mine one sweep run and store/update proposed terms; returns the Term rows touched."""
-    from sqlalchemy import select
-
-    from crawler.errors import NotFound
-    from crawler.terms import store
-    from storage.models import Listing, Sighting, SweepRun, Term
-
     run = session.get(SweepRun, sweep_run_id)
     if run is None:
         raise NotFound(f"no sweep run #{sweep_run_id}")
@@ -317,10 +316,6 @@ def run_discovery(
 
 def ranked_proposals(session: Any) -> list[Any]:
     """Proposed terms, best first: log-odds z, then platform-suggestion count."""
-    from sqlalchemy import select
-
-    from storage.models import Term
-
     rows = list(session.scalars(select(Term).where(Term.status == "proposed")))
 
     def key(row: Any) -> tuple[float, int, int]:

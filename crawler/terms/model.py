@@ -53,7 +53,9 @@ from crawler.terms.features import (
     rule_discrete,
     shape,
 )
+from crawler.terms.normalise import normalise
 from crawler.terms.product import ProductFacts, facts_from_masks, token_mask
+from storage.blobs import write_atomic
 
 if TYPE_CHECKING:
     from crawler.terms.normalise import Normalised
@@ -75,8 +77,6 @@ class ModelError(TertibError):
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write a model file or pointer atomically (``storage.blobs.write_atomic``)."""
-    from storage.blobs import write_atomic
-
     write_atomic(path, data)
 
 
@@ -295,8 +295,6 @@ class Model:
         return Prediction(self.calibrate(z), z, facts, discrete, rule_score)
 
     def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
-        from crawler.terms.normalise import normalise
-
         return self.predict(normalise(text).text.split(), result)
 
     # -- explanations -----------------------------------------------------------------------------

@@ -39,14 +39,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler import __version__
 from crawler.errors import TertibError, UsageError
 from crawler.terms.augment import augment
-from crawler.terms.evaluate import Example, Report, evaluate
+from crawler.terms.evaluate import Counts, Example, Report, evaluate
 from crawler.terms.features import FEATURIZER_VERSION, featurize
 from crawler.terms.lexicon import Lexicon
 from crawler.terms.model import (
     Model,
     ModelError,
+    atomic_write,
     load_active,
     models_dir,
     read_pointer,
@@ -54,6 +56,8 @@ from crawler.terms.model import (
 )
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import SCORER_VERSION, Scorer, Thresholds
+from storage import custody
+from storage.models import Listing, ReviewDecision
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -109,8 +113,6 @@ def decision_split(listing_key: str) -> str:
 def load_decisions(session: Session) -> list[Example]:
     """Per listing its latest non-simulated decision, as a weighted example."""
     from sqlalchemy import select
-
-    from storage.models import Listing, ReviewDecision
 
     rows = session.execute(
         select(
@@ -239,8 +241,6 @@ def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any, origin: 
 
 
 def _counts_at(p: Sequence[float], y: Sequence[int], threshold: float) -> dict[str, Any]:
-    from crawler.terms.evaluate import Counts
-
     counts = Counts()
     for pi, yi in zip(p, y, strict=True):
         counts.add(int(yi), pi >= threshold)
@@ -329,8 +329,6 @@ def version_for(model: Model, when: datetime) -> str:
 
 
 def code_version() -> str:
-    from crawler import __version__
-
     return f"tertib {__version__} / {SCORER_VERSION} / featurizer {FEATURIZER_VERSION}"
 
 
@@ -454,8 +452,6 @@ def train_and_gate(
     c_grid: Sequence[float] = C_GRID,
 ) -> tuple[Model, GateResult]:
     """Steps 1–6 of the module docstring. The caller commits the session (custody entries)."""
-    from storage import custody
-
     thresholds = Thresholds.from_settings(settings)
     corpus = load_corpus(corpus_path)
     decisions = load_decisions(session)
@@ -469,8 +465,6 @@ def train_and_gate(
     model.sha256 = sha
     card = {**model.card, "sha256": sha, "file": path.name}
     import json
-
-    from crawler.terms.model import atomic_write
 
     atomic_write(
         directory / f"{model.version}.card.json",
@@ -579,8 +573,6 @@ def _activate(
     previous: str,
 ) -> None:  # fmt: skip
     """Point the installation at a model (atomic pointer write) and custody-log it."""
-    from storage import custody
-
     write_pointer(
         data_dir,
         {

@@ -4,8 +4,8 @@ Server-side console sessions (revocable: logout, password change and disabling a
 login attempt counters changed by compare-and-set (a limit that holds under concurrency, with back-off), and
 an access log for downloads (reads are not custody events).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
