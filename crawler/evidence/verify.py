@@ -46,6 +46,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from crawler.config import Settings
 from crawler.errors import NotFound, UsageError
 from crawler.evidence import signing, warc
+from crawler.exports.manifest import read_anchor, verify_batch_dir
 from storage import custody
 from storage.db import Database
 from storage.evidence_store import EvidenceStore, open_store
@@ -251,8 +252,6 @@ def _check_batch(
 ) -> tuple[int, str] | None:
     """The batch directory exactly as ``tertib export verify`` checks it, plus the row's digest and
     signature; returns the manifest's custody anchor (checked against the chain by the caller)."""
-    from crawler.exports.manifest import read_anchor
-
     name = f"batch {batch.number}"
     report.batches += 1
     if not batch.out_dir:
@@ -286,8 +285,6 @@ def _check_signed_dir(
     """A signed directory (batch or dossier): ``manifest.json`` hashes to the ``recorded`` digest, and the
     files, the signature (with the installation's key only: a key beside the files is not trust) and any
     evidence bundle inside check as ``tertib export verify`` checks them. Returns the manifest's bytes."""
-    from crawler.exports.manifest import verify_batch_dir
-
     manifest = directory / "manifest.json"
     if not manifest.is_file():
         report.add("manifest", name, f"{manifest} is missing")
@@ -306,8 +303,6 @@ def _check_dossier(
 ) -> tuple[int, str] | None:
     """A dossier directory named by its custody entry: the manifest hashes to the entry's digest, and the
     files and signature check as a batch's do; returns the manifest's custody anchor."""
-    from crawler.exports.manifest import read_anchor
-
     name = f"dossier {entry.object_id}"
     report.dossiers += 1
     out_dir = (entry.details or {}).get("out_dir")

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from crawler.exports.common import human_local
 from crawler.exports.offenders import OffenderGroup
 from crawler.exports.rows import ExportRow
+from crawler.hostile import html_environment, safe_url
 from crawler.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -203,12 +202,7 @@ def letter_context(
 
 
 def render_html(letter: Letter) -> str:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    env = html_environment(TEMPLATES_DIR, strict=True, keep_trailing_newline=True)
     return env.get_template("letter_takedown.html.j2").render(letter=letter)
 
 
@@ -315,7 +309,7 @@ def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
             0,
             4.5,
             fit(clean(f"{link['no']}. {link['url']}")),
-            link=link["url"],
+            link=safe_url(link["url"]) or "",  # a PDF link only to a web page, never javascript: etc.
             new_x="LMARGIN",
             new_y="NEXT",
         )

@@ -53,6 +53,7 @@ from crawler.terms.features import (
     rule_discrete,
     shape,
 )
+from crawler.terms.normalise import normalise
 from crawler.terms.product import ProductFacts, facts_from_masks, token_mask
 from storage.blobs import write_atomic
 
@@ -294,8 +295,6 @@ class Model:
         return Prediction(self.calibrate(z), z, facts, discrete, rule_score)
 
     def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
-        from crawler.terms.normalise import normalise
-
         return self.predict(normalise(text).text.split(), result)
 
     # -- explanations -----------------------------------------------------------------------------
@@ -481,6 +480,17 @@ def load_active(data_dir: Path) -> Model:
         return load_packaged()
     path = models_dir(data_dir) / str(pointer.get("file") or f"{pointer['version']}.json.gz")
     return Model.load(path, str(pointer["sha256"]))
+
+
+def active_card(settings: Any) -> dict[str, Any] | None:
+    """The card of the model the ``model`` setting scores with (its digest, and whether it is the one
+    packaged with tertib), None for ``rules``; ``tertib model show`` prints it, the console shows it."""
+    model = load_for_settings(settings)
+    if model is None:
+        return None
+    choice = str(getattr(settings, "model", "auto") or "auto")
+    packaged = choice == "packaged" or (choice == "auto" and read_pointer(Path(settings.data_dir)) is None)
+    return {**model.card, "sha256": model.sha256, "packaged": packaged}
 
 
 def load_for_settings(settings: Any) -> Model | None:
