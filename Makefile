@@ -1,7 +1,7 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both bootstrap first (idempotent).
 VENV := .venv
 BIN := $(VENV)/bin
-PKGS := crawler spiders storage scheduler sandbox
+PKGS := crawler spiders storage scheduler sandbox console
 
 .PHONY: bootstrap demo test check lint types fmt bench clean
 

@@ -3,7 +3,8 @@
 Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
 one area's changes never touch another's file. Areas load lazily: running ``tertib export`` imports the
 export code and nothing of Scrapy or Playwright (:class:`LazyGroup`); ``init`` and ``status`` are the core's
-own (:mod:`crawler.core_commands`), loaded the same way.
+own (:mod:`crawler.core_commands`), loaded the same way. Every registered area is built; a registered module
+that fails to import is a packaging bug and raises (tests import every one).
 
 Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
 and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
@@ -52,10 +53,11 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("export", "crawler.exports.cli", "app", "Takedown batches and per-platform link lists."),
     ("recheck", "crawler.audit.recheck_cli", "recheck", "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
     ("audit", "crawler.audit.cli", "app", "Compliance reports over the recheck ledger."),
+    ("intel", "crawler.intel.cli", "app", "Dealer networks: ranking and referral dossiers."),
     ("schedule", "scheduler.cli", "app", "Scheduled sweeps, rechecks and verification jobs."),
     ("scheduler", "scheduler.cli", "service_app", "Run the scheduler service."),
-    ("serve", "crawler.web.cli", "serve", "The web console."),
-    ("users", "crawler.web.cli", "users_app", "Console accounts and roles."),
+    ("serve", "console.cli", "serve", "The web console."),
+    ("users", "console.cli", "users_app", "Console accounts and roles."),
 ]
 
 

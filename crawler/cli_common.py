@@ -32,6 +32,14 @@ def set_overrides(**values: object) -> None:
     """Called by the root callback with global options; clears cached settings and database."""
     _overrides.update({k: v for k, v in values.items() if v is not None})
     settings.cache_clear()
+    forget_database()
+
+
+def forget_database() -> None:
+    """Drop the cached database, closing its pooled connections: an engine left to the garbage collector
+    leaves its PostgreSQL connections open until then (and a test's database cannot be dropped)."""
+    if database.cache_info().currsize:
+        database().dispose()  # the cached instance; the engine stays usable by anyone still holding it
     database.cache_clear()
 
 

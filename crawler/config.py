@@ -115,6 +115,14 @@ class Settings:
     scheduler_stop_timeout: float = 120.0
     scheduler_workers: int = 2
     scheduler_python: str = ""
+    # web console (console/): session idle and absolute timeouts; sign-in attempts before back-off per
+    # account or device and per client address, the first back-off and its cap (seconds)
+    console_idle_minutes: int = 30
+    console_session_hours: int = 12
+    console_login_free: int = 5
+    console_client_free: int = 20
+    console_login_backoff: float = 15.0
+    console_login_backoff_max: float = 900.0
     # egress proxies (crawler/proxies.py): none configured = direct, as before
     proxies: tuple[str, ...] = ()
     proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -305,10 +305,9 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
     finally:
         for cleanup in reversed(ctx.cleanups):
             cleanup()
-    pending = len(STEPS) - done - int(failed)  # not reached after a failed step
     console.rule()
     console.print(
-        f"{done} steps done, {pending} pending, in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
+        f"{done} of {len(STEPS)} steps done in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
     )
     if failed:
         raise SystemExit(1)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from crawler.errors import ConfigError, UsageError
 from spiders.base import Colour, SiteProfile
@@ -33,6 +34,36 @@ DEFAULT_PLATFORM_MODULES: tuple[str, ...] = (
     "spiders.bukalapak",
 )
 UNKNOWN_COLOUR: Colour = (120, 120, 120)  # a stored platform whose module is no longer registered
+
+E = TypeVar("E")
+
+
+def import_exports(
+    modules: Iterable[str], attribute: str, kind: type[E], *, label: str, key: Callable[[E], str]
+) -> list[tuple[str, E]]:
+    """(module name, export) for each of ``modules``, whose ``attribute`` must be a ``kind``, one per ``key``.
+
+    The loader of settings-named modules (platform profiles here, sandbox replica specs in
+    :mod:`sandbox.replicas`): a module that cannot be imported, lacks the export or repeats a key is a
+    configuration error naming it (``label`` says what was registered: "platform", "sandbox replica").
+    """
+    found: list[tuple[str, E]] = []
+    seen: set[str] = set()
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"{label} module {name!r} cannot be imported: {exc}") from None
+        value = getattr(module, attribute, None)
+        if not isinstance(value, kind):
+            raise ConfigError(
+                f"{label} module {name!r} has no {attribute} (a {kind.__module__}.{kind.__qualname__})"
+            )
+        if key(value) in seen:
+            raise ConfigError(f"{label} {key(value)!r} is registered twice ({name})")
+        seen.add(key(value))
+        found.append((name, value))
+    return found
 
 
 @dataclass(frozen=True)
@@ -99,16 +130,9 @@ def load_registry(modules: tuple[str, ...] = DEFAULT_PLATFORM_MODULES) -> Regist
     """
     profiles: dict[str, SiteProfile] = {}
     hosts: dict[str, str] = {}
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(f"platform module {name!r} cannot be imported: {exc}") from None
-        profile = getattr(module, "PROFILE", None)
-        if not isinstance(profile, SiteProfile):
-            raise ConfigError(f"platform module {name!r} has no PROFILE (a spiders.base.SiteProfile)")
-        if profile.platform in profiles:
-            raise ConfigError(f"platform {profile.platform!r} is registered twice ({name})")
+    for name, profile in import_exports(
+        modules, "PROFILE", SiteProfile, label="platform", key=lambda p: p.platform
+    ):
         if not profile.base_urls:
             raise ConfigError(f"platform {profile.platform!r} ({name}) has no base URL")
         for key in profile.base_urls:
@@ -126,4 +150,4 @@ def default_registry() -> Registry:
     return load_registry(DEFAULT_PLATFORM_MODULES)
 
 
-__all__ = ["DEFAULT_PLATFORM_MODULES", "Registry", "default_registry", "load_registry"]
+__all__ = ["DEFAULT_PLATFORM_MODULES", "Registry", "default_registry", "import_exports", "load_registry"]

@@ -18,20 +18,24 @@ The commands (``tertib review …``) are :mod:`crawler.review_cli`.
 
 Settings: ``threshold_*`` decide verdicts upstream (the scorer); ``blob_dir`` locates screenshots;
 ``actor`` is not used for decisions — a decision always names its reviewer with ``--by``.
-To add a rejection reason, extend :data:`REJECT_REASONS` (the CLI and the console read it).
+To add a rejection reason, add it to :class:`RejectReason` (the CLI, the console and the API read it).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Float, Integer, Select, and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from crawler.errors import NotFound, UsageError
@@ -46,14 +50,20 @@ QUEUE_VERDICTS: tuple[str, ...] = ("strong", "candidate")
 UNCERTAIN_VERDICTS: tuple[str, ...] = ("strong", "candidate", "weak")
 UNCERTAIN_AT = 0.5  # the calibrated probability at which the model knows least
 ORDERS: tuple[str, ...] = ("score", "uncertain")
-REJECT_REASONS: tuple[str, ...] = (
-    "legit_preloved",
-    "legit_new",
-    "local_secondhand",
-    "not_clothing",
-    "insufficient_evidence",
-    "other",
-)
+
+
+class RejectReason(StrEnum):
+    """Why a candidate is not reported; the order is the reviewer's number keys (1-6) in the console."""
+
+    LEGIT_PRELOVED = "legit_preloved"
+    LEGIT_NEW = "legit_new"
+    LOCAL_SECONDHAND = "local_secondhand"
+    NOT_CLOTHING = "not_clothing"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    OTHER = "other"
+
+
+REJECT_REASONS: tuple[str, ...] = tuple(reason.value for reason in RejectReason)
 
 
 def _utcnow() -> datetime:
@@ -154,20 +164,26 @@ def _verdicts(order: str) -> tuple[str, ...]:
     return UNCERTAIN_VERDICTS if order == "uncertain" else QUEUE_VERDICTS
 
 
-def _queue_select(
-    platform: str | None, min_score: float | None, order: str = "score"
-) -> Select[Listing, str | None]:
+@cache
+def _queue_statement(by_platform: bool, by_score: bool, order: str) -> Select[Listing, str | None]:
+    """The queue query with bound parameters (``platform``, ``min_score``, ``limit``, ``offset``); built
+    once per filter combination and order: constructing a statement costs more than running it on a warm
+    database."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
     query = (
         select(Listing, Seller.name)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
         .where(Listing.verdict.in_(_verdicts(order)), ~decided)
     )
-    if platform:
-        query = query.where(Listing.platform == platform)
-    if min_score is not None:
-        query = query.where(Listing.score_value >= min_score)
-    return query
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    if by_score:
+        query = query.where(Listing.score_value >= bindparam("min_score"))
+    return (
+        query.order_by(Listing.score_value.desc(), Listing.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
 def review_queue(
@@ -182,27 +198,110 @@ def review_queue(
     ``order="uncertain"`` undecided weak-or-better listings, least certain first (see module docstring)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
-    keys = (
-        (func.abs(Listing.score_value - UNCERTAIN_AT), Listing.id)
-        if order == "uncertain"
-        else (Listing.score_value.desc(), Listing.id)
+    if order == "uncertain":
+        return _uncertain_queue(session, platform, min_score, limit, offset)
+    query = _queue_statement(bool(platform), min_score is not None, order)
+    params = {"platform": platform, "min_score": min_score, "limit": limit, "offset": offset}
+    return [_queue_item(listing, name) for listing, name in session.execute(query, params).unique().all()]
+
+
+@cache
+def _uncertain_side(above: bool, by_platform: bool, by_score: bool) -> Select[Listing, str | None]:
+    """One side of the uncertain order: scores from :data:`UNCERTAIN_AT` up (ascending), or below it
+    (descending); either way nearest the midpoint first, ties by listing id. Each walks the score index
+    from the midpoint outwards, so its cost grows with the position read, not with the queue."""
+    decided = exists().where(ReviewDecision.listing_id == Listing.id)
+    score = Listing.score_value
+    query = (
+        select(Listing, Seller.name)
+        .outerjoin(Seller, Seller.id == Listing.seller_id)
+        .where(Listing.verdict.in_(UNCERTAIN_VERDICTS), ~decided)
+        .where(score >= UNCERTAIN_AT if above else score < UNCERTAIN_AT)
     )
-    query = _queue_select(platform, min_score, order).order_by(*keys).limit(limit).offset(offset)
-    return [
-        QueueItem(
-            listing_id=listing.id,
-            listing_key=listing.listing_key,
-            platform=listing.platform,
-            title=listing.title,
-            price=listing.price,
-            score=listing.score_value,
-            verdict=listing.verdict,
-            seller_name=seller_name,
-            url=listing.url,
-            first_seen=listing.first_seen,
-        )
-        for listing, seller_name in session.execute(query).unique().all()
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    if by_score:
+        query = query.where(score >= bindparam("min_score"))
+    keys = (score.asc(), Listing.id.asc()) if above else (score.desc(), Listing.id.asc())
+    return query.order_by(*keys).limit(bindparam("limit", type_=Integer))
+
+
+def _uncertain_queue(
+    session: Session, platform: str | None, min_score: float | None, limit: int, offset: int
+) -> list[QueueItem]:
+    """The queue ordered by distance from :data:`UNCERTAIN_AT`, then listing id: the two sides merged.
+    The first ``offset + limit`` of the order lie within the first ``offset + limit`` of each side, and
+    each side is already sorted by (distance, id), so the merge is exact. (One statement ordering by
+    ``abs(score - 0.5)`` read every weak-or-better listing: ~0.8 s at 500,000 of them.)"""
+    params = {"platform": platform, "min_score": min_score, "limit": offset + limit}
+    sides = [
+        [
+            _queue_item(listing, name)
+            for listing, name in session.execute(
+                _uncertain_side(above, bool(platform), min_score is not None), params
+            )
+            .unique()
+            .all()
+        ]
+        for above in (True, False)
     ]
+    merged = heapq.merge(*sides, key=lambda item: (abs((item.score or 0.0) - UNCERTAIN_AT), item.listing_id))
+    return list(itertools.islice(merged, offset, offset + limit))
+
+
+@cache
+def _keyset_statement(by_platform: bool, forward: bool) -> Select[Listing, str | None]:
+    """The queue after (``forward``) or before a ``score``/``listing_id`` position, bound parameters."""
+    decided = exists().where(ReviewDecision.listing_id == Listing.id)
+    score, ident = bindparam("score", type_=Float), bindparam("listing_id", type_=Integer)
+    # written as a range on the score plus an exclusion (not "score < s OR (score = s AND id > i)"): the
+    # range lets the planner seek the score index (0.05 ms at 1M listings instead of a 500 ms scan)
+    if forward:
+        beyond = and_(Listing.score_value <= score, ~and_(Listing.score_value == score, Listing.id <= ident))
+        order = (Listing.score_value.desc(), Listing.id.asc())
+    else:
+        beyond = and_(Listing.score_value >= score, ~and_(Listing.score_value == score, Listing.id >= ident))
+        order = (Listing.score_value.asc(), Listing.id.desc())
+    query = (
+        select(Listing, Seller.name)
+        .outerjoin(Seller, Seller.id == Listing.seller_id)
+        .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided, beyond)
+    )
+    if by_platform:
+        query = query.where(Listing.platform == bindparam("platform"))
+    return query.order_by(*order).limit(bindparam("limit", type_=Integer))
+
+
+def review_queue_from(
+    session: Session,
+    position: tuple[float, int],
+    *,
+    platform: str | None = None,
+    backwards: bool = False,
+    limit: int = 50,
+) -> list[QueueItem]:
+    """Keyset paging of the queue (score order): the ``limit`` candidates right after ``position`` (score,
+    listing id) in queue order — or right before it with ``backwards`` (still returned in queue order).
+    Costs the same however deep the position is, unlike an offset."""
+    params = {"score": position[0], "listing_id": position[1], "platform": platform, "limit": limit}
+    rows = session.execute(_keyset_statement(bool(platform), not backwards), params).unique().all()
+    items = [_queue_item(listing, seller_name) for listing, seller_name in rows]
+    return items[::-1] if backwards else items
+
+
+def _queue_item(listing: Listing, seller_name: str | None) -> QueueItem:
+    return QueueItem(
+        listing_id=listing.id,
+        listing_key=listing.listing_key,
+        platform=listing.platform,
+        title=listing.title,
+        price=listing.price,
+        score=listing.score_value,
+        verdict=listing.verdict,
+        seller_name=seller_name,
+        url=listing.url,
+        first_seen=listing.first_seen,
+    )
 
 
 def queue_size(
@@ -216,6 +315,34 @@ def queue_size(
     if min_score is not None:
         query = query.where(Listing.score_value >= min_score)
     return int(session.scalar(query) or 0)
+
+
+_COUNTER_KEY = select(
+    select(func.max(ReviewDecision.id)).scalar_subquery(), select(func.max(Score.id)).scalar_subquery()
+)
+
+
+class QueueCounter:
+    """:func:`queue_size` remembered until a decision or a new score lands.
+
+    Counting 100,000 candidates costs ~50 ms; the key is (platform, newest decision id, newest score id),
+    and both ids only grow, so a cached count is exact, not a time-to-live guess. Thread-safe enough for a
+    web server: a race computes the same count twice.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._counts: dict[tuple[str | None, str, int, int], int] = {}
+        self._max = max_entries
+
+    def size(self, session: Session, platform: str | None = None, order: str = "score") -> int:
+        decision_id, score_id = session.execute(_COUNTER_KEY).one()
+        key = (platform, order, int(decision_id or 0), int(score_id or 0))
+        count = self._counts.get(key)
+        if count is None:
+            if len(self._counts) > self._max:
+                self._counts.clear()
+            count = self._counts[key] = queue_size(session, platform, order=order)
+        return count
 
 
 # -- decisions ---------------------------------------------------------------------------------
@@ -381,25 +508,27 @@ def screenshot_path(blob_dir: Path, sha256: str) -> Path:
     return BlobStore(blob_dir).path(sha256)
 
 
+_LATEST_EXPLANATION = (
+    select(Score.explanation)
+    .where(Score.listing_id == bindparam("listing_id"))
+    .order_by(Score.created_at.desc(), Score.id.desc())
+    .limit(1)
+)
+_LATEST_SCREENSHOT = (
+    select(Capture.screenshot_sha256)
+    .where(Capture.listing_key == bindparam("listing_key"), Capture.observable.is_(True))
+    .order_by(Capture.captured_at.desc(), Capture.id.desc())
+    .limit(1)
+)
+
+
 def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard:
     listing = session.get(Listing, listing_id)
     if listing is None:
         raise NotFound(f"no such listing: {listing_id}")
-    explanation = session.scalar(
-        select(Score.explanation)
-        .where(Score.listing_id == listing_id)
-        .order_by(Score.created_at.desc(), Score.id.desc())
-        .limit(1)
-    )
-    capture = session.scalars(
-        select(Capture)
-        .where(Capture.listing_key == listing.listing_key, Capture.observable.is_(True))
-        .order_by(Capture.captured_at.desc(), Capture.id.desc())
-        .limit(1)
-    ).first()
-    shot = None
-    if capture is not None and capture.screenshot_sha256:
-        shot = screenshot_path(blob_dir, capture.screenshot_sha256)
+    explanation = session.scalar(_LATEST_EXPLANATION, {"listing_id": listing_id})
+    sha = session.scalar(_LATEST_SCREENSHOT, {"listing_key": listing.listing_key})
+    shot = screenshot_path(blob_dir, sha) if sha else None
     parent = session.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
     seller = listing.seller
     seller_text = (
@@ -428,6 +557,58 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
         screenshot=shot,
         relist_parent=f"{parent.listing_key} {parent.url}" if parent else None,
     )
+
+
+def get_listing(session: Session, listing_id: int) -> Listing:
+    listing = session.get(Listing, listing_id)
+    if listing is None:
+        raise NotFound(f"no such listing: {listing_id}")
+    return listing
+
+
+# a correlated lookup per row: a window over every decision costs a full scan at scale
+_LATEST_DECISION = (
+    select(ReviewDecision.decision)
+    .where(ReviewDecision.listing_id == Listing.id)
+    .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+    .limit(1)
+    .correlate(Listing)
+    .scalar_subquery()
+)
+_SELLER_HISTORY = (
+    select(Listing, _LATEST_DECISION)
+    .where(Listing.seller_id == bindparam("seller_id"), Listing.id != bindparam("listing_id"))
+    .order_by(Listing.last_seen.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_RELISTED_AS = (
+    select(Listing)
+    .where(Listing.relist_of_id == bindparam("listing_id"))
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def seller_history(session: Session, listing: Listing, limit: int = 10) -> list[tuple[Listing, str | None]]:
+    """The seller's other listings, newest first, each with its latest decision (or None)."""
+    if listing.seller_id is None:
+        return []
+    params = {"seller_id": listing.seller_id, "listing_id": listing.id, "limit": limit}
+    return [(row, decision) for row, decision in session.execute(_SELLER_HISTORY, params).all()]
+
+
+def relisting(session: Session, listing: Listing, limit: int = 10) -> tuple[Listing | None, list[Listing]]:
+    """(the listing this one relists, the listings that relist this one)."""
+    parent = session.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
+    children = list(session.scalars(_RELISTED_AS, {"listing_id": listing.id, "limit": limit}))
+    return parent, children
+
+
+def list_decisions(session: Session, listing_id: int | None = None, limit: int = 100) -> list[ReviewDecision]:
+    """Review decisions, newest first; only one listing's with ``listing_id``."""
+    query = select(ReviewDecision).order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc())
+    if listing_id is not None:
+        query = query.where(ReviewDecision.listing_id == listing_id)
+    return list(session.scalars(query.limit(limit)))
 
 
 def highlight_signals(text: str, signals: Sequence[dict[str, Any]], context: int = 40) -> list[Text]:

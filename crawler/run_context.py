@@ -35,6 +35,7 @@ from crawler.config import Settings
 from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
 from crawler.evidence.exchange import Exchange
 from crawler.evidence.screenshot import Screenshotter
+from crawler.intel.volume import volume_facts
 from crawler.items import BlockedAttempt, Listing, QueryFinding, RecheckObservation, Score, Verdict
 from crawler.proxies import ProxyPool
 from crawler.terms.model import load_for_settings
@@ -353,7 +354,7 @@ class RunPersistence:
                     )
             _ids, scored = repo.persist_batch(
                 session,
-                [item.to_dict() for item in listings],
+                [{**item.to_dict(), "volume": volume_facts(item).to_row()} for item in listings],
                 sweep_run_id=self.run_id,
                 scorer_version=self.scoring.scorer_version,
                 lexicon_version_id=self.scoring.lexicon_version_id,

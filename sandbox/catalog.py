@@ -89,6 +89,12 @@ class CatalogListing:
     sponsored: bool
     extra: dict[str, str] = field(default_factory=dict)
     active_from_day: int = 0
+    # the person or business behind the shop (one id across its shops and platforms), its role in the
+    # trade ("wholesale" / "retail"; "" for sellers outside it) and, for a reseller, the wholesaler whose
+    # photos it reposts: the truth the dealer networks (crawler.intel) are measured against
+    merchant: str = ""
+    role: str = ""
+    supplier: str = ""
 
     @property
     def key(self) -> str:
@@ -169,6 +175,7 @@ class _Merchant:
     handles: list[str]
     illegal: bool
     shops: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # platform -> (id, name, domain)
+    id: str = ""
 
 
 class IdGen:
@@ -178,6 +185,7 @@ class IdGen:
         self.rng = random.Random(seed)
         self.used_ids: set[str] = set()
         self.replicas = replicas or default_replicas()
+        self.merchants = 0  # merchant ids are counted, not drawn: the random stream stays as it was
 
     # ids ------------------------------------------------------------------------------------------
     def digits(self, n: int) -> str:
@@ -219,8 +227,13 @@ class IdGen:
         word = r.choice(ILLEGAL_SHOP_WORDS if illegal else LEGIT_SHOP_WORDS)
         owner = r.choice(NAMES)
         name = f"{word} {owner}" if r.random() < 0.5 else f"{owner} {word} {r.choice(CITIES).split()[0]}"
+        self.merchants += 1
         return _Merchant(
-            name=name, city=r.choice(CITIES), handles=self.handles(illegal, word), illegal=illegal
+            name=name,
+            city=r.choice(CITIES),
+            handles=self.handles(illegal, word),
+            illegal=illegal,
+            id=f"m{self.merchants:05d}",
         )
 
     def shop(self, m: _Merchant, platform: str, *, fresh: bool = False) -> tuple[str, str, str]:
@@ -508,11 +521,19 @@ def _make(
         sponsored=sponsored,
         extra=extra,
         active_from_day=min(created_day, 0),
+        merchant=merchant.id,
     )
 
 
-def generate(seed: int, size: int, replicas: Replicas | None = None) -> list[CatalogListing]:
-    """A deterministic catalog of ``size`` listings (same seed, size and replicas → identical listings)."""
+def generate(
+    seed: int, size: int, replicas: Replicas | None = None, *, supply: bool = False
+) -> list[CatalogListing]:
+    """A deterministic catalog of ``size`` listings (same seed, size and replicas → identical listings).
+
+    ``supply``: resellers repost their wholesaler's photos (:func:`assign_roles`). Off by default: the very
+    same photo on two unlinked shops is what the relisting audit reads as a relisting, and its measured
+    figures are taken on catalogs without supply relations.
+    """
     if size < 1:
         raise CatalogError("catalog size must be at least 1")
     gen = IdGen(seed, replicas)
@@ -568,6 +589,114 @@ def generate(seed: int, size: int, replicas: Replicas | None = None) -> list[Cat
         else:
             merchant = r.choices(legit_pool, legit_w)[0]
             out.append(_make(gen, merchant, platform, label, "plain", None, created))
+    assign_roles(out, seed, supply=supply)
+    return out
+
+
+# -- the trade's structure: roles, supply, volume -----------------------------------------------------
+
+WHOLESALE_SHARE = 0.3  # of the merchants selling illegal imports
+SUPPLIED_SHARE = 0.6  # of the retail ones: repost a wholesaler's photos
+RESTOCK_DAYS = 7  # a wholesaler's stock is refilled every week
+
+
+def assign_roles(listings: list[CatalogListing], seed: int, *, supply: bool = True) -> None:
+    """Give every merchant of the illegal trade a role and (``supply``) resellers a supplier whose photos
+    they repost.
+
+    Draws from its own random stream (``networks:{seed}``), so a catalog's listings, texts and ids are the
+    same as without roles. Wholesalers are drawn among the merchants with the most listings first
+    (big dealers run several shops); a supplied reseller's own (non-relisted) listings take, with even odds
+    each, the exact image of one of its supplier's listings.
+    """
+    rng = random.Random(f"networks:{seed}")
+    by_merchant: dict[str, list[CatalogListing]] = {}
+    for listing in listings:
+        if listing.merchant and listing.label == "illegal_import":
+            by_merchant.setdefault(listing.merchant, []).append(listing)
+    merchants = sorted(by_merchant, key=lambda m: (-len(by_merchant[m]), m))
+    wholesale: list[str] = []
+    for rank, merchant in enumerate(merchants):
+        odds = WHOLESALE_SHARE * (1.8 if rank < len(merchants) // 3 else 0.6)
+        role = "wholesale" if rng.random() < odds else "retail"
+        if role == "wholesale":
+            wholesale.append(merchant)
+        for listing in by_merchant[merchant]:
+            listing.role = role
+    if not wholesale:
+        return
+    parents = {x.relist_of for x in listings if x.relist_of}
+    for merchant in merchants:
+        own = by_merchant[merchant]
+        if own[0].role != "retail" or rng.random() >= SUPPLIED_SHARE:
+            continue
+        supplier = rng.choice(wholesale)
+        photos = [x.image_seed.split("~", 1)[0] for x in by_merchant[supplier]]
+        for listing in own:
+            listing.supplier = supplier
+            if supply and listing.relist_of is None and listing.key not in parents and rng.random() < 0.5:
+                listing.image_seed = rng.choice(photos)
+
+
+def _unit(key: str, salt: str) -> float:
+    """A deterministic draw in [0, 1) from a listing key (stable across processes)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def sold_on(listing: CatalogListing, day: int) -> int:
+    """How many units the listing has sold by virtual ``day`` (what its platform's sold field counts).
+
+    Wholesalers sell 1–8 bales a day, resellers 0.02–0.6 units, sellers outside the trade a slow trickle;
+    every listing starts with some history. Counts only grow.
+    """
+    age = max(0, day - listing.created_day)
+    if listing.role == "wholesale":
+        base, rate = 20 + int(_unit(listing.key, "sold") * 200), 1 + 7 * _unit(listing.key, "rate")
+    elif listing.role == "retail":
+        base, rate = int(_unit(listing.key, "sold") * 40), 0.02 + 0.58 * _unit(listing.key, "rate")
+    else:
+        base, rate = int(_unit(listing.key, "sold") * 400), 0.1 * _unit(listing.key, "rate")
+    return base + int(rate * age)
+
+
+def stock_on(listing: CatalogListing, day: int) -> int:
+    """Units in stock on ``day``: a wholesaler refills every :data:`RESTOCK_DAYS` days (a saw-tooth), others
+    sell down what they have."""
+    if listing.role == "wholesale":
+        cap = 60 + int(_unit(listing.key, "cap") * 400)
+        since = max(0, day - listing.created_day) % RESTOCK_DAYS
+        return max(1, cap - (sold_on(listing, day) - sold_on(listing, day - since)))
+    start = 5 + int(_unit(listing.key, "stock") * 200)
+    return max(0, start - (sold_on(listing, day) - sold_on(listing, listing.created_day)))
+
+
+def networks_truth(listings: Iterable[CatalogListing], day: int) -> list[dict[str, Any]]:
+    """The merchants as ``/_sandbox/truth`` shows them: ``{"id", "role", "accounts": ["platform:seller_id"],
+    "volume_units", "listings", "illegal", "supplier"}``, largest volume first.
+
+    ``volume_units`` is what the merchant's listings visible by ``day`` have sold by then. A merchant of a
+    catalog without merchant ids (an older JSONL) is each shop on its own.
+    """
+    merchants: dict[str, dict[str, Any]] = {}
+    for listing in listings:
+        if listing.active_from_day > day:
+            continue
+        account = f"{listing.platform}:{listing.seller_id}"
+        mid = listing.merchant or account
+        entry = merchants.setdefault(
+            mid,
+            {"id": mid, "role": listing.role or "retail", "accounts": set(), "volume_units": 0,
+             "listings": 0, "illegal": False, "supplier": listing.supplier or None},
+        )  # fmt: skip
+        entry["accounts"].add(account)
+        entry["volume_units"] += sold_on(listing, day)
+        entry["listings"] += 1
+        entry["illegal"] = entry["illegal"] or listing.label == "illegal_import"
+    out = [{**m, "accounts": sorted(m["accounts"])} for m in merchants.values()]
+    out.sort(key=lambda m: (-m["volume_units"], m["id"]))
     return out
 
 
@@ -596,7 +725,11 @@ def make_relisting(
     parent_spec = gen.replicas.get(parent.platform)
     target = platform or (parent.platform if not parent_spec.closed else r.choice(parent_spec.successors))
     merchant = _Merchant(
-        name=parent.seller_name, city=parent.seller_city, handles=list(parent.contact_handles), illegal=True
+        name=parent.seller_name,
+        city=parent.seller_city,
+        handles=list(parent.contact_handles),
+        illegal=True,
+        id=parent.merchant,
     )
     same_shop = strategy == "new_words" and target == parent.platform
     if same_shop:
@@ -618,6 +751,7 @@ def make_relisting(
     child.active_from_day = day
     child.created_day = day
     child.extra["relist_strategy"] = strategy
+    child.role, child.supplier = parent.role, parent.supplier
     return child
 
 
@@ -644,6 +778,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "sponsored": (bool,),
     "extra": (dict,),
     "active_from_day": (int,),
+    "merchant": (str,),
+    "role": (str,),
+    "supplier": (str,),
 }
 _OPTIONAL: dict[str, Any] = {
     "extra": {},
@@ -651,6 +788,9 @@ _OPTIONAL: dict[str, Any] = {
     "relist_of": None,
     "sponsored": False,
     "contact_handles": [],
+    "merchant": "",
+    "role": "",
+    "supplier": "",
 }
 _SEED_RE = re.compile(r"^[0-9a-f]{1,64}(~[0-9a-z]{1,16})?$")
 
@@ -709,6 +849,8 @@ def listing_from_dict(data: Any, where: str = "", replicas: Replicas | None = No
         raise CatalogError(f"{prefix}field 'listing_id' must be non-empty and URL-safe")
     if not re.fullmatch(r"[a-z0-9][a-z0-9\-]*", values["shop_domain"]):
         raise CatalogError(f"{prefix}field 'shop_domain' must be a lowercase url-safe slug")
+    if values["role"] not in ("", "wholesale", "retail"):
+        raise CatalogError(f"{prefix}field 'role' is {values['role']!r}; allowed: wholesale, retail, empty")
     if values["price"] < 0:
         raise CatalogError(f"{prefix}field 'price' must be >= 0")
     if not _SEED_RE.match(values["image_seed"]):

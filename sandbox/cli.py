@@ -28,9 +28,10 @@ def catalog(
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")],
     seed: Annotated[int, typer.Option(help="Random seed (same seed and size → identical bytes).")] = 0,
     size: Annotated[int, typer.Option(help="Number of listings.", min=1)] = 2000,
+    supply: Annotated[bool, typer.Option(help="Resellers repost their wholesaler's photos.")] = False,
 ) -> None:
     """Write a deterministic catalog. Example: tertib sandbox catalog --seed 7 --size 5000 --out cat.jsonl"""
-    listings = generate(seed, size)
+    listings = generate(seed, size, supply=supply)
     write_catalog(listings, out)
     labels = Counter(x.label for x in listings)
     console.print(
@@ -47,6 +48,7 @@ def serve(
     seed: Annotated[int, typer.Option(help="Seed for the generated catalog, takedowns and faults.")] = 0,
     size: Annotated[int, typer.Option(help="Generated catalog size when no --catalog.", min=1)] = 2000,
     faults: Annotated[str, typer.Option(help="Fault profile: none, realistic or hostile.")] = "none",
+    supply: Annotated[bool, typer.Option(help="Resellers repost their wholesaler's photos.")] = False,
     latency: Annotated[
         float,
         typer.Option(
@@ -57,7 +59,7 @@ def serve(
     """Serve the replicas. Example: tertib sandbox serve --port 8800 --seed 7 --faults realistic"""
     if faults not in FAULT_PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
-    listings = load_catalog(catalog_file) if catalog_file else generate(seed, size)
+    listings = load_catalog(catalog_file) if catalog_file else generate(seed, size, supply=supply)
     state = SandboxState(listings, seed=seed, faults=faults, latency=latency)
     console.print(f"sandbox: {len(listings)} listings on http://{host}:{port} (control: /_sandbox)")
     run(state, host, port)

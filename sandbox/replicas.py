@@ -12,13 +12,12 @@ a test, pass ``load_replicas((*DEFAULT_REPLICA_MODULES, "tests.…"))`` to the c
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.errors import ConfigError
+from crawler.registry import import_exports
 from sandbox.spec import ReplicaSpec
 
 if TYPE_CHECKING:
@@ -73,18 +72,8 @@ class Replicas:
 
 @functools.cache
 def load_replicas(modules: tuple[str, ...] = DEFAULT_REPLICA_MODULES) -> Replicas:
-    specs: dict[str, ReplicaSpec] = {}
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(f"sandbox replica module {name!r} cannot be imported: {exc}") from None
-        spec = getattr(module, "SPEC", None)
-        if not isinstance(spec, ReplicaSpec):
-            raise ConfigError(f"sandbox replica module {name!r} has no SPEC (a sandbox.spec.ReplicaSpec)")
-        if spec.platform in specs:
-            raise ConfigError(f"sandbox replica {spec.platform!r} is registered twice ({name})")
-        specs[spec.platform] = spec
+    loaded = import_exports(modules, "SPEC", ReplicaSpec, label="sandbox replica", key=lambda s: s.platform)
+    specs = {spec.platform: spec for _name, spec in loaded}
     return Replicas(specs)
 
 

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from crawler.errors import UsageError
 from crawler.registry import default_registry
-from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, make_relisting
+from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, make_relisting, networks_truth
 from sandbox.replicas import Replicas, default_replicas
 
 # "redesign" (never drawn at random, only forced): the real JSON answer with its result lists renamed, as
@@ -529,6 +529,8 @@ class SandboxState:
                 "fault_profiles": dict(self.fault_profiles),
                 "takedowns": [t.to_dict() for t in self._takedowns.values()],
                 "relistings": list(self._relistings),
+                # the merchants behind the shops, with roles and volume (crawler.intel is measured on it)
+                "networks": networks_truth(self.catalog, self.clock.day),
             }
             if include_listings:
                 out["listings"] = rows

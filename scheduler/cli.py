@@ -167,6 +167,7 @@ def edit(
             terms=terms,
             command=command,
             no_cron=no_cron,
+            actor=common.settings().actor_name(),
             registry=common.settings().registry,
         )
         common.console.print(f"changed schedule {row.name}")
@@ -231,7 +232,7 @@ def pause(name: NameArg) -> None:
     Example: tertib schedule pause nightly
     """
     with _session_with_builtins() as session:
-        defs.set_paused(session, name, True)
+        defs.set_paused(session, name, True, actor=common.settings().actor_name())
     common.console.print(f"paused {name}")
 
 
@@ -242,7 +243,7 @@ def resume(name: NameArg) -> None:
     Example: tertib schedule resume nightly
     """
     with _session_with_builtins() as session:
-        row = defs.set_paused(session, name, False)
+        row = defs.set_paused(session, name, False, actor=common.settings().actor_name())
         common.console.print(f"resumed {name}")
         _print_definition(row)
 
@@ -254,7 +255,7 @@ def remove(name: NameArg) -> None:
     Example: tertib schedule remove nightly
     """
     with _session_with_builtins() as session:
-        defs.remove(session, name)
+        defs.remove(session, name, actor=common.settings().actor_name())
     common.console.print(f"removed {name}")
 
 
@@ -265,7 +266,7 @@ def run_now(name: NameArg) -> None:
     Example: tertib schedule run-now rechecks-due
     """
     with _session_with_builtins() as session:
-        defs.get(session, name)
+        defs.request_run(session, name, actor=common.settings().actor_name())
     s = common.settings()
     runner = JobRunner(common.database(), s, scheduler_settings(s))
     outcomes = runner.run(name)

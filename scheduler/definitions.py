@@ -22,6 +22,9 @@ by default). Another zone is stored as a prefix: ``CRON_TZ=Europe/London 0 2 * *
 timed trigger. APScheduler 3 numbers weekdays from Monday, so :func:`build_trigger` converts numbers to
 names before handing the expression over.
 
+Every change a person makes (add, edit, pause, resume, remove, run now) appends a ``schedule_*`` custody
+entry here, in the layer that makes it, so ``tertib schedule`` and the web console log alike.
+
 To add a built-in job: add a :class:`Builtin` to :data:`BUILTINS` (its ``marker`` goes into
 ``terms_source``) and a branch in :func:`command_for`.
 """
@@ -42,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from crawler.errors import NotFound, TertibError, UsageError
 from crawler.registry import Registry
+from storage import custody
 from storage.models import Sweep
 
 KIND_SWEEP = "sweep"
@@ -344,7 +348,26 @@ def add(
     )
     session.add(row)
     session.flush()
+    _log(session, actor, "schedule_add", row)
     return row
+
+
+def _log(session: Session, actor: str, action: str, row: Sweep, **details: object) -> None:
+    """One custody entry for a change to a definition, with the definition as it stands after it."""
+    custody.append(
+        session,
+        actor=actor or "tertib",
+        action=action,
+        object_type="schedule",
+        object_id=row.name,
+        details={
+            "schedule": row.schedule,
+            "platforms": list(row.platforms or []),
+            "paused": bool(row.paused),
+            "runs": summary(row),
+            **details,
+        },
+    )
 
 
 def edit(
@@ -359,6 +382,7 @@ def edit(
     terms: str | None = None,
     command: str | None = None,
     no_cron: bool = False,
+    actor: str = "tertib",
     registry: Registry,
 ) -> Sweep:
     row = get(session, name)
@@ -390,22 +414,32 @@ def edit(
     if command is not None:
         row.terms_source = validate_command(command)
     session.flush()
+    _log(session, actor, "schedule_edit", row)
     return row
 
 
-def set_paused(session: Session, name: str, paused: bool) -> Sweep:
+def set_paused(session: Session, name: str, paused: bool, *, actor: str = "tertib") -> Sweep:
     row = get(session, name)
     row.paused = paused
     session.flush()
+    _log(session, actor, "schedule_pause" if paused else "schedule_resume", row)
     return row
 
 
-def remove(session: Session, name: str) -> None:
+def remove(session: Session, name: str, *, actor: str = "tertib") -> None:
     row = get(session, name)
     if kind_of(row) in BUILTIN_BY_MARKER:
         raise UsageError(f"{name!r} is a built-in job; pause it with `tertib schedule pause {name}`")
+    _log(session, actor, "schedule_remove", row)
     session.delete(row)
     session.flush()
+
+
+def request_run(session: Session, name: str, *, actor: str) -> Sweep:
+    """Record that ``actor`` asked for a run now (the caller then starts it: JobRunner.run)."""
+    row = get(session, name)
+    _log(session, actor, "schedule_run", row)
+    return row
 
 
 # -- what a job runs -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Screenshots of the console's main pages into ``docs/screenshots/`` with the real Debian Chromium.
 
-Builds a throw-away installation from the console's sample data (:mod:`crawler.web.sample`: scored
+Builds a throw-away installation from the console's sample data (``tests/console_sample.py``: scored
 candidates with screenshots, one exported, sent and rechecked batch), starts the app with uvicorn on a free
 loopback port in a thread, logs in as an analyst and saves one PNG per page, so the README images always
 show the current console. Re-run after changing a page:
@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the sample installation lives with the tests
 
 from crawler.config import CHROMIUM_ARGS  # noqa: E402
 
@@ -47,12 +48,13 @@ def main() -> None:
     parser.add_argument("--lang", choices=("id", "en"), default="id")
     args = parser.parse_args()
 
+    import console_sample as sample
     import uvicorn
     from playwright.sync_api import sync_playwright
 
+    from console import auth
+    from console.app import create_app
     from crawler.config import load_settings
-    from crawler.web import auth, sample
-    from crawler.web.app import create_app
     from storage.db import Database
 
     data = Path(tempfile.mkdtemp(prefix="tertib-shots-")) / "data"

@@ -151,8 +151,11 @@ def _login_block(url: str, status: int, headers: Mapping[str, Any] | None) -> Bl
 def _post(
     code: str, caption: str, *, seller_id: Any, username: Any, image: Any, raw: dict[str, Any], base: str
 ) -> Listing:
-    """A post as a listing: the caption's first line is the title, a price in it the price."""
+    """A post as a listing: the caption's first line is the title, a price in it the price. The account's
+    own username is its Instagram handle (``ig:@name``, as a handle quoted in another platform's listing text
+    reads), so a shop elsewhere that says "IG @name" links to this account."""
     username = text_or_none(username)
+    own = username.strip().strip("@").lower() if username else ""
     return Listing(
         platform=PLATFORM,
         listing_id=code,
@@ -165,6 +168,7 @@ def _post(
         shop_url=f"{base}/{username}/" if username else None,
         image_url=text_or_none(image),
         raw=raw,
+        contact_handles=[f"ig:@{own}"] if own and not own.isdigit() else [],
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -222,6 +223,16 @@ class Sighting(Base):
     sponsored: Mapped[bool] = mapped_column(Boolean, default=False)
     source_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # volume facts of this sighting (crawler.intel.volume; 0009): price, the sold count as an interval
+    # (sold_high None = a floor such as "100+"; all None = no sold field), stock, what one unit holds
+    price: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_low: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_high: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sold_precision: Mapped[str | None] = mapped_column(String(12), default=None)  # exact/rounded/at_least
+    stock: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    unit_kind: Mapped[str | None] = mapped_column(String(8), default=None)  # bale / kg / piece
+    unit_pieces: Mapped[int | None] = mapped_column(default=None)
+    unit_kg: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Score(Base):
@@ -489,6 +500,56 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ConsoleSession(Base):
+    """A console sign-in; the cookie holds a random token, this row its SHA-256 (revocable at once)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()  # absolute end, whatever the activity
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(40), default=None)  # logout / disabled / …
+    client: Mapped[str] = mapped_column(String(64), default="")  # address at sign-in
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class LoginLimit(Base):
+    """Sign-in attempts per key (``account:NAME``, ``client:ADDRESS``, ``device:ID``) and the back-off.
+
+    Changed only by compare-and-set updates (``console.limiter``), so concurrent attempts count exactly.
+    """
+
+    __tablename__ = "login_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_allowed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AccessLogEntry(Base):
+    """A read worth knowing about (a download: WACZ, batch file, audit report) — who, what, when, from where.
+
+    Reads are not custody events (the custody log records changes to evidence and decisions).
+    """
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))  # download
+    object_type: Mapped[str] = mapped_column(String(40))  # wacz / batch_file / audit_report
+    object_id: Mapped[str] = mapped_column(String(500))
+    object_digest: Mapped[str] = mapped_column(String(64), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")
+    bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)  # files can pass 2 GiB
+
+
 Index("ix_listings_verdict_score", Listing.verdict, Listing.score_value)
 Index("ix_rechecks_item_round", Recheck.takedown_item_id, Recheck.round_days)
 # 0002: console queue, seller history, relisting links, dashboard at 1M listings (bench/console_pages.py)
@@ -545,4 +606,6 @@ STATUS_TABLES: tuple[type[Base], ...] = (
     Recheck,
     JobRun,
     User,
+    ConsoleSession,
+    AccessLogEntry,
 )

@@ -19,6 +19,7 @@ from storage.bulk import insert_ids, table_of, update_many
 from storage.locks import xact_locks
 from storage.models import (
     STATUS_TABLES,
+    Capture,
     Finding,
     JobRun,
     Listing,
@@ -29,6 +30,11 @@ from storage.models import (
     SweepRun,
 )
 from storage.processes import this_process
+
+# the volume columns of a sighting (crawler.intel.volume.VolumeFacts.to_row writes them)
+SIGHTING_VOLUME_COLUMNS = (
+    "price", "sold_low", "sold_high", "sold_precision", "stock", "unit_kind", "unit_pieces", "unit_kg",
+)  # fmt: skip
 
 
 def now() -> datetime:
@@ -458,6 +464,8 @@ def persist_batch(
             "sponsored": bool(r.get("sponsored")),
             "source_url": r.get("source_url"),
             "raw": dict(r.get("raw") or {}),
+            # volume facts (crawler.intel.volume.VolumeFacts.to_row); every row names the same columns
+            **{c: (r.get("volume") or {}).get(c) for c in SIGHTING_VOLUME_COLUMNS},
         }
         for r in records
     ]
@@ -601,3 +609,78 @@ def record_rechecks(
         for row, row_id in zip(rows, ids, strict=True)
     ]
     return ids, specs
+
+
+# -- reads for the console ---------------------------------------------------------------------
+
+
+def recent_sweep_runs(
+    session: Session, kind: str | None = None, limit: int = 30, before_id: int | None = None
+) -> list[SweepRun]:
+    """Newest sweep runs first (by id: runs are numbered as they start); only ``kind`` (``sweep`` /
+    ``recheck``) when given; only runs older than ``before_id`` when given (keyset paging)."""
+    query = select(SweepRun).order_by(SweepRun.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(SweepRun.kind == kind)
+    if before_id is not None:
+        query = query.where(SweepRun.id < before_id)
+    return list(session.scalars(query))
+
+
+def recent_job_runs(session: Session, limit: int = 30, before_id: int | None = None) -> list[JobRun]:
+    """Newest scheduler job runs first; only those older than ``before_id`` when given (keyset paging)."""
+    query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(JobRun.id < before_id)
+    return list(session.scalars(query))
+
+
+def list_captures(
+    session: Session,
+    listing_id: int | None = None,
+    limit: int = 100,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+) -> list[tuple[Capture, str | None]]:
+    """Captures newest first with their listing's key (None when not linked); one listing's with
+    ``listing_id``. Keyset paging: ``before_id`` gives the next older page, ``after_id`` the page of newer
+    ones just above it (returned newest first too)."""
+    query = select(Capture, Listing.listing_key).outerjoin(
+        Listing, Listing.listing_key == Capture.listing_key
+    )
+    if listing_id is not None:
+        query = query.where(Listing.id == listing_id)
+    if after_id is not None:
+        rows = session.execute(query.where(Capture.id > after_id).order_by(Capture.id).limit(limit)).all()
+        return [(c, key) for c, key in reversed(rows)]
+    if before_id is not None:
+        query = query.where(Capture.id < before_id)
+    return [(c, key) for c, key in session.execute(query.order_by(Capture.id.desc()).limit(limit)).all()]
+
+
+def capture_with_listing(session: Session, capture_id: int) -> tuple[Capture, Listing | None] | None:
+    """A capture and its listing, or None when there is no such capture."""
+    capture = session.get(Capture, capture_id)
+    if capture is None:
+        return None
+    listing = (
+        session.scalars(select(Listing).where(Listing.listing_key == capture.listing_key)).first()
+        if capture.listing_key
+        else None
+    )
+    return capture, listing
+
+
+def screenshot_is_evidence(session: Session, sha256: str) -> bool:
+    """Whether some capture names this screenshot blob (the console serves no other blob)."""
+    return session.scalar(select(Capture.id).where(Capture.screenshot_sha256 == sha256).limit(1)) is not None
+
+
+def listings_by_keys(session: Session, keys: Sequence[str]) -> dict[str, Listing]:
+    """Listings by ``platform:id`` key; unknown keys are left out."""
+    if not keys:
+        return {}
+    return {
+        row.listing_key: row for row in session.scalars(select(Listing).where(Listing.listing_key.in_(keys)))
+    }

@@ -21,7 +21,7 @@ def test_demo_runs_every_step_and_leaves_verifiable_evidence(tmp_path: Path) -> 
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "11 steps done, 0 pending" in proc.stdout
+    assert "11 of 11 steps done" in proc.stdout
     assert "failed:" not in proc.stdout
 
     batch_dirs = list((out / "exports").glob("TTB-*"))

@@ -193,8 +193,8 @@ def test_bad_s3_settings_stop_at_start_with_one_line_and_nothing_written(
 def test_the_console_shows_screenshots_from_the_bucket(s3: CephS3Server, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from crawler.web import auth
-    from crawler.web.app import create_app
+    from console import auth
+    from console.app import create_app
 
     bucket = _bucket(s3, lock=True)
     settings, db, ids = _record(tmp_path, bucket, n=1)

@@ -400,6 +400,26 @@ def test_real_evidence_bundle_goes_into_the_batch(db: Database, settings: Settin
     assert verify_batch_dir(result.out_dir, settings.keys_dir / "tertib-signing.pub") == []
 
 
+def test_bundle_custody_entry_names_the_stored_bundle(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The ``bundle`` custody entry names the WACZ as the batch stores it (and its digest), never the
+    temporary directory it was written in."""
+    build_dataset(db)
+    result = export(db, settings, tmp_path / "out")
+    if service.bundle_writer() is None:
+        pytest.skip("no evidence bundle writer in this build")
+    with db.session() as s:
+        entries = list(s.scalars(select(CustodyEntry).where(CustodyEntry.action == "bundle")))
+    assert len(entries) == 1
+    entry = entries[0]
+    wacz = result.out_dir / "evidence" / "evidence.wacz"
+    assert entry.object_id == f"{result.number}/evidence/evidence.wacz"
+    assert entry.object_digest == sha256_file(wacz) == result.bundle["sha256"]
+    assert entry.details["batch"] == result.number and len(entry.details["captures"]) == 4
+    assert ".batch-" not in json.dumps(entry.details) + entry.object_id
+
+
 @pytest.mark.usefixtures("no_bundle")
 def test_platform_and_since_filters(db: Database, settings: Settings, tmp_path: Path) -> None:
     build_dataset(db)

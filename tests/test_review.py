@@ -255,3 +255,33 @@ def test_cli_next_in_uncertainty_order_shows_the_model(
     assert "tm-test" in out and "kontainer" in out and "bulk none" in out
     code, _, err = run(["review", "next", "--by", "Siti", "--order", "random"], capsys)
     assert code == 2 and "unknown order" in err
+
+
+def test_uncertain_order_pages_exactly_as_the_distance_from_the_midpoint(db: Database) -> None:
+    """The uncertain order (two index walks out from 0.5, merged) equals sorting every waiting listing by
+    (|score − 0.5|, id) at every offset: ties across the midpoint (0.4/0.6), ties on one side, both
+    platforms and a score floor; decided and clear listings never appear."""
+    scores = [0.6, 0.4, 0.5, 0.55, 0.45, 0.6, 0.4, 0.9, 0.31, 0.99, 0.62, 0.38, 0.5, 0.7]
+    for n, score in enumerate(scores):
+        verdict = "strong" if score >= 0.85 else "candidate" if score >= 0.6 else "weak"
+        add_listing(db, f"{('shopee', 'lazada')[n % 2]}:{n}", f"kaos {n}", score, verdict)
+    add_listing(db, "shopee:clear", "kaos bersih", 0.5, "clear")
+    decided = add_listing(db, "shopee:done", "kaos diputus", 0.5, "weak")
+    with db.session() as s:
+        review.reject(s, [decided], by="Siti", reason="other")
+    with db.session() as s:
+        rows = [(lid, key, score) for lid, key, score, verdict in s.execute(
+            select(Listing.id, Listing.listing_key, Listing.score_value, Listing.verdict)
+        ) if verdict in review.UNCERTAIN_VERDICTS and lid != decided]  # fmt: skip
+        for platform, floor in ((None, None), ("shopee", None), (None, 0.45)):
+            expected = [
+                key
+                for lid, key, score in sorted(rows, key=lambda r: (abs(r[2] - 0.5), r[0]))
+                if (platform is None or key.startswith(platform)) and (floor is None or score >= floor)
+            ]
+            for offset in range(len(expected) + 1):
+                for limit in (1, 3, 50):
+                    got = review.review_queue(
+                        s, platform=platform, min_score=floor, order="uncertain", limit=limit, offset=offset
+                    )
+                    assert [i.listing_key for i in got] == expected[offset : offset + limit], platform

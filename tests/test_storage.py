@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ def test_migrate_from_empty_creates_every_table(database_url: Callable[..., str]
     head = db.current_revision()
     db.migrate()  # idempotent
     assert db.current_revision() == head
+    db.dispose()
 
 
 @pytest.mark.sqlite_only
@@ -216,18 +216,11 @@ def test_persist_batch_writes_a_score_once_per_run_unless_it_changes(db: Databas
         assert s.scalars(select(Listing)).one().verdict == "candidate"
 
 
-def test_migration_0008_gives_captures_their_listing_key(tmp_path: Path) -> None:
+def test_migration_0008_gives_captures_their_listing_key(database_url: Callable[..., str]) -> None:
     """Captures linked to a listing take its key; captures still waiting for a link take the key their
     metadata recorded; attempts without one stay without."""
-    from alembic import command
-
-    from storage.db import alembic_config
-
-    db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    cfg = alembic_config(db.url)
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    db = Database(database_url("old", migrated=False))
+    db.migrate("0003")
     with db.engine.begin() as conn:
         conn.execute(
             text(
@@ -256,6 +249,7 @@ def test_migration_0008_gives_captures_their_listing_key(tmp_path: Path) -> None
             "shopee:9.9",
             None,
         ]
+    db.dispose()
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:

@@ -265,6 +265,18 @@ def _hash_images(session: Session, rows: Iterable[_Row], fetch: ImageFetcher, wo
     return stats
 
 
+def hash_images(
+    session: Session,
+    listings: Iterable[Listing],
+    *,
+    fetch: ImageFetcher | None = None,
+    workers: int = IMAGE_WORKERS,
+) -> dict[str, int]:
+    """Perceptual hashes of the main images of ``listings`` that have none yet, cached in
+    ``Listing.image_phash`` (the dealer networks read them too: ``crawler.intel``). Returns fetch counts."""
+    return _hash_images(session, _rows(session, listings).values(), fetch or http_image, workers)
+
+
 def _raise_for_queue(listing: Listing, evidence: dict[str, Any]) -> None:
     if listing.verdict not in QUEUE_VERDICTS:
         evidence["queue"] = {

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from crawler.audit.due import resolve_batch
 from crawler.errors import NotFound, UsageError
+from crawler.hostile import html_environment, markdown_text, safe_url
 from crawler.items import Verdict
 from crawler.registry import Registry
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
@@ -365,6 +366,13 @@ def _group_label(g: GroupStats) -> tuple[str, str]:
     return (g.batch_number or "all batches", g.platform or "all platforms")
 
 
+def _md_link(url: str, label: str | None = None) -> str:
+    """A Markdown link to a listing URL (text only when the URL is not a plain web link); both escaped."""
+    text = markdown_text(url if label is None else label)
+    target = safe_url(url)
+    return f"[{text}](<{target.replace('>', '%3E')}>)" if target else text
+
+
 def render_markdown(report: AuditReport, tz: ZoneInfo) -> str:
     lines = ["# Takedown audit report", ""]
     scope = report.scope
@@ -389,7 +397,9 @@ def render_markdown(report: AuditReport, tz: ZoneInfo) -> str:
     if report.ready_to_rerequest:
         for item_id in report.ready_to_rerequest:
             i = report.item(item_id)
-            lines.append(f"- [{i.listing_key}](#{i.anchor}) {i.url} (batch {i.batch_number})")
+            lines.append(
+                f"- [{markdown_text(i.listing_key)}](#{i.anchor}) {_md_link(i.url)} (batch {i.batch_number})"
+            )
     else:
         lines.append("None.")
     lines += ["", "## Items behind each figure", ""]
@@ -399,7 +409,7 @@ def render_markdown(report: AuditReport, tz: ZoneInfo) -> str:
                 continue
             label = " / ".join(_group_label(g))
             lines.append(f'<a id="{g.key}-{name}"></a>**{label} — {name}** ({len(ids)}): ')
-            lines.append(", ".join(f"[{report.item(i).listing_key}](#item-{i})" for i in ids))
+            lines.append(", ".join(f"[{markdown_text(report.item(i).listing_key)}](#item-{i})" for i in ids))
             lines.append("")
     lines += ["## Items", ""]
     lines.append(
@@ -409,9 +419,9 @@ def render_markdown(report: AuditReport, tz: ZoneInfo) -> str:
     for i in report.items:
         lines.append(
             f'| <a id="{i.anchor}"></a>{i.takedown_item_id} | {i.batch_number} | {i.platform} | '
-            f"[{i.listing_key}]({i.url}) | {i.status}{' (reinstated)' if i.reinstated else ''} | "
-            f"{_local(i.sent_at, tz)} | {_fmt_hours(i.hours_to_removal)} | {i.last_rule} | "
-            f"{', '.join(i.relisted_as)} |"
+            f"{_md_link(i.url, i.listing_key)} | {i.status}{' (reinstated)' if i.reinstated else ''} | "
+            f"{_local(i.sent_at, tz)} | {_fmt_hours(i.hours_to_removal)} | {markdown_text(i.last_rule)} | "
+            f"{', '.join(markdown_text(k) for k in i.relisted_as)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -465,11 +475,8 @@ def chart_png(
 
 
 def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape  # only the HTML report renders
-
     templates = Path(__file__).resolve().parent.parent / "templates"
-    env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["j2", "html"]))
-    template = env.get_template("audit_report.html.j2")
+    template = html_environment(templates).get_template("audit_report.html.j2")
     chart = (
         base64.b64encode(chart_png(report.curves, registry=registry)).decode("ascii") if report.curves else ""
     )

@@ -57,7 +57,9 @@ def verify_command(
     s = report.summary()
     common.console.print(
         f"checked {s['captures']} captures, {s['records']} records, {s['screenshots']} screenshots, "
-        f"{s['custody_entries']} custody entries, {s['batches']} batches ({report.scope})",
+        f"{s['custody_entries']} custody entries, {s['batches']} batches"
+        + (f", {s['dossiers']} dossiers" if s["dossiers"] else "")
+        + f" ({report.scope})",
         highlight=False,
     )
     if report.ok:

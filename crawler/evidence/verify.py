@@ -46,6 +46,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from crawler.config import Settings
 from crawler.errors import NotFound, UsageError
 from crawler.evidence import signing, warc
+from crawler.exports.manifest import read_anchor, verify_batch_dir
 from storage import custody, fencing
 from storage.db import Database
 from storage.evidence_store import EvidenceStore, open_store
@@ -82,6 +83,7 @@ class VerifyReport:
     screenshots: int = 0
     custody_entries: int = 0
     batches: int = 0
+    dossiers: int = 0
     decisions: int = 0
     warc_files: int = 0
     file_records: int = 0
@@ -102,6 +104,7 @@ class VerifyReport:
             "screenshots": self.screenshots,
             "custody_entries": self.custody_entries,
             "batches": self.batches,
+            "dossiers": self.dossiers,
             "decisions": self.decisions,
             "warc_files": self.warc_files,
             "file_records": self.file_records,
@@ -251,31 +254,17 @@ def _check_batch(
 ) -> tuple[int, str] | None:
     """The batch directory exactly as ``tertib export verify`` checks it, plus the row's digest and
     signature; returns the manifest's custody anchor (checked against the chain by the caller)."""
-    from crawler.exports.manifest import read_anchor, verify_batch_dir
-
     name = f"batch {batch.number}"
     report.batches += 1
     if not batch.out_dir:
         if batch.manifest_sha256:
             report.add("manifest", name, "manifest digest recorded but the batch has no output directory")
         return None
-    directory = Path(batch.out_dir)
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
-        report.add("manifest", name, f"{manifest} is missing")
+    data = _check_signed_dir(
+        Path(batch.out_dir), name, batch.manifest_sha256, report, trusted_key, "batch file"
+    )
+    if data is None:
         return None
-    data = manifest.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if batch.manifest_sha256 and digest != batch.manifest_sha256:
-        report.add(
-            "manifest",
-            name,
-            f"{manifest} changed (sha256 {digest[:16]}…, recorded {batch.manifest_sha256[:16]}…)",
-        )
-    # the files, the signature (with the installation's key only: a key beside the files is not trust),
-    # the evidence bundle inside: the same code as `tertib export verify`
-    for problem in verify_batch_dir(directory, installation_key=trusted_key):
-        report.add("batch file", name, problem)
     if batch.signature and trusted_key is not None and trusted_key.is_file():
         try:
             key = signing.load_public_key(trusted_key)
@@ -284,6 +273,47 @@ def _check_batch(
         else:
             if not signing.verify_signature(key, data, batch.signature.strip()):
                 report.add("manifest", name, "TakedownBatch.signature does not verify for manifest.json")
+    return read_anchor(data)
+
+
+def _check_signed_dir(
+    directory: Path,
+    name: str,
+    recorded: str | None,
+    report: VerifyReport,
+    trusted_key: Path | None,
+    kind: str,
+) -> bytes | None:
+    """A signed directory (batch or dossier): ``manifest.json`` hashes to the ``recorded`` digest, and the
+    files, the signature (with the installation's key only: a key beside the files is not trust) and any
+    evidence bundle inside check as ``tertib export verify`` checks them. Returns the manifest's bytes."""
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        report.add("manifest", name, f"{manifest} is missing")
+        return None
+    data = manifest.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if recorded and digest != recorded:
+        report.add("manifest", name, f"{manifest} changed (sha256 {digest[:16]}…, recorded {recorded[:16]}…)")
+    for problem in verify_batch_dir(directory, installation_key=trusted_key):
+        report.add(kind, name, problem)
+    return data
+
+
+def _check_dossier(
+    entry: CustodyEntry, report: VerifyReport, trusted_key: Path | None
+) -> tuple[int, str] | None:
+    """A dossier directory named by its custody entry: the manifest hashes to the entry's digest, and the
+    files and signature check as a batch's do; returns the manifest's custody anchor."""
+    name = f"dossier {entry.object_id}"
+    report.dossiers += 1
+    out_dir = (entry.details or {}).get("out_dir")
+    if not isinstance(out_dir, str) or not out_dir:
+        report.add("manifest", name, "its custody entry names no directory")
+        return None
+    data = _check_signed_dir(Path(out_dir), name, entry.object_digest, report, trusted_key, "dossier file")
+    if data is None:
+        return None
     return read_anchor(data)
 
 
@@ -462,6 +492,7 @@ class _CustodyIndex:
     exports: dict[str, CustodyEntry] = field(default_factory=dict)
     sends: dict[int, CustodyEntry] = field(default_factory=dict)
     rechecks: dict[str, CustodyEntry] = field(default_factory=dict)
+    dossiers: list[CustodyEntry] = field(default_factory=list)
     head: tuple[int, str] = (0, custody.GENESIS)
 
 
@@ -548,6 +579,8 @@ def _index_entry(entry: Any, index: _CustodyIndex) -> None:
         index.sends[details["send_id"]] = entry
     elif entry.action == "recheck" and entry.object_type == "recheck":
         index.rechecks[entry.object_id] = entry
+    elif entry.action == "dossier" and entry.object_type == "intel_dossier":
+        index.dossiers.append(entry)
 
 
 def _check_decision(decision: ReviewDecision, entry: CustodyEntry | None, report: VerifyReport) -> None:
@@ -730,6 +763,12 @@ def verify(
             anchor = _check_batch(settings, batch, report, trusted_key)
             if anchor is not None:
                 _check_anchor(session, anchor, f"batch {batch.number}", report)
+        # 5b. referral dossiers (crawler.intel.dossier): the custody log lists them; --all checks each
+        if all:
+            for entry in index.dossiers:
+                anchor = _check_dossier(entry, report, trusted_key)
+                if anchor is not None:
+                    _check_anchor(session, anchor, f"dossier {entry.object_id}", report)
         # every decision, batch, send and recheck has its chained custody entry and agrees with it
         _check_rows(session, index, report, batches=batches, everything=all)
     # 6. record that a verification ran (after the checks, so it never verifies itself)

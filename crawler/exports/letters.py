@@ -21,17 +21,17 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from crawler.exports.common import human_local
 from crawler.exports.offenders import OffenderGroup
 from crawler.exports.rows import ExportRow
+from crawler.hostile import html_environment, safe_url
 from crawler.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -202,12 +202,7 @@ def letter_context(
 
 
 def render_html(letter: Letter) -> str:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    env = html_environment(TEMPLATES_DIR, strict=True, keep_trailing_newline=True)
     return env.get_template("letter_takedown.html.j2").render(letter=letter)
 
 
@@ -228,6 +223,17 @@ def pdf_font_mode() -> str:
     return "dejavu" if (DEJAVU_DIR / "DejaVuSans.ttf").is_file() else "core"
 
 
+def pdf_fonts(pdf: Any) -> tuple[str, Callable[[str], str]]:
+    """Register the fonts on an ``FPDF``: (family, text cleaner) — DejaVu as is, or Helvetica with text
+    transliterated to Latin-1 when DejaVu is not installed (the letters and the referral dossier)."""
+    if pdf_font_mode() == "dejavu":
+        pdf.add_font("DejaVu", "", str(DEJAVU_DIR / "DejaVuSans.ttf"))
+        pdf.add_font("DejaVu", "B", str(DEJAVU_DIR / "DejaVuSans-Bold.ttf"))
+        return "DejaVu", (lambda s: s)
+    log.warning("DejaVu fonts not found in %s; PDF uses Helvetica with transliteration", DEJAVU_DIR)
+    return "Helvetica", _latin1
+
+
 def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
     from fpdf import FPDF
 
@@ -237,13 +243,7 @@ def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
     pdf.set_author(letter.unit)
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=18)
-    if pdf_font_mode() == "dejavu":
-        pdf.add_font("DejaVu", "", str(DEJAVU_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(DEJAVU_DIR / "DejaVuSans-Bold.ttf"))
-        family, clean = "DejaVu", (lambda s: s)
-    else:
-        log.warning("DejaVu fonts not found in %s; PDF uses Helvetica with transliteration", DEJAVU_DIR)
-        family, clean = "Helvetica", _latin1
+    family, clean = pdf_fonts(pdf)
     pdf.add_page()
 
     def para(text: str, size: float = 10, style: str = "", gap: float = 2) -> None:
@@ -309,7 +309,7 @@ def write_pdf(path: Path, letter: Letter, created_at: datetime) -> Path:
             0,
             4.5,
             fit(clean(f"{link['no']}. {link['url']}")),
-            link=link["url"],
+            link=safe_url(link["url"]) or "",  # a PDF link only to a web page, never javascript: etc.
             new_x="LMARGIN",
             new_y="NEXT",
         )

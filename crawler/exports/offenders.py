@@ -164,3 +164,14 @@ def offender_groups(
         groups.append(OffenderGroup(accounts, shared, sum(a.confirmed for a in accounts)))
     groups.sort(key=lambda g: (-g.total, g.accounts[0].platform, g.accounts[0].seller_id))
     return groups
+
+
+def top_sellers(session: Session, counts: dict[int, int] | None = None, limit: int = 50) -> list[Seller]:
+    """Sellers with the most confirmed items, most first (``counts`` from :func:`confirmed_counts`)."""
+    counts = confirmed_counts(session) if counts is None else counts
+    if not counts:
+        return []
+    wanted = sorted(counts, key=lambda k: -counts[k])[:limit]
+    sellers = list(session.scalars(select(Seller).where(Seller.id.in_(wanted))))
+    sellers.sort(key=lambda seller: -counts.get(seller.id, 0))
+    return sellers

@@ -14,7 +14,8 @@ it). Steps, numbered the same in the body:
 4. Write per platform CSV, XLSX, JSON, letter HTML and PDF, plus the batch-wide repeat-offender JSON and
    the public key.
 5. Write ``manifest.json`` (every file's SHA-256, custody anchor) and sign it (``manifest.sig``).
-6. Append the ``export`` custody entry, rename the temporary directory to ``<out>/<number>``, commit.
+6. Append the ``bundle`` custody entry (naming the bundle as stored: ``<number>/evidence/evidence.wacz``
+   and its SHA-256) and the ``export`` entry, rename the temporary directory to ``<out>/<number>``, commit.
    A failure before the commit removes the directory again: no batch row without its files, and no
    half-written directory under its final name.
 
@@ -58,6 +59,7 @@ from crawler.exports.manifest import (
 from crawler.exports.offenders import OffenderGroup, confirmed_counts, offender_groups
 from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
 from crawler.registry import Registry
+from crawler.review import latest_decisions_subquery
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
@@ -147,6 +149,7 @@ def _write_bundle(
                 title=title,
                 actor=actor,
                 clock=lambda: created_at,
+                record=False,  # recorded in step 6, under the batch's name for it (not this temporary path)
             )
         )
     except (TertibError, OSError) as exc:
@@ -465,7 +468,25 @@ def _create_in_session(
         "missing_evidence": screened.missing_evidence,
     }
 
-    # 6. custody entry and the directory under its final name; create_batch commits (or removes it)
+    # 6. custody entries (the bundle as stored in the batch, then the export) and the directory under its
+    # final name; create_batch commits (or removes it)
+    if bundle_name:
+        custody.append(
+            session,
+            actor=actor,
+            action="bundle",
+            object_type="bundle",
+            object_id=f"{number}/{bundle_name}",
+            object_digest=bundle_entry["sha256"],
+            details={
+                "batch_id": batch.id,
+                "batch": number,
+                "path": bundle_name,
+                "captures": sorted({r.evidence_id for r in rows if r.evidence_id is not None}),
+                "title": name,
+            },
+            at=created_at,
+        )
     custody.append(
         session,
         actor=actor,
@@ -571,7 +592,7 @@ def get_batch(session: Session, ref: str) -> TakedownBatch:
     """A batch by number (``TTB-2026-0001``) or database id."""
     ref = ref.strip()
     batch = session.scalars(select(TakedownBatch).where(TakedownBatch.number == ref)).first()
-    if batch is None and ref.isdigit():
+    if batch is None and ref.isascii() and ref.isdigit() and int(ref) < 2**63:  # beyond: no such id
         batch = session.get(TakedownBatch, int(ref))
     if batch is None:
         raise NotFound(f"no such batch: {ref}")
@@ -673,3 +694,44 @@ def summarize(session: Session, batch: TakedownBatch) -> BatchSummary:
 def list_batches(session: Session) -> list[BatchSummary]:
     batches = session.scalars(select(TakedownBatch).order_by(TakedownBatch.created_at, TakedownBatch.id))
     return [summarize(session, b) for b in batches]
+
+
+def batch_numbers(session: Session) -> list[str]:
+    """Every batch number, newest first."""
+    return list(session.scalars(select(TakedownBatch.number).order_by(TakedownBatch.id.desc())))
+
+
+def ready_count(session: Session) -> int:
+    """Approved items (latest decision) that no batch holds yet: what :func:`create_batch` would export."""
+    latest = latest_decisions_subquery()
+    exported = select(TakedownItem.listing_id)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(latest)
+            .where(latest.c.decision == "approve", latest.c.listing_id.not_in(exported))
+        )
+        or 0
+    )
+
+
+def batch_dir(batch: TakedownBatch) -> Path | None:
+    """The batch's output directory, or None when it was moved or deleted."""
+    return Path(batch.out_dir) if batch.out_dir and Path(batch.out_dir).is_dir() else None
+
+
+def batch_files(batch: TakedownBatch) -> list[str]:
+    """The batch directory's files, relative POSIX paths, sorted ([] when the directory is gone)."""
+    out = batch_dir(batch)
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) if out else []
+
+
+def batch_file(batch: TakedownBatch, name: str) -> Path:
+    """One file of the batch by its relative path; NotFound for anything outside the batch directory."""
+    out = batch_dir(batch)
+    if out is None:
+        raise NotFound("the batch directory is gone")
+    path = (out / name).resolve()
+    if not path.is_file() or out.resolve() not in path.parents:
+        raise NotFound(f"no file {name} in batch {batch.number}")
+    return path

@@ -17,7 +17,10 @@ strings, ``t="n"`` numbers, style ids registered in openpyxl's style table). Cel
 clickable hyperlinks in the Hyperlink style, prices carry the rupiah format ``#,##0``, date-times
 openpyxl's date-time format, scores are floats; empty values leave the cell out. Text is written as
 text (never as a formula), control characters Excel rejects are dropped and text is cut at 32,767
-characters (Excel's cell limit). To add a format, write a function ``write_<fmt>(path, values, …)`` here
+characters (Excel's cell limit). Text a seller wrote can start a formula when staff open the file (``=``,
+``+``, ``-``, ``@``, tab, CR): every CSV and XLSX text cell goes through
+:func:`crawler.hostile.spreadsheet_text`, which puts a ``'`` in front of such a value (OWASP's advice);
+JSON keeps values as they are. To add a format, write a function ``write_<fmt>(path, values, …)`` here
 and call it from :func:`crawler.exports.service.create_batch`.
 """
 
@@ -47,6 +50,7 @@ from openpyxl.xml.functions import xmlfile
 
 from crawler.exports.common import iso_local
 from crawler.exports.rows import COLUMNS, ExportRow
+from crawler.hostile import spreadsheet_text
 
 XLSX_PRICE_FORMAT = "#,##0"
 # Excel refuses cell hyperlinks beyond this length; longer URLs stay as plain text.
@@ -77,15 +81,22 @@ def row_dict(row: ExportRow, tz: ZoneInfo) -> dict[str, Any]:
     return dict(zip(KEYS, row_values(row, tz), strict=True))
 
 
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return spreadsheet_text(value) if type(value) is str else value
+
+
 def write_csv(path: Path, values: Iterable[Sequence[Any]]) -> Path:
-    """UTF-8, comma-separated, CRLF line ends (RFC 4180), header = column keys; empty cell for no value.
+    """UTF-8, comma-separated, CRLF line ends (RFC 4180), header = column keys; empty cell for no value;
+    text that would start a formula gets a leading ``'``.
 
     ``values`` are :func:`row_values` lists.
     """
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(KEYS)
-        writer.writerows(["" if v is None else v for v in row] for row in values)
+        writer.writerows([_csv_cell(v) for v in row] for row in values)
     return path
 
 
@@ -201,7 +212,9 @@ def _style_id(ws: Any, **style: Any) -> int:
 
 
 def _text(value: str) -> str:
-    """An inline string's ``<is>`` element (escaped; checks first: most values need no escaping)."""
+    """An inline string's ``<is>`` element (escaped; checks first: most values need no escaping); a value
+    that would start a formula gets a leading ``'``."""
+    value = spreadsheet_text(value)
     if len(value) > XLSX_MAX_TEXT:
         value = value[:XLSX_MAX_TEXT]
     if "&" in value:
@@ -356,7 +369,8 @@ def write_xlsx(
     info_sheet.column_dimensions["A"].width = 28
     info_sheet.column_dimensions["B"].width = 90
     for label, value in info:
-        info_sheet.append([_bold(info_sheet, label), value])
+        # openpyxl would store "=…" as a formula
+        info_sheet.append([_bold(info_sheet, label), spreadsheet_text(_ILLEGAL_XML.sub("", value))])
     wb.save(path)
     return path
 

@@ -22,7 +22,7 @@ from crawler.errors import UsageError
 from crawler.terms import store
 from crawler.terms.cli import scoring_lexicon
 from crawler.terms.evaluate import evaluate, read_labelled
-from crawler.terms.model import load_for_settings, load_packaged, models_dir, read_pointer
+from crawler.terms.model import active_card, load_for_settings, load_packaged, models_dir, read_pointer
 from crawler.terms.scorer import Scorer, Thresholds
 from crawler.terms.train import activate, list_models, train_and_gate
 
@@ -216,10 +216,9 @@ def show_command(
     """Print a model card as JSON. Example: tertib model show"""
     settings = common.settings()
     if version is None:
-        model = load_for_settings(settings)
-        if model is None:
+        card = active_card(settings)
+        if card is None:
             raise UsageError("TERTIB_MODEL=rules: no model is scoring")
-        card = {**model.card, "sha256": model.sha256}
     else:
         path = models_dir(Path(settings.data_dir)) / f"{version}.card.json"
         if not path.is_file():

@@ -44,7 +44,7 @@ from crawler.terms.normalise import Normalised, normalise, normalise_phrase, wor
 if TYPE_CHECKING:
     from crawler.terms.model import Model, Prediction
 
-SCORER_VERSION = "terms-1.0"
+SCORER_VERSION = "terms-1.1"
 
 # Built-in context words that are not lexicon terms but give other terms their meaning.
 BUILTIN_TERMS: tuple[LexTerm, ...] = (

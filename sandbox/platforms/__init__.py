@@ -25,7 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from sandbox.catalog import CatalogListing, slugify
+from sandbox.catalog import CatalogListing, slugify, sold_on, stock_on
 from sandbox.state import Fault, SandboxState
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -77,8 +77,41 @@ def ships_from_abroad(listing: CatalogListing) -> bool:
     )
 
 
-def sold_count(listing: CatalogListing) -> int:
-    return pick(listing.key, "sold", 400) + (50 if listing.label == "illegal_import" else 0)
+def virtual_day(request: Request) -> int:
+    """The sandbox's virtual day for a request (0 outside an app, e.g. a replica function under test)."""
+    state = getattr(getattr(getattr(request, "app", None), "state", None), "sandbox", None)
+    return int(state.clock.day) if state is not None else 0
+
+
+def sold_count(listing: CatalogListing, day: int = 0) -> int:
+    """Units sold by ``day`` (``sandbox.catalog.sold_on``: grows with the virtual clock, by role)."""
+    return sold_on(listing, day)
+
+
+def stock_count(listing: CatalogListing, day: int = 0) -> int:
+    return stock_on(listing, day)
+
+
+def sold_floor_label(sold: int) -> str:
+    """Tokopedia's search label: exact below 10, then a floor ("80+", "200+", "2 rb+") + " terjual"."""
+    if sold < 10:
+        return f"{sold} terjual"
+    if sold < 100:
+        return f"{sold // 10 * 10}+ terjual"
+    if sold < 1000:
+        return f"{sold // 100 * 100}+ terjual"
+    return f"{sold // 1000} rb+ terjual"
+
+
+def sold_rounded(sold: int, *, english: bool = False) -> str:
+    """A count rounded down to one decimal of thousands: "1,2 rb" (Indonesian) or "1.2K" (English)."""
+    if sold < 1000:
+        return str(sold)
+    tenths = sold // 100
+    whole, frac = divmod(tenths, 10)
+    if english:
+        return f"{whole}.{frac}K" if frac else f"{whole}K"
+    return f"{whole},{frac} rb" if frac else f"{whole} rb"
 
 
 def image_url(request: Request, host_key: str, listing: CatalogListing) -> str:

@@ -34,6 +34,8 @@ from sandbox.platforms import (
     pick,
     rupiah,
     sold_count,
+    sold_rounded,
+    virtual_day,
 )
 from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
@@ -68,11 +70,10 @@ def _code(listing: CatalogListing) -> str:
 def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
     _, path = page_path(listing)
     sku = listing.listing_id
-    merchant = sku.rsplit("-", 1)[0]
     return {
         "id": _code(listing),
         "sku": sku,
-        "merchantCode": merchant,
+        "merchantCode": listing.seller_id,
         "status": "AVAILABLE",
         "name": listing.title,
         "price": _price(listing),
@@ -100,7 +101,10 @@ def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
         "location": listing.seller_city,
         "numLocations": 1,
         "merchantName": listing.seller_name,
-        "soldRangeCount": {"id": f"{sold_count(listing)} terjual", "en": f"{sold_count(listing)} sold"},
+        "soldRangeCount": {
+            "id": f"{sold_rounded(sold_count(listing, virtual_day(request)))} terjual",
+            "en": f"{sold_rounded(sold_count(listing, virtual_day(request)), english=True)} sold",
+        },
     }
 
 
@@ -192,18 +196,21 @@ def summary(request: Request, listing: CatalogListing, status: str) -> dict[str,
         "itemCode": f"{code}-00001",
         "productItemCode": f"pic--{code}-00001",
         "review": {"rating": float(4 + pick(listing.key, "r", 2)), "count": sold_count(listing) // 5},
-        "merchantCode": sku.rsplit("-", 1)[0],
+        "merchantCode": listing.seller_id,
         "itemSkus": [f"{sku}-00001"],
         "ampUrl": f"{root}/amp{path}",
         "usageProductCode": f"ps--{sku}",
         "idType": "ps",
         "price": _price(listing),
         "merchant": {
-            "code": sku.rsplit("-", 1)[0],
+            "code": listing.seller_id,
             "name": listing.seller_name,
             "location": listing.seller_city,
         },
-        "statistics": {"sold": sold_count(listing), "seen": sold_count(listing) * 30},
+        "statistics": {
+            "sold": sold_count(listing, virtual_day(request)),
+            "seen": sold_count(listing, virtual_day(request)) * 30,
+        },
         "status": "AVAILABLE" if status == "LIVE" else "UNAVAILABLE",
         "buyable": status == "LIVE",
     }

@@ -38,6 +38,8 @@ from sandbox.platforms import (
     script_json,
     ships_from_abroad,
     sold_count,
+    sold_rounded,
+    virtual_day,
 )
 from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
@@ -65,7 +67,7 @@ def item_url(request: Request, listing: CatalogListing) -> str:
 
 
 def _item(request: Request, listing: CatalogListing) -> dict[str, Any]:
-    sold = sold_count(listing)
+    sold = sold_count(listing, virtual_day(request))
     return {
         "name": listing.title,
         "nid": listing.listing_id,
@@ -78,7 +80,7 @@ def _item(request: Request, listing: CatalogListing) -> dict[str, Any]:
         "priceShow": rupiah(listing.price),
         "ratingScore": f"4.{pick(listing.key, 'rating', 10)}",
         "review": str(sold // 4),
-        "itemSoldCntShow": f"{sold} Terjual",
+        "itemSoldCntShow": f"{sold_rounded(sold)} Terjual",
         "location": "Overseas" if ships_from_abroad(listing) else listing.seller_city,
         "sellerName": listing.seller_name,
         "sellerId": listing.seller_id,

@@ -50,7 +50,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.catalog import slugify
 from sandbox.images import image_route
-from sandbox.platforms import listing_slug, ships_from_abroad
+from sandbox.platforms import listing_slug, ships_from_abroad, sold_count, stock_count
 from sandbox.spec import Policy, ReplicaSpec, Shop
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -248,8 +248,8 @@ class ShopeeReplica:
         key = listing.key
         shopid, itemid = int(listing.extra["shopid"]), int(listing.extra["itemid"])
         price = listing.price * PRICE_FACTOR
-        sold = _stable_int(key, "sold", 0, 900)
-        stock = _stable_int(key, "stock", 1, 400)
+        sold = sold_count(listing, self.state.clock.day)
+        stock = stock_count(listing, self.state.clock.day)
         ctime = int(
             (EPOCH + timedelta(days=listing.created_day, seconds=_stable_int(key, "t", 0, 86399))).timestamp()
         )

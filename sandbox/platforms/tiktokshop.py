@@ -100,7 +100,7 @@ def render(request: Request, state: SandboxState, product_id: str) -> Response:
         "seller_id": seller_id,
         "name": listing.title,
         "description": listing.description,
-        "sold_count": sold_count(listing),
+        "sold_count": sold_count(listing, state.clock.day),
         "status": code,
         "price": {
             "real_price": str(listing.price),

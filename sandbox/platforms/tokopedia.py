@@ -44,6 +44,9 @@ from sandbox.platforms import (
     rupiah,
     script_json,
     sold_count,
+    sold_floor_label,
+    stock_count,
+    virtual_day,
 )
 from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
@@ -93,7 +96,7 @@ def _category(listing: CatalogListing) -> dict[str, Any]:
 def _product(request: Request, listing: CatalogListing, rank: int) -> dict[str, Any]:
     root = root_url(request)
     cat = _category(listing)
-    sold = sold_count(listing)
+    sold = sold_count(listing, virtual_day(request))
     ad_id = str(10**7 + pick(listing.key, "ad", 9 * 10**7)) if listing.sponsored else ""
     return {
         "oldID": int(listing.listing_id),
@@ -129,7 +132,7 @@ def _product(request: Request, listing: CatalogListing, rank: int) -> dict[str, 
             {
                 "id": "",
                 "position": "ri_product_credibility",
-                "title": f"{sold}+ terjual" if sold >= 10 else f"{sold} terjual",
+                "title": sold_floor_label(sold),
                 "type": "textDarkGrey",
                 "url": "",
                 "styles": [],
@@ -215,7 +218,8 @@ def _layout(request: Request, listing: CatalogListing, status: str) -> dict[str,
     slug = url.rsplit("/", 1)[-1]
     cat = _category(listing)
     parts = [p.strip() for p in listing.category.split("/") if p.strip()]
-    sold = sold_count(listing)
+    day = virtual_day(request)
+    sold = sold_count(listing, day)
     img = image_url(request, "tokopedia", listing)
     created = "2026-01-01T10:00:00+07:00" if listing.created_day >= 0 else _date(listing.created_day)
     media = {
@@ -288,7 +292,7 @@ def _layout(request: Request, listing: CatalogListing, status: str) -> dict[str,
         },
         "stock": {
             "useStock": True,
-            "value": str(5 + pick(listing.key, "stock", 200)),
+            "value": str(stock_count(listing, day)),
             "stockWording": "",
             "__typename": "pdpContentSnapshotStock",
         },
@@ -552,7 +556,7 @@ def render_page(request: Request, listing: CatalogListing, layout: dict[str, Any
 <img data-testid="PDPMainImage" src="{escape(image_url(request, "tokopedia", listing))}" alt="{title}">
 <h1 class="css-1os9jjn" data-testid="lblPDPDetailProductName">{title}</h1>
 <div class="price" data-testid="lblPDPDetailProductPrice">{rupiah(listing.price)}</div>
-<p data-testid="lblPDPDetailProductSoldCounter">Terjual {sold_count(listing)}</p>
+<p data-testid="lblPDPDetailProductSoldCounter">Terjual {sold_count(listing, virtual_day(request))}</p>
 <ul data-testid="lblPDPInfoProduk"><li>Kondisi: {"Baru" if listing.condition == "NEW" else "Bekas"}</li></ul>
 <div data-testid="lblPDPDescriptionProduk">{desc}</div>
 <a data-testid="llbPDPFooterShopName" href="{root_url(request)}/tokopedia/{listing.shop_domain}">

@@ -1,0 +1,1 @@
+"""The web console (``tertib serve``) and console accounts (``tertib users``): see :mod:`console.app`."""

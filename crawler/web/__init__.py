@@ -1,1 +1,0 @@
-"""The web console (``tertib serve``) and console accounts (``tertib users``): see :mod:`crawler.web.app`."""
