@@ -191,4 +191,5 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = api.platform_openapi(app, settings.registry.names)  # type: ignore[method-assign]
     return app

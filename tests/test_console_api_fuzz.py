@@ -8,6 +8,7 @@ does not conform to the document (status code documented, content type, body sch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,3 +98,16 @@ def test_api_has_no_server_errors(
             # an operation without parameters or body has no invalid input to generate
             assert mode is GenerationMode.NEGATIVE, operation.label
     assert len(calls) >= len(operations)
+
+
+def test_openapi_lists_the_installed_platforms(installation: tuple[Any, dict[str, str]]) -> None:
+    """Platform fields carry the installation's registry as their enum (no internal mark leaks out)."""
+    app, _tokens = installation
+    schema = app.openapi()
+    text = json.dumps(schema)
+    assert "x-tertib-platform" not in text
+    param = next(
+        p for p in schema["paths"]["/api/v1/candidates"]["get"]["parameters"] if p["name"] == "platform"
+    )
+    enums = [s.get("enum") for s in param["schema"].get("anyOf", [param["schema"]]) if "enum" in s]
+    assert enums == [list(app.state.console.settings.registry.names)]
