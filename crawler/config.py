@@ -13,6 +13,7 @@ Settings that matter:
 - ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+- ``TERTIB_DISCOVERY_BACKGROUND_*``: discovery's background crawl (queries, platforms, pages, details, age).
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -94,6 +95,17 @@ class Settings:
     scheduler_stop_timeout: float = 120.0
     scheduler_workers: int = 2
     scheduler_python: str = ""
+    # emerging-term discovery (crawler/terms/): the background crawl of ordinary clothing listings that
+    # candidates are contrasted with — generic queries, platforms (HTTP search), pages per query, listing
+    # pages opened per query and platform (descriptions), and the age after which it is crawled again
+    discovery_background_queries: str = (
+        "kemeja,kaos,jaket,hoodie,celana,dress,sweater,rok,blazer,cardigan,baju,outer"
+    )
+    discovery_background_platforms: str = "tokopedia,lazada,blibli"
+    discovery_background_pages: int = 2
+    discovery_background_details: int = 8
+    discovery_background_max_age_days: float = 7.0
+    discovery_background_min_docs: int = 150
 
     # -- derived paths -------------------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from crawler import cli_common as common
@@ -135,16 +136,34 @@ def run_sweep(
 def followups(run_id: int) -> dict[str, int]:
     """Discovery and relisting detection for one finished sweep run; returns counts for the summary."""
     from crawler.audit.relist import detect_relistings
+    from crawler.terms.background import ensure_background
     from crawler.terms.discovery import run_discovery
+    from crawler.terms.scorer import Thresholds
     from storage.models import SweepRun
 
-    actor = common.settings().actor_name()
+    settings = common.settings()
+    actor = settings.actor_name()
     counts = {"proposed_terms": 0, "relisted": 0}
     with common.database().session() as session:
         run = session.get(SweepRun, run_id)
         if run is None or run.status == "failed":
             return counts
-        counts["proposed_terms"] = len(run_discovery(session, run_id, actor=actor))
+        platforms = list(run.platforms or [])
+    # discovery compares with ordinary listings: crawl them first when missing or stale (a subprocess,
+    # before this process opens a transaction)
+    ensure_background(settings, common.database(), platforms=platforms)
+    with common.database().session() as session:
+        run = session.get(SweepRun, run_id)
+        assert run is not None
+        thresholds = Thresholds.from_settings(settings)
+        proposed = run_discovery(
+            session,
+            run_id,
+            actor=actor,
+            thresholds=thresholds,
+            min_background=settings.discovery_background_min_docs,
+        )
+        counts["proposed_terms"] = len(proposed)
         counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
         run.stats = {**(run.stats or {}), "followups": counts}
     common.database().analyze()  # a sweep adds many rows: keep the planner's statistics current
@@ -183,6 +202,9 @@ def print_summary(run_id: int) -> None:
                 f"{followups.get('proposed_terms', 0)} proposed terms (tertib terms suggest), "
                 f"{followups.get('relisted', 0)} relistings flagged for review"
             )
+        discovery = (run.stats or {}).get("discovery") or {}
+        if discovery.get("status") == "skipped":
+            common.console.print(f"[yellow]discovery[/] {escape(str(discovery.get('message', '')))}")
         common.console.print(
             f"sweep run #{run.id} ({len(run.queries)} queries, lexicon v{run.lexicon_version_id})"
         )

@@ -222,6 +222,8 @@ class SandboxState:
         self.requests_by_prefix_agent: Counter[tuple[str, str]] = Counter()
         for listing in catalog:
             self._add(listing)
+        # relistings after takedowns use the catalog's own drift words (``--drift-terms``), else the built-in
+        self.drift_vocabulary: tuple[str, ...] = tuple(self.drift_terms()) or DRIFT_TERMS
 
     def set_latency(self, seconds: float) -> None:
         """Answer every replica request (not ``/_sandbox``) after ``seconds``: a marketplace's response
@@ -418,6 +420,7 @@ class SandboxState:
                 strategy=strategy,
                 used_ids=self._used,
                 platform=target,
+                drift_terms=self.drift_vocabulary,
             )
             self._add(child)
             self._relistings.append(child.key)
@@ -521,6 +524,7 @@ class SandboxState:
                             "label": listing.label,
                             "evasion": listing.evasion,
                             "drift_term": listing.extra.get("drift_term"),
+                            "drift_placement": listing.extra.get("drift_placement"),
                             "relist_of": listing.relist_of,
                             "seller_id": listing.seller_id,
                             "contact_handles": listing.contact_handles,
@@ -535,7 +539,7 @@ class SandboxState:
                 "now": self.clock.now().isoformat(),
                 "size": len(self.catalog),
                 "drift_terms": self.drift_terms(),
-                "known_drift_vocabulary": list(DRIFT_TERMS),
+                "known_drift_vocabulary": list(self.drift_vocabulary),
                 "labels": dict(sorted(labels.items())),
                 "statuses": dict(sorted(statuses.items())),
                 "fault_profile": self.default_fault_profile,

@@ -68,7 +68,8 @@ def test_label_evasion_and_platform_mix() -> None:
     evasion = Counter(x.evasion for x in listings if x.label == "illegal_import")
     share = {k: v / labels["illegal_import"] for k, v in evasion.items()}
     assert 0.48 <= share["plain"] <= 0.60 and 0.20 <= share["spelling"] <= 0.30
-    assert 0.12 <= share["euphemism"] <= 0.22 and share["none"] <= 0.05
+    # "none": ~4 % by design plus drift listings whose drift word is their only trade word (~3 %)
+    assert 0.12 <= share["euphemism"] <= 0.22 and share["none"] <= 0.10
     assert {x.evasion for x in listings if x.label != "illegal_import"} == {"plain"}
     assert {x.platform for x in listings} == {
         "tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak"
