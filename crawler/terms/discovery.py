@@ -408,14 +408,11 @@ def discover(
             p.neighbours = [n for n, s in near if s > 0]
 
     # 5. platform signals and followed sellers
-    for platform, phrases in sorted((related or {}).items()):
-        for raw in phrases:
-            key = normalise_phrase(str(raw))
-            _platform_hit(props, key, raw, platform, coverage, never, blocked_hit=False)
-    for platform, phrases in sorted((blocked or {}).items()):
-        for raw in phrases:
-            key = normalise_phrase(str(raw))
-            _platform_hit(props, key, raw, platform, coverage, never, blocked_hit=True)
+    for signals, is_block in ((related, False), (blocked, True)):
+        for platform, phrases in sorted((signals or {}).items()):
+            for raw in phrases:
+                key = _trim(normalise_phrase(str(raw)), edge)  # "baju X" from a platform supports "X"
+                _platform_hit(props, key, raw, platform, coverage, never, blocked_hit=is_block)
     if followed:
         f_title, f_desc = _fields([Doc.of(d) for d in followed])
         f_any: Counter[str] = Counter()
@@ -500,6 +497,15 @@ def _spelling(f: _Field, key: str) -> str | None:
     return None
 
 
+def _trim(phrase: str, edge: frozenset[str]) -> str:
+    words = phrase.split()
+    while words and words[0] in edge:
+        words.pop(0)
+    while words and words[-1] in edge:
+        words.pop()
+    return " ".join(words)
+
+
 def _platform_hit(
     props: dict[str, Proposal],
     key: str,
@@ -514,7 +520,7 @@ def _platform_hit(
         return
     p = props.get(key)
     if p is None:
-        p = props[key] = Proposal(key, str(raw).strip().lower(), 0, 0, 0.0, 0.0)
+        p = props[key] = Proposal(key, key, 0, 0, 0.0, 0.0)
     target = p.blocked_on if blocked_hit else p.platforms
     if platform not in target:
         target.append(platform)
