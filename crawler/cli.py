@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("terms", "crawler.terms.cli", "app", 4, "Lexicon: list, add, retire, import, export, suggest, approve."),
     ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
     ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
+    ("follow", "crawler.follow", "follow_command", 21, "Read the shops of confirmed sellers."),
     ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
     ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
     ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
@@ -56,6 +57,7 @@ ISSUE_TITLES = {
     8: "takedown audit and rechecks",
     9: "scheduler service",
     10: "web console",
+    21: "emerging-term discovery and seller following",
 }
 
 

@@ -207,6 +207,7 @@ class SandboxState:
         self._by_key: dict[str, int] = {}
         self._used: set[str] = set()
         self._by_path: dict[tuple[str, str], str] = {}
+        self._by_seller: dict[tuple[str, str], list[int]] = {}
         self._title_tokens: list[frozenset[str]] = []
         self._index: dict[str, _Index] = {}
         self._takedowns: dict[str, Takedown] = {}
@@ -243,6 +244,7 @@ class SandboxState:
         host, path = listing_path(listing)
         self._by_path[(host, path.rstrip("/"))] = listing.key
         self._title_tokens.append(frozenset(tokenize(listing.title)))
+        self._by_seller.setdefault((listing.platform, listing.seller_id), []).append(pos)
         tokens = set(tokenize(listing.title + " " + listing.description))
         self._index.setdefault(listing.platform, _Index()).add(pos, tokens)
         self._changed()
@@ -324,6 +326,23 @@ class SandboxState:
         if len(self._cache) > self.CACHE_SIZE:
             self._cache.popitem(last=False)
         return ranked
+
+    def shop(
+        self, platform: str, seller_id: str, offset: int, limit: int
+    ) -> tuple[list[CatalogListing], int]:
+        """One page of a shop's visible listings (newest first) and how many it shows: the shop pages that
+        seller following reads (``docs/sandbox.md``)."""
+        if limit <= 0:
+            return [], 0
+        with self.lock:
+            day = self.clock.day
+            rows = [
+                self.catalog[p]
+                for p in self._by_seller.get((platform, seller_id), ())
+                if self.catalog[p].active_from_day <= day and self._live_fast(self.catalog[p])
+            ]
+            rows.sort(key=lambda x: (-x.created_day, x.listing_id))
+            return rows[max(0, offset) : max(0, offset) + limit], len(rows)
 
     def _live_fast(self, listing: CatalogListing) -> bool:
         if listing.platform == "bukalapak":

@@ -16,6 +16,7 @@ word that the pipeline could confuse with something it already knows:
 
 from __future__ import annotations
 
+import itertools
 import random
 from functools import lru_cache
 
@@ -45,7 +46,7 @@ def _known() -> tuple[frozenset[str], frozenset[str]]:
 def acceptable(word: str) -> bool:
     """True when ``word`` is safe to use as a drift word (see the module docstring)."""
     lexicon_words, vocabulary = _known()
-    if not word.isalpha() or not word.isascii() or any(a == b for a, b in zip(word, word[1:], strict=False)):
+    if not word.isalpha() or not word.isascii() or any(a == b for a, b in itertools.pairwise(word)):
         return False
     if word in lexicon_words or word in vocabulary:
         return False

@@ -510,6 +510,7 @@ def finish_listings(listings: list[Listing], *, url: str, query: str, page: int)
 SearchParser = Callable[..., SearchPage]
 DetailParser = Callable[..., CheckResult]
 SearchBuilder = Callable[[Settings, str, int], RequestSpec]
+ShopBuilder = Callable[[Settings, str, int], RequestSpec]  # (settings, the platform's seller id, page)
 DetailBuilder = Callable[[Settings, str], RequestSpec]
 
 
@@ -563,7 +564,15 @@ class SiteProfile:
     browser_api_markers: tuple[str, ...] = ()
     scroll_pagination: bool = False
     login: BrowserLogin | None = None
+    # seller following: one page of a shop's listings by the platform's seller id, and its parser (same
+    # signature and SearchPage as parse_search; the query is ``seller:<id>``); None = not followed
+    shop_request: ShopBuilder | None = None
+    parse_shop: SearchParser | None = None
 
     @property
     def has_search(self) -> bool:
         return self.parse_search is not None
+
+    @property
+    def can_follow(self) -> bool:
+        return self.shop_request is not None and self.parse_shop is not None

@@ -44,7 +44,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from statistics import NormalDist
@@ -66,6 +66,7 @@ Z_CAP = 12.0
 KNOWN_CATEGORIES = ("bulk", "event", "regional")
 KNOWN_SIGNALS = ("IMPORT", "IMPORT-leaning")
 _NORMAL = NormalDist()
+FOLLOW_MAX_AGE = timedelta(days=30)  # a follow round older than this no longer feeds discovery
 
 
 @dataclass(slots=True)
@@ -342,8 +343,21 @@ def discover(
                 examples[key].append(i)
             if cand[i].seller:
                 sellers[key][cand[i].seller] += 1
+    # confirmed sellers' other listings (seller following) bring their own phrases
+    f_title, f_desc = _fields([Doc.of(d) for d in followed])
+    f_any: Counter[str] = Counter()
+    for ft, fd in zip(f_title, f_desc, strict=True):
+        f_any.update(
+            (_phrases(ft, edge, opt.max_n) if ft else set())
+            | (_phrases(fd, edge, opt.max_n) if fd else set())
+        )
     pool = {
-        k for k, a in any_df.items() if a >= opt.min_support and k not in never and not coverage.covered(k)
+        k
+        for k in {
+            *(k for k, a in any_df.items() if a >= opt.min_support),
+            *(k for k, a in f_any.items() if a >= opt.min_support),
+        }
+        if k not in never and not coverage.covered(k)
     }
     for key in pool:
         for idx in examples[key]:
@@ -413,19 +427,11 @@ def discover(
             for raw in phrases:
                 key = _trim(normalise_phrase(str(raw)), edge)  # "baju X" from a platform supports "X"
                 _platform_hit(props, key, raw, platform, coverage, never, blocked_hit=is_block)
-    if followed:
-        f_title, f_desc = _fields([Doc.of(d) for d in followed])
-        f_any: Counter[str] = Counter()
-        for ft, fd in zip(f_title, f_desc, strict=True):
-            f_any.update(
-                (_phrases(ft, edge, opt.max_n) if ft else set())
-                | (_phrases(fd, edge, opt.max_n) if fd else set())
-            )
-        n_f = len(followed)
-        for key, p in props.items():
-            if f_any[key]:
-                p.followed = f_any[key]
-                p.followed_z = round(binomial_z(f_any[key], n_f, bt_df[key], n_bt), 3) if n_bt else 0.0
+    n_f = len(followed)
+    for key, p in props.items():
+        if f_any[key]:
+            p.followed = f_any[key]
+            p.followed_z = round(binomial_z(f_any[key], n_f, bt_df[key], n_bt), 3) if n_bt else 0.0
 
     # 6. score, sources, the proposal rule
     kept: list[Proposal] = []
@@ -439,7 +445,7 @@ def discover(
             3,
         )
         p.sources = _sources(p, opt)
-        supported = p.count_candidates >= opt.min_support
+        supported = max(p.count_candidates, p.followed) >= opt.min_support
         if p.blocked_on or (
             supported
             and (
@@ -603,6 +609,7 @@ class RunInputs:
     blocked: dict[str, list[str]]
     rejected: list[str]
     listings: int
+    followed: list[Doc] = field(default_factory=list)
 
 
 def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInputs:
@@ -660,6 +667,28 @@ def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInp
     ):
         if f.query:
             blocked[f.platform].append(f.query)
+    # the latest follow round (confirmed sellers' shops) within FOLLOW_MAX_AGE of this run
+    followed: list[Doc] = []
+    follow = session.scalars(
+        select(SweepRun)
+        .where(
+            SweepRun.kind == "follow",
+            SweepRun.status.in_(("completed", "partial")),
+            SweepRun.started_at >= run.started_at - FOLLOW_MAX_AGE,
+        )
+        .order_by(SweepRun.id.desc())
+        .limit(1)
+    ).first()
+    if follow is not None:
+        ids = select(Sighting.listing_id).where(Sighting.sweep_run_id == follow.id).distinct()
+        followed = [
+            Doc(title or "", description or "", key, url or "")
+            for key, url, title, description in session.execute(
+                select(Listing.listing_key, Listing.url, Listing.title, Listing.description).where(
+                    Listing.id.in_(ids)
+                )
+            )
+        ]
     return RunInputs(
         run=run,
         lexicon=lexicon,
@@ -673,6 +702,7 @@ def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInp
         blocked=dict(blocked),
         rejected=[k for k, row in _term_keys(session).items() if row.status == "rejected"],
         listings=len(rows),
+        followed=followed,
     )
 
 
@@ -703,6 +733,7 @@ def analyse(inputs: RunInputs, options: Options | None = None, *, min_background
         related=inputs.related,
         blocked=inputs.blocked,
         rejected=inputs.rejected,
+        followed=inputs.followed,
     )
 
 
