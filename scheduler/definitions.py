@@ -10,6 +10,10 @@ to run. What to run is told by ``terms_source`` (no schema change needed):
   follow-up of every successful sweep job, on the sweep run that job produced; no cron of its own
   unless one is given with ``tertib schedule edit discovery --cron …``.
 - ``builtin:evidence-verify`` → ``tertib evidence verify --all`` (built-in ``evidence-verify``, weekly).
+- ``builtin:discovery-background`` → ``tertib terms background refresh`` (built-in ``discovery-background``,
+  Mondays 01:00): discovery's background of ordinary listings.
+- ``builtin:follow-sellers`` → ``tertib follow`` (built-in ``follow-sellers``, daily 04:00): the shops of
+  confirmed sellers.
 - ``command:ARGS`` → ``tertib ARGS`` (any tertib verb, e.g. ``audit report``); ``tertib schedule add
   --command``.
 
@@ -65,6 +69,18 @@ BUILTINS: tuple[Builtin, ...] = (
         "builtin:evidence-verify",
         "0 3 * * 0",
         "verify every stored evidence record (tertib evidence verify --all)",
+    ),
+    Builtin(
+        "discovery-background",
+        "builtin:discovery-background",
+        "0 1 * * 1",
+        "refresh discovery's background of ordinary listings (tertib terms background refresh)",
+    ),
+    Builtin(
+        "follow-sellers",
+        "builtin:follow-sellers",
+        "0 4 * * *",
+        "read the shops of confirmed sellers; new candidates to review (tertib follow)",
     ),
 )
 BUILTIN_BY_MARKER = {b.marker: b for b in BUILTINS}
@@ -408,6 +424,10 @@ def command_for(row: Sweep, *, sweep_run_id: int | None = None) -> list[str]:
         return ["recheck", "--due"]
     if kind == "builtin:evidence-verify":
         return ["evidence", "verify", "--all"]
+    if kind == "builtin:discovery-background":
+        return ["terms", "background", "refresh", "--no-progress"]
+    if kind == "builtin:follow-sellers":
+        return ["follow", "--no-progress"]
     if kind == "builtin:discovery":
         if sweep_run_id is None:
             raise NotFound("discovery needs a sweep run to mine and no sweep has completed yet")

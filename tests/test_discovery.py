@@ -30,7 +30,7 @@ from crawler.terms.lexicon import Lexicon
 from crawler.terms.scorer import Scorer
 from sandbox.words import pseudo_words
 from storage.db import Database
-from storage.models import BackgroundDoc, Listing, Sighting, SweepRun, Term
+from storage.models import BackgroundDoc, Listing, Seller, Sighting, SweepRun, Term
 
 GARMENTS = ["kaos", "kemeja", "jaket", "hoodie", "celana jeans", "dress", "sweater", "blazer"]
 COLOURS = ["hitam", "navy", "putih", "maroon"]
@@ -305,10 +305,18 @@ def test_gather_drops_background_listings_that_lexicon_queries_returned_or_that_
         listing = s.scalar(select(Listing).where(Listing.listing_key == f"tokopedia:{run_id}-0"))
         s.add(BackgroundDoc(sweep_run_id=1, platform="tokopedia", listing_key=listing.listing_key,
                             query="kaos", title=listing.title))  # fmt: skip
+        shop = Seller(platform="tokopedia", platform_seller_id="77", name="Toko Bal")
+        s.add(shop)
+        s.flush()
+        listing.seller_id = shop.id
+        same_shop = f"kaos polos {new[1]}"
+        s.add(BackgroundDoc(sweep_run_id=1, platform="tokopedia", listing_key="tokopedia:shop77",
+                            query="kaos", title=same_shop, seller_key="tokopedia:77"))  # fmt: skip
     with db.session() as s:
         inputs = gather(s, run_id)
         titles = {d.title for d in inputs.background}
         assert "bal korea isi 300 pcs" not in titles  # scores as a candidate
         assert cands[0] not in titles  # a lexicon query returned it
+        assert f"kaos polos {new[1]}" not in titles  # the shop of a candidate sells it
         assert f"kaos {new[0]}" in titles
         assert analyse(inputs).proposals

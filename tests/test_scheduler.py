@@ -176,12 +176,20 @@ def test_lease_is_exclusive_and_a_stale_one_is_taken_over(db: Database) -> None:
 
 def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
     with db.session() as session:
-        assert defs.ensure_builtins(session) == ["rechecks-due", "discovery", "evidence-verify"]
+        assert defs.ensure_builtins(session) == [
+            "rechecks-due",
+            "discovery",
+            "evidence-verify",
+            "discovery-background",
+            "follow-sellers",
+        ]
         assert defs.ensure_builtins(session) == []
         rows = {row.name: row for row in defs.all_definitions(session)}
         assert rows["rechecks-due"].terms_source == "builtin:rechecks"
         assert defs.command_for(rows["rechecks-due"]) == ["recheck", "--due"]
         assert defs.command_for(rows["evidence-verify"]) == ["evidence", "verify", "--all"]
+        assert defs.command_for(rows["follow-sellers"]) == ["follow", "--no-progress"]
+        assert defs.command_for(rows["discovery-background"])[:3] == ["terms", "background", "refresh"]
         assert defs.command_for(rows["discovery"], sweep_run_id=7) == ["terms", "discover", "--run", "7"]
         with pytest.raises(NotFound):
             defs.command_for(rows["discovery"])

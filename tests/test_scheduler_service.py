@@ -73,7 +73,13 @@ def test_jobs_persist_in_the_store_across_service_restarts() -> None:
     add_job("nightly", "0 2 * * *", builtins_paused=False)
     first = service()
     report = first.open()
-    assert sorted(report.added) == ["evidence-verify", "nightly", "rechecks-due"]  # discovery has no cron
+    assert sorted(report.added) == [
+        "discovery-background",
+        "evidence-verify",
+        "follow-sellers",
+        "nightly",
+        "rechecks-due",
+    ]  # discovery has no cron
     stored = first.next_run_times()
     first.close()
     second = service()

@@ -644,19 +644,27 @@ def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInp
     cands: list[Doc] = []
     others: list[Doc] = []
     seen_keys: set[str] = set()
+    candidate_shops: set[str] = set()
     for key, url, title, description, verdict, seller_name, seller_id in rows:
         seen_keys.add(key)
-        seller = seller_name or (f"{key.split(':', 1)[0]}:{seller_id}" if seller_id else "")
-        doc = Doc(title or "", description or "", key, url or "", seller or "")
-        (cands if verdict in CANDIDATE_VERDICTS else others).append(doc)
+        shop = f"{key.split(':', 1)[0]}:{seller_id}" if seller_id else ""
+        doc = Doc(title or "", description or "", key, url or "", seller_name or shop)
+        if verdict in CANDIDATE_VERDICTS:
+            cands.append(doc)
+            if shop:
+                candidate_shops.add(shop)
+        else:
+            others.append(doc)
     lexicon = store.load_lexicon(session)
-    # the background: ordinary listings, minus any that a lexicon query also returned or that scores
+    # the background: ordinary listings — minus any that a lexicon query also returned, that scores as a
+    # candidate, or that a shop with candidates in this run sells (its other listings are not ordinary)
     background = load_background(session)
     scorer = Scorer(lexicon, thresholds or Thresholds())
     back = [
         Doc(d.title, d.description, d.listing_key)
         for d in background.docs
         if d.listing_key not in seen_keys
+        and d.seller_key not in candidate_shops
         and scorer.score(f"{d.title}\n{d.description}" if d.description else d.title).verdict
         not in CANDIDATE_VERDICTS
     ]
