@@ -276,7 +276,7 @@ def test_catalog_and_serve_cli_take_drift_terms(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "drift terms:" in done.stdout
     assert {x.extra.get("drift_term") for x in load_catalog(out)} - {None} <= set(words.split(","))
-    lexicon_word = [*cmd[:4], "--size", "10", "--drift-terms", "bal", "--out", str(tmp_path / "d.jsonl")]
+    lexicon_word = [*cmd[:5], "--size", "10", "--drift-terms", "bal", "--out", str(tmp_path / "d.jsonl")]
     bad = subprocess.run(lexicon_word, capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode != 0 and "already in the lexicon" in bad.stderr and "Traceback" not in bad.stderr
     clash = [
