@@ -106,6 +106,10 @@ class Settings:
     discovery_background_details: int = 8
     discovery_background_max_age_days: float = 7.0
     discovery_background_min_docs: int = 150
+    # after discovery, the best proposals not yet probed are searched once on these platforms: a platform
+    # refusing a word (Tokopedia isQuerySafe=false) is a sign it is used for this trade
+    discovery_probe_platforms: str = "tokopedia"
+    discovery_probe_top: int = 25
 
     # -- derived paths -------------------------------------------------------------------------
     @property

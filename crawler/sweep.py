@@ -164,6 +164,14 @@ def followups(run_id: int) -> dict[str, int]:
             min_background=settings.discovery_background_min_docs,
         )
         counts["proposed_terms"] = len(proposed)
+    if counts["proposed_terms"]:
+        # new words are searched once on the probe platforms: a refusal is a sign of the trade
+        from crawler.terms.probe import ensure_probe
+
+        ensure_probe(settings)
+    with common.database().session() as session:
+        run = session.get(SweepRun, run_id)
+        assert run is not None
         counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
         run.stats = {**(run.stats or {}), "followups": counts}
     common.database().analyze()  # a sweep adds many rows: keep the planner's statistics current

@@ -208,6 +208,7 @@ class SandboxState:
         self._used: set[str] = set()
         self._by_path: dict[tuple[str, str], str] = {}
         self._by_seller: dict[tuple[str, str], list[int]] = {}
+        self.extra_blocklist: dict[str, list[str]] = {}
         self._title_tokens: list[frozenset[str]] = []
         self._index: dict[str, _Index] = {}
         self._takedowns: dict[str, Takedown] = {}
@@ -360,9 +361,21 @@ class SandboxState:
     def blocked_query(self, platform: str, query: str) -> bool:
         """True when the platform itself refuses this keyword (a finding, not "no results")."""
         text = " ".join(tokenize(query))
-        return any(
-            re.search(rf"(?<![a-z0-9]){re.escape(b)}(?![a-z0-9])", text) for b in BLOCKLISTS.get(platform, ())
-        )
+        words = (*BLOCKLISTS.get(platform, ()), *self.extra_blocklist.get(platform, ()))
+        return any(re.search(rf"(?<![a-z0-9]){re.escape(b)}(?![a-z0-9])", text) for b in words)
+
+    def block_words(self, platform: str, words: list[str]) -> list[str]:
+        """Add words to a platform's own keyword blocklist (platforms learn new trade words too)."""
+        if platform not in TAKEDOWN_POLICY:
+            raise UsageError(f"unknown platform {platform!r}")
+        with self.lock:
+            known = self.extra_blocklist.setdefault(platform, [])
+            for word in words:
+                norm = " ".join(tokenize(word))
+                if norm and norm not in known:
+                    known.append(norm)
+            self._changed()
+            return list(known)
 
     # -- URLs -------------------------------------------------------------------------------------
     def url_path(self, listing: CatalogListing) -> str:

@@ -362,6 +362,12 @@ def discover(
             min_background=settings.discovery_background_min_docs,
         )
         info = (session.get(SweepRun, run).stats or {}).get("discovery") or {}  # type: ignore[union-attr]
+    if rows:
+        from crawler.terms.probe import ensure_probe
+
+        problem = ensure_probe(settings)
+        if problem:
+            log.warning("%s", problem)
     common.console.print(str(info.get("message", "")), highlight=False, markup=False)
     common.console.print(f"discovered {len(rows)} proposed terms from sweep run #{run}", highlight=False)
 
@@ -386,6 +392,41 @@ def reject(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: B
     with common.database().session() as session:
         row = store.reject_term(session, term, actor=_actor(by))
         common.console.print(f"rejected #{row.id} {row.text!r}", highlight=False)
+
+
+@app.command()
+def probe(
+    top: Annotated[int | None, typer.Option("--top", min=1, max=200, help="How many proposals.")] = None,
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="Reach every platform at this sandbox root instead.")
+    ] = None,
+) -> None:
+    """Search the best unprobed proposals once on discovery_probe_platforms; note which ones are refused.
+
+    Example: tertib terms probe --top 10
+    """
+    from crawler.terms.probe import run_probe
+
+    if sandbox:
+        common.set_overrides(sandbox_url=sandbox)
+    run_id = run_probe(top=top)
+    if run_id is None:
+        common.console.print("nothing to probe (no unprobed proposals, or no probe platform)")
+        return
+    with common.database().session() as session:
+        from sqlalchemy import select
+
+        from storage.models import Finding
+
+        refused = session.scalars(
+            select(Finding.query).where(Finding.sweep_run_id == run_id, Finding.kind == "query_blocked")
+        ).all()
+    common.console.print(
+        f"probe run #{run_id}: {len(refused)} refused by a platform"
+        + (f" ({', '.join(sorted(set(map(str, refused))))})" if refused else ""),
+        highlight=False,
+        markup=False,
+    )
 
 
 background_app = typer.Typer(

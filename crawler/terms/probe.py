@@ -1,0 +1,203 @@
+"""Platform signals for new words: search each top proposal once and note whether the platform refuses it.
+
+A platform that blocks a keyword (Tokopedia ``isQuerySafe=false``, Shopee's disclaimer) has usually seen it
+used for this trade. A sweep only learns that for words it already searches, so after discovery the best
+proposals not yet probed are searched once (page 1) on ``discovery_probe_platforms`` (Tokopedia by default).
+
+Steps of :func:`run_probe` (numbered the same in the body):
+
+1. Pick the top ``discovery_probe_top`` proposed terms not yet probed on those platforms.
+2. Open a ``SweepRun`` of kind ``probe``.
+3. Crawl: the sweep spider, one page per word and platform; :class:`ProbePipeline` counts the results and
+   the refusals (``QueryFinding`` items) and stores each outcome as a ``Finding`` of the run
+   (``query_blocked`` or ``probe``).
+4. Apply (:func:`apply_probe`): each probed term's ``discovery["probe"]`` gets ``{platform: {blocked,
+   results}}``; a refusal adds the ``platform:<name>`` source and ``BLOCKED_WEIGHT`` to its score.
+
+The sweep's discovery follow-up runs it in a subprocess (``tertib terms probe``) when there are proposals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections import Counter
+from typing import Any, Self
+
+from crawler.config import Settings
+from crawler.terms.background import csv_setting
+
+log = logging.getLogger(__name__)
+
+KIND = "probe"
+
+
+def probe_platforms(settings: Settings) -> list[str]:
+    from spiders import PROFILES
+
+    names = csv_setting(settings.discovery_probe_platforms)
+    return [p for p in names if p in PROFILES and PROFILES[p].has_search and not PROFILES[p].needs_browser]
+
+
+def due_terms(session: Any, platforms: list[str], top: int) -> list[Any]:
+    """The best proposed terms that have not been probed on every one of ``platforms``."""
+    from crawler.terms.discovery import ranked_proposals
+
+    out = []
+    for row in ranked_proposals(session)[: max(0, top)]:
+        probed = (row.discovery or {}).get("probe") or {}
+        if any(p not in probed for p in platforms):
+            out.append(row)
+    return out
+
+
+class ProbePipeline:
+    """Counts each probed word's results and records the outcome per platform as a Finding of the run."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.settings: Settings = crawler.settings["TERTIB_SETTINGS"]
+        self.run_id = int(crawler.settings["TERTIB_RUN_ID"])
+        self.results: Counter[tuple[str, str]] = Counter()
+        self.refused: dict[tuple[str, str], str] = {}
+        self.answered: set[tuple[str, str]] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        from crawler.items import Listing, QueryFinding
+
+        if isinstance(item, Listing) and item.query:
+            self.results[(item.platform, item.query)] += 1
+            self.answered.add((item.platform, item.query))
+        elif isinstance(item, QueryFinding):
+            self.refused[(item.platform, item.query)] = item.detail
+            self.answered.add((item.platform, item.query))
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        from storage import repositories as repo
+        from storage.db import Database
+
+        spider = spider or self.crawler.spider  # newer Scrapy calls close_spider() without the spider
+        platforms = list(getattr(spider, "platforms", []))
+        queries = list(getattr(spider, "queries", []))
+        db = Database(self.settings.db_url)
+        try:
+            with db.session() as session:
+                for platform in platforms:
+                    for query in queries:
+                        key = (platform, query)
+                        if key in self.refused:
+                            repo.record_finding(session, platform=platform, kind="query_blocked", query=query,
+                                                detail={"detail": self.refused[key], "source": "probe"},
+                                                sweep_run_id=self.run_id)  # fmt: skip
+                        elif key in self.answered or self.results[key]:
+                            repo.record_finding(session, platform=platform, kind="probe", query=query,
+                                                detail={"results": self.results[key]},
+                                                sweep_run_id=self.run_id)  # fmt: skip
+        finally:
+            db.dispose()
+
+
+def run_probe(*, top: int | None = None, progress: bool = False, trigger: str = "manual") -> int | None:
+    """Probe the due proposals in this process; returns the SweepRun id, or None when nothing was due."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    from crawler import cli_common as common
+    from crawler import settings as crawl_settings
+    from spiders.sweep import SweepSpider
+    from storage import repositories as repo
+
+    settings = common.settings()
+    db = common.database()
+    platforms = probe_platforms(settings)
+    if not platforms:
+        return None
+    # 1. Which words.
+    with db.session() as session:
+        rows = due_terms(session, platforms, settings.discovery_probe_top if top is None else top)
+        words = [row.text for row in rows]
+        if not words:
+            return None
+        # 2. The run record.
+        run_id = repo.start_run(session, platforms=platforms, kind=KIND, trigger=trigger, queries=words)
+    # 3. Crawl one page per word and platform.
+    values = crawl_settings.build(settings, run_id=run_id, platforms=tuple(platforms), progress=progress)
+    values["ITEM_PIPELINES"] = {"crawler.terms.probe.ProbePipeline": 300}
+    process = CrawlerProcess(ScrapySettings(values))
+    common.quiet_libraries()
+    process.crawl(SweepSpider, platforms=platforms, queries=words, max_pages=1, run_id=run_id)
+    process.start()
+    # 4. Apply to the proposals.
+    with db.session() as session:
+        from storage.models import SweepRun
+
+        run = session.get(SweepRun, run_id)
+        if run is not None and run.status == "running":
+            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+        apply_probe(session, run_id)
+    return run_id
+
+
+def apply_probe(session: Any, run_id: int) -> int:
+    """Write a probe run's outcomes into the probed terms' evidence; returns how many a platform refused."""
+    from sqlalchemy import select
+
+    from crawler.terms.discovery import BLOCKED_WEIGHT
+    from storage.models import Finding, SweepRun, Term
+
+    run = session.get(SweepRun, run_id)
+    if run is None:
+        return 0
+    outcomes: dict[str, dict[str, dict[str, Any]]] = {}
+    for f in session.scalars(select(Finding).where(Finding.sweep_run_id == run_id)):
+        if f.query is None:
+            continue
+        blocked = f.kind == "query_blocked"
+        outcomes.setdefault(f.query, {})[f.platform] = {
+            "blocked": blocked,
+            "results": int((f.detail or {}).get("results", 0)),
+            "sweep_run_id": run_id,
+        }
+    refused = 0
+    for row in session.scalars(select(Term).where(Term.text.in_(list(outcomes)), Term.status == "proposed")):
+        d = dict(row.discovery or {})
+        probe = {**(d.get("probe") or {}), **outcomes[row.text]}
+        d["probe"] = probe
+        blocked_on = sorted({*d.get("blocked_on", []), *(p for p, o in probe.items() if o["blocked"])})
+        new = [p for p in blocked_on if p not in (d.get("blocked_on") or [])]
+        if new:
+            refused += 1
+            d["blocked_on"] = blocked_on
+            d["score"] = round(float(d.get("score") or 0.0) + BLOCKED_WEIGHT * len(new), 3)
+            sources = [f"platform:{p}" for p in new]
+            d["sources"] = sorted({*d.get("sources", []), *sources})
+            d["sources_seen"] = sorted({*d.get("sources_seen", []), *sources})
+        row.discovery = d
+    return refused
+
+
+def ensure_probe(settings: Settings) -> str | None:
+    """Probe due proposals in a subprocess; returns a problem line or None."""
+    if not probe_platforms(settings) or settings.discovery_probe_top <= 0:
+        return None
+    argv = [sys.executable, "-m", "crawler.cli", "--data-dir", str(settings.data_dir), "terms", "probe"]
+    env = dict(os.environ)
+    if settings.sandbox_url:
+        env["TERTIB_SANDBOX_URL"] = settings.sandbox_url
+    if settings.database_url:
+        env["TERTIB_DATABASE_URL"] = settings.database_url
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"probe did not run: {exc}"
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+        return f"probe failed: {lines[-1] if lines else f'exit {proc.returncode}'}"
+    return None
