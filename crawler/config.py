@@ -103,7 +103,7 @@ class Settings:
     )
     discovery_background_platforms: str = "tokopedia,lazada,blibli"
     discovery_background_pages: int = 2
-    discovery_background_details: int = 8
+    discovery_background_details: int = 24
     discovery_background_max_age_days: float = 7.0
     discovery_background_min_docs: int = 150
     # after discovery, the best proposals not yet probed are searched once on these platforms: a platform
