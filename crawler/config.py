@@ -110,6 +110,9 @@ class Settings:
     # refusing a word (Tokopedia isQuerySafe=false) is a sign it is used for this trade
     discovery_probe_platforms: str = "tokopedia"
     discovery_probe_top: int = 25
+    # 1: a sweep's discovery follow-up crawls the background when it is missing or stale and probes new
+    # proposals (subprocesses); 0: it never crawls (offline installs; the test suite, except discovery's own)
+    discovery_crawls: int = 1
 
     # -- derived paths -------------------------------------------------------------------------
     @property

@@ -151,7 +151,8 @@ def followups(run_id: int) -> dict[str, int]:
         platforms = list(run.platforms or [])
     # discovery compares with ordinary listings: crawl them first when missing or stale (a subprocess,
     # before this process opens a transaction)
-    ensure_background(settings, common.database(), platforms=platforms)
+    if settings.discovery_crawls:
+        ensure_background(settings, common.database(), platforms=platforms)
     with common.database().session() as session:
         run = session.get(SweepRun, run_id)
         assert run is not None
@@ -164,7 +165,7 @@ def followups(run_id: int) -> dict[str, int]:
             min_background=settings.discovery_background_min_docs,
         )
         counts["proposed_terms"] = len(proposed)
-    if counts["proposed_terms"]:
+    if counts["proposed_terms"] and settings.discovery_crawls:
         # new words are searched once on the probe platforms: a refusal is a sign of the trade
         from crawler.terms.probe import ensure_probe
 

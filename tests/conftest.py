@@ -21,6 +21,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
         if name.startswith("TERTIB_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TERTIB_DATA_DIR", str(tmp_path / "data"))
+    # a sweep's discovery follow-up would crawl a background and probe new words: only discovery's own
+    # end-to-end tests (tests/test_discovery_sweep.py) turn that on, so other sweep tests stay quick
+    monkeypatch.setenv("TERTIB_DISCOVERY_CRAWLS", "0")
     monkeypatch.chdir(tmp_path)
     cli_common._overrides.clear()
     cli_common.settings.cache_clear()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tertib(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", "TERTIB_DISCOVERY_CRAWLS": "1"}
     cmd = [sys.executable, "-m", "crawler.cli", "--data-dir", str(data), *args]
     return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=900, check=False)
 

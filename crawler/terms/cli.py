@@ -346,7 +346,7 @@ def discover(
         if found is None or found.kind != "sweep":
             raise UsageError(f"no sweep run #{run}")
         platforms = list(found.platforms or [])
-    if refresh_background:
+    if refresh_background and settings.discovery_crawls:
         problem = ensure_background(settings, db, platforms=platforms)
         if problem:
             log.warning("%s", problem)
@@ -362,7 +362,7 @@ def discover(
             min_background=settings.discovery_background_min_docs,
         )
         info = (session.get(SweepRun, run).stats or {}).get("discovery") or {}  # type: ignore[union-attr]
-    if rows:
+    if rows and settings.discovery_crawls:
         from crawler.terms.probe import ensure_probe
 
         problem = ensure_probe(settings)

@@ -9,10 +9,9 @@ Steps of :func:`run_probe` (numbered the same in the body):
 1. Pick the top ``discovery_probe_top`` proposed terms not yet probed on those platforms.
 2. Open a ``SweepRun`` of kind ``probe``.
 3. Crawl: the sweep spider, one page per word and platform; :class:`ProbePipeline` counts the results and
-   the refusals (``QueryFinding`` items) and stores each outcome as a ``Finding`` of the run
-   (``query_blocked`` or ``probe``).
-4. Apply (:func:`apply_probe`): each probed term's ``discovery["probe"]`` gets ``{platform: {blocked,
-   results}}``; a refusal adds the ``platform:<name>`` source and ``BLOCKED_WEIGHT`` to its score.
+   the refusals (``QueryFinding`` items); a refusal is stored as a ``query_blocked`` ``Finding`` of the run.
+4. Apply (:func:`apply_probe`, when the crawl closes): each probed term's ``discovery["probe"]`` gets
+   ``{platform: {blocked, results}}``; a refusal adds the ``platform:<name>`` source and ``BLOCKED_WEIGHT``.
 
 The sweep's discovery follow-up runs it in a subprocess (``tertib terms probe``) when there are proposals.
 """
@@ -80,26 +79,29 @@ class ProbePipeline:
         return item
 
     def close_spider(self, spider: Any = None) -> None:
+        """Refusals become findings of the run; every outcome goes into the probed terms' evidence."""
         from storage import repositories as repo
         from storage.db import Database
 
         spider = spider or self.crawler.spider  # newer Scrapy calls close_spider() without the spider
-        platforms = list(getattr(spider, "platforms", []))
-        queries = list(getattr(spider, "queries", []))
+        outcomes: dict[str, dict[str, dict[str, Any]]] = {}
+        for platform in getattr(spider, "platforms", []):
+            for query in getattr(spider, "queries", []):
+                key = (platform, query)
+                if key in self.answered:
+                    outcomes.setdefault(query, {})[platform] = {
+                        "blocked": key in self.refused,
+                        "results": self.results[key],
+                        "sweep_run_id": self.run_id,
+                    }
         db = Database(self.settings.db_url)
         try:
             with db.session() as session:
-                for platform in platforms:
-                    for query in queries:
-                        key = (platform, query)
-                        if key in self.refused:
-                            repo.record_finding(session, platform=platform, kind="query_blocked", query=query,
-                                                detail={"detail": self.refused[key], "source": "probe"},
-                                                sweep_run_id=self.run_id)  # fmt: skip
-                        elif key in self.answered or self.results[key]:
-                            repo.record_finding(session, platform=platform, kind="probe", query=query,
-                                                detail={"results": self.results[key]},
-                                                sweep_run_id=self.run_id)  # fmt: skip
+                for (platform, query), detail in sorted(self.refused.items()):
+                    repo.record_finding(session, platform=platform, kind="query_blocked", query=query,
+                                        detail={"text": detail, "source": "probe"},
+                                        sweep_run_id=self.run_id)  # fmt: skip
+                apply_probe(session, outcomes)
         finally:
             db.dispose()
 
@@ -134,47 +136,36 @@ def run_probe(*, top: int | None = None, progress: bool = False, trigger: str = 
     common.quiet_libraries()
     process.crawl(SweepSpider, platforms=platforms, queries=words, max_pages=1, run_id=run_id)
     process.start()
-    # 4. Apply to the proposals.
+    # 4. The pipeline applied the outcomes when the crawl closed; make sure a crash still closes the run.
     with db.session() as session:
         from storage.models import SweepRun
 
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
             repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
-        apply_probe(session, run_id)
     return run_id
 
 
-def apply_probe(session: Any, run_id: int) -> int:
-    """Write a probe run's outcomes into the probed terms' evidence; returns how many a platform refused."""
+def apply_probe(session: Any, outcomes: dict[str, dict[str, dict[str, Any]]]) -> int:
+    """Write probe outcomes (word → platform → {blocked, results, sweep_run_id}) into the probed terms'
+    evidence; returns how many terms a platform newly refused."""
     from sqlalchemy import select
 
     from crawler.terms.discovery import BLOCKED_WEIGHT
-    from storage.models import Finding, SweepRun, Term
+    from storage.models import Term
 
-    run = session.get(SweepRun, run_id)
-    if run is None:
-        return 0
-    outcomes: dict[str, dict[str, dict[str, Any]]] = {}
-    for f in session.scalars(select(Finding).where(Finding.sweep_run_id == run_id)):
-        if f.query is None:
-            continue
-        blocked = f.kind == "query_blocked"
-        outcomes.setdefault(f.query, {})[f.platform] = {
-            "blocked": blocked,
-            "results": int((f.detail or {}).get("results", 0)),
-            "sweep_run_id": run_id,
-        }
     refused = 0
+    if not outcomes:
+        return 0
     for row in session.scalars(select(Term).where(Term.text.in_(list(outcomes)), Term.status == "proposed")):
         d = dict(row.discovery or {})
         probe = {**(d.get("probe") or {}), **outcomes[row.text]}
         d["probe"] = probe
-        blocked_on = sorted({*d.get("blocked_on", []), *(p for p, o in probe.items() if o["blocked"])})
-        new = [p for p in blocked_on if p not in (d.get("blocked_on") or [])]
+        before = set(d.get("blocked_on") or [])
+        new = sorted(p for p, o in probe.items() if o.get("blocked") and p not in before)
         if new:
             refused += 1
-            d["blocked_on"] = blocked_on
+            d["blocked_on"] = sorted(before | set(new))
             d["score"] = round(float(d.get("score") or 0.0) + BLOCKED_WEIGHT * len(new), 3)
             sources = [f"platform:{p}" for p in new]
             d["sources"] = sorted({*d.get("sources", []), *sources})
