@@ -52,6 +52,7 @@ def _check_platform(platform: str, sandbox: bool) -> None:
 async def _login(settings: Settings, platform: str, headless: bool, wait_for_user: bool) -> str:
     from playwright.async_api import async_playwright
 
+    from crawler.proxies import ProxyPool
     from crawler.settings import CHROMIUM_ARGS
     from spiders import get_profile
     from spiders.browser import browser_login, on_login_wall
@@ -64,9 +65,22 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
     directory.mkdir(parents=True, exist_ok=True)
     base = settings.base_url(profile.hosts[0])
     start = base + (profile.login.login_path if profile.login else "/")
+    # the session must start from the address the sweeps will use: the platform's first healthy proxy,
+    # which is also the sticky egress of its browser context in a sweep (crawler/proxies.py)
+    pool = ProxyPool.for_run(settings, [platform])
+    proxy: dict[str, str] | None = None
+    if pool.configured:
+        choice = pool.choose(platform, sticky="browser")
+        proxy = dict(choice.playwright) if choice is not None else None
+        if choice is not None:
+            common.console.print(f"{platform}: logging in through proxy {choice.label}")
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
-            str(directory), executable_path=chromium, headless=headless, args=CHROMIUM_ARGS
+            str(directory),
+            executable_path=chromium,
+            headless=headless,
+            args=CHROMIUM_ARGS,
+            proxy=proxy,  # type: ignore[arg-type]  # Playwright's ProxySettings is this dict
         )
         try:
             page = context.pages[0] if context.pages else await context.new_page()

@@ -36,6 +36,7 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
     ("follow", "crawler.follow", "follow_command", 21, "Read the shops of confirmed sellers."),
     ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
+    ("calibrate", "crawler.calibrate", "calibrate_command", 17, "Test the parsers on a browser recording."),
     ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
     ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
     ("review", "crawler.review", "app", 7, "Review queue: list, approve, reject, next."),
@@ -58,6 +59,7 @@ ISSUE_TITLES = {
     9: "scheduler service",
     10: "web console",
     21: "emerging-term discovery and seller following",
+    17: "platforms: proxies, real shapes, calibration",
 }
 
 

@@ -14,6 +14,11 @@ Settings that matter:
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
 - ``TERTIB_DISCOVERY_BACKGROUND_*``: discovery's background crawl (queries, platforms, pages, details, age).
+- ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
+  (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
+  (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
+  per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request`` (default) or
+  ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See ``crawler/proxies.py``.
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -113,6 +118,13 @@ class Settings:
     # 1: a sweep's discovery follow-up crawls the background when it is missing or stale and probes new
     # proposals (subprocesses); 0: it never crawls (offline installs; the test suite, except discovery's own)
     discovery_crawls: int = 1
+    # egress proxies (crawler/proxies.py): none configured = direct, as before
+    proxies: tuple[str, ...] = ()
+    proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    proxies_file: str = ""
+    proxy_rotation: str = "request"
+    proxy_cooldown: float = 60.0
+    proxy_max_failures: int = 3
 
     # -- derived paths -------------------------------------------------------------------------
     @property
@@ -183,6 +195,12 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError
             return {str(k): str(v) for k, v in value.items()}
+        if name == "proxies":
+            return _proxy_list(value)
+        if name == "proxies_by_platform":
+            if not isinstance(value, Mapping):
+                raise ValueError
+            return {str(k).lower(): _proxy_list(v) for k, v in value.items()}
         if isinstance(default, float):
             return float(value)
         if isinstance(default, int) and not isinstance(default, bool):
@@ -190,6 +208,15 @@ def _coerce(name: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name!r} has an unusable value: {value!r}") from None
+
+
+def _proxy_list(value: Any) -> tuple[str, ...]:
+    """``"a, b"``, ``"a b"`` or ``["a", "b"]`` → ``("a", "b")`` (each validated in crawler.proxies)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def load_settings(
@@ -215,8 +242,15 @@ def load_settings(
 
     for name in _FIELDS:
         env_name = f"TERTIB_{name.upper()}"
-        if env_name in env and name != "base_urls":
+        if env_name in env and name not in ("base_urls", "proxies_by_platform"):
             values[name] = _coerce(name, env[env_name])
+    by_platform = dict(values.get("proxies_by_platform", {}))
+    for platform in PLATFORMS:  # TERTIB_PROXIES_SHOPEE=…: one platform's pool
+        env_name = f"TERTIB_PROXIES_{platform.upper()}"
+        if env_name in env:
+            by_platform[platform] = _proxy_list(env[env_name])
+    if by_platform:
+        values["proxies_by_platform"] = by_platform
 
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
     base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}

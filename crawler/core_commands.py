@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -91,6 +91,40 @@ def status() -> None:
                 f"[red]failing job[/] {job.job_name}: {job.status} (exit {job.exit_code}) at "
                 f"{job.started_at:%Y-%m-%d %H:%M} UTC {job.stats_line}"
             )
+        last_sweep = session.scalars(
+            select(SweepRun).where(SweepRun.kind == "sweep").order_by(SweepRun.id.desc()).limit(1)
+        ).first()
+        _print_proxies(s, last_sweep)
+
+
+def _print_proxies(settings: Any, run: Any) -> None:
+    """Each configured proxy and its state in the last sweep (active, cooling, retired and why)."""
+    from rich.text import Text
+
+    from crawler.proxies import ProxyPool
+
+    pool = ProxyPool.from_settings(settings)  # a malformed proxy URL: one error line here too
+    seen = list((run.stats or {}).get("proxies") or []) if run is not None else []
+    if not pool.configured and not seen:
+        common.console.print("proxies      none configured (platform traffic goes out directly)")
+        return
+    title = f"Proxies (state in sweep run #{run.id})" if seen else "Proxies (configured, not used yet)"
+    columns = ("platform", "proxy", "state", "requests", "ok", "blocks", "errors", "why")
+    table = Table(*columns, title=title, title_justify="left")
+    rows = seen or [
+        {"platform": s["platform"], "proxy": s["proxy"], "state": "configured"} for s in pool.snapshot()
+    ]
+    for row in rows:
+        state = str(row.get("state", ""))
+        style = {"retired": "red", "cooling": "yellow"}.get(state, "")
+        table.add_row(
+            Text(str(row.get("platform", ""))),
+            Text(str(row.get("proxy", ""))),
+            Text(state, style=style),
+            *(Text(str(row.get(k, ""))) for k in ("requests", "ok", "blocks", "errors")),
+            Text(str(row.get("reason", ""))),
+        )
+    common.console.print(table)
 
 
 def demo(

@@ -3,7 +3,11 @@
 :class:`SweepHealth` turns the per-platform counters (``tertib/<platform>/<counter>`` in the Scrapy stats)
 into the run record, Spidermon-style: a platform that returned no listings for any query, whose responses
 stopped matching the profile's JSON paths, or that was mostly blocked is flagged as *needs attention* in
-the run summary instead of being reported as clean. It also stores the platforms' related-keyword
+the run summary instead of being reported as clean. A shape change is told apart from a block: a block page
+(captcha, login wall, 403/429 …) never reaches the shape check, an empty result list is not a change, and
+the message names the paths that went missing (``SearchPage.missing_paths``, collected by the spider in
+``shape_changes`` and stored in ``SweepRun.stats["shape_changes"]``); ``tertib sweep --strict`` exits
+non-zero on any of these. It also stores the platforms' related-keyword
 suggestions for discovery. Thresholds: ``HEALTH_MAX_BLOCKED_SHARE`` (0.5).
 
 :class:`SweepProgress` (``TERTIB_PROGRESS``) shows one Rich progress line per platform.
@@ -48,8 +52,25 @@ def platform_stats(stats: dict[str, Any], platforms: list[str]) -> dict[str, dic
     return out
 
 
+SHAPE_CHANGED = "shape changed"  # the words health messages (and readers such as the console) use
+MAX_PATHS_SHOWN = 4
+
+
+def shape_message(platform: str, answers: int, responses: float, missing: dict[str, int] | None) -> str:
+    """``tokopedia: shape changed — 3 of 5 answers no longer match its profile; missing: a.b (3)``."""
+    paths = sorted((missing or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{path} ({count})" for path, count in paths[:MAX_PATHS_SHOWN])
+    more = f" and {len(paths) - MAX_PATHS_SHOWN} more" if len(paths) > MAX_PATHS_SHOWN else ""
+    return f"{platform}: {SHAPE_CHANGED} — {answers} of {responses:g} answers no longer match its profile" + (
+        f"; missing: {shown}{more}" if shown else ""
+    )
+
+
 def health_checks(
-    per_platform: dict[str, dict[str, float]], queries: int, max_blocked_share: float = 0.5
+    per_platform: dict[str, dict[str, float]],
+    queries: int,
+    max_blocked_share: float = 0.5,
+    shape_changes: dict[str, dict[str, int]] | None = None,
 ) -> list[str]:
     """Messages for platforms whose results cannot be trusted as "clean"."""
     problems: list[str] = []
@@ -57,8 +78,12 @@ def health_checks(
         responses = counts["responses"]
         if counts["shape_mismatch"]:
             problems.append(
-                f"{platform}: {counts['shape_mismatch']} responses did not match the profile's paths"
-                " (a redesign?)"
+                shape_message(
+                    platform,
+                    int(counts["shape_mismatch"]),
+                    responses,
+                    (shape_changes or {}).get(platform),
+                )
             )
         # blocks a polite retry got past are normal; only final UNOBSERVABLE attempts cost coverage
         searches = responses - counts.get("block_retries", 0)  # polite retries are not new searches
@@ -120,13 +145,20 @@ class SweepHealth:
         for platform, counts in per_platform.items():
             started = self.platform_started.get(platform, now)
             counts["duration_s"] = round(self.platform_last.get(platform, now) - started, 1)
+        shape_changes = {p: dict(paths) for p, paths in getattr(spider, "shape_changes", {}).items() if paths}
         attention = health_checks(
             per_platform,
             len(getattr(spider, "queries", [])),
             self.crawler.settings.getfloat("HEALTH_MAX_BLOCKED_SHARE", 0.5),
+            shape_changes,
         )
         if stats.get("tertib/sandbox_guard/refused"):
             attention.append(f"sandbox guard refused {stats['tertib/sandbox_guard/refused']} requests")
+        # egress: each proxy's state (active, cooling, retired) and why a retired one was retired
+        pool = self.crawler.settings.get("TERTIB_PROXY_POOL")
+        proxies = pool.snapshot() if pool is not None else []
+        if pool is not None:
+            attention.extend(pool.health_messages())
         item_errors = int(stats.get("tertib/item_errors", 0))
         if item_errors:
             attention.append(f"{item_errors} items failed in the pipelines (not stored); see the log")
@@ -141,6 +173,8 @@ class SweepHealth:
             "platforms": per_platform,
             "needs_attention": attention,
             "related_terms": related,
+            "shape_changes": shape_changes,
+            "proxies": proxies,
         }
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
@@ -157,6 +191,8 @@ class SweepHealth:
                         stats={
                             "platforms": per_platform,
                             "related_terms": related,
+                            "shape_changes": shape_changes,
+                            "proxies": proxies,
                             "duration_s": self.result["duration_s"],
                             "reason": reason,
                         },

@@ -68,6 +68,12 @@ class Listing:
     rank: int | None = None
     source_url: str | None = None  # the search/detail response URL this came from
     contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
+    # where the platform says the item ships from: True = from abroad (cross-border seller, "Luar Negeri"
+    # shop location, LazGlobal …), False = the platform says it is a domestic listing, None = not said.
+    # ``origin_facts`` are the platform's own words behind it (``shopee shop_location="Luar Negeri"``),
+    # quoted in the export's basis column as evidence of import origin.
+    ships_from_abroad: bool | None = None
+    origin_facts: list[str] = field(default_factory=list)
     # filled by pipelines
     score: dict[str, Any] | None = None
     capture_id: int | None = None
@@ -126,6 +132,8 @@ class SearchPage:
     query_blocked_detail: str = ""
     related_terms: list[str] = field(default_factory=list)  # platform suggestions, for discovery
     shape_ok: bool = True  # False when the profile's JSON paths did not match
+    missing_paths: list[str] = field(default_factory=list)  # the required paths that did not match
+    shape: str = ""  # which of a platform's known response shapes this was (e.g. "searchProductV5")
 
 
 @dataclass(slots=True)

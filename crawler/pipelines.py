@@ -82,6 +82,7 @@ def run_context(crawler: Crawler) -> RunContext:
     if ctx is None:
         settings: Settings = crawler.settings["TERTIB_SETTINGS"]
         ctx = RunContext(settings, run_id=crawler.settings.get("TERTIB_RUN_ID"))
+        ctx.proxies = crawler.settings.get("TERTIB_PROXY_POOL")
         crawler._tertib_context = ctx  # type: ignore[attr-defined]
     return ctx
 
@@ -316,6 +317,12 @@ class EvidencePipeline:
             item.seller_city = item.seller_city or detail.seller_city
             item.condition = detail.condition or item.condition
             item.status = detail.status or item.status
+            # where it ships from: "abroad" on either page wins; otherwise the detail fills what search left
+            if (detail.ships_from_abroad and not item.ships_from_abroad) or (
+                item.ships_from_abroad is None and detail.ships_from_abroad is not None
+            ):
+                item.ships_from_abroad = detail.ships_from_abroad
+                item.origin_facts = list(detail.origin_facts)
             item.contact_handles = sorted(set(item.contact_handles) | set(contact_handles(item.text())))
             item.score = self.ctx.score(item.text())
         item.raw["detail_verdict"] = result.verdict.value

@@ -114,6 +114,7 @@ def run_recheck(
     from scrapy.settings import Settings as ScrapySettings
 
     from crawler import settings as crawl_settings
+    from crawler.proxies import ProxyPool
     from spiders.recheck import RecheckSpider
     from storage import repositories as repo
 
@@ -121,6 +122,8 @@ def run_recheck(
     db = common.database()
     platforms = sorted({t.platform for t in targets})
     check_hosts(settings, targets)
+    # unreachable proxies: one error line before the run exists
+    proxies = ProxyPool.for_run(settings, platforms if targets else [])
     # 1. Open the run.
     with db.session() as session:
         run_id = repo.start_run(
@@ -136,14 +139,22 @@ def run_recheck(
         return run_id
     # 2. Crawl.
     values = crawl_settings.build(
-        settings, run_id=run_id, platforms=tuple(platforms), progress=progress, screenshots=screenshots
+        settings,
+        run_id=run_id,
+        platforms=tuple(platforms),
+        progress=progress,
+        screenshots=screenshots,
+        proxies=proxies,
     )
     values["ITEM_PIPELINES"] = {"crawler.recheck.RecheckPipeline": 300}
     values["TERTIB_NOW"] = (now or datetime.now(UTC)).isoformat() if now else None
     process = CrawlerProcess(ScrapySettings(values))
     common.quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(RecheckSpider, targets=[_target_dict(t) for t in targets], run_id=run_id)
-    process.start()
+    try:
+        process.start()
+    finally:
+        proxies.close()
     # 3. SweepHealth closed the run; make sure a crash still leaves it closed.
     with db.session() as session:
         from storage.models import SweepRun

@@ -48,6 +48,7 @@ def exchange_from_response(response: Any) -> Any:
             body=response.body,
             fetched_at=response.fetched_at,
             protocol=response.protocol,
+            egress=getattr(response, "egress", ""),
         )
     request = response.request
 
@@ -61,7 +62,10 @@ def exchange_from_response(response: Any) -> Any:
     return HttpExchange(
         url=response.url,
         method=request.method if request is not None else "GET",
-        request_headers=pairs(request.headers) if request is not None else [],
+        # never the proxy's credentials (HttpProxyMiddleware put them in the request's headers)
+        request_headers=[(k, v) for k, v in pairs(request.headers) if k.lower() != "proxy-authorization"]
+        if request is not None
+        else [],
         request_body=(request.body or b"") if request is not None else b"",
         status=response.status,
         reason="",
@@ -69,6 +73,7 @@ def exchange_from_response(response: Any) -> Any:
         body=response.body,
         fetched_at=response.meta.get("tertib_fetched_at") or datetime.now(UTC),
         protocol=str(getattr(response, "protocol", None) or "HTTP/1.1"),
+        egress=str(response.meta.get("tertib_egress") or ""),
     )
 
 
@@ -88,6 +93,7 @@ class RunContext:
         self.lexicon_version_id: int | None = None
         self.recorder: Any = None
         self.screenshotter: Any = None
+        self.proxies: Any = None  # the run's crawler.proxies.ProxyPool (screenshots go out through it)
         self.counts: Counter[str] = Counter()
         # committed sweep captures whose listing row did not exist yet: listing_key -> capture id
         self.unlinked: dict[str, int] = {}
@@ -129,7 +135,7 @@ class RunContext:
         if screenshots:
             from crawler.evidence.screenshot import Screenshotter
 
-            self.screenshotter = Screenshotter(self.settings, pages=tabs)
+            self.screenshotter = Screenshotter(self.settings, pages=tabs, proxies=self.proxies)
             await self.screenshotter.__aenter__()
 
     async def close_evidence(self) -> None:
@@ -162,7 +168,7 @@ class RunContext:
         png = screenshot_png
         if png is None and self.screenshotter is not None:
             try:
-                png, page_exchange = await self.screenshotter.capture(listing.url)
+                png, page_exchange = await self.screenshotter.capture(listing.url, platform=listing.platform)
                 exchanges.append(page_exchange)
             except Exception as exc:  # a screenshot failure must not lose the WARC evidence
                 logger.warning("screenshot failed for %s: %s", listing.url, exc)
@@ -267,7 +273,9 @@ class RunContext:
         png = observation.screenshot_png
         if png is None and self.screenshotter is not None:
             try:
-                png, page_exchange = await self.screenshotter.capture(target["url"])
+                png, page_exchange = await self.screenshotter.capture(
+                    target["url"], platform=target["platform"]
+                )
                 exchanges.append(page_exchange)
             except Exception as exc:  # the WARC of the detail response is still evidence
                 logger.warning("screenshot failed for %s: %s", target["url"], exc)

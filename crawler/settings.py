@@ -13,6 +13,9 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
 - ``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE`` — captures (and recheck ledger rows) per WARC append and
   transaction; each batch is committed or absent.
 - ``TERTIB_PROGRESS`` — a Rich progress display (the CLI turns it on).
+- ``TERTIB_PROXY_POOL`` — the run's :class:`crawler.proxies.ProxyPool` (None when no proxy is configured:
+  direct). ``ProxyMiddleware`` (740) gives requests their egress; the spider, the evidence pipeline's
+  screenshots and ``SweepHealth`` share the same pool.
 
 ``build(settings, run_id=…)`` returns the dict for ``scrapy.settings.Settings``; per-platform politeness
 comes from each site profile as a download slot (``DOWNLOAD_SLOTS``), so platforms never share a slot even
@@ -37,6 +40,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SandboxGuardMiddleware": 50,
     # process_response runs from high to low order: 560 sees a 429/503 before Scrapy's RetryMiddleware (550)
     "crawler.middlewares.RetryAfterMiddleware": 560,
+    # before Scrapy's HttpProxyMiddleware (750), which turns the proxy's credentials into a header
+    "crawler.middlewares.ProxyMiddleware": 740,
 }
 
 EXTENSIONS = {
@@ -58,6 +63,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+def slots_platforms(slots: dict[str, Any]) -> list[str]:
+    return [name for name in slots if DETAIL_SLOT not in name]
+
+
 def build(
     settings: Settings,
     *,
@@ -67,8 +76,12 @@ def build(
     evidence: bool = True,
     screenshots: bool = True,
     details: str = "weak",
+    proxies: Any = None,
 ) -> dict[str, Any]:
+    """``proxies``: the run's :class:`~crawler.proxies.ProxyPool` (already checked with ``preflight``);
+    by default one is built from the settings (a malformed proxy URL is a ConfigError here)."""
     from crawler.browser import saved_profiles
+    from crawler.proxies import ProxyPool
     from spiders import PROFILES
 
     sandbox = bool(settings.sandbox_url)
@@ -89,6 +102,7 @@ def build(
             slots[name] = {"concurrency": max(profile.concurrency, 4), "delay": 0.0, "jitter": 0.0}
             slots[name + DETAIL_SLOT] = dict(slots[name])
     chromium = settings.chromium_path()
+    pool = proxies if proxies is not None else ProxyPool.from_settings(settings, slots_platforms(slots))
     values: dict[str, Any] = {
         "BOT_NAME": "tertib",
         "USER_AGENT": f"tertib/{__version__} (+enforcement research; contact in tertib.toml)",
@@ -134,6 +148,7 @@ def build(
         "TERTIB_PROGRESS": progress,
         "TERTIB_RUN_ID": run_id,
         "TERTIB_SETTINGS": settings,
+        "TERTIB_PROXY_POOL": pool if pool.configured else None,
         # browser pages only where a profile needs them (scrapy-playwright; Debian Chromium)
         "DOWNLOAD_HANDLERS": {
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",

@@ -34,6 +34,12 @@ from crawler.errors import TertibError, UsageError
 QUERY_STRENGTHS = ("S", "M")
 
 
+class NeedsAttention(TertibError):
+    """``--strict``: the run finished but its results cannot be trusted as complete (exit code 3)."""
+
+    exit_code = 3
+
+
 def queries_from_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -77,6 +83,7 @@ def run_sweep(
     from scrapy.settings import Settings as ScrapySettings
 
     from crawler import settings as crawl_settings
+    from crawler.proxies import ProxyPool
     from crawler.terms.scorer import SCORER_VERSION
     from spiders.sweep import SweepSpider
     from storage import repositories as repo
@@ -95,6 +102,9 @@ def run_sweep(
             queries = queries[:max_queries]
         if not queries:
             raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
+        # Egress: every configured proxy is reached once before the run exists (an unreachable one is
+        # retired; a platform left without any is one error line, not a run full of errors).
+        proxies = ProxyPool.for_run(settings, platforms)
         # 2. Open the run record.
         run_id = repo.start_run(
             session,
@@ -113,11 +123,15 @@ def run_sweep(
         progress=progress,
         screenshots=screenshots,
         details=details,
+        proxies=proxies,
     )
     process = CrawlerProcess(ScrapySettings(values))
     common.quiet_libraries()  # after Scrapy's own logging setup
     process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
-    process.start()
+    try:
+        process.start()
+    finally:
+        proxies.close()
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:
@@ -250,10 +264,18 @@ def sweep_command(
             "back the evidence), candidate, or none (evidence is the search response; fastest triage).",
         ),
     ] = "weak",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 3 when the run needs attention (a platform's answers changed shape, stayed blocked "
+            "or gave nothing), not only when it failed.",
+        ),
+    ] = False,
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
-    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3
+    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3 --strict
     """
     chosen = [p.strip().lower() for p in platform or []] or list(SEARCH_PLATFORMS)
     for name in chosen:
@@ -286,4 +308,8 @@ def sweep_command(
         if run is not None and run.status == "failed":
             raise TertibError(
                 f"sweep run #{run_id} failed: " + "; ".join(run.needs_attention or ["see the log"])
+            )
+        if strict and run is not None and run.needs_attention:
+            raise NeedsAttention(
+                f"sweep run #{run_id} needs attention (--strict): " + "; ".join(run.needs_attention)
             )

@@ -64,10 +64,27 @@ def create_app(state: SandboxState) -> Starlette:
     async def index(request: Request) -> Response:
         return json_response({"sandbox": True, "hosts": sorted(hosts), "control": "/_sandbox"})
 
-    app = Starlette(routes=[Route("/", index), *mounts], middleware=[Middleware(Latency, state=state)])
+    app = Starlette(
+        routes=[Route("/", index), *mounts],
+        middleware=[Middleware(Arrivals, state=state), Middleware(Latency, state=state)],
+    )
     app.state.sandbox = state
     app.state.hosts = sorted(hosts)
     return app
+
+
+class Arrivals:
+    """Pure ASGI middleware: counts every request by host prefix and its ``Via`` header (a proxy's mark;
+    "" when it came directly) — ``GET /_sandbox/requests`` → ``by_prefix_and_via``."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            via = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"via"), "")
+            self.state.record_arrival(scope["path"], via)
+        await self.app(scope, receive, send)
 
 
 class Latency:

@@ -85,3 +85,19 @@ def serve(
     state = SandboxState(listings, seed=seed, faults=faults, latency=latency)
     console.print(f"sandbox: {len(listings)} listings on http://{host}:{port} (control: /_sandbox)")
     run(state, host, port)
+
+
+@app.command()
+def har(
+    url: Annotated[str, typer.Option("--url", help="Root URL of a running sandbox.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HAR file to write.")],
+    query: Annotated[str, typer.Option("--query", "-q", help="What the session searches for.")] = "thrift",
+) -> None:
+    """Browse every replica in Chromium and save the session as a HAR (practice for tertib calibrate).
+
+    Example: tertib sandbox har --url http://127.0.0.1:8800 --out session.har
+    """
+    from sandbox.har import record_session
+
+    record_session(url, out, query=query)
+    console.print(f"wrote {out}: try tertib calibrate {out}")

@@ -38,7 +38,9 @@ from crawler.config import REAL_BASE_URLS
 from crawler.errors import UsageError
 from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, listing_path, make_relisting
 
-FAULT_KINDS = ("rate_limit_429", "block_page", "server_error", "slow", "malformed")
+# "redesign" (never drawn at random, only forced): the real JSON answer with its result lists renamed, as
+# after a platform redesign — not a block, not empty, and the parsers' paths no longer match.
+FAULT_KINDS = ("rate_limit_429", "block_page", "server_error", "slow", "malformed", "redesign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,7 @@ class SandboxState:
         self.requests_by_prefix: Counter[str] = Counter()
         self.requests_by_agent: Counter[str] = Counter()
         self.requests_by_prefix_agent: Counter[tuple[str, str]] = Counter()
+        self.arrivals_by_prefix_via: Counter[tuple[str, str]] = Counter()
         for listing in catalog:
             self._add(listing)
         # relistings after takedowns use the catalog's own drift words (``--drift-terms``), else the built-in
@@ -522,9 +525,20 @@ class SandboxState:
             self.requests_by_agent[user_agent] += 1
             self.requests_by_prefix_agent[(prefix, user_agent)] += 1
 
+    def record_arrival(self, path: str, via: str) -> None:
+        """Every HTTP request as it arrived, by host prefix and the ``Via`` header a proxy added ("" when
+        it came directly): the proof that a crawl's traffic went through a proxy (tests/test_proxies.py)."""
+        prefix = "/" + path.lstrip("/").split("/", 1)[0]
+        with self.lock:
+            self.arrivals_by_prefix_via[(prefix, via)] += 1
+
     def requests_report(self) -> dict[str, Any]:
         with self.lock:
             return {
+                "by_prefix_and_via": [
+                    {"prefix": p, "via": via, "count": c}
+                    for (p, via), c in sorted(self.arrivals_by_prefix_via.items())
+                ],
                 "by_prefix": dict(sorted(self.requests_by_prefix.items())),
                 "by_user_agent": dict(sorted(self.requests_by_agent.items())),
                 "by_prefix_and_user_agent": [

@@ -27,6 +27,20 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     echo "$want" > "$STAMP"
 fi
 
+# Debian packages: Chromium for the browser spiders and tests; tinyproxy and microsocks, real HTTP and
+# SOCKS5 proxies the proxy tests start on loopback (tests/test_proxies.py).
+APT_WANTED=""
+for bin_pkg in tinyproxy:tinyproxy microsocks:microsocks; do
+    if ! command -v "${bin_pkg%%:*}" >/dev/null 2>&1; then APT_WANTED="$APT_WANTED ${bin_pkg##*:}"; fi
+done
+if [ -n "$APT_WANTED" ]; then
+    echo "bootstrap: installing Debian's$APT_WANTED with apt-get (proxies for the tests)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
+    if [ "$SUDO" = none ] || ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $APT_WANTED >/dev/null; }; then
+        echo "bootstrap: could not install$APT_WANTED; the proxy tests will be skipped (apt-get install$APT_WANTED)" >&2
+    fi
+fi
+
 if [ -n "${TERTIB_CHROMIUM:-}" ] && [ -x "${TERTIB_CHROMIUM}" ]; then
     :
 elif [ ! -x /usr/bin/chromium ]; then

@@ -307,6 +307,26 @@ class PathReader:
         return not self.missing
 
 
+def missing_item_paths(items: Iterable[Any], paths: Iterable[str], prefix: str) -> list[str]:
+    """The paths (``"shop.shopId|shop.id"``: alternatives) that *no* item of a non-empty list carries.
+
+    A redesign often keeps the list and renames what is inside it (Tokopedia's web query says
+    ``shop.shopId`` where the app says ``shop.id``): every item then loses its seller id or its id, and a
+    parser reading the old name silently drops data. Reported as ``{prefix}[].{path}`` so sweep health
+    and ``tertib calibrate`` name what changed. One item carrying a value is enough: fields that are
+    empty on some items (an ad id, a seller hidden on one listing) are not a shape change.
+    """
+    rows = [item for item in items if isinstance(item, dict)]
+    if not rows:
+        return []
+    missing = []
+    for spec in paths:
+        alternatives = spec.split("|")
+        if not any(get_path(row, alt) not in (None, "", [], {}) for row in rows for alt in alternatives):
+            missing.append(f"{prefix}[].{spec}")
+    return missing
+
+
 def text_or_none(value: Any) -> str | None:
     if value is None:
         return None
@@ -322,6 +342,43 @@ def id_text(value: Any) -> str | None:
         value = int(value)
     text = str(value).strip()
     return None if text in ("", "0") else text
+
+
+# --------------------------------------------------------------------------------------------------
+# Where an item ships from
+# --------------------------------------------------------------------------------------------------
+# Location values platforms put in their own location fields (not seller text) for sellers outside
+# Indonesia: Shopee's "Luar Negeri", Lazada's "Overseas" and country names of cross-border shops. Matched
+# whole (case- and space-insensitive): a city such as "Kota Jakarta Barat" never matches.
+ABROAD_LOCATIONS = frozenset(
+    {
+        "luar negeri", "overseas", "cross border", "crossborder", "cross-border", "international",
+        "mainland china", "china", "tiongkok", "hong kong", "hong kong sar china", "taiwan", "korea",
+        "south korea", "korea selatan", "japan", "jepang", "malaysia", "singapore", "singapura",
+        "thailand", "vietnam", "philippines", "filipina", "united states", "usa",
+    }
+)  # fmt: skip
+
+
+def abroad_location(value: Any) -> bool:
+    """True when a platform location field names a place outside Indonesia ("Luar Negeri", "Overseas")."""
+    if not isinstance(value, str):
+        return False
+    return " ".join(value.replace("_", " ").lower().split()) in ABROAD_LOCATIONS
+
+
+def set_origin(listing: Listing, abroad: bool | None, facts: Iterable[str]) -> Listing:
+    """Record where the platform says ``listing`` ships from, with the platform's words as facts."""
+    listing.ships_from_abroad = abroad
+    listing.origin_facts = [f for f in facts if f]
+    return listing
+
+
+def origin_fact(platform: str, field_name: str, value: Any) -> str:
+    """``shopee shop_location="Luar Negeri"``: a fact quoted as evidence (value shortened, quotes kept)."""
+    if isinstance(value, str):
+        return f'{platform} {field_name}="{value[:80]}"'
+    return f"{platform} {field_name}={json.dumps(value, ensure_ascii=False)[:80]}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -532,6 +589,21 @@ class BrowserLogin:
 
 
 @dataclass(frozen=True)
+class AnswerRule:
+    """Which recorded answers a profile's parsers read (``tertib calibrate`` on a browser recording).
+
+    ``path`` is a regular expression searched in the URL path *below the host* (and below the sandbox's
+    ``/{host-key}`` prefix); ``kind`` is ``search`` (``parse_search``) or ``detail`` (``parse_detail``:
+    listing, removal and recheck pages); ``contains``, when set, must occur in the body (Facebook's one
+    ``/api/graphql/`` endpoint answers many queries, only ``marketplace_search`` ones are results).
+    """
+
+    kind: str
+    path: str
+    contains: str = ""
+
+
+@dataclass(frozen=True)
 class SiteProfile:
     """Everything the spiders need to know about one platform, as plain data and pure functions.
 
@@ -568,6 +640,8 @@ class SiteProfile:
     # signature and SearchPage as parse_search; the query is ``seller:<id>``); None = not followed
     shop_request: ShopBuilder | None = None
     parse_shop: SearchParser | None = None
+    # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
+    answers: tuple[AnswerRule, ...] = ()
 
     @property
     def has_search(self) -> bool:

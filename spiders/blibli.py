@@ -7,8 +7,14 @@ link opens the same offer.
 
 Search paths: ``data.paging.{page, total_page, total_item}``, ``data.products[]``; HTTP 422 means "no
 results" (an empty page, not a block). ``suggestions``/``correctedSearchResponses`` feed
-``related_terms``. ``sellerAdsPosition`` (slots where seller ads are inserted) is not mapped onto products:
-which products fill those slots is not documented, so ``sponsored`` comes only from product tags.
+``related_terms``. Sponsored products come in their own list with their own shape,
+``data.sponsorProducts[].{skuId, sellerId, name, salePrice, imageUrl, location, rank, destinationUrl}``
+(``destinationUrl`` is an ad click URL whose ``redirect_url`` is the item page ``/p/item-name/is--{skuId}``):
+they are read as listings marked ``sponsored`` after the organic ones (``raw["ad_rank"]`` keeps their ad
+rank; ``sellerAdsPosition`` names the page slots they fill). ``rootCategory.name`` is a marketing root
+("Galeri Indonesia", "Blibli Hasanah - Muslim Corner"), not the product's category: the category comes
+from ``categoryNameHierarchy`` when present and is left empty otherwise. A ``location`` Blibli gives as
+abroad marks the item as shipped from abroad.
 
 Detail verdicts: HTTP 404 (or a JSON body with ``code`` 404 / ``NOT_FOUND``) → REMOVED
 (``blibli.http_404``/``blibli.code_404``); ``data.name`` present → LIVE; HTML where JSON was expected
@@ -22,16 +28,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
     SiteProfile,
+    abroad_location,
     absolute_url,
     block_result,
     blocked_page,
@@ -39,9 +47,12 @@ from spiders.base import (
     get_path,
     html_to_text,
     id_text,
+    missing_item_paths,
+    origin_fact,
     parse_price,
     query_string,
     read_api_json,
+    set_origin,
     strip_query,
     text_or_none,
     unobservable,
@@ -53,7 +64,7 @@ PAGE_SIZE = 40
 MAX_PAGES = 20
 NO_RESULTS_STATUS = 422
 BLOCK_MARKERS = ("<html", "captcha", "access denied")
-_SKU_IN_URL = re.compile(r"/(ps|pc)--([A-Za-z0-9-]+?)(?:[?/#]|$)")
+_SKU_IN_URL = re.compile(r"/(ps|pc|is)--([A-Za-z0-9-]+?)(?:[?/#]|$)")
 KEEP_PARAMS = ("ds",)
 
 
@@ -81,13 +92,21 @@ def shop_request(settings: Settings, merchant_code: str, page: int = 1) -> Reque
 
 
 def listing_id_from_url(url: str) -> str | None:
-    """``…/ps--SKU`` → SKU; ``…/pc--MTA-…?ds=SKU-00001`` → SKU (the item suffix dropped)."""
+    """``…/ps--SKU`` → SKU; ``…/pc--MTA-…?ds=SKU-00001`` and ``…/is--SKU-00001`` (an item page, as sponsored
+    products link) → SKU (the item suffix dropped)."""
     match = _SKU_IN_URL.search(url)
     if match and match.group(1) == "ps":
         return match.group(2)
+    if match and match.group(1) == "is":
+        return _product_sku(match.group(2))
     ds = dict(p.split("=", 1) for p in urlsplit(url).query.split("&") if "=" in p).get("ds", "")
-    parts = ds.split("-")
-    if len(parts) >= 3:
+    return _product_sku(ds)
+
+
+def _product_sku(item_sku: str) -> str | None:
+    """``BLI-60048-00074-00001`` (an item SKU) → ``BLI-60048-00074`` (the product SKU, our listing id)."""
+    parts = item_sku.split("-")
+    if len(parts) >= 3 and all(parts[:3]):
         return "-".join(parts[:3])
     return None
 
@@ -133,7 +152,8 @@ def _listing(product: Mapping[str, Any], base: str) -> Listing | None:
     images = product.get("images") or []
     tags = [str(t).upper() for t in product.get("tags") or []]
     url = strip_query(absolute_url(base, str(href)) or "", KEEP_PARAMS)
-    return Listing(
+    hierarchy = product.get("categoryNameHierarchy")
+    listing = Listing(
         platform=PLATFORM,
         listing_id=sku,
         url=url,
@@ -145,7 +165,7 @@ def _listing(product: Mapping[str, Any], base: str) -> Listing | None:
         seller_name=text_or_none(product.get("merchantName")),
         seller_city=text_or_none(product.get("location")),
         image_url=text_or_none(images[0]) if images else None,
-        category=text_or_none(get_path(product, "rootCategory.name")),
+        category=text_or_none(hierarchy[-1]) if isinstance(hierarchy, list) and hierarchy else None,
         sold_text=_sold(product.get("soldRangeCount")),
         sponsored="SPONSORED" in tags or bool(product.get("isSponsored")),
         status=text_or_none(product.get("status")),
@@ -160,8 +180,57 @@ def _listing(product: Mapping[str, Any], base: str) -> Listing | None:
             "brand": product.get("brand"),
             "tags": product.get("tags"),
             "review": product.get("review"),
+            "root_category": get_path(product, "rootCategory.name"),  # a marketing root, not the category
         },
     )
+    return _origin(listing, product.get("location"))
+
+
+def _origin(listing: Listing, location: Any) -> Listing:
+    if abroad_location(location):
+        set_origin(listing, True, [origin_fact(PLATFORM, "location", location)])
+    return listing
+
+
+def _ad_target(destination: Any) -> str | None:
+    """The item page behind a sponsored product's ad click URL (its ``redirect_url`` parameter)."""
+    if not isinstance(destination, str):
+        return None
+    target = dict(parse_qsl(urlsplit(destination).query)).get("redirect_url")
+    return target or (destination if "/p/" in destination else None)
+
+
+def _sponsored_listing(ad: Mapping[str, Any], base: str) -> Listing | None:
+    """One ``sponsorProducts[]`` entry: ``skuId`` is the item SKU; the listing id is its product SKU."""
+    item_sku = text_or_none(ad.get("skuId"))
+    sku = _product_sku(item_sku or "")
+    if not item_sku or not sku:
+        return None
+    target = _ad_target(ad.get("destinationUrl"))
+    path = urlsplit(target).path if target else ""
+    # the ad's own item page, on the configured host (sandbox or real); the click tracker is not kept
+    url = f"{base}{path}" if path.startswith("/p/") else f"{base}/p/item-name/is--{item_sku}"
+    listing = Listing(
+        platform=PLATFORM,
+        listing_id=sku,
+        url=url,
+        title=str(ad.get("name") or "").strip(),
+        price=parse_price(ad.get("salePrice")),
+        seller_id=text_or_none(ad.get("sellerId")),
+        seller_city=text_or_none(ad.get("location")),
+        image_url=text_or_none(ad.get("imageUrl")),
+        sold_text=_sold(ad.get("soldRangeCount")),
+        sponsored=True,
+        extra_ids={"item_sku": item_sku},
+        raw={
+            "ad_rank": ad.get("rank"),
+            "list_price": ad.get("mrp"),
+            "tags": ad.get("tags"),
+            "official": ad.get("official"),
+            "merchant_badge": get_path(ad, "badge.merchantBadge"),
+        },
+    )
+    return _origin(listing, ad.get("location"))
 
 
 def _terms(values: Any) -> list[str]:
@@ -188,14 +257,24 @@ def parse_search(
         return blocked_page(PLATFORM, block)
     reader = PathReader()
     inner = reader.require(data, "data", dict)
-    products = reader.require(inner, "products", list) if inner is not None else None
-    paging = reader.require(inner, "paging", dict) if inner is not None else None
+    products = reader.require(data, "data.products", list) if inner is not None else None
+    paging = reader.require(data, "data.paging", dict) if inner is not None else None
     if products is None:
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=reader.missing)
     inner = inner or {}
     base = _base_of(url)
     listings = [item for item in (_listing(p, base) for p in products if isinstance(p, dict)) if item]
-    result = SearchPage(platform=PLATFORM, shape_ok=reader.ok)
+    ads = inner.get("sponsorProducts")
+    for ad in ads if isinstance(ads, list) else ():
+        listing = _sponsored_listing(ad, base) if isinstance(ad, dict) else None
+        if listing:
+            listings.append(listing)
+    missing = reader.missing + missing_item_paths(
+        products, ("sku", "name", "url", "merchantCode"), "data.products"
+    )
+    if isinstance(ads, list):
+        missing += missing_item_paths(ads, ("skuId", "name", "sellerId"), "data.sponsorProducts")
+    result = SearchPage(platform=PLATFORM, shape_ok=not missing, missing_paths=missing)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     paging = paging or {}
     total, total_pages = paging.get("total_item"), paging.get("total_page")
@@ -283,4 +362,8 @@ PROFILE = SiteProfile(
     block_markers=BLOCK_MARKERS,
     removal_rules=("blibli.http_404", "blibli.code_404"),
     notes="TLS fingerprinting reported; an HTML body where JSON was expected is a block.",
+    answers=(
+        AnswerRule("search", r"^/backend/search/products\b"),
+        AnswerRule("detail", r"^/backend/product-detail/products/[^/]+/_summary"),
+    ),
 )

@@ -64,13 +64,16 @@ class BrowserExchange:
     body: bytes
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     protocol: str = "HTTP/1.1"
+    egress: str = ""  # the proxy the page's context went out through (crawler.proxies), or "direct"
 
     @classmethod
     async def from_playwright(cls, response: Any) -> BrowserExchange:
         request = response.request
         status = int(response.status)
         body = b"" if 300 <= status < 400 else await response.body()
-        request_headers = await request.headers_array()
+        request_headers = [
+            h for h in await request.headers_array() if h["name"].lower() != "proxy-authorization"
+        ]
         response_headers = await response.headers_array()
         return cls(
             url=response.url,

@@ -24,6 +24,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
@@ -39,6 +40,7 @@ from spiders.base import (
     id_text,
     json_ld,
     looks_like_html,
+    missing_item_paths,
     parse_price,
     read_api_json,
     strip_query,
@@ -106,11 +108,17 @@ def parse_search(
     reader = PathReader()
     items = reader.require(data, "data", list)
     if items is None:
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=reader.missing)
     base = "https://www.bukalapak.com"
     listings = [item for item in (_listing(i, base) for i in items if isinstance(i, dict)) if item]
     total = get_path(data, "meta.total")
-    result = SearchPage(platform=PLATFORM, total=total if isinstance(total, int) else None)
+    missing = missing_item_paths(items, ("id", "name", "url"), "data")
+    result = SearchPage(
+        platform=PLATFORM,
+        total=total if isinstance(total, int) else None,
+        shape_ok=not missing,
+        missing_paths=missing,
+    )
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     result.has_more = bool(items) and (result.total is None or page * PAGE_SIZE < result.total)
     return result
@@ -167,4 +175,8 @@ PROFILE = SiteProfile(
     download_delay=2.0,
     removal_rules=("bukalapak.http_404", "bukalapak.closure_redirect"),
     notes="Recheck only; physical-goods marketplace closed in February 2025. Do not follow redirects.",
+    answers=(
+        AnswerRule("search", r"^/multistrategy-products\b"),
+        AnswerRule("detail", r"^/p/"),
+    ),
 )

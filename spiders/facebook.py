@@ -29,6 +29,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     BrowserLogin,
@@ -47,6 +48,7 @@ from spiders.base import (
     looks_like_html,
     malformed,
     meta_tags,
+    missing_item_paths,
     parse_price,
     query_string,
     script_json,
@@ -132,24 +134,40 @@ def _listing(node: Mapping[str, Any], base: str) -> Listing | None:
     if not listing_id:
         return None
     price = node.get("listing_price") or {}
-    seller = node.get("marketplace_listing_seller") or {}
+    seller = node.get("marketplace_listing_seller") or {}  # null on real answers (seller not shown)
     return Listing(
         platform=PLATFORM,
         listing_id=listing_id,
         url=listing_url(base, listing_id),
         title=str(node.get("marketplace_listing_title") or "").strip(),
         description=str(get_path(node, "redacted_description.text") or "").strip(),
-        price=parse_price(price.get("amount"))
-        if price.get("amount")
-        else parse_price(price.get("formatted_amount")),
+        price=_rupiah(price),
         seller_id=id_text(seller.get("id")),
         seller_name=text_or_none(seller.get("name")),
         seller_city=text_or_none(get_path(node, "location.reverse_geocode.city")),
         image_url=text_or_none(get_path(node, "primary_listing_photo.image.uri")),
         sponsored=bool(node.get("is_sponsored")),
         status="sold" if node.get("is_sold") else None,
-        raw={"formatted_price": price.get("formatted_amount")},
+        raw={
+            "formatted_price": price.get("formatted_amount"),
+            "amount": price.get("amount"),
+            "currency": price.get("currency"),
+            "created": node.get("creation_time"),
+        },
     )
+
+
+def _rupiah(price: Mapping[str, Any]) -> int | None:
+    """Whole rupiah from ``listing_price``: ``amount`` is a decimal *string* ("150000.00") in the listing's
+    currency; a listing priced in another currency ("$40") has no rupiah price (the raw values are kept)."""
+    formatted = str(price.get("formatted_amount") or "").strip()
+    currency = str(price.get("currency") or "").upper()
+    if currency and currency != "IDR":
+        return None
+    if formatted and not currency and not formatted.lower().startswith(("rp", "idr")):
+        return None
+    amount = price.get("amount")
+    return parse_price(amount) if amount not in (None, "") else parse_price(formatted)
 
 
 def _feed(documents: list[Any]) -> Mapping[str, Any] | None:
@@ -185,11 +203,15 @@ def parse_search(
         return blocked_page(PLATFORM, malformed(PLATFORM, exc))
     feed = _feed(documents)
     if feed is None or not isinstance(feed.get("edges"), list):
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        path = "data.marketplace_search.feed_units" + (".edges" if feed is not None else "")
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=[path])
     base = _base_of(url)
     nodes = [get_path(edge, "node.listing") for edge in feed["edges"]]
     listings = [item for item in (_listing(n, base) for n in nodes if isinstance(n, dict)) if item]
-    result = SearchPage(platform=PLATFORM)
+    missing = missing_item_paths(
+        feed["edges"], ("node.listing.id", "node.listing.marketplace_listing_title"), "feed_units.edges"
+    )
+    result = SearchPage(platform=PLATFORM, shape_ok=not missing, missing_paths=missing)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     result.has_more = bool(get_path(feed, "page_info.has_next_page")) and page < MAX_PAGES
     return result
@@ -267,5 +289,10 @@ PROFILE = SiteProfile(
         submit="#loginbutton",
         sandbox_user="analyst@sandbox.test",
         sandbox_password="sandbox-pass",
+    ),
+    answers=(
+        AnswerRule("search", r"^/marketplace/search/?$"),
+        AnswerRule("search", r"^/api/graphql/?$", contains="marketplace_search"),
+        AnswerRule("detail", r"^/marketplace/item/\d+/?$"),
     ),
 )

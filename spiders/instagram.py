@@ -9,6 +9,14 @@ full_name}, image_versions2.candidates[0].url}``, ``more_available``, ``next_max
 :func:`next_max_id`; ``SearchPage`` has no cursor field). The hashtag is the query without ``#``/spaces.
 A price in the caption ("Rp 150rb", "harga 1,2jt") becomes ``Listing.price``.
 
+Profile paths (a seller's account, the shape an analyst following a seller needs): the profile page's
+``/api/v1/users/web_profile_info/?username=…`` answer and the profile-posts GraphQL answer share
+``data.user.edge_owner_to_timeline_media.{count, page_info.{has_next_page, end_cursor}, edges[].node}``
+with ``node.{shortcode, id, edge_media_to_caption.edges[0].node.text, display_url, owner.{id, username},
+taken_at_timestamp}``; the account (``data.user.{id, username, full_name}``) is the seller of every post.
+:func:`parse_search` reads either shape; :func:`parse_profile` only the profile one. A search query
+``@username`` opens that profile (:func:`profile_url`) instead of a hashtag.
+
 Detail verdicts: HTTP 404 → REMOVED (``instagram.http_404``; the page says "Sorry, this page isn't
 available."); that text on a 200 page is not enough (UNOBSERVABLE); ``og:description``/``og:title`` →
 LIVE; login redirects → UNOBSERVABLE.
@@ -25,6 +33,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     BrowserLogin,
@@ -43,6 +52,7 @@ from spiders.base import (
     looks_like_html,
     malformed,
     meta_tags,
+    missing_item_paths,
     parse_price,
     script_json,
     text_or_none,
@@ -61,8 +71,30 @@ def hashtag(query: str) -> str:
     return re.sub(r"[\s#]+", "", query).lower()
 
 
+_USERNAME = re.compile(r"@([A-Za-z0-9._]{1,30})")
+
+
+def profile_username(query: str) -> str | None:
+    """``@thrift.batam`` → ``thrift.batam``: a query naming an account follows that seller's profile."""
+    match = _USERNAME.fullmatch(query.strip())
+    return match.group(1).lower() if match else None
+
+
+def profile_url(settings: Settings, username: str) -> str:
+    return f"{settings.base_url('instagram')}/{quote(username)}/"
+
+
+def web_profile_info_url(settings: Settings, username: str) -> str:
+    """The JSON the profile page requests (with the ``x-ig-app-id`` header of the web app)."""
+    return f"{settings.base_url('instagram')}/api/v1/users/web_profile_info/?username={quote(username)}"
+
+
 def search_request(settings: Settings, query: str, page: int = 1) -> RequestSpec:
-    """The hashtag page (browser); later batches come from :func:`sections_url` with ``max_id``."""
+    """The hashtag page (browser), or the profile page for an ``@username`` query; later batches come
+    from :func:`sections_url` with ``max_id`` (hashtags) or by scrolling (profiles)."""
+    username = profile_username(query)
+    if username:
+        return RequestSpec(profile_url(settings, username), "GET", {"accept": "text/html"})
     return RequestSpec(
         f"{settings.base_url('instagram')}/explore/tags/{quote(hashtag(query))}/",
         "GET",
@@ -116,26 +148,120 @@ def _login_block(url: str, status: int, headers: Mapping[str, Any] | None) -> Bl
     return None
 
 
-def _listing(media: Mapping[str, Any], base: str) -> Listing | None:
-    code = text_or_none(media.get("code"))
-    if not code:
-        return None
-    caption = str(get_path(media, "caption.text") or "").strip()
-    user = media.get("user") or {}
-    first_line = caption.splitlines()[0] if caption else ""
+def _post(
+    code: str, caption: str, *, seller_id: Any, username: Any, image: Any, raw: dict[str, Any], base: str
+) -> Listing:
+    """A post as a listing: the caption's first line is the title, a price in it the price."""
+    username = text_or_none(username)
     return Listing(
         platform=PLATFORM,
         listing_id=code,
         url=post_url(base, code),
-        title=first_line[:200],
+        title=(caption.splitlines()[0] if caption else "")[:200],
         description=caption,
         price=caption_price(caption),
-        seller_id=id_text(user.get("pk")),
-        seller_name=text_or_none(user.get("username")),
-        shop_url=f"{base}/{user['username']}/" if user.get("username") else None,
-        image_url=text_or_none(get_path(media, "image_versions2.candidates.0.url")),
-        raw={"pk": media.get("pk"), "full_name": user.get("full_name"), "taken_at": media.get("taken_at")},
+        seller_id=id_text(seller_id),
+        seller_name=username,
+        shop_url=f"{base}/{username}/" if username else None,
+        image_url=text_or_none(image),
+        raw=raw,
     )
+
+
+def _listing(media: Mapping[str, Any], base: str) -> Listing | None:
+    code = text_or_none(media.get("code"))
+    if not code:
+        return None
+    user = media.get("user") or {}
+    return _post(
+        code,
+        str(get_path(media, "caption.text") or "").strip(),
+        seller_id=user.get("pk"),
+        username=user.get("username"),
+        image=get_path(media, "image_versions2.candidates.0.url"),
+        raw={"pk": media.get("pk"), "full_name": user.get("full_name"), "taken_at": media.get("taken_at")},
+        base=base,
+    )
+
+
+def _caption(node: Mapping[str, Any]) -> str:
+    edges = get_path(node, "edge_media_to_caption.edges") or []
+    texts = [get_path(e, "node.text") for e in edges if isinstance(e, dict)]
+    return "\n".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
+def _profile_listing(node: Mapping[str, Any], user: Mapping[str, Any], base: str) -> Listing | None:
+    """One post of a profile feed as a listing of the account's seller."""
+    code = text_or_none(node.get("shortcode"))
+    if not code:
+        return None
+    owner = node.get("owner") or {}
+    return _post(
+        code,
+        _caption(node),
+        seller_id=id_text(user.get("id")) or id_text(owner.get("id")),
+        username=text_or_none(user.get("username")) or text_or_none(owner.get("username")),
+        image=node.get("display_url") or node.get("thumbnail_src"),
+        base=base,
+        raw={
+            "pk": node.get("id"),
+            "full_name": user.get("full_name"),
+            "taken_at": node.get("taken_at_timestamp"),
+            "is_video": node.get("is_video"),
+            "product_type": node.get("product_type"),
+        },
+    )
+
+
+def _profile_user(body: Body) -> Mapping[str, Any] | None:
+    """``data.user`` of a profile answer (JSON, or a profile page embedding it), when it has the feed."""
+    if isinstance(body, bytes | str) and looks_like_html(body_text(body)):
+        for doc in script_json(body_text(body), type="application/json"):
+            for user in find_deep(doc, "user"):
+                if isinstance(user, dict) and isinstance(user.get("edge_owner_to_timeline_media"), dict):
+                    return user
+        return None
+    user = get_path(load_json(body), "data.user")
+    if isinstance(user, dict) and "edge_owner_to_timeline_media" in user:
+        return user
+    return None
+
+
+def parse_profile(
+    body: Body, *, url: str = "", query: str = "", page: int = 1, status: int = 200
+) -> SearchPage:
+    """A profile answer (``web_profile_info`` or the profile-posts GraphQL) → the account's posts as
+    listings of one seller; ``has_more`` from ``page_info.has_next_page``, ``total`` from ``count``."""
+    block = _login_block(url, status, None) or http_block(PLATFORM, status)
+    if block:
+        return blocked_page(PLATFORM, block)
+    try:
+        user = _profile_user(body)
+    except BodyError as exc:
+        return blocked_page(PLATFORM, malformed(PLATFORM, exc))
+    media_path = "data.user.edge_owner_to_timeline_media.edges"
+    if user is None:
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=[media_path], shape="profile")
+    feed = user.get("edge_owner_to_timeline_media") or {}
+    edges = feed.get("edges")
+    if not isinstance(edges, list):
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=[media_path], shape="profile")
+    base = _base_of(url)
+    listings: list[Listing] = []
+    seen: set[str] = set()
+    for edge in edges:
+        node = edge.get("node") if isinstance(edge, dict) else None
+        listing = _profile_listing(node, user, base) if isinstance(node, dict) else None
+        if listing and listing.listing_id not in seen:
+            seen.add(listing.listing_id)
+            listings.append(listing)
+    missing = missing_item_paths(edges, ("node.shortcode",), "data.user.edge_owner_to_timeline_media.edges")
+    result = SearchPage(platform=PLATFORM, shape="profile", shape_ok=not missing, missing_paths=missing)
+    result.listings = finish_listings(listings, url=url, query=query, page=page)
+    count = feed.get("count")
+    result.total = count if isinstance(count, int) else None
+    result.has_more = bool(get_path(feed, "page_info.has_next_page")) and page < MAX_PAGES
+    return result
 
 
 def _sections_doc(body: Body) -> Any:
@@ -168,11 +294,14 @@ def next_max_id(body: Body) -> str | None:
 def parse_search(
     body: Body, *, url: str = "", query: str = "", page: int = 1, status: int = 200
 ) -> SearchPage:
-    """A ``tags/{tag}/sections`` JSON (or a hashtag page embedding it) → posts as listings."""
+    """A ``tags/{tag}/sections`` JSON (or a hashtag page embedding it) → posts as listings; a profile
+    answer (``web_profile_info``) → the account's posts (:func:`parse_profile`)."""
     block = _login_block(url, status, None) or http_block(PLATFORM, status)
     if block:
         return blocked_page(PLATFORM, block)
     try:
+        if _profile_user(body) is not None:
+            return parse_profile(body, url=url, query=query, page=page, status=status)
         doc = _sections_doc(body)
     except BodyError as exc:
         return blocked_page(PLATFORM, malformed(PLATFORM, exc))
@@ -180,10 +309,10 @@ def parse_search(
         text = body_text(body)
         if "/accounts/login" in text and 'name="password"' in text:
             return blocked_page(PLATFORM, Block(PLATFORM, "login_wall", "login form"))
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=["sections"])
     sections = doc.get("sections") if isinstance(doc, dict) else None
     if not isinstance(sections, list):
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=["sections"])
     base = _base_of(url)
     listings: list[Listing] = []
     seen: set[str] = set()
@@ -194,7 +323,11 @@ def parse_search(
             if listing and listing.listing_id not in seen:
                 seen.add(listing.listing_id)
                 listings.append(listing)
-    result = SearchPage(platform=PLATFORM)
+    medias = [m for s in sections for m in get_path(s, "layout_content.medias") or [] if isinstance(s, dict)]
+    missing = missing_item_paths(
+        medias, ("media.code", "media.user.pk|media.user.username"), "sections[].layout_content.medias"
+    )
+    result = SearchPage(platform=PLATFORM, shape="tag_sections", shape_ok=not missing, missing_paths=missing)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     result.has_more = bool(doc.get("more_available")) and page < MAX_PAGES
     return result
@@ -256,7 +389,7 @@ PROFILE = SiteProfile(
     block_markers=("/accounts/login",),
     removal_rules=("instagram.http_404",),
     notes="Hashtag browsing only with an analyst-provided logged-in profile. Cursor: next_max_id(body).",
-    browser_api_markers=("/api/v1/tags/",),
+    browser_api_markers=("/api/v1/tags/", "/api/v1/users/web_profile_info/"),
     scroll_pagination=True,
     login=BrowserLogin(
         login_path="/accounts/login/",
@@ -266,5 +399,11 @@ PROFILE = SiteProfile(
         submit="button[type=submit]",
         sandbox_user="analyst.sandbox",
         sandbox_password="sandbox-pass",
+    ),
+    answers=(
+        AnswerRule("search", r"^/api/v1/tags/[^/]+/sections/?$"),
+        AnswerRule("search", r"^/api/v1/users/web_profile_info/?$"),
+        AnswerRule("search", r"^/graphql/query/?$", contains="edge_owner_to_timeline_media"),
+        AnswerRule("detail", r"^/(p|reel)/[A-Za-z0-9_-]+/?$"),
     ),
 )

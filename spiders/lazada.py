@@ -27,11 +27,13 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     PathReader,
     RequestSpec,
     SiteProfile,
+    abroad_location,
     absolute_url,
     block_result,
     blocked_page,
@@ -48,8 +50,11 @@ from spiders.base import (
     load_json,
     looks_like_html,
     malformed,
+    missing_item_paths,
+    origin_fact,
     parse_price,
     query_string,
+    set_origin,
     strip_query,
     text_or_none,
     unobservable,
@@ -128,7 +133,7 @@ def _listing(item: Mapping[str, Any], base: str) -> Listing | None:
         return None
     url = strip_query(absolute_url(base, str(href)) or "")
     sku = id_text(item.get("skuId") or item.get("sku"))
-    return Listing(
+    listing = Listing(
         platform=PLATFORM,
         listing_id=item_id,
         url=url,
@@ -149,6 +154,33 @@ def _listing(item: Mapping[str, Any], base: str) -> Listing | None:
             "in_stock": item.get("inStock"),
         },
     )
+    return _origin(listing, item)
+
+
+# Lazada marks cross-border (LazGlobal) offers [I]: ``location`` "Overseas"/"Luar Negeri" or a country,
+# a cross-border flag, or a LazGlobal/cross-border icon in ``icons[]``. Calibrate on a live answer.
+_CROSS_BORDER_FLAGS = ("isCrossBorder", "crossBorder", "isCB", "is_cb", "isGlobal", "lazGlobal")
+_CROSS_BORDER_WORDS = ("lazglobal", "crossborder", "cross_border", "cross-border", "cb_icon")
+
+
+def _origin(listing: Listing, item: Mapping[str, Any]) -> Listing:
+    facts = []
+    location = item.get("location")
+    if abroad_location(location):
+        facts.append(origin_fact(PLATFORM, "location", location))
+    for flag in _CROSS_BORDER_FLAGS:
+        if _truthy(item.get(flag)):
+            facts.append(origin_fact(PLATFORM, flag, True))
+    for icon in item.get("icons") or []:
+        if not isinstance(icon, dict):
+            continue
+        words = " ".join(str(icon.get(k) or "") for k in ("alias", "domClass", "type", "text", "group"))
+        if any(w in words.lower() for w in _CROSS_BORDER_WORDS):
+            name = icon.get("alias") or icon.get("domClass") or words.strip()
+            facts.append(origin_fact(PLATFORM, "icon", str(name)))
+    if facts:
+        set_origin(listing, True, facts)
+    return listing
 
 
 def parse_search(
@@ -179,18 +211,21 @@ def parse_search(
     info = reader.require(data, "mainInfo", dict) or {}
     mods = reader.require(data, "mods", dict)
     if mods is None:
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=reader.missing)
     items = mods.get("listItems")
     raw_total = info.get("totalResults")
     total = str(raw_total).strip() if raw_total is not None else None
-    if items is None and total is not None:  # "no results" pages omit listItems
+    if items is None and total is not None and total in ("", "0"):  # "no results" pages omit listItems
         items = []
     if not isinstance(items, list):
-        reader.require(mods, "listItems", list)
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        reader.require(data, "mods.listItems", list)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=reader.missing)
     base = _base_of(url)
     listings = [item for item in (_listing(i, base) for i in items if isinstance(i, dict)) if item]
-    result = SearchPage(platform=PLATFORM, shape_ok=reader.ok)
+    missing = reader.missing + missing_item_paths(
+        items, ("itemId|nid", "name", "itemUrl|productUrl"), "mods.listItems"
+    )
+    result = SearchPage(platform=PLATFORM, shape_ok=not missing, missing_paths=missing)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     result.total = int(total) if total and total.isdigit() else None
     result.has_more = bool(items) and not _truthy(info.get("noMorePages")) and page < MAX_PAGES
@@ -328,4 +363,8 @@ PROFILE = SiteProfile(
     removal_rules=("lazada.redirect_off_product",),
     hidden_rules=("lazada.product_inactive",),
     notes="Detail fetches must not follow redirects (REDIRECT_ENABLED off / dont_redirect) to see the 302.",
+    answers=(
+        AnswerRule("search", r"^/catalog/?$"),
+        AnswerRule("detail", r"^/products/.*-i\d+(-s\d+)?\.html"),
+    ),
 )

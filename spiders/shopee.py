@@ -27,11 +27,13 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     PathReader,
     RequestSpec,
     SiteProfile,
+    abroad_location,
     block_result,
     blocked_page,
     body_text,
@@ -44,9 +46,12 @@ from spiders.base import (
     load_json,
     looks_like_html,
     malformed,
+    missing_item_paths,
+    origin_fact,
     parse_price,
     query_string,
     script_json,
+    set_origin,
     shopee_price,
     text_or_none,
     unobservable,
@@ -201,7 +206,7 @@ def _item_listing(
     ads = outer.get("adsid") or item.get("adsid")
     sold = item.get("historical_sold", item.get("sold"))
     condition = item.get("condition")
-    return Listing(
+    listing = Listing(
         platform=PLATFORM,
         listing_id=f"{shopid}.{itemid}",
         url=listing_url(base, shopid, itemid, name),
@@ -225,8 +230,27 @@ def _item_listing(
             "ctime": item.get("ctime"),
             "brand": item.get("brand"),
             "adsid": ads,
+            "cb_option": item.get("cb_option"),
         },
     )
+    return _origin(listing, item)
+
+
+def _origin(listing: Listing, item: Mapping[str, Any]) -> Listing:
+    """Shopee's cross-border facts: ``cb_option`` 1 (a cross-border seller: the item ships from abroad)
+    and the shop location "Luar Negeri"; ``cb_option`` 0 with an Indonesian location is a domestic item."""
+    facts = []
+    location = item.get("shop_location")
+    if abroad_location(location):
+        facts.append(origin_fact(PLATFORM, "shop_location", location))
+    cb_option = item.get("cb_option", item.get("is_cb"))
+    if cb_option in (1, True):
+        facts.append(origin_fact(PLATFORM, "cb_option", 1))
+    if facts:
+        return set_origin(listing, True, facts)
+    if cb_option in (0, False) and location:
+        return set_origin(listing, False, [])
+    return listing
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,10 +277,13 @@ def parse_search(
     reader = PathReader()
     if not isinstance(data, dict) or "items" not in data:
         reader.require(data, "items")
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=reader.missing)
     items = data.get("items") or []  # Shopee sends "items": null for no results
     if not isinstance(items, list):
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=["items"])
+    missing = missing_item_paths(
+        items, ("item_basic.itemid|itemid", "item_basic.shopid|shopid", "item_basic.name|name"), "items"
+    )
     base = _base_of(url)
     listings = []
     for entry in items:
@@ -267,7 +294,7 @@ def parse_search(
         listing = _item_listing(item, base, entry)
         if listing:
             listings.append(listing)
-    result = SearchPage(platform=PLATFORM, shape_ok=True)
+    result = SearchPage(platform=PLATFORM, shape_ok=not missing, missing_paths=missing)
     result.listings = finish_listings(listings, url=url, query=query, page=page)
     total = data.get("total_count")
     result.total = total if isinstance(total, int) else None
@@ -408,4 +435,9 @@ PROFILE = SiteProfile(
     hidden_rules=tuple(HIDDEN_ITEM_STATUS.values()),
     notes="Signed API: read the responses the page requests in a logged-in browser, one tab, slowly.",
     browser_api_markers=("/api/v4/search/search_items",),
+    answers=(
+        AnswerRule("search", r"^/api/v4/search/search_items"),
+        AnswerRule("detail", r"^/api/v4/(pdp/get_pc|item/get)\b"),
+        AnswerRule("detail", r"(-i\.\d+\.\d+|^/product/\d+/\d+)/?$"),
+    ),
 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -61,6 +61,8 @@ class SweepSpider(scrapy.Spider):
         self.max_pages = max(1, int(max_pages))
         self.run_id = run_id
         self.related_terms: dict[str, set[str]] = defaultdict(set)
+        # platform -> {missing path: answers}: what stopped matching the profile (a redesign), for health
+        self.shape_changes: dict[str, Counter[str]] = defaultdict(Counter)
         self._browser_responses: dict[int, list[Any]] = defaultdict(list)
 
     @property
@@ -94,6 +96,7 @@ class SweepSpider(scrapy.Spider):
             "download_slot": profile.platform,
             "query": query,
             "page": page,
+            "tertib_judge": True,  # the parser tells a block page from content (proxy health)
         }
         callback = self.parse_search
         if profile.needs_browser:
@@ -286,6 +289,10 @@ class SweepSpider(scrapy.Spider):
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
+        self._proxy_feedback(response, result)
+        for exchange in exchanges or ():
+            if isinstance(exchange, BrowserExchange) and not exchange.egress:
+                exchange.egress = str(response.meta.get("tertib_egress") or "")
         if result.block is not None:
             self.stat(platform, "blocked")
             retries = response.meta.get("block_retries", 0)
@@ -311,8 +318,9 @@ class SweepSpider(scrapy.Spider):
             else:
                 self.stat(platform, "unobservable")
             return
-        if not result.shape_ok:
+        if not result.shape_ok:  # not a block (returned above), not an empty page: the shape changed
             self.stat(platform, "shape_mismatch")
+            self.shape_changes[platform].update(result.missing_paths or ["(no path named)"])
         if result.query_blocked:
             self.stat(platform, "query_blocked")
             yield QueryFinding(platform=platform, query=query, detail=result.query_blocked_detail)
@@ -328,6 +336,16 @@ class SweepSpider(scrapy.Spider):
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:
             yield self.search_request(profile, query, page + 1)
+
+    def _proxy_feedback(self, response: Response, result: SearchPage) -> None:
+        """Tell the proxy pool whether the answer that came through a proxy was content or a block page."""
+        used = response.meta.get("tertib_proxy")
+        pool = self.settings.get("TERTIB_PROXY_POOL")
+        if used and pool is not None:
+            if result.block is not None:
+                pool.report(*used, "block", f"{result.block.reason}: {result.block.detail}"[:160])
+            else:
+                pool.report(*used, "ok")
 
     async def on_error(self, failure: Any) -> AsyncIterator[Any]:
         request = failure.request

@@ -27,6 +27,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import CheckResult, Listing, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     BodyError,
     RequestSpec,
@@ -185,4 +186,5 @@ PROFILE = SiteProfile(
     removal_rules=("tiktokshop.product_not_found", "tiktokshop.status_deleted", "tiktokshop.status_banned"),
     hidden_rules=("tiktokshop.status_under_review",),
     notes="No keyword search: products come from the Tokopedia search (ttsProductID).",
+    answers=(AnswerRule("detail", r"^/(pdp/[^/]+|view/product)/\d{6,}"),),
 )

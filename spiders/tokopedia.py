@@ -29,25 +29,45 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from spiders.base import (
+    AnswerRule,
     Body,
     PathReader,
     RequestSpec,
     SiteProfile,
+    abroad_location,
     block_result,
     blocked_page,
     find_marker,
     finish_listings,
     get_path,
     id_text,
+    missing_item_paths,
+    origin_fact,
     parse_price,
     query_string,
     read_api_json,
+    set_origin,
     strip_query,
     text_or_none,
     unobservable,
 )
 
 PLATFORM = "tokopedia"
+# Search answers tertib reads, by shape name and the path of their root. The sweep sends
+# SearchProductV5Query (SWEEP_SEARCH_SHAPE); the web's own SearchProductQueryV4 (``ace_search_product_v4``)
+# is read too, since an analyst's browser recording (``tertib calibrate``) may hold either.
+SWEEP_SEARCH_SHAPE = "searchProductV5"
+SEARCH_SHAPES: tuple[tuple[str, str], ...] = (
+    ("searchProductV5", "data.searchProductV5"),
+    ("ace_search_product_v4", "data.ace_search_product_v4"),
+    ("searchProductV4", "data.searchProductV4"),
+)
+# What every answer's products carry (alternatives with |): missing from all of them is a shape change.
+ITEM_PATHS = {
+    "searchProductV5": ("oldID|id", "name", "url", "shop.oldID|shop.id|shop.shopId"),
+    "ace_search_product_v4": ("id", "name", "url", "shop.shopId|shop.id"),
+    "searchProductV4": ("id", "name", "url", "shop.shopId|shop.id"),
+}
 PAGE_SIZE = 60
 MAX_PAGES = 100
 BLOCK_MARKERS = ("access denied", "verify you are human", "reference #", "captcha")
@@ -255,6 +275,21 @@ def _sold_text(product: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _ads_id(ads: Any) -> str | None:
+    """The ad id: ``ads.id`` (V5) or ``ads.adsId`` (the web V4 query's alias); non-empty = sponsored."""
+    if not isinstance(ads, dict):
+        return None
+    return id_text(ads.get("id")) or id_text(ads.get("adsId"))
+
+
+def _origin(listing: Listing, shop: Mapping[str, Any]) -> Listing:
+    """A shop city Tokopedia reports as abroad ("Luar Negeri") marks the item as shipped from abroad."""
+    city = shop.get("city")
+    if abroad_location(city):
+        set_origin(listing, True, [origin_fact(PLATFORM, "shop.city", city)])
+    return listing
+
+
 def _listing_v5(product: Mapping[str, Any]) -> Listing | None:
     listing_id = id_text(product.get("oldID")) or id_text(product.get("id"))
     url = _product_url(product.get("url"))
@@ -262,7 +297,7 @@ def _listing_v5(product: Mapping[str, Any]) -> Listing | None:
         return None
     shop = product.get("shop") or {}
     price = product.get("price") or {}
-    ads = product.get("ads") or {}
+    ads_id = _ads_id(product.get("ads"))
     extra = {}
     if id_text(product.get("ttsProductID")):
         extra["tiktokshop_product_id"] = str(id_text(product.get("ttsProductID")))
@@ -272,54 +307,66 @@ def _listing_v5(product: Mapping[str, Any]) -> Listing | None:
     if new_id and new_id != listing_id:
         extra["tokopedia_id"] = new_id
     category = product.get("category") or {}
-    return Listing(
+    listing = Listing(
         platform=PLATFORM,
         listing_id=listing_id,
         url=url,
         title=str(product.get("name") or "").strip(),
         price=parse_price(price.get("number")) if price.get("number") else parse_price(price.get("text")),
-        seller_id=id_text(shop.get("oldID")) or id_text(shop.get("id")),
+        seller_id=id_text(shop.get("oldID")) or id_text(shop.get("id")) or id_text(shop.get("shopId")),
         seller_name=text_or_none(shop.get("name")),
         seller_city=text_or_none(shop.get("city")),
         shop_url=text_or_none(shop.get("url")),
         image_url=text_or_none(get_path(product, "mediaURL.image")),
         category=text_or_none(category.get("breadcrumb") or category.get("name")),
         sold_text=_sold_text(product),
-        sponsored=bool(id_text(ads.get("id"))),
+        sponsored=bool(ads_id),
         extra_ids=extra,
         raw={
             "price_text": price.get("text"),
             "rating": product.get("rating"),
             "shop_tier": shop.get("tier"),
             "category_id": category.get("id"),
-            "ads_id": ads.get("id") or None,
+            "ads_id": ads_id,
         },
     )
+    return _origin(listing, shop)
 
 
 def _listing_v4(product: Mapping[str, Any]) -> Listing | None:
+    """One product of the web query ``SearchProductQueryV4`` (``ace_search_product_v4``): flat fields and the
+    aliases ``shop.shopId`` and ``ads.adsId`` (older app answers say ``shop.id``/``ads.id``)."""
     listing_id = id_text(product.get("id"))
     url = _product_url(product.get("url"))
     if not listing_id or not url:
         return None
     shop = product.get("shop") or {}
-    ads = product.get("ads") or {}
-    return Listing(
+    ads_id = _ads_id(product.get("ads"))
+    badges = [str(b["title"]) for b in product.get("badges") or [] if isinstance(b, dict) and b.get("title")]
+    listing = Listing(
         platform=PLATFORM,
         listing_id=listing_id,
         url=url,
         title=str(product.get("name") or "").strip(),
         price=parse_price(product.get("priceInt") or product.get("price")),
-        seller_id=id_text(shop.get("id")),
+        seller_id=id_text(shop.get("shopId")) or id_text(shop.get("id")),
         seller_name=text_or_none(shop.get("name")),
         seller_city=text_or_none(shop.get("city")),
         shop_url=text_or_none(shop.get("url")),
         image_url=text_or_none(product.get("imageUrl")),
-        category=text_or_none(product.get("categoryName")),
+        category=text_or_none(product.get("categoryName") or product.get("categoryBreadcrumb")),
         sold_text=_sold_text(product),
-        sponsored=bool(id_text(ads.get("id"))),
-        raw={"price_text": product.get("price"), "rating": product.get("rating")},
+        sponsored=bool(ads_id),
+        raw={
+            "price_text": product.get("price"),
+            "rating": product.get("rating"),
+            "category_id": product.get("categoryId"),
+            "ads_id": ads_id,
+            "badges": badges or None,
+            "official_store": shop.get("isOfficial"),
+        },
     )
+    return _origin(listing, shop)
 
 
 def _related_terms(root: Mapping[str, Any]) -> list[str]:
@@ -353,20 +400,27 @@ def parse_search(
     if block:
         return blocked_page(PLATFORM, block)
     reader = PathReader()
-    root = get_path(data, "data.searchProductV5")
-    legacy = root is None and get_path(data, "data.ace_search_product_v4") is not None
-    if legacy:
-        root = get_path(data, "data.ace_search_product_v4")
+    root, shape = None, ""
+    for name, path in SEARCH_SHAPES:
+        root = get_path(data, path)
+        if root is not None:
+            shape = name
+            break
     if root is None:
         errors = data.get("errors") if isinstance(data, dict) else None
         if errors:
             return blocked_page(PLATFORM, Block(PLATFORM, "gql_error", json.dumps(errors)[:300]))
-        reader.require(data, "data.searchProductV5")
-        return SearchPage(platform=PLATFORM, shape_ok=False)
+        return SearchPage(platform=PLATFORM, shape_ok=False, missing_paths=[SEARCH_SHAPES[0][1]])
+    legacy = shape != SWEEP_SEARCH_SHAPE
     header = reader.require(root, "header", dict) or {}
     products = reader.require(root, "data.products", list)
-    result = SearchPage(platform=PLATFORM, shape_ok=reader.ok)
-    if header.get("isQuerySafe") is False:
+    root_path = dict(SEARCH_SHAPES)[shape]
+    missing = [f"{root_path}.{path}" for path in reader.missing]
+    missing += missing_item_paths(products or [], ITEM_PATHS[shape], f"{root_path}.data.products")
+    result = SearchPage(platform=PLATFORM, shape_ok=not missing, missing_paths=missing, shape=shape)
+    # V5 says isQuerySafe in the header; the web V4 query puts it under data
+    query_safe = header.get("isQuerySafe", get_path(root, "data.isQuerySafe"))
+    if query_safe is False:
         violation = get_path(root, "data.violation") or {}
         result.query_blocked = True
         result.query_blocked_detail = (
@@ -532,4 +586,8 @@ PROFILE = SiteProfile(
     removal_rules=("tokopedia.gql_error_2001", *REMOVED_STATUSES.values()),
     hidden_rules=tuple(HIDDEN_STATUSES.values()),
     notes="TikTok Shop products appear in results with ttsProductID (extra_ids).",
+    answers=(
+        AnswerRule("search", r"^/graphql/(SearchProductV5Query|SearchProductQueryV4|SearchProductV4Query)\b"),
+        AnswerRule("detail", r"^/graphql/PDPGetLayoutQuery\b"),
+    ),
 )

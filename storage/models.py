@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -207,6 +208,9 @@ class Listing(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
     relist_of_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None)
     relist_evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where the platform says the item ships from (crawler.items.Listing.ships_from_abroad) and its words
+    ships_from_abroad: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    origin_facts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
 
     seller: Mapped[Seller | None] = relationship(lazy="joined")
 

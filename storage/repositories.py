@@ -179,6 +179,9 @@ def upsert_listing(
         listing.contact_handles = sorted(set(listing.contact_handles or []) | set(data["contact_handles"]))
     if data.get("extra_ids"):
         listing.extra_ids = {**(listing.extra_ids or {}), **data["extra_ids"]}
+    if data.get("ships_from_abroad") is not None:  # a sighting that says nothing keeps what was said
+        listing.ships_from_abroad = bool(data["ships_from_abroad"])
+        listing.origin_facts = list(data.get("origin_facts") or [])
     listing.last_seen = max(listing.last_seen, seen_at) if not created else seen_at
     listing.last_status = data.get("last_status") or listing.last_status or "LIVE"
     session.flush()
@@ -387,7 +390,7 @@ def persist_batch(
     by_key = {str(r["listing_key"]): r for r in records}
     listing_cols = ("id", "listing_key", "url", "title", "description", "price", "image_url", "seller_id",
                     "contact_handles", "extra_ids", "last_seen", "last_status", "score_value", "verdict",
-                    "relist_of_id")  # fmt: skip
+                    "relist_of_id", "ships_from_abroad", "origin_facts")  # fmt: skip
     known_listings = {
         row.listing_key: row
         for row in session.execute(
@@ -415,6 +418,12 @@ def persist_batch(
             "score_value": old.get("score_value"),
             "verdict": old.get("verdict"),
         }  # fmt: skip
+        if r.get("ships_from_abroad") is not None:  # a sighting that says nothing keeps what was said
+            values["ships_from_abroad"] = bool(r["ships_from_abroad"])
+            values["origin_facts"] = list(r.get("origin_facts") or [])
+        elif row is None:  # new rows share one executemany: every row names the same columns
+            values["ships_from_abroad"] = None
+            values["origin_facts"] = []
         score = r.get("score")
         if score is not None:
             verdict = str(score["verdict"])

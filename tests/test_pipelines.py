@@ -194,7 +194,14 @@ def test_health_every_search_blocked_is_reported_as_blocked() -> None:
 def test_health_shape_mismatch_flags_a_redesign() -> None:
     per = {"lazada": counts(requests=2, responses=2, listings=80, shape_mismatch=1)}
     messages = extensions.health_checks(per, queries=2)
-    assert len(messages) == 1 and "did not match the profile's paths" in messages[0]
+    assert messages == ["lazada: shape changed — 1 of 2 answers no longer match its profile"]
+    named = extensions.health_checks(
+        per, queries=2, shape_changes={"lazada": {"mods.listItems[].itemId|nid": 1, "mainInfo": 1}}
+    )
+    assert named == [
+        "lazada: shape changed — 1 of 2 answers no longer match its profile;"
+        " missing: mainInfo (1), mods.listItems[].itemId|nid (1)"
+    ]
 
 
 def test_health_requests_without_any_response() -> None:

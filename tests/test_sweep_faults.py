@@ -10,11 +10,14 @@ from the seeded ``hostile`` profile), so the runs are reproducible.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_sweep_integration import (
+    ROOT,
     SEED,
     SIZE,
     Stored,
@@ -22,6 +25,7 @@ from test_sweep_integration import (
     assert_matches_truth,
     assert_no_spider_on_control_plane,
     assert_nothing_fabricated,
+    child_env,
     expected_pages,
     run_sweep,
     stored,
@@ -151,3 +155,41 @@ def test_hostile_sandbox_no_crash_nothing_fabricated(
         assert result.run["needs_attention"] == []
     assert_candidates_captured(result)
     assert_no_spider_on_control_plane(url)
+
+
+def test_shape_change_is_told_from_a_block_and_fails_strict(
+    sandbox: tuple[str, SandboxState], tmp_path: Path
+) -> None:
+    """Tokopedia answers with a redesigned body (its result list renamed), Blibli with a block page: health
+    says "shape changed" with the missing path for the one and "stayed blocked" for the other; the redesign
+    is not recorded as an UNOBSERVABLE attempt (it was read), and ``--strict`` exits 3."""
+    url, state = sandbox
+    state.force_faults("tokopedia", ["redesign"])
+    state.force_faults("blibli", ["block_page"] * 3)
+    terms = tmp_path / "terms.txt"
+    terms.write_text("jaket\n", encoding="utf-8")
+    args = [sys.executable, "-m", "crawler.cli", "--data-dir", str(tmp_path / "data"), "sweep"]
+    args += ["--sandbox", url, "-p", "tokopedia", "-p", "blibli", "-p", "lazada", "--terms", str(terms)]
+    args += ["--max-pages", "1", "--no-progress", "--no-screenshots", "--strict"]
+    proc = subprocess.run(args, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "needs attention (--strict)" in last and "tokopedia: shape changed" in last, last
+
+    result = stored(tmp_path / "data")
+    attention = result.run["needs_attention"]
+    assert (
+        "tokopedia: shape changed — 1 of 1 answers no longer match its profile;"
+        " missing: data.searchProductV5 (1)" in attention
+    ), attention
+    assert any(m.startswith("blibli:") and "stayed blocked" in m for m in attention), attention
+    assert not any(m.startswith("blibli:") and "shape changed" in m for m in attention), attention
+    assert not any(m.startswith("lazada:") for m in attention), attention
+    assert result.run["stats"]["shape_changes"] == {"tokopedia": {"data.searchProductV5": 1}}
+    per = result.run["stats"]["platforms"]
+    assert per["tokopedia"]["shape_mismatch"] == 1 and per["tokopedia"]["unobservable"] == 0
+    assert per["blibli"]["shape_mismatch"] == 0 and per["blibli"]["unobservable"] == 1
+    assert not unobservable(result, "tokopedia-gql")  # a changed shape is not a blocked attempt
+    assert result.run["status"] == "partial"
+    assert_matches_truth(state, result, ["lazada"], ["jaket"], 1)

@@ -35,6 +35,7 @@ import pytest
 from sqlalchemy import select
 
 from sandbox.catalog import CatalogListing, generate
+from sandbox.platforms import ships_from_abroad
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from storage.blobs import BlobStore
@@ -148,6 +149,8 @@ def stored(data_dir: Path) -> Stored:
                     "title": row.title,
                     "url": row.url,
                     "extra_ids": dict(row.extra_ids or {}),
+                    "ships_from_abroad": row.ships_from_abroad,
+                    "origin_facts": list(row.origin_facts or []),
                     "verdict": row.verdict,
                 }
                 for row in rows
@@ -254,6 +257,18 @@ def assert_matches_truth(
     assert not seen, f"sightings on pages the sandbox did not show: {sorted(seen)[:5]}"
 
 
+def assert_origin_matches_truth(state: SandboxState, result: Stored, platform: str) -> None:
+    """A listing the replica shows as shipped from abroad is stored so, with the platform's words."""
+    catalog = catalog_index(state)
+    rows = {k: row for k, row in result.listings.items() if row["platform"] == platform}
+    abroad = {k for k in rows if ships_from_abroad(catalog[k])}
+    assert abroad, f"{platform}: no listing from abroad in this sweep (widen the queries)"
+    assert {k for k, row in rows.items() if row["ships_from_abroad"]} == abroad
+    facts = {"shopee": 'shopee shop_location="Luar Negeri"', "lazada": 'lazada location="Overseas"'}
+    expected = facts[platform]
+    assert all(expected in rows[k]["origin_facts"] for k in abroad)
+
+
 def assert_candidates_captured(result: Stored, *, screenshots: bool = False) -> int:
     """Every listing scored candidate/strong has an observable capture with WARC records; returns count."""
     captured = {c["key"]: c for c in result.captures if c["observable"] and c["key"]}
@@ -316,6 +331,7 @@ def test_http_platforms_match_sandbox_truth(sandbox: tuple[str, SandboxState], t
     assert expected_pages(state, "tokopedia", "jaket", 2).keys() == {1, 2}
     assert expected_pages(state, "lazada", "jaket", 2).keys() == {1, 2}
     assert_matches_truth(state, result, platforms, HTTP_QUERIES, 2)
+    assert_origin_matches_truth(state, result, "lazada")
 
     # TikTok Shop products surface through Tokopedia: the ttsProductID of the catalog listing is kept
     catalog = catalog_index(state)
@@ -380,6 +396,7 @@ def test_browser_platforms_match_sandbox_truth(sandbox: tuple[str, SandboxState]
     run_sweep(data, url, platforms, queries, max_pages=2, timeout=240)
     result = stored(data)
     assert_matches_truth(state, result, platforms, queries, 2)
+    assert_origin_matches_truth(state, result, "shopee")
     run = result.run
     assert run["status"] == "completed", run
     for platform in platforms:

@@ -76,6 +76,9 @@ from storage.models import Listing as ListingRow
 logger = logging.getLogger(__name__)
 
 SOFTWARE = f"tertib/{__version__} (warc writer: crawler.evidence)"
+# The egress that fetched an exchange (crawler.proxies: a proxy URL without credentials, or "direct"): an
+# extension header on the exchange's request/response/revisit records (WARC 1.1 allows named extensions).
+EGRESS_HEADER = "Tertib-Egress"
 _DECODED_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
 
 
@@ -94,6 +97,7 @@ class HttpExchange:
     fetched_at: datetime
     protocol: str = "HTTP/1.1"
     decoded: bool = False
+    egress: str = ""  # which proxy fetched it ("http://host:port", never credentials), "direct", or unknown
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -491,6 +495,8 @@ class EvidenceRecorder:
         for ex in exchanges:
             block, offset = ex.response_block
             payload_digest = ex.payload_digest
+            # which egress fetched it (crawler.proxies): a header of the exchange's own records
+            egress = [(EGRESS_HEADER, ex.egress)] if ex.egress else []
             key = (ex.url, payload_digest)
             found = seen.get(key)
             mime = (ex.header("content-type") or "").split(";")[0].strip() or None
@@ -509,6 +515,7 @@ class EvidenceRecorder:
                         ("WARC-Refers-To", found.record_id),
                         ("WARC-Refers-To-Target-URI", found.uri),
                         ("WARC-Refers-To-Date", found.date),
+                        *egress,
                     ],
                     http_status=ex.status,
                     mime=mime,
@@ -529,6 +536,7 @@ class EvidenceRecorder:
                 payload_offset=offset,
                 http_status=ex.status,
                 mime=mime,
+                headers=egress,
             )
             req_block, req_offset = http_request_block(ex)
             request = warc.build_record(
@@ -539,7 +547,7 @@ class EvidenceRecorder:
                 content_type="application/http; msgtype=request",
                 block=req_block,
                 payload_offset=req_offset,
-                headers=[("WARC-Concurrent-To", response.record_id)],
+                headers=[("WARC-Concurrent-To", response.record_id), *egress],
             )
             records += [response, request]
             extras += [{}, {}]
@@ -603,6 +611,7 @@ class EvidenceRecorder:
                     "status": ex.status,
                     "fetched_at": ex.fetched_at.isoformat(),
                     "decoded": ex.decoded,
+                    **({"egress": ex.egress} if ex.egress else {}),
                 }
                 for ex in exchanges
             ],

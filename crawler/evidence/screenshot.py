@@ -16,6 +16,10 @@
 - ``cookies`` (Playwright cookie dicts) are added to the context first: logged-in Facebook/Instagram
   profiles pass their session cookies here.
 
+- ``proxies`` (the run's :class:`crawler.proxies.ProxyPool`): a page of a platform with proxies is opened
+  in a browser context going out through that platform's (sticky) proxy, one context per proxy, so the
+  screenshot sees what the crawl saw from the same address; the exchange records the egress.
+
 Settings: ``TERTIB_CHROMIUM``, ``TERTIB_TIMEZONE``; constructor: ``viewport``, ``pages``, ``timeout_ms``,
 ``max_height`` (very long pages are clipped to this many CSS pixels so one PNG stays bounded),
 ``recycle_after``. To capture something other than the main document (e.g. an XHR the page makes), wrap
@@ -78,6 +82,7 @@ class Screenshotter:
         max_height: int = 12_000,
         recycle_after: int = 100,
         user_agent: str | None = None,
+        proxies: Any = None,
     ) -> None:
         self.settings = settings
         self.viewport = viewport
@@ -90,6 +95,9 @@ class Screenshotter:
         self._browser: Any = None
         self._context: Any = None
         self._pool: asyncio.Queue[tuple[Any, int]] | None = None
+        self.proxies = proxies if proxies is not None and proxies.configured else None
+        # proxy label -> (its context, its tab pool): contexts through a proxy, made when first needed
+        self._proxied: dict[str, tuple[Any, asyncio.Queue[tuple[Any, int]]]] = {}
 
     async def __aenter__(self) -> Screenshotter:
         from playwright.async_api import Error as PlaywrightError
@@ -108,21 +116,29 @@ class Screenshotter:
             raise BrowserUnavailable(
                 f"Chromium at {path} did not start: {str(exc).splitlines()[0]}"
             ) from None
-        self._context = await self._browser.new_context(
+        self._context, self._pool = await self._new_context()
+        return self
+
+    async def _new_context(self, proxy: dict[str, str] | None = None) -> tuple[Any, asyncio.Queue[Any]]:
+        context = await self._browser.new_context(
             viewport={"width": self.viewport[0], "height": self.viewport[1]},
             locale="id-ID",
             timezone_id=self.settings.timezone,
             service_workers="block",
             user_agent=self.user_agent,
+            **({"proxy": proxy} if proxy else {}),
         )
-        self._pool = asyncio.Queue()
+        pool: asyncio.Queue[tuple[Any, int]] = asyncio.Queue()
         for _ in range(self.pages):
-            self._pool.put_nowait((await self._context.new_page(), 0))
-        return self
+            pool.put_nowait((await context.new_page(), 0))
+        return context, pool
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for context, _pool in self._proxied.values():
+            await context.close()
+        self._proxied.clear()
         if self._context is not None:
             await self._context.close()
         if self._browser is not None:
@@ -132,24 +148,38 @@ class Screenshotter:
         self._context = self._browser = self._pw = self._pool = None
 
     async def capture(
-        self, url: str, *, cookies: list[dict[str, Any]] | None = None
+        self, url: str, *, cookies: list[dict[str, Any]] | None = None, platform: str | None = None
     ) -> tuple[bytes, HttpExchange]:
         """Full-page PNG and the main document's response (the interface the pipeline uses)."""
-        result = await self.capture_page(url, cookies=cookies)
+        result = await self.capture_page(url, cookies=cookies, platform=platform)
         return result.png, result.exchange
 
-    async def capture_page(self, url: str, *, cookies: list[dict[str, Any]] | None = None) -> PageCapture:
+    async def _context_for(self, platform: str | None) -> tuple[Any, asyncio.Queue[Any], str]:
+        """The context (and tabs) a page of ``platform`` is opened in, and its egress label."""
+        assert self._context is not None and self._pool is not None
+        if self.proxies is None or not platform or not self.proxies.enabled(platform):
+            return self._context, self._pool, "direct" if self.proxies is not None else ""
+        choice = self.proxies.choose(platform, sticky="screenshot")
+        if choice.label not in self._proxied:
+            self._proxied[choice.label] = await self._new_context(choice.playwright)
+        context, pool = self._proxied[choice.label]
+        return context, pool, choice.label
+
+    async def capture_page(
+        self, url: str, *, cookies: list[dict[str, Any]] | None = None, platform: str | None = None
+    ) -> PageCapture:
         from playwright.async_api import Error as PlaywrightError
 
         if self._pool is None or self._context is None:
             raise RuntimeError("use `async with Screenshotter(...)` before capture()")
+        context, tabs, egress = await self._context_for(platform)
         if cookies:
-            await self._context.add_cookies(cookies)
-        page, uses = await self._pool.get()
+            await context.add_cookies(cookies)
+        page, uses = await tabs.get()
         try:
             if uses >= self.recycle_after:
                 await page.close()
-                page, uses = await self._context.new_page(), 0
+                page, uses = await context.new_page(), 0
             try:
                 response = await page.goto(url, wait_until="load", timeout=self.timeout_ms)
                 fetched_at = datetime.now(UTC)
@@ -162,6 +192,8 @@ class Screenshotter:
                 request_headers = await request.headers_array()
                 response_headers = await response.headers_array()
             except PlaywrightError as exc:
+                if self.proxies is not None and platform and egress not in ("", "direct"):
+                    self.proxies.report(platform, egress, "error", str(exc).splitlines()[0][:160])
                 raise CaptureFailed(f"could not capture {url}: {str(exc).splitlines()[0]}") from None
             redirects: list[str] = []
             hop = request.redirected_from
@@ -171,7 +203,11 @@ class Screenshotter:
             exchange = HttpExchange(
                 url=response.url,
                 method=request.method,
-                request_headers=[(h["name"], h["value"]) for h in request_headers],
+                request_headers=[
+                    (h["name"], h["value"])
+                    for h in request_headers
+                    if h["name"].lower() != "proxy-authorization"
+                ],
                 request_body=request.post_data_buffer or b"",
                 status=response.status,
                 reason=response.status_text,
@@ -179,10 +215,11 @@ class Screenshotter:
                 body=body,
                 fetched_at=fetched_at,
                 decoded=True,
+                egress=egress,
             )
             return PageCapture(png=png, exchange=exchange, redirects=redirects, title=title)
         finally:
-            self._pool.put_nowait((page, uses + 1))
+            tabs.put_nowait((page, uses + 1))
 
     async def _screenshot(self, page: Any) -> bytes:
         height = await page.evaluate("() => document.documentElement.scrollHeight")

@@ -6,9 +6,12 @@ yet. Filters: platforms, and ``since`` (approved at or after that instant).
 
 A row (:class:`ExportRow`) is the listing as captured: title, price, seller, the signals the latest score
 relied on, the latest observable evidence capture (id, WARC SHA-256, screenshot SHA-256, capture time),
-and who approved it when. The column list :data:`COLUMNS` is the single definition every writer uses (CSV
-header, XLSX header and types, JSON keys). To add a column: add a field to :class:`ExportRow`, fill it in
-:func:`select_rows`, add it to :data:`COLUMNS` and regenerate the golden files in ``tests/fixtures/golden``.
+and who approved it when. When the platform itself says the item ships from abroad (a cross-border seller,
+a "Luar Negeri" shop location), the basis column (``matched_signals``) ends with that fact in the platform's
+own words — direct evidence of import origin beside the wording signals. The column list :data:`COLUMNS`
+is the single definition every writer uses (CSV header, XLSX header and types, JSON keys). To add a column:
+add a field to :class:`ExportRow`, fill it in :func:`select_rows`, add it to :data:`COLUMNS` and regenerate
+the golden files in ``tests/fixtures/golden``.
 """
 
 from __future__ import annotations
@@ -92,6 +95,23 @@ def matched_signals(explanation: dict[str, Any] | None) -> str:
     return _signals_text((explanation or {}).get("signals"))
 
 
+ORIGIN_LABEL = "dikirim dari luar negeri"  # "ships from abroad", as the basis column says it
+
+
+def origin_text(ships_from_abroad: bool | None, facts: Any) -> str:
+    """``dikirim dari luar negeri (shopee shop_location="Luar Negeri", shopee cb_option=1)``, or ""."""
+    if not ships_from_abroad:
+        return ""
+    quoted = [str(f) for f in facts if f] if isinstance(facts, list) else []
+    return f"{ORIGIN_LABEL} ({', '.join(quoted)})" if quoted else ORIGIN_LABEL
+
+
+def basis_text(explanation: dict[str, Any] | None, ships_from_abroad: bool | None, facts: Any) -> str:
+    """The basis column: the score's positive signals, then the platform's ships-from-abroad fact."""
+    parts = [p for p in (matched_signals(explanation), origin_text(ships_from_abroad, facts)) if p]
+    return "; ".join(parts)
+
+
 def _signals_text(signals: Any) -> str:
     parts: list[str] = []
     for signal in signals if isinstance(signals, list) else ():
@@ -149,6 +169,8 @@ def select_rows(
             Capture.warc_sha256,
             Capture.screenshot_sha256,
             Capture.captured_at,
+            Listing.ships_from_abroad,
+            Listing.origin_facts,
         )
         .select_from(ReviewDecision)
         .join(Listing, Listing.id == ReviewDecision.listing_id)
@@ -204,7 +226,7 @@ def select_rows(
                 seller_id=r[10] or "",
                 seller_city=r[12] or "",
                 shop_url=r[13] or "",
-                matched_signals=_signals_text((r[17] or {}).get("signals") or []),
+                matched_signals=basis_text(r[17], r[22], r[23]),
                 score=None if r[8] is None else round(float(r[8]), 4),
                 first_seen=r[7],
                 captured_at=r[21],

@@ -64,6 +64,19 @@ def pick(key: str, salt: str, n: int) -> int:
     return int.from_bytes(digest[:8], "big") % n
 
 
+ABROAD_PLATFORMS = ("shopee", "lazada")  # replicas whose answers say where an item ships from
+
+
+def ships_from_abroad(listing: CatalogListing) -> bool:
+    """Whether the replica shows this listing as shipped from abroad (a cross-border seller): one in four
+    illegal imports on the platforms whose answers carry it, chosen by key so the catalog is unchanged."""
+    return (
+        listing.platform in ABROAD_PLATFORMS
+        and listing.label == "illegal_import"
+        and pick(listing.key, "abroad", 4) == 0
+    )
+
+
 def sold_count(listing: CatalogListing) -> int:
     return pick(listing.key, "sold", 400) + (50 if listing.label == "illegal_import" else 0)
 
@@ -74,6 +87,36 @@ def image_url(request: Request, host_key: str, listing: CatalogListing) -> str:
 
 def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+# keys a "redesign" fault renames wherever they occur in a JSON answer (lists of results and item ids)
+REDESIGN_RENAMES = {
+    "products": "productCards",
+    "listItems": "itemCards",
+    "items": "itemCards",
+    "sponsorProducts": "adCards",
+    "edges": "nodes",
+    "sections": "feed",
+    "data": "payload",
+}
+
+
+def _renamed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {REDESIGN_RENAMES.get(k, k): _renamed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v) for v in value]
+    return value
+
+
+def redesigned(response: Response) -> Response:
+    """The same answer after a (simulated) redesign: result lists under new names; non-JSON unchanged."""
+    try:
+        data = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(json.dumps(_renamed(data)).encode(), status_code=response.status_code, headers=headers)
 
 
 def guarded(state: SandboxState, platform: str, block_page: BlockRenderer) -> Callable[[Handler], Handler]:
@@ -101,8 +144,10 @@ def guarded(state: SandboxState, platform: str, block_page: BlockRenderer) -> Ca
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
                 return await handler(request)
-            # malformed: the real answer, cut short
             response = await handler(request)
+            if fault.kind == "redesign":
+                return redesigned(response)
+            # malformed: the real answer, cut short
             body = bytes(response.body)
             cut = body[: max(1, len(body) * 3 // 5)]
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}

@@ -74,7 +74,9 @@ def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
         "name": listing.title,
         "price": _price(listing),
         "images": [image_url(request, PLATFORM, listing)],
-        "rootCategory": {"id": "54817", "name": listing.category.split("/")[0].strip()},
+        # as on the real site: the root is a marketing group, the category sits in categoryNameHierarchy
+        "rootCategory": {"id": "GA-1000036", "name": "Galeri Indonesia"},
+        "categoryNameHierarchy": [part.strip() for part in listing.category.split("/") if part.strip()],
         "brand": "No Brand",
         "review": {"rating": 4 + pick(listing.key, "r", 2), "count": sold_count(listing) // 5},
         "otherOfferings": {"count": 0, "startPrice": "", "allOfferPageUrl": ""},

@@ -34,6 +34,7 @@ from sandbox.platforms import (
     root_url,
     rupiah,
     script_json,
+    ships_from_abroad,
     sold_count,
 )
 from sandbox.state import Fault, SandboxState
@@ -75,7 +76,7 @@ def _item(request: Request, listing: CatalogListing) -> dict[str, Any]:
         "ratingScore": f"4.{pick(listing.key, 'rating', 10)}",
         "review": str(sold // 4),
         "itemSoldCntShow": f"{sold} Terjual",
-        "location": listing.seller_city,
+        "location": "Overseas" if ships_from_abroad(listing) else listing.seller_city,
         "sellerName": listing.seller_name,
         "sellerId": listing.seller_id,
         "brandName": "No Brand",

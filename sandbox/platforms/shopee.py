@@ -49,6 +49,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from sandbox.images import image_route
+from sandbox.platforms import ships_from_abroad
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from sandbox.catalog import CatalogListing
@@ -271,7 +272,7 @@ class ShopeeReplica:
             "brand": "Tidak Ada Merek",
             "cmt_count": rating_count,
             "flag": 196608,
-            "cb_option": 0,
+            "cb_option": 1 if ships_from_abroad(listing) else 0,
             "item_status": item_status,
             "price": price,
             "price_min": price,
@@ -320,7 +321,8 @@ class ShopeeReplica:
             "add_on_deal_info": None,
             "can_use_wholesale": False,
             "is_preferred_plus_seller": False,
-            "shop_location": listing.seller_city.upper(),
+            # a cross-border seller's shop says "Luar Negeri", as on the real site
+            "shop_location": "Luar Negeri" if ships_from_abroad(listing) else listing.seller_city.upper(),
             "can_use_cod": True,
             "is_on_flash_sale": False,
             "shop_name": listing.seller_name,
@@ -427,7 +429,7 @@ class ShopeeReplica:
             return JSONResponse({"error": ERROR_REMOVED, "error_msg": None, "data": None})
         item = self.item_basic(listing, item_status=item_status)
         item["description"] = listing.description
-        shop = {"shopid": item["shopid"], "name": listing.seller_name, "shop_location": listing.seller_city}
+        shop = {"shopid": item["shopid"], "name": listing.seller_name, "shop_location": item["shop_location"]}
         return JSONResponse({"error": None, "error_msg": None, "data": {"item": item, "shop_detailed": shop}})
 
     async def verify_page(self, request: Request) -> Response:
@@ -497,7 +499,7 @@ class ShopeeReplica:
         item["description"] = listing.description
         image = f"{prefix_url}/img/{listing.image_seed}.jpg"
         url = f"{prefix_url}/{listing.extra.get('slug', 'produk')}-i.{shopid}.{itemid}"
-        shop = {"shopid": item["shopid"], "name": listing.seller_name, "shop_location": listing.seller_city}
+        shop = {"shopid": item["shopid"], "name": listing.seller_name, "shop_location": item["shop_location"]}
         mfe = {"initialState": {"item": {"isError": False, "error": None, "item": item, "shop": shop}}}
         head = (
             f'<meta property="og:title" content="{html.escape(listing.title)}">'
