@@ -157,11 +157,7 @@ def run_follow(
     process.crawl(FollowSpider, targets=[asdict(t) for t in targets], max_pages=max_pages, run_id=run_id)
     process.start()
     with db.session() as session:
-        from storage.models import SweepRun
-
-        run = session.get(SweepRun, run_id)
-        if run is not None and run.status == "running":
-            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+        repo.fail_if_running(session, run_id)
         repo.link_run_captures(session, run_id)
     return run_id, len(targets), skipped
 

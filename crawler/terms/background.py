@@ -217,11 +217,7 @@ def refresh_background(
     process.start()
     # 4. The documents were stored when the crawl closed; make sure a crash still leaves the run closed.
     with db.session() as session:
-        from storage.models import SweepRun
-
-        run = session.get(SweepRun, run_id)
-        if run is not None and run.status == "running":
-            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+        repo.fail_if_running(session, run_id)
     return run_id
 
 
@@ -309,19 +305,25 @@ def ensure_background(settings: Settings, db: Any, *, platforms: list[str] | Non
     stale = current.stale(wanted, max_age)
     if not stale:
         return None
-    argv = [sys.executable, "-m", "crawler.cli", "--data-dir", str(settings.data_dir), "terms", "background"]
-    argv += ["refresh", "--no-progress", *[a for p in stale for a in ("--platform", p)]]
+    log.info("background corpus missing or stale for %s: crawling it", ", ".join(stale))
+    args = ["terms", "background", "refresh", "--no-progress", *[a for p in stale for a in ("--platform", p)]]
+    return run_step(settings, args, "background crawl", timeout=3600)
+
+
+def run_step(settings: Settings, args: list[str], what: str, *, timeout: float = 1800) -> str | None:
+    """``tertib ARGS`` in a subprocess with this installation's data dir, database and sandbox (a Twisted
+    reactor runs one crawl per process); returns a one-line problem or None."""
+    argv = [sys.executable, "-m", "crawler.cli", "--data-dir", str(settings.data_dir), *args]
     env = dict(os.environ)
     if settings.sandbox_url:
         env["TERTIB_SANDBOX_URL"] = settings.sandbox_url
     if settings.database_url:
         env["TERTIB_DATABASE_URL"] = settings.database_url
-    log.info("background corpus missing or stale for %s: crawling it", ", ".join(stale))
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600, check=False)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"background crawl did not run: {exc}"
+        return f"{what} did not run: {exc}"
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        return f"background crawl failed: {lines[-1] if lines else f'exit {proc.returncode}'}"
+        return f"{what} failed: {lines[-1] if lines else f'exit {proc.returncode}'}"
     return None

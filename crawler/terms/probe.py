@@ -19,14 +19,11 @@ The sweep's discovery follow-up runs it in a subprocess (``tertib terms probe``)
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from collections import Counter
 from typing import Any, Self
 
 from crawler.config import Settings
-from crawler.terms.background import csv_setting
+from crawler.terms.background import csv_setting, run_step
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +135,7 @@ def run_probe(*, top: int | None = None, progress: bool = False, trigger: str = 
     process.start()
     # 4. The pipeline applied the outcomes when the crawl closed; make sure a crash still closes the run.
     with db.session() as session:
-        from storage.models import SweepRun
-
-        run = session.get(SweepRun, run_id)
-        if run is not None and run.status == "running":
-            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+        repo.fail_if_running(session, run_id)
     return run_id
 
 
@@ -178,17 +171,4 @@ def ensure_probe(settings: Settings) -> str | None:
     """Probe due proposals in a subprocess; returns a problem line or None."""
     if not probe_platforms(settings) or settings.discovery_probe_top <= 0:
         return None
-    argv = [sys.executable, "-m", "crawler.cli", "--data-dir", str(settings.data_dir), "terms", "probe"]
-    env = dict(os.environ)
-    if settings.sandbox_url:
-        env["TERTIB_SANDBOX_URL"] = settings.sandbox_url
-    if settings.database_url:
-        env["TERTIB_DATABASE_URL"] = settings.database_url
-    try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"probe did not run: {exc}"
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        return f"probe failed: {lines[-1] if lines else f'exit {proc.returncode}'}"
-    return None
+    return run_step(settings, ["terms", "probe"], "probe")
