@@ -6,12 +6,15 @@ spellings (leetspeak, spaced letters, repeated letters, emoji). It times :meth:`
 them in this one process (one core), then times the naive baseline — rapidfuzz ``fuzz.partial_ratio`` of
 every lexicon term and variant against every title, threshold 90 — on an evenly spread subsample,
 interleaved chunk by chunk with the scorer so that load from other processes hits both alike, extrapolates
-it to N, and prints both rates and their ratio.
+it to N, and prints both rates and their ratio. The scorer is the full verdict path: rules + the packaged
+learned model (issue #15); the rules alone are timed in the same interleaved chunks, so the model's own
+cost shows beside them (``--rules-only`` times the rules alone as the scorer).
 Times are this process's CPU time (``time.process_time``), i.e. titles per CPU-second on one core, so a
 busy shared machine does not count waiting for the CPU as scoring time.
 
-Usage: ``.venv/bin/python bench/score_throughput.py [--titles 100000] [--baseline-sample 2000] [--seed 1]``
-Target (issue #4): ≥ 20,000 titles/s and ≥ 10× the baseline.
+Usage: ``.venv/bin/python bench/score_throughput.py [--titles 100000] [--baseline-sample 2000] [--seed 1]
+[--rules-only]``
+Targets: ≥ 20,000 titles/s (issues #4 and #15) and, for the rules alone, ≥ 10× the baseline (issue #4).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rapidfuzz import fuzz
 
 from crawler.terms.lexicon import Lexicon
+from crawler.terms.model import load_packaged
 from crawler.terms.scorer import Scorer
 
 WORDS = str.split(
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--titles", type=int, default=100_000)
     ap.add_argument("--baseline-sample", type=int, default=2_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rules-only", action="store_true", help="time the rules alone as the scorer")
     args = ap.parse_args(argv)
 
     lexicon = Lexicon.packaged()
@@ -91,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     forms = sorted({f.lower() for t in lexicon.active for f in t.forms()})
 
     t0 = time.process_time()
-    scorer = Scorer(lexicon)
+    model = None if args.rules_only else load_packaged()
+    scorer = Scorer(lexicon, model=model)
     build = time.process_time() - t0
+    rules = Scorer(lexicon)
     # interleave chunks of both so that load from other processes hits both measurements alike
     sample_every = max(1, len(titles) // args.baseline_sample)
-    ours = base = 0.0
+    ours = base = rules_time = 0.0
     flagged = base_hits = sampled = 0
     chunk = 1000
     for i in range(0, len(titles), chunk):
@@ -105,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             if scorer.score(title).verdict in ("strong", "candidate"):
                 flagged += 1
         ours += time.process_time() - t0
+        if model is not None:
+            t0 = time.process_time()
+            for title in part:
+                rules.score(title)
+            rules_time += time.process_time() - t0
         sample = part[::sample_every]
         t0 = time.process_time()
         for title in sample:
@@ -120,10 +132,17 @@ def main(argv: list[str] | None = None) -> int:
         f"lexicon: {len(lexicon.active)} terms, {len(forms)} terms+variants; "
         f"scorer built in {build * 1000:.0f} ms"
     )
+    what = "rules alone" if model is None else f"rules + model {model.version}"
     print(
         f"tertib scorer : {len(titles):,} titles in {ours:.2f} s = {ours_rate:,.0f} titles/s "
-        f"({flagged:,} flagged)"
+        f"({flagged:,} flagged; {what})"
     )
+    if model is not None:
+        rules_rate = len(titles) / rules_time
+        print(
+            f"rules alone   : {rules_rate:,.0f} titles/s ({rules_rate / base_rate:.1f}x the baseline); "
+            f"the model adds {(ours - rules_time) / len(titles) * 1e6:.1f} µs per title"
+        )
     print(
         f"naive baseline: {len(sample):,} titles in {base:.2f} s = {base_rate:,.0f} titles/s "
         f"(partial_ratio x {len(forms)} forms; "

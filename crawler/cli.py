@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str, str, int, str]] = [
     ("sandbox", "sandbox.cli", "app", 3, "Replica marketplaces on loopback for the demo and tests."),
     ("terms", "crawler.terms.cli", "app", 4, "Lexicon: list, add, retire, import, export, suggest, approve."),
     ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
+    ("model", "crawler.terms.model_cli", "app", 15, "Detection model: train, eval, list, show, activate."),
     ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
     ("follow", "crawler.follow", "follow_command", 21, "Read the shops of confirmed sellers."),
     ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
@@ -58,6 +59,7 @@ ISSUE_TITLES = {
     8: "takedown audit and rechecks",
     9: "scheduler service",
     10: "web console",
+    15: "learned detection model",
     21: "emerging-term discovery and seller following",
     17: "platforms: proxies, real shapes, calibration",
 }

@@ -12,6 +12,8 @@ Settings that matter:
   (``{sandbox_url}/{platform-key}``) instead of its real base URL.
 - ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
+- ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
+  active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
 - ``TERTIB_DISCOVERY_BACKGROUND_*``: discovery's background crawl (queries, platforms, pages, details, age).
 - ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
@@ -84,6 +86,7 @@ class Settings:
     threshold_strong: float = 0.85
     threshold_candidate: float = 0.6
     threshold_weak: float = 0.3
+    model: str = "auto"  # crawler/terms/model.py: auto / packaged / rules / a model file
     recheck_days: tuple[int, ...] = (1, 3, 7, 30)
     timezone: str = "Asia/Jakarta"
     warc_max_bytes: int = 1_000_000_000

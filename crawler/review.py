@@ -4,7 +4,10 @@ Service functions (the web console reuses them; each works in the caller's sessi
 
 - :func:`review_queue` — candidates (``Listing.verdict`` ``strong``/``candidate``) that have no decision yet,
   highest score first. A listing's state is its *latest* decision (by ``decided_at``, then id): approving
-  and later rejecting leaves it rejected, and the exporter skips it.
+  and later rejecting leaves it rejected, and the exporter skips it. ``order="uncertain"`` (active
+  learning) also takes ``weak`` listings and puts first those the model is least sure about (score — the
+  model's calibrated probability — closest to :data:`UNCERTAIN_AT`): a decision there teaches the next
+  ``tertib model train`` the most.
 - :func:`approve` / :func:`reject` — record a :class:`storage.models.ReviewDecision` per listing (linked to
   the listing's latest score) and append one custody entry per decision, actor = the reviewer.
 - :func:`term_precision` — per term, how many decided listings whose latest score matched it were
@@ -45,6 +48,9 @@ from storage.models import Capture, Listing, ReviewDecision, Score, Seller
 log = logging.getLogger(__name__)
 
 QUEUE_VERDICTS: tuple[str, ...] = ("strong", "candidate")
+UNCERTAIN_VERDICTS: tuple[str, ...] = ("strong", "candidate", "weak")
+UNCERTAIN_AT = 0.5  # the calibrated probability at which the model knows least
+ORDERS: tuple[str, ...] = ("score", "uncertain")
 REJECT_REASONS: tuple[str, ...] = (
     "legit_preloved",
     "legit_new",
@@ -147,12 +153,20 @@ class QueueItem:
     first_seen: datetime
 
 
-def _queue_select(platform: str | None, min_score: float | None) -> Select[Listing, str | None]:
+def _verdicts(order: str) -> tuple[str, ...]:
+    if order not in ORDERS:
+        raise UsageError(f"unknown order {order!r}; use one of: {', '.join(ORDERS)}")
+    return UNCERTAIN_VERDICTS if order == "uncertain" else QUEUE_VERDICTS
+
+
+def _queue_select(
+    platform: str | None, min_score: float | None, order: str = "score"
+) -> Select[Listing, str | None]:
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
     query = (
         select(Listing, Seller.name)
         .outerjoin(Seller, Seller.id == Listing.seller_id)
-        .where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+        .where(Listing.verdict.in_(_verdicts(order)), ~decided)
     )
     if platform:
         query = query.where(Listing.platform == platform)
@@ -167,16 +181,18 @@ def review_queue(
     min_score: float | None = None,
     limit: int = 50,
     offset: int = 0,
+    order: str = "score",
 ) -> list[QueueItem]:
-    """Undecided candidates, highest score first (ties: oldest listing first)."""
+    """Undecided candidates, highest score first (ties: oldest listing first); with
+    ``order="uncertain"`` undecided weak-or-better listings, least certain first (see module docstring)."""
     if limit < 0 or offset < 0:
         raise UsageError("limit and offset must not be negative")
-    query = (
-        _queue_select(platform, min_score)
-        .order_by(Listing.score_value.desc(), Listing.id)
-        .limit(limit)
-        .offset(offset)
+    keys = (
+        (func.abs(Listing.score_value - UNCERTAIN_AT), Listing.id)
+        if order == "uncertain"
+        else (Listing.score_value.desc(), Listing.id)
     )
+    query = _queue_select(platform, min_score, order).order_by(*keys).limit(limit).offset(offset)
     return [
         QueueItem(
             listing_id=listing.id,
@@ -194,10 +210,12 @@ def review_queue(
     ]
 
 
-def queue_size(session: Session, platform: str | None = None, min_score: float | None = None) -> int:
+def queue_size(
+    session: Session, platform: str | None = None, min_score: float | None = None, order: str = "score"
+) -> int:
     """How many candidates wait; counts ids only (no seller join), ~10x faster at 100k candidates."""
     decided = exists().where(ReviewDecision.listing_id == Listing.id)
-    query = select(func.count(Listing.id)).where(Listing.verdict.in_(QUEUE_VERDICTS), ~decided)
+    query = select(func.count(Listing.id)).where(Listing.verdict.in_(_verdicts(order)), ~decided)
     if platform:
         query = query.where(Listing.platform == platform)
     if min_score is not None:
@@ -357,6 +375,9 @@ class ReviewCard:
     signals: list[dict[str, Any]] = field(default_factory=list)
     screenshot: Path | None = None
     relist_parent: str | None = None
+    # the learned model's part of the score (model_version, rule_score, probability, features, product);
+    # empty for scores made by the rules alone
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 def screenshot_path(blob_dir: Path, sha256: str) -> Path:
@@ -407,6 +428,11 @@ def review_card(session: Session, listing_id: int, blob_dir: Path) -> ReviewCard
         verdict=listing.verdict,
         seller=seller_text,
         signals=list((explanation or {}).get("signals") or []),
+        model={
+            k: (explanation or {})[k]
+            for k in ("model_version", "rule_score", "probability", "features", "product")
+            if (explanation or {}).get(k) is not None
+        },
         screenshot=shot,
         relist_parent=f"{parent.listing_key} {parent.url}" if parent else None,
     )
@@ -454,14 +480,19 @@ def list_command(
     min_score: Annotated[float | None, typer.Option("--min-score", help="Only scores >= X.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
-    """Undecided candidates, highest score first.
+    """Undecided candidates, highest score first (--order uncertain: what teaches the model most first).
 
     Example: tertib review list --platform shopee --min-score 0.8 --limit 20
     """
     with common.database().session() as session:
-        items = review_queue(session, platform=platform, min_score=min_score, limit=limit, offset=offset)
-        total = queue_size(session, platform=platform, min_score=min_score)
+        items = review_queue(
+            session, platform=platform, min_score=min_score, limit=limit, offset=offset, order=order
+        )
+        total = queue_size(session, platform=platform, min_score=min_score, order=order)
     table = Table(
         "id", "key", "score", "verdict", "price", "seller", "title", title=f"Review queue ({total})"
     )
@@ -545,6 +576,26 @@ def show_card(card: ReviewCard) -> None:
     console.print("signals:")
     for line in highlight_signals(card.text, card.signals) or [Text("  (no signals recorded)")]:
         console.print(Text("  ") + line)
+    if card.model.get("model_version"):
+        probability = float(card.model.get("probability") or 0)
+        rules_alone = float(card.model.get("rule_score") or 0)
+        console.print(
+            f"model     {escape(str(card.model['model_version']))}: probability {probability:.2f}, "
+            f"rules alone {rules_alone:.2f}",
+            highlight=False,
+        )
+        product = card.model.get("product") or {}
+        if product:
+            console.print(
+                f"product   {escape(str(product.get('kind')))}, {escape(str(product.get('condition')))}, "
+                f"bulk {escape(str(product.get('bulk')))}",
+                highlight=False,
+            )
+        features = [f for f in card.model.get("features") or [] if isinstance(f, dict)]
+        if features:
+            console.print("model features:")
+            for line in highlight_signals(card.text, [{**f, "term": f.get("feature", "")} for f in features]):
+                console.print(Text("  ") + line)
 
 
 @app.command("next")
@@ -555,13 +606,20 @@ def next_command(
     reason: Annotated[
         str, typer.Option("--reason", help="Reason recorded for [r]eject (one of the reject reasons).")
     ] = "other",
+    order: Annotated[
+        str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
+    ] = "score",
 ) -> None:
     """Review candidates one by one: [a]pprove, [r]eject, [s]kip, [q]uit.
 
-    Example: tertib review next --by "Siti (PKTN)" --platform tokopedia
+    --order uncertain shows first the listings the model is least sure about (weak ones included), so
+    each decision teaches the next `tertib model train` the most.
+
+    Example: tertib review next --by "Siti (PKTN)" --platform tokopedia --order uncertain
     """
     if reason not in REJECT_REASONS:
         raise UsageError(f"unknown reason {reason!r}; use one of: {', '.join(REJECT_REASONS)}")
+    _verdicts(order)
     db, settings = common.database(), common.settings()
     skipped: set[int] = set()
     counts = {"approve": 0, "reject": 0, "skip": 0}
@@ -570,7 +628,9 @@ def next_command(
             offset = 0
             item = None
             while item is None:
-                page = review_queue(session, platform=platform, min_score=min_score, limit=50, offset=offset)
+                page = review_queue(
+                    session, platform=platform, min_score=min_score, limit=50, offset=offset, order=order
+                )
                 if not page:
                     break
                 item = next((i for i in page if i.listing_id not in skipped), None)

@@ -90,6 +90,7 @@ class RunContext:
         # a repeat sighting's identical score)
         self.stored_scores: dict[str, tuple[float, str]] = {}
         self.scorer_version = ""
+        self.model_version = ""
         self.lexicon_version_id: int | None = None
         self.recorder: Any = None
         self.screenshotter: Any = None
@@ -111,8 +112,12 @@ class RunContext:
         with self.db.session() as session:
             lexicon = load_lexicon(session)
             self.lexicon_version_id = current_version(session).id
+        from crawler.terms.model import load_for_settings
+
         self.scorer_version = scorer_mod.SCORER_VERSION
-        return scorer_mod.Scorer(lexicon, scorer_mod.Thresholds.from_settings(self.settings))
+        model = load_for_settings(self.settings)  # a broken model file stops the run (one clear line)
+        self.model_version = model.version if model is not None else ""
+        return scorer_mod.Scorer(lexicon, scorer_mod.Thresholds.from_settings(self.settings), model)
 
     def score(self, text: str) -> dict[str, Any]:
         """The run's scorer on ``text`` (memoised: the scorer is a pure function of the text under the
@@ -182,6 +187,7 @@ class RunContext:
             "sweep_run_id": self.run_id,
             "tool": f"tertib/{__version__}",
             "scorer_version": self.scorer_version,
+            "model_version": self.model_version,
             "lexicon_version_id": self.lexicon_version_id,
         }
         return BatchEntry(

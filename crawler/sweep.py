@@ -152,6 +152,7 @@ def followups(run_id: int) -> dict[str, int]:
     from crawler.audit.relist import detect_relistings
     from crawler.terms.background import ensure_background
     from crawler.terms.discovery import run_discovery
+    from crawler.terms.model import load_for_settings
     from crawler.terms.scorer import Thresholds
     from storage.models import SweepRun
 
@@ -176,6 +177,7 @@ def followups(run_id: int) -> dict[str, int]:
             run_id,
             actor=actor,
             thresholds=thresholds,
+            model=load_for_settings(settings),
             min_background=settings.discovery_background_min_docs,
         )
         counts["proposed_terms"] = len(proposed)

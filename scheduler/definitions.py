@@ -10,9 +10,12 @@ to run. What to run is told by ``terms_source`` (no schema change needed):
   follow-up of every successful sweep job, on the sweep run that job produced; no cron of its own
   unless one is given with ``tertib schedule edit discovery --cron …``.
 - ``builtin:evidence-verify`` → ``tertib evidence verify --all`` (built-in ``evidence-verify``, weekly).
+- ``builtin:model-retrain`` → ``tertib model train --by scheduler`` (built-in ``model-retrain``, weekly,
+  Sundays 04:00): retrains the detection model from the corpus and every review decision; the retrain
+  gate keeps the active model when the new one is not at least as good on held-out data.
 - ``builtin:discovery-background`` → ``tertib terms background refresh`` (built-in ``discovery-background``,
   Mondays 01:00): discovery's background of ordinary listings.
-- ``builtin:follow-sellers`` → ``tertib follow`` (built-in ``follow-sellers``, daily 04:00): the shops of
+- ``builtin:follow-sellers`` → ``tertib follow`` (built-in ``follow-sellers``, daily 05:00): the shops of
   confirmed sellers.
 - ``command:ARGS`` → ``tertib ARGS`` (any tertib verb, e.g. ``audit report``); ``tertib schedule add
   --command``.
@@ -71,6 +74,12 @@ BUILTINS: tuple[Builtin, ...] = (
         "verify every stored evidence record (tertib evidence verify --all)",
     ),
     Builtin(
+        "model-retrain",
+        "builtin:model-retrain",
+        "0 4 * * 0",
+        "retrain the detection model from the corpus and review decisions (tertib model train)",
+    ),
+    Builtin(
         "discovery-background",
         "builtin:discovery-background",
         "0 1 * * 1",
@@ -79,7 +88,7 @@ BUILTINS: tuple[Builtin, ...] = (
     Builtin(
         "follow-sellers",
         "builtin:follow-sellers",
-        "0 4 * * *",
+        "0 5 * * *",
         "read the shops of confirmed sellers; new candidates to review (tertib follow)",
     ),
 )
@@ -424,6 +433,8 @@ def command_for(row: Sweep, *, sweep_run_id: int | None = None) -> list[str]:
         return ["recheck", "--due"]
     if kind == "builtin:evidence-verify":
         return ["evidence", "verify", "--all"]
+    if kind == "builtin:model-retrain":
+        return ["model", "train", "--by", "scheduler"]
     if kind == "builtin:discovery-background":
         return ["terms", "background", "refresh", "--no-progress"]
     if kind == "builtin:follow-sellers":

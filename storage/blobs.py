@@ -37,6 +37,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_atomic(final: Path, data: bytes) -> None:
+    """Write ``data`` to ``final`` so that a reader sees the old file or the whole new one: a temporary
+    file in the same directory, fsynced, renamed over ``final``, and the directory fsynced. A failure
+    leaves the old file untouched and no temporary file behind."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, final)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
+
+
 class BlobStore:
     """Local content-addressed store; safe for several writers (rename is atomic, content is the key)."""
 
@@ -57,18 +75,7 @@ class BlobStore:
         final = self.path(key)
         if final.is_file():
             return key, False
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, final)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        _fsync_dir(final.parent)
+        write_atomic(final, data)
         return key, True
 
     def get(self, key: str) -> bytes:

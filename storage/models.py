@@ -240,6 +240,7 @@ class Score(Base):
     verdict: Mapped[str] = mapped_column(String(16))  # strong / candidate / weak / clear
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     scorer_version: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str | None] = mapped_column(String(60), default=None)  # None: rules alone
     lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -234,6 +234,7 @@ def add_score(
     scorer_version: str,
     lexicon_version_id: int | None = None,
     sighting_id: int | None = None,
+    model_version: str | None = None,
 ) -> int:
     score = Score(
         listing_id=listing_id,
@@ -242,6 +243,7 @@ def add_score(
         verdict=verdict,
         explanation=dict(explanation),
         scorer_version=scorer_version,
+        model_version=model_version or explanation.get("model_version") or None,
         lexicon_version_id=lexicon_version_id,
     )
     session.add(score)
@@ -475,6 +477,7 @@ def persist_batch(
                 "verdict": value[1],
                 "explanation": dict(r["score"]),
                 "scorer_version": scorer_version,
+                "model_version": r["score"].get("model_version") or None,
                 "lexicon_version_id": lexicon_version_id,
                 "created_at": seen_at,
             }

@@ -218,3 +218,32 @@ def test_cli_next_driven_by_lines(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     code, out, _ = run(["review", "next", "--by", "Siti"], capsys)
     assert code == 0 and "approved 0, rejected 0, skipped 0" in out
+
+
+def test_cli_next_in_uncertainty_order_shows_the_model(
+    cli_db: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(cli_db)
+    explanation = {
+        "signals": [sig("thrift", 0, 6, 0.3)],
+        "model_version": "tm-test",
+        "rule_score": 0.3,
+        "probability": 0.52,
+        "features": [
+            {"feature": "word 'kontainer'", "weight": 1.2, "span": [13, 22], "matched": "kontainer"}
+        ],
+        "product": {"kind": "clothing", "condition": "used", "bulk": "none", "evidence": {}},
+    }
+    add_listing(cli_db, "blibli:9", "Thrift jaket kontainer", 0.52, "weak", description="")
+    with cli_db.session() as s:
+        lid = s.scalar(select(Listing.id).where(Listing.listing_key == "blibli:9"))
+        repo.add_score(
+            s, listing_id=lid, value=0.52, verdict="weak", explanation=explanation, scorer_version="t1"
+        )
+    monkeypatch.setattr("sys.stdin", io.StringIO("a\nq\n"))
+    code, out, err = run(["review", "next", "--by", "Siti", "--order", "uncertain"], capsys)
+    assert code == 0, err
+    assert out.index("blibli:9") < out.index("approved 1")  # the least certain listing came first
+    assert "tm-test" in out and "kontainer" in out and "bulk none" in out
+    code, _, err = run(["review", "next", "--by", "Siti", "--order", "random"], capsys)
+    assert code == 2 and "unknown order" in err

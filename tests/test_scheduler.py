@@ -180,6 +180,7 @@ def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
             "rechecks-due",
             "discovery",
             "evidence-verify",
+            "model-retrain",
             "discovery-background",
             "follow-sellers",
         ]
@@ -188,6 +189,7 @@ def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
         assert rows["rechecks-due"].terms_source == "builtin:rechecks"
         assert defs.command_for(rows["rechecks-due"]) == ["recheck", "--due"]
         assert defs.command_for(rows["evidence-verify"]) == ["evidence", "verify", "--all"]
+        assert defs.command_for(rows["model-retrain"]) == ["model", "train", "--by", "scheduler"]
         assert defs.command_for(rows["follow-sellers"]) == ["follow", "--no-progress"]
         assert defs.command_for(rows["discovery-background"])[:3] == ["terms", "background", "refresh"]
         assert defs.command_for(rows["discovery"], sweep_run_id=7) == ["terms", "discover", "--run", "7"]

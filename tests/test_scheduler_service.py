@@ -77,6 +77,7 @@ def test_jobs_persist_in_the_store_across_service_restarts() -> None:
         "discovery-background",
         "evidence-verify",
         "follow-sellers",
+        "model-retrain",
         "nightly",
         "rechecks-due",
     ]  # discovery has no cron

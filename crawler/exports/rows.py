@@ -91,8 +91,27 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def matched_signals(explanation: dict[str, Any] | None) -> str:
-    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``."""
-    return _signals_text((explanation or {}).get("signals"))
+    """The positive signals the score relied on, as ``term "matched text"`` joined by ``; ``, then the
+    learned model's strongest positive word features (``model "matched text"``, at most three)."""
+    explanation = explanation or {}
+    return _join(_signals_text(explanation.get("signals")), _model_text(explanation.get("features")))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _model_text(features: Any) -> str:
+    parts: list[str] = []
+    for feature in features if isinstance(features, list) else ():
+        if not isinstance(feature, dict) or float(feature.get("weight") or 0) <= 0:
+            continue
+        matched = str(feature.get("matched") or "").strip()
+        if matched and f'model "{matched}"' not in parts:
+            parts.append(f'model "{matched}"')
+        if len(parts) == 3:
+            break
+    return "; ".join(parts)
 
 
 ORIGIN_LABEL = "dikirim dari luar negeri"  # "ships from abroad", as the basis column says it
@@ -108,8 +127,7 @@ def origin_text(ships_from_abroad: bool | None, facts: Any) -> str:
 
 def basis_text(explanation: dict[str, Any] | None, ships_from_abroad: bool | None, facts: Any) -> str:
     """The basis column: the score's positive signals, then the platform's ships-from-abroad fact."""
-    parts = [p for p in (matched_signals(explanation), origin_text(ships_from_abroad, facts)) if p]
-    return "; ".join(parts)
+    return _join(matched_signals(explanation), origin_text(ships_from_abroad, facts))
 
 
 def _signals_text(signals: Any) -> str:

@@ -4,8 +4,10 @@ Settings: ``data_dir`` / ``database_url`` (where the lexicon lives), ``actor`` (
 ``threshold_strong|candidate|weak`` (verdicts).
 
 ``tertib score`` uses the database's active lexicon when a database already exists (the SQLite file in the
-data dir, or ``TERTIB_DATABASE_URL``) and holds terms; otherwise the seed lexicon packaged with tertib. It
-never creates a data dir, so ``echo "bal korea isi 300" | tertib score`` answers on a fresh machine.
+data dir, or ``TERTIB_DATABASE_URL``) and holds terms; otherwise the seed lexicon packaged with tertib. The
+learned model is the installation's active one, else the one packaged with tertib (setting ``model``,
+:mod:`crawler.terms.model`). It never creates a data dir, so ``echo "bal korea isi 300" | tertib score``
+answers on a fresh machine.
 
 Add a verb: a function decorated with ``@app.command()`` that opens ``common.database().session()`` and
 calls :mod:`crawler.terms.store`; user errors are :class:`crawler.errors.TertibError` subclasses.
@@ -82,10 +84,15 @@ def score(
 ) -> None:
     """Score titles (one per line) or listing JSONL (title/description) from stdin; one JSON line each.
 
+    Each line: score and verdict (rules + model), the rule signals with their spans, the rule score, the
+    model's probability, version, strongest features and product-type facts.
+
     Example: echo "bal korea isi 300" | tertib score
     """
+    from crawler.terms.model import load_for_settings
+
     settings = common.settings()
-    scorer = Scorer(scoring_lexicon(), Thresholds.from_settings(settings))
+    scorer = Scorer(scoring_lexicon(), Thresholds.from_settings(settings), load_for_settings(settings))
     if file is not None:
         try:
             stream: TextIO = file.open(encoding="utf-8")
@@ -336,6 +343,7 @@ def discover(
     """
     from crawler.terms.background import ensure_background
     from crawler.terms.discovery import run_discovery
+    from crawler.terms.model import load_for_settings
     from crawler.terms.scorer import Thresholds
     from storage.models import SweepRun
 
@@ -359,6 +367,7 @@ def discover(
             limit=limit,
             actor=settings.actor_name(),
             thresholds=Thresholds.from_settings(settings),
+            model=load_for_settings(settings),
             min_background=settings.discovery_background_min_docs,
         )
         info = (session.get(SweepRun, run).stats or {}).get("discovery") or {}  # type: ignore[union-attr]

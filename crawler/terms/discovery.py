@@ -612,8 +612,11 @@ class RunInputs:
     followed: list[Doc] = field(default_factory=list)
 
 
-def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInputs:
-    """The run's candidates and other listings, the usable background, platform signals, rejections."""
+def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None, model: Any = None) -> RunInputs:
+    """The run's candidates and other listings, the usable background, platform signals, rejections.
+
+    ``thresholds`` and ``model`` (the detection model sweeps score with) judge which background listings
+    would be candidates."""
     from sqlalchemy import select
 
     from crawler.errors import NotFound
@@ -659,7 +662,7 @@ def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None) -> RunInp
     # the background: ordinary listings — minus any that a lexicon query also returned, that scores as a
     # candidate, or that a shop with candidates in this run sells (its other listings are not ordinary)
     background = load_background(session)
-    scorer = Scorer(lexicon, thresholds or Thresholds())
+    scorer = Scorer(lexicon, thresholds or Thresholds(), model)
     back = [
         Doc(d.title, d.description, d.listing_key)
         for d in background.docs
@@ -755,6 +758,7 @@ def run_discovery(
     actor: str = "discovery",
     options: Options | None = None,
     thresholds: Any = None,
+    model: Any = None,
     min_background: int = 150,
 ) -> list[Any]:
     """Mine one sweep run against the stored background; store/update proposed terms.
@@ -765,7 +769,7 @@ def run_discovery(
     nothing could be) is kept in the run's ``stats["discovery"]`` and shown by ``tertib terms suggest``.
     """
     # 1. inputs
-    inputs = gather(session, sweep_run_id, thresholds=thresholds)
+    inputs = gather(session, sweep_run_id, thresholds=thresholds, model=model)
     # 2. closing the loop for terms approved earlier
     record_yields(session, inputs.run)
     # 3. rank

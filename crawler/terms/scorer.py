@@ -17,6 +17,10 @@ How a score is made (details and tuning in ``docs/terms.md``):
 5. Positive weights combine as a noisy-OR: ``p = 1 - Π(1 - w)``. Look-alike negatives (sisa ekspor, model
    Korea, koleksi pribadi, produk lokal …) multiply by ``(1 - |w|)``. When bulk wording sits next to
    non-clothing goods ("1 bal tisu", "karung beras") and no clothing word, bulk signals are ignored.
+6. With a learned model (:mod:`crawler.terms.model`): the rule result (score, roles, combinations,
+   negatives) joins the text's character, word and product-type features; the model's calibrated
+   probability becomes the score, the rule score is kept as ``rule_score``, and the verdict comes from
+   the probability. Signals and their spans still come from steps 1–5.
 
 Every signal carries its span in the *original* text. :data:`SCORER_VERSION` changes whenever weights or
 rules change, so stored scores say which rules made them. To add a rule: add its weight here, a case to
@@ -28,11 +32,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.terms.lexicon import Lexicon, LexTerm
 from crawler.terms.matcher import Match, Matcher
 from crawler.terms.normalise import Normalised, normalise, normalise_phrase, word_set
+
+if TYPE_CHECKING:
+    from crawler.terms.model import Model, Prediction
 
 SCORER_VERSION = "terms-1.0"
 
@@ -172,14 +179,52 @@ class Signal:
 
 @dataclass(slots=True)
 class ScoreResult:
+    """One scored text. ``score``/``verdict`` are the final answer; with a model they are the model's
+    calibrated probability (``probability``), whose inputs include every rule signal; ``rule_score`` is
+    what the rules alone said. ``signals`` (rules) carry spans in the original text; ``features()`` lists
+    the model features that moved the score most (also with spans where they rest on words)."""
+
     text: str
     score: float
     verdict: str
     signals: list[Signal] = field(default_factory=list)
     scorer_version: str = SCORER_VERSION
     lexicon_hash: str = ""
+    rule_score: float | None = None  # None: same as score (rules only)
+    probability: float | None = None
+    model_version: str = ""
+    _model: Model | None = field(default=None, repr=False, compare=False)
+    _prediction: Prediction | None = field(default=None, repr=False, compare=False)
+    _norm: Normalised | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def features(self) -> list[dict[str, Any]]:
+        """The model's strongest features for this text (empty without a model)."""
+        if self._model is None or self._prediction is None or self._norm is None:
+            return []
+        return self._model.top_features(self._norm, self._prediction)
+
+    def product(self) -> dict[str, Any] | None:
+        """Product-type facts (kind, condition, bulk meaning) the model used; None without a model."""
+        return self._prediction.facts.to_dict() if self._prediction is not None else None
+
+    def _model_part(self, features: bool | None) -> dict[str, Any]:
+        if self._prediction is None:
+            return {}
+        part: dict[str, Any] = {
+            "rule_score": self.rule_score,
+            "probability": self.probability,
+            "model_version": self.model_version,
+        }
+        # the model's features are listed for texts scoring weak or more unless asked for (a sweep
+        # stores a score for every listing, and most are clear: their features would cost CPU and space)
+        if features or (features is None and self.verdict != "clear"):
+            part["features"] = self.features()
+            part["product"] = self.product()
+        return part
+
+    def to_dict(self, *, features: bool | None = None) -> dict[str, Any]:
+        """Everything about the score; ``features``: list the model's features (None: when the verdict is
+        weak or more)."""
         return {
             "text": self.text,
             "score": self.score,
@@ -187,18 +232,20 @@ class ScoreResult:
             "signals": [s.to_dict() for s in self.signals],
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
+            **self._model_part(features),
         }
 
-    def explanation(self) -> dict[str, Any]:
+    def explanation(self, *, features: bool | None = None) -> dict[str, Any]:
         """What the Score row stores (``Score.explanation``)."""
         return {
             "signals": [s.to_dict() for s in self.signals],
             "scorer_version": self.scorer_version,
             "lexicon_hash": self.lexicon_hash,
+            **self._model_part(features),
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict(features=True), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +269,19 @@ class Thresholds:
 
 
 class Scorer:
-    """Build once per lexicon version; :meth:`score` is then pure and thread-safe for reading."""
+    """Build once per lexicon version (and model); :meth:`score` is then pure and thread-safe for reading.
 
-    def __init__(self, lexicon: Lexicon, thresholds: Thresholds | None = None) -> None:
+    Without a model the score is the rule score. With one (:mod:`crawler.terms.model`), the rules run
+    first and their result becomes part of the model's input; the final score is the model's calibrated
+    probability and the verdict comes from it (``docs/terms.md``, "How the verdict is made")."""
+
+    def __init__(
+        self, lexicon: Lexicon, thresholds: Thresholds | None = None, model: Model | None = None
+    ) -> None:
         self.lexicon = lexicon
         self.thresholds = thresholds or Thresholds()
+        self.model = model
+        self.model_version = model.version if model is not None else ""
         keys = {normalise_phrase(f) for t in lexicon.active for f in t.forms()}
         extra = tuple(b for b in BUILTIN_TERMS if normalise_phrase(b.text) not in keys)
         self.matcher = Matcher(Lexicon.of(lexicon.active + extra, source=lexicon.source))
@@ -268,6 +323,21 @@ class Scorer:
         return self.score(f"{title}\n{description}" if description else title)
 
     def score_normalised(self, norm: Normalised) -> ScoreResult:
+        result = self.rule_result(norm)
+        if self.model is None:
+            return result
+        # 6. the model: its features include the rule result; its calibrated probability is the score
+        prediction = self.model.predict(norm.text.split(), result)
+        result.rule_score = result.score
+        result.probability = round(prediction.probability, 4)
+        result.score = result.probability
+        result.verdict = self.thresholds.verdict(result.score)
+        result.model_version = self.model_version
+        result._model, result._prediction, result._norm = self.model, prediction, norm
+        return result
+
+    def rule_result(self, norm: Normalised) -> ScoreResult:
+        """The rules alone (steps 1–5)."""
         # 1. signals (as the matcher's plain rows: name, start, end, kind, term, form, similarity,
         # quantity, unit)
         ntext = norm.text
