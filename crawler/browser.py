@@ -132,11 +132,20 @@ def login(
             "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run "
             "with a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
         )
-    path = asyncio.run(
-        _login(
-            settings, platform, headless=bool(settings.sandbox_url), wait_for_user=not settings.sandbox_url
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        path = asyncio.run(
+            _login(
+                settings,
+                platform,
+                headless=bool(settings.sandbox_url),
+                wait_for_user=not settings.sandbox_url,
+            )
         )
-    )
+    except PlaywrightError as exc:  # unreachable site, closed port, browser failure: one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TertibError(f"browser login to {platform} failed: {first[:200]}") from None
     common.console.print(f"saved the {platform} browser profile in {path}")
 
 

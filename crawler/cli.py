@@ -158,10 +158,44 @@ from crawler import core_commands  # noqa: E402
 core_commands.register(app)
 
 
+def watch_parent() -> None:
+    """A scheduled job (``TERTIB_PARENT_PID`` set by ``scheduler.jobs``) stops itself when the scheduler
+    that started it dies: SIGTERM to itself, so a sweep stops as ``interrupted`` within seconds and the
+    next scheduler never finds the job still running from a dead one."""
+    import os
+    import signal
+    import threading
+    import time
+
+    parent = os.environ.get("TERTIB_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="tertib-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one clear line and a non-zero exit for user errors."""
+    watch_parent()
     try:
-        app(args=argv, prog_name="tertib", standalone_mode=True)
+        code = app(args=argv, prog_name="tertib", standalone_mode=False)
+        # as in Click's standalone mode: always leave through SystemExit (typer.Exit(n) returns n here)
+        raise SystemExit(code if isinstance(code, int) else 0)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `tertib export` alone: its help, as before
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.UsageError as exc:  # bad arguments: one line, exit 2 (Click's convention)
+        where = exc.ctx.command_path if exc.ctx is not None else "tertib"
+        common.fail(f"{exc.format_message()} (see: {where} -h)", exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        common.fail(exc.format_message(), exc.exit_code)
+    except typer.Abort:
+        common.fail("interrupted", 130)
     except TertibError as exc:
         common.exit_for(exc)
     except ConfigError as exc:
@@ -171,6 +205,64 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         raise SystemExit(1) from None
+    except OSError as exc:  # the environment, not a bug: full or read-only disk, permissions, a path
+        common.fail(environment_error(exc))
+    except Exception as exc:
+        message = database_error(exc)
+        if message is None:
+            raise  # a bug: the traceback is for us
+        common.fail(message)
+
+
+def environment_error(exc: OSError) -> str:
+    """One line for an operating-system error a user can fix (disk full, read-only, permissions …)."""
+    import errno
+
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full{where}: nothing was half-written; free space and run again"
+    if exc.errno == errno.EROFS:
+        return f"read-only file system{where}: this command needs to write"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied{where}"
+    return f"{exc.strerror or exc}{where}"
+
+
+def database_error(exc: BaseException) -> str | None:
+    """One line for a database the user pointed us at that is unusable; None when ``exc`` is not one."""
+    try:
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    settings_url = ""
+    try:
+        settings_url = common.settings().db_url
+    except Exception:  # the settings themselves may be what is broken
+        settings_url = "the database"
+    url = _redact(settings_url)
+    if isinstance(exc, NoSuchModuleError | ArgumentError):
+        first = str(exc).splitlines()[0][:120]
+        return f"TERTIB_DATABASE_URL {url} is not a usable SQLAlchemy URL ({first})"
+    if isinstance(exc, DBAPIError):
+        detail = str(exc.orig).splitlines()[0][:160] if exc.orig is not None else type(exc).__name__
+        if "disk is full" in detail or "disk I/O" in detail:
+            return f"the disk is full or failing under {url}: {detail}; nothing was committed"
+        if "readonly" in detail or "read-only" in detail:
+            return f"the database {url} is read-only: {detail}"
+        return f"cannot use the database {url}: {detail}"
+    return f"database error ({type(exc).__name__}) with {url}: {str(exc).splitlines()[0][:160]}"
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
 
 
 if __name__ == "__main__":

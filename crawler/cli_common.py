@@ -9,8 +9,10 @@ migrate-on-start apply everywhere.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
@@ -50,11 +52,52 @@ def database() -> Database:
     from storage.db import Database
 
     s = settings()
-    s.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(s.db_url)
-    db.migrate()
+    if s.data_dir.exists() and not s.data_dir.is_dir():
+        raise TertibError(f"data dir {s.data_dir} is not a directory (TERTIB_DATA_DIR / --data-dir)")
+    read_only = data_dir_read_only(s.data_dir)
+    if not read_only:
+        try:
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TertibError(f"cannot create the data dir {s.data_dir}: {exc.strerror}") from None
+    try:
+        db = Database(s.db_url, read_only=read_only and not s.database_url)
+        db.migrate()
+    except ImportError as exc:  # e.g. postgresql+psycopg:// without the psycopg package
+        raise TertibError(
+            f"the database URL needs the Python module {exc.name or exc}, which is not installed"
+        ) from None
+    if read_only:
+        logging.getLogger(__name__).info("data dir %s is read-only: reading only", s.data_dir)
+        return db
     ensure_keypair(s.keys_dir)
+    _reap(db)
     return db
+
+
+def data_dir_read_only(path: Path) -> bool:
+    """True when the data dir exists but cannot be written (a read-only mount or permissions)."""
+    if not path.is_dir():
+        return False
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    return not os.access(path, os.W_OK)
+
+
+def _reap(db: Database) -> None:
+    """Mark this host's runs whose process died ``interrupted`` (one query on a partial index)."""
+    from sqlalchemy.exc import OperationalError
+
+    from storage.processes import reap_dead_runs
+
+    try:
+        with db.session() as session:
+            reap_dead_runs(session)
+    except OperationalError as exc:  # a busy database must not stop the command itself
+        logging.getLogger(__name__).info("could not check for interrupted runs: %s", exc)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -93,6 +136,9 @@ def quiet_libraries() -> None:
     level, verbose = _LOGGING["level"], _LOGGING["verbose"]
     for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
+    # Scrapy's cookie handling asks tldextract for the public suffix list, which it tries to download
+    # (nothing leaves this machine: it fails) and logs with a traceback before using its bundled copy
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL if verbose < 2 else level)
 
 
 def exit_for(exc: TertibError) -> NoReturn:

@@ -71,6 +71,23 @@ class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names it."""
 
 
+def check_http_url(url: str, what: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; else a :class:`ConfigError` naming it
+    (``--sandbox ftp://…`` or ``not-a-url`` must fail at once, not hang a crawl)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{what} {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} must be an http:// or https:// URL with a host")
+    if port == 0:
+        raise ConfigError(f"{what} {url!r} has port 0")
+    return url.strip()
+
+
 def sandbox_base_urls(root: str) -> dict[str, str]:
     root = root.rstrip("/")
     return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
@@ -194,6 +211,8 @@ def _coerce(name: str, value: Any) -> Any:
             if not days or any(d <= 0 for d in days):
                 raise ValueError
             return days
+        if name == "sandbox_url":
+            return check_http_url(str(value), "sandbox URL") if value else ""
         if name == "base_urls":
             if not isinstance(value, Mapping):
                 raise ValueError
@@ -233,9 +252,15 @@ def load_settings(
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text (binary?)") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} is not a TOML table")
         section = data.get("tertib", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"[tertib] in {path} must be a table")
         for key, value in section.items():
             if key not in _FIELDS:
                 raise ConfigError(f"unknown setting {key!r} in {path}")

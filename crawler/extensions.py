@@ -41,6 +41,8 @@ COUNTERS = (
     "hidden",
     "item_errors",
     "block_retries",
+    "detail_unobservable",
+    "evidence_unobservable",
 )
 
 
@@ -95,7 +97,21 @@ def health_checks(
             problems.append(f"{platform}: no listings for any query — blocked, broken, or changed; not clean")
         if counts["requests"] and not responses:
             problems.append(f"{platform}: {counts['errors']} errors and no readable response")
+        gaps = evidence_gaps(counts)
+        if gaps:
+            problems.append(f"{platform}: evidence could not be taken for {gaps} candidate(s)")
+        if counts.get("detail_unobservable"):
+            problems.append(
+                f"{platform}: {counts['detail_unobservable']:g} listing pages stayed blocked or failed; those"
+                " listings are scored on their search result only (candidates may be missed)"
+            )
     return problems
+
+
+def evidence_gaps(counts: dict[str, float]) -> int:
+    """Candidates without an observable capture: blocked pages, or captures never committed."""
+    missing = max(0, int(counts.get("candidates", 0)) - int(counts.get("captures", 0)))
+    return missing + int(counts.get("evidence_unobservable", 0))
 
 
 class SweepHealth:
@@ -162,7 +178,19 @@ class SweepHealth:
         item_errors = int(stats.get("tertib/item_errors", 0))
         if item_errors:
             attention.append(f"{item_errors} items failed in the pipelines (not stored); see the log")
+        requests = sum(int(c["requests"]) for c in per_platform.values())
+        responses = sum(int(c["responses"]) for c in per_platform.values())
+        if platforms and not responses:
+            # a sweep that fetched nothing (site down, refused, no browser) is a failure, never a pass
+            attention.append(
+                f"nothing was fetched: {requests} requests, no readable response from any platform"
+            )
+        gaps = sum(evidence_gaps(c) for c in per_platform.values())
         status = "completed" if reason == "finished" and not item_errors else "failed"
+        if reason == "shutdown":
+            status = "interrupted"  # SIGTERM/SIGINT (crawler.sweep.StopOnSignal)
+        elif platforms and not responses:
+            status = "failed"
         if status == "completed" and attention:
             status = "partial"
         related = {p: sorted(t) for p, t in getattr(spider, "related_terms", {}).items() if t}
@@ -195,6 +223,7 @@ class SweepHealth:
                             "proxies": proxies,
                             "duration_s": self.result["duration_s"],
                             "reason": reason,
+                            "evidence_gaps": gaps,
                         },
                         needs_attention=attention,
                     )

@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from crawler.limits import clip_fields
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class ListingKey:
@@ -79,6 +81,10 @@ class Listing:
     capture_id: int | None = None
     # evidence of where it came from (crawler.evidence.capture.HttpExchange objects); not serialised
     exchanges: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every platform string cut to its documented length before anything reads it (crawler/limits.py)
+        clip_fields(self)
 
     @property
     def key(self) -> ListingKey:

@@ -190,6 +190,8 @@ class EvidencePipeline:
             if item is not None:
                 item.capture_id = rec.capture_id
                 self.stat(item.platform, "captures")
+                if not rec.observable:  # the candidate's page was a block page: no proof (health flags it)
+                    self.stat(item.platform, "evidence_unobservable")
 
     async def flush(self) -> None:
         """Commit everything queued and wait for the chain to finish."""
@@ -290,11 +292,13 @@ class EvidencePipeline:
                     await page.close()
         except Exception as exc:  # network/browser errors: the listing keeps its title-only score
             self.stat(item.platform, "errors")
+            self.stat(item.platform, "detail_unobservable")
             logger.info("detail fetch failed for %s: %s", item.url, exc)
             return None
         result = profile.parse_detail(body, url=url, status=response.status, headers=_headers(response))
         if result.verdict is Verdict.UNOBSERVABLE:
             self.stat(item.platform, "blocked")
+            self.stat(item.platform, "detail_unobservable")
             await self.queue(
                 self.ctx.unobservable_entry(
                     BlockedAttempt(

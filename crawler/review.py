@@ -274,6 +274,7 @@ def _decide(
             action="review",
             object_type="listing",
             object_id=listing.listing_key,
+            object_digest=custody.row_digest(custody.decision_fields(row)),
             details={
                 "decision": decision,
                 "decision_id": row.id,
@@ -478,8 +479,8 @@ app = typer.Typer(no_args_is_help=True, help="Review queue: list, approve, rejec
 def list_command(
     platform: Annotated[str | None, typer.Option("--platform", help="Only this platform.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Only scores >= X.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Rows to show.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=2**62, help="Skip this many rows.")] = 0,
     order: Annotated[
         str, typer.Option("--order", help="score (highest first) | uncertain (model least sure first).")
     ] = "score",

@@ -18,6 +18,9 @@ scheduler, the demo, tests — run ``tertib sweep`` as a subprocess).
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,21 +118,27 @@ def run_sweep(
             queries=queries,
         )
 
-    # 3. Crawl.
-    values = crawl_settings.build(
-        settings,
-        run_id=run_id,
-        platforms=tuple(platforms),
-        progress=progress,
-        screenshots=screenshots,
-        details=details,
-        proxies=proxies,
-    )
-    process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()  # after Scrapy's own logging setup
-    process.crawl(SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id)
+    # 3. Crawl. From here on SIGTERM/SIGINT stop the sweep as "interrupted" (before the crawl runs: at once)
+    stopper = StopOnSignal(db, run_id)
     try:
-        process.start()
+        with stopper:
+            values = crawl_settings.build(
+                settings,
+                run_id=run_id,
+                platforms=tuple(platforms),
+                progress=progress,
+                screenshots=screenshots,
+                details=details,
+                proxies=proxies,
+            )
+            process = CrawlerProcess(ScrapySettings(values))
+            common.quiet_libraries()  # after Scrapy's own logging setup
+            process.crawl(
+                SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id
+            )
+            stopper.process = process
+            if stopper.signum is None:  # a signal during the set-up: the crawl never starts
+                process.start(install_signal_handlers=False)
     finally:
         proxies.close()
 
@@ -139,12 +148,103 @@ def run_sweep(
 
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
-            repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+            if stopper.signum is not None:
+                repo.finish_run(
+                    session,
+                    run_id,
+                    status="interrupted",
+                    stats={"reason": f"stopped by {stopper.name}"},
+                    needs_attention=[f"interrupted by {stopper.name}"],
+                )
+            else:
+                repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
         repo.link_run_captures(session, run_id)
+    if stopper.signum is not None:
+        raise Interrupted(f"sweep run #{run_id} interrupted by {stopper.name}", 128 + stopper.signum)
 
     # 5. Follow-ups.
     followups(run_id)
     return run_id
+
+
+class Interrupted(TertibError):
+    """The crawl was stopped by SIGTERM/SIGINT (exit 128 + the signal number, as shells report it)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+STOP_GRACE = 4.0  # seconds a signalled crawl may take to stop by itself before the process exits
+
+
+class StopOnSignal:
+    """SIGTERM/SIGINT stop the crawl within :data:`STOP_GRACE` seconds, recorded as ``interrupted``.
+
+    The first signal asks Scrapy to stop (in-flight evidence batches commit; the run closes as
+    ``interrupted``). If the crawl has not ended after the grace time — a request hanging, a browser
+    page stuck — a watchdog thread marks the run ``interrupted`` and ends the process: evidence is safe
+    to abandon at any moment (each WARC batch is committed with its rows or truncated at the next start).
+    A second signal ends the process at once, the same way.
+    """
+
+    def __init__(self, db: Any, run_id: int) -> None:
+        self.process: Any = None  # set once the crawl is about to run
+        self.db = db
+        self.run_id = run_id
+        self.signum: int | None = None
+        self._done = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "-"
+
+    def __enter__(self) -> StopOnSignal:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None:  # a second signal: stop now
+            threading.Thread(target=self._abandon, args=(0.0,), daemon=True).start()
+            return
+        self.signum = signum
+        threading.Thread(target=self._abandon, args=(STOP_GRACE,), daemon=True).start()
+        if self.process is None:  # still setting up: run_sweep will not start the crawl
+            return
+        from twisted.internet import reactor
+
+        reactor.callFromThread(self.process.stop)
+
+    def _abandon(self, grace: float) -> None:
+        if self._done.wait(grace):
+            return
+        from storage import repositories as repo
+        from storage.db import Database
+        from storage.models import SweepRun
+
+        try:
+            db = Database(self.db.url)
+            with db.session() as session:
+                run = session.get(SweepRun, self.run_id)
+                if run is not None and run.status == "running":
+                    repo.finish_run(
+                        session,
+                        self.run_id,
+                        status="interrupted",
+                        stats={**(run.stats or {}), "reason": f"stopped by {self.name}"},
+                        needs_attention=[f"interrupted by {self.name}; the crawl did not stop in {grace:g}s"],
+                    )
+        finally:
+            sys.stderr.write(f"error: sweep run #{self.run_id} interrupted by {self.name}\n")
+            sys.stderr.flush()
+            os._exit(128 + (self.signum or signal.SIGTERM))
 
 
 def followups(run_id: int) -> dict[str, int]:
@@ -161,7 +261,7 @@ def followups(run_id: int) -> dict[str, int]:
     counts = {"proposed_terms": 0, "relisted": 0}
     with common.database().session() as session:
         run = session.get(SweepRun, run_id)
-        if run is None or run.status == "failed":
+        if run is None or run.status in ("failed", "interrupted"):
             return counts
         platforms = list(run.platforms or [])
     # discovery compares with ordinary listings: crawl them first when missing or stale (a subprocess,
@@ -311,7 +411,19 @@ def sweep_command(
             raise TertibError(
                 f"sweep run #{run_id} failed: " + "; ".join(run.needs_attention or ["see the log"])
             )
+        gaps = int((run.stats or {}).get("evidence_gaps") or 0) if run is not None else 0
+        if gaps:
+            raise EvidenceGaps(
+                f"sweep run #{run_id}: evidence could not be taken for {gaps} candidate(s); "
+                "they are not reviewable as proven (see needs attention)"
+            )
         if strict and run is not None and run.needs_attention:
             raise NeedsAttention(
                 f"sweep run #{run_id} needs attention (--strict): " + "; ".join(run.needs_attention)
             )
+
+
+class EvidenceGaps(TertibError):
+    """The sweep ran, but some candidates have no observable evidence (exit 3: a partial result)."""
+
+    exit_code = 3

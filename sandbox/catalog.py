@@ -892,11 +892,19 @@ _SEED_RE = re.compile(r"^[0-9a-f]{1,64}(~[0-9a-z]{1,16})?$")
 def write_catalog(listings: Iterable[CatalogListing], path: str | Path) -> None:
     """Write JSONL (UTF-8, one listing per line, fixed key order) atomically."""
     path = Path(path)
+    if path.is_dir():
+        raise CatalogError(f"{path} is a directory; give a file name for the catalog")
+    if not path.parent.is_dir():
+        raise CatalogError(f"cannot write {path}: the folder {path.parent} does not exist")
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        for listing in listings:
-            fh.write(listing.to_json() + "\n")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            for listing in listings:
+                fh.write(listing.to_json() + "\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # nothing half-written is left behind
+        raise
 
 
 def listing_from_dict(data: Any, where: str = "") -> CatalogListing:

@@ -60,7 +60,7 @@ def catalog(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8800,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8800,
     catalog_file: Annotated[Path | None, typer.Option("--catalog", help="JSONL catalog to serve.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the generated catalog, takedowns and faults.")] = 0,
     size: Annotated[int, typer.Option(help="Generated catalog size when no --catalog.", min=1)] = 2000,

@@ -329,7 +329,9 @@ def _history_table(session: Session, name: str | None, limit: int) -> None:
 @app.command("history")
 def history(
     name: Annotated[str | None, typer.Argument(help="Only this schedule's runs.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many runs to show.")
+    ] = 20,
 ) -> None:
     """Show recent job runs: when they were due and ran, how long, the outcome, the sweep run produced.
 

@@ -50,6 +50,7 @@ from scheduler.config import SchedulerSettings
 from scheduler.lease import Clock, Leases, job_lease, new_holder
 from storage.db import Database
 from storage.models import JobRun, SweepRun, utcnow
+from storage.processes import INTERRUPTED, alive, holder_alive, hostname, kill_group, of_pid
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,9 @@ class JobRunner:
             return [record(name, prepared.message, scheduled_for=scheduled_for, coalesced=coalesced)]
         kind, args = prepared
 
-        # 2. the job lease: one run of a job at a time, across processes
+        # 2. the job lease: one run of a job at a time, across processes. A scheduler killed with -9
+        # leaves its child running: kill it (and record the run interrupted) before anyone runs the job again
+        self.settle_orphans(name)
         lease = job_lease(name)
         ttl = self.sched.lease_seconds
         if not self.leases.acquire(lease, self.holder, ttl):
@@ -273,6 +276,7 @@ class JobRunner:
                 started_at=started,
                 status="running",
                 coalesced=coalesced,
+                holder=self.holder,
             )
             session.add(job_run)
             session.flush()
@@ -301,6 +305,7 @@ class JobRunner:
                 note = f"cannot start {argv[0]}: {exc}"
             else:
                 log.info("job=%s started pid=%d job_run=%d args=%r", name, proc.pid, run_id, args)
+                self._record_child(run_id, proc.pid)
                 # 5. wait, renew the lease, enforce the timeout
                 exit_code, note = self._wait(name, proc)
                 if note.startswith("timeout"):
@@ -336,9 +341,51 @@ class JobRunner:
         if self.settings.sandbox_url:
             env["TERTIB_SANDBOX_URL"] = self.settings.sandbox_url
         env["TERTIB_JOB_RUN_ID"] = str(run_id)
+        env["TERTIB_PARENT_PID"] = str(os.getpid())  # the child stops itself if this process dies
         env.setdefault("NO_COLOR", "1")
         env["COLUMNS"] = "200"
         return env
+
+    def _record_child(self, run_id: int, pid: int) -> None:
+        child = of_pid(pid)
+        with self.db.session() as session:
+            row = session.get(JobRun, run_id)
+            if row is not None:
+                row.pid, row.host = pid, hostname()
+                row.start_token = child.start_token if child is not None else None
+
+    def settle_orphans(self, name: str | None = None) -> list[str]:
+        """Runs left ``running`` by a scheduler that died (killed with -9, machine crash) on this host:
+        their child — still running in its own session — is killed, and the run recorded
+        ``interrupted``, so the job never runs twice at once. Children on other hosts stop themselves
+        when their scheduler dies (``crawler.cli`` watches the parent); their runs are settled there."""
+        query = select(JobRun).where(JobRun.status == "running")
+        if name is not None:
+            query = query.where(JobRun.job_name == name)
+        with self.db.session() as session:
+            rows = [
+                (r.id, r.job_name, r.pid, r.host, r.start_token, r.holder) for r in session.scalars(query)
+            ]
+        settled: list[str] = []
+        for run_id, job, pid, host, token, holder in rows:
+            if holder is None or holder == self.holder or holder_alive(holder) is not False:
+                continue  # ours, a live scheduler's, another host's, or from before migration 0006
+            child = alive(pid, host, token)
+            if child is None and pid is not None:
+                continue  # the child runs on another host: it stops itself, its host settles the run
+            killed = child is True and pid is not None and kill_group(pid, token)
+            note = (
+                f"interrupted: scheduler {holder} died; its child {pid} was killed"
+                if killed
+                else f"interrupted: scheduler {holder} died"
+            )
+            with self.db.session() as session:
+                row = session.get(JobRun, run_id)
+                if row is not None and row.status == "running":
+                    row.status, row.ended_at, row.stats_line = INTERRUPTED, self.clock(), note[:STATS_MAX]
+            log.warning("job=%s job_run=%d %s", job, run_id, note)
+            settled.append(f"job run #{run_id} ({job})")
+        return settled
 
     def _wait(self, name: str, proc: subprocess.Popen[bytes]) -> tuple[int | None, str]:
         with self._lock:

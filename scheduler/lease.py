@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
 from storage.models import Lease, utcnow
+from storage.processes import holder_alive, start_token
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,11 @@ def job_lease(name: str) -> str:
 
 
 def new_holder() -> str:
-    """``host:pid:random`` — names the process in messages and never collides across restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """``host:pid:start_token:random`` — names the process in messages, never collides across restarts or
+    between two holders in one process, and tells whether the holder still lives
+    (:func:`storage.processes.holder_alive`: the start token guards against a reused pid)."""
+    token = start_token(os.getpid()) or "0.0"
+    return f"{socket.gethostname()}:{os.getpid()}:{token}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,20 @@ class Leases:
             with self.db.session() as session:
                 session.add(Lease(name=name, holder=holder, acquired_at=now, expires_at=expires))
         except IntegrityError:
-            return False  # held by someone else and not expired (or they inserted it just now)
+            # held by someone else and not expired (or they inserted it just now); a holder on this host
+            # whose process is gone (killed with -9) cannot renew it: take it over now, not at expiry
+            if previous is not None and holder_alive(previous.holder) is False:
+                with self.db.session() as session:
+                    result = session.execute(
+                        update(Lease)
+                        .where(Lease.name == name, Lease.holder == previous.holder)
+                        .values(holder=holder, acquired_at=now, expires_at=expires)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if getattr(result, "rowcount", 0):
+                        log.warning("lease=%s took over from dead holder=%s", name, previous.holder)
+                        return True
+            return False
         return True
 
     def renew(self, name: str, holder: str, ttl: float) -> bool:

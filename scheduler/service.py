@@ -199,6 +199,10 @@ class SchedulerService:
                 "lease to expire"
             )
         try:
+            # the previous service's orphans (it was killed with -9): killed and recorded interrupted
+            settled = self.runner.settle_orphans()
+            if settled:
+                log.warning("scheduler settled runs of a dead scheduler: %s", ", ".join(settled))
             # 2. APScheduler on the project database, paused until the definitions are in
             scheduler = _Scheduler(
                 jobstores={"default": SQLAlchemyJobStore(engine=self.db.engine, tablename=JOBSTORE_TABLE)},

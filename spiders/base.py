@@ -32,13 +32,16 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from crawler.config import Settings
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
+from crawler.limits import JSON_MAX_DEPTH
 
 Body = bytes | str | dict[str, Any] | list[Any]
 
@@ -98,10 +101,34 @@ def load_json(body: Body) -> Any:
             text = extract_balanced(text, match.end())
         except BodyError:
             raise BodyError("unterminated JavaScript object") from None
+    return parse_json_text(text)
+
+
+def parse_json_text(text: str, what: str = "") -> Any:
+    """``json.loads`` with a depth limit (:data:`crawler.limits.JSON_MAX_DEPTH`); errors are BodyError."""
+    label = f"{what}: " if what else ""
+    if json_depth(text) > JSON_MAX_DEPTH:
+        raise BodyError(f"{label}JSON nested deeper than {JSON_MAX_DEPTH} levels")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BodyError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BodyError(f"{label}invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # a depth the count above missed (it cannot, but never a traceback)
+        raise BodyError(f"{label}JSON nested too deeply") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, strings skipped (linear; Python's parser would hit
+    its recursion limit on a seller's 100,000-deep nesting)."""
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return 0  # too few brackets to be too deep
+    steps = map(_BRACKET_STEP.__getitem__, _BRACKETS.findall(_JSON_STRING.sub("", text)))
+    return max(accumulate(steps), default=0)
 
 
 def unwrap_data(obj: Any, *, inner_keys: Iterable[str] = ("code", "status")) -> Any:
@@ -151,10 +178,7 @@ def extract_js_assignment(text: str, name: str) -> Any | None:
     while match:
         pos = match.end()
         if pos < len(text) and text[pos] in "{[":
-            try:
-                return json.loads(extract_balanced(text, pos))
-            except json.JSONDecodeError as exc:
-                raise BodyError(f"{name}: invalid JSON ({exc.msg})") from None
+            return parse_json_text(extract_balanced(text, pos), name)
         match = re.compile(re.escape(name) + r"\s*=\s*").search(text, pos)
     return None
 
@@ -251,10 +275,10 @@ def html_to_text(fragment: str) -> str:
 def find_deep(obj: Any, key: str, *, limit: int = 10_000) -> list[Any]:
     """Every value stored under ``key`` anywhere in a nested JSON object (breadth-first)."""
     out: list[Any] = []
-    queue = [obj]
+    queue = deque([obj])  # popleft is O(1): a list's pop(0) made a huge array quadratic
     seen = 0
     while queue and seen < limit:
-        current = queue.pop(0)
+        current = queue.popleft()
         seen += 1
         if isinstance(current, dict):
             if key in current:

@@ -39,7 +39,7 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _iso(at: datetime) -> str:
+def iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -57,7 +57,7 @@ def entry_hash(
 ) -> str:
     payload = {
         "seq": seq,
-        "at": _iso(at),
+        "at": iso(at),
         "actor": actor,
         "action": action,
         "object_type": object_type,
@@ -69,7 +69,7 @@ def entry_hash(
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
-def _hash_of(entry: CustodyEntry) -> str:
+def entry_hash_of(entry: CustodyEntry) -> str:
     return entry_hash(
         seq=entry.seq,
         at=entry.at,
@@ -134,7 +134,7 @@ def append(
             details=details,
             prev_hash=prev,
         )
-        entry.entry_hash = _hash_of(entry)
+        entry.entry_hash = entry_hash_of(entry)
         try:
             with session.begin_nested():
                 session.add(entry)
@@ -188,6 +188,40 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     raise AssertionError("unreachable")
 
 
+# -- digests of the rows an entry vouches for ---------------------------------------------------
+# An entry's ``object_digest`` names the exact content of the row it was written for, so a row edited or
+# inserted directly in the database no longer matches any entry (``crawler.evidence.verify`` checks).
+
+
+def row_digest(fields: dict[str, Any]) -> str:
+    """SHA-256 of a row's content as canonical JSON (times in UTC ISO form)."""
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+def decision_fields(decision: Any) -> dict[str, Any]:
+    """What a review decision says: the fields its ``review`` entry's digest covers."""
+    return {
+        "id": decision.id,
+        "listing_id": decision.listing_id,
+        "score_id": decision.score_id,
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "note": decision.note or "",
+        "reviewer": decision.reviewer,
+        "simulated": bool(decision.simulated),
+        "decided_at": iso(decision.decided_at),
+    }
+
+
+ITEM_FIELDS = ("listing_id", "platform", "row_no", "decision_id", "capture_id", "url")
+
+
+def items_digest(items: Sequence[dict[str, Any]]) -> str:
+    """Digest of a batch's items (the fields of :data:`ITEM_FIELDS`, in row order per platform)."""
+    rows = sorted(([item.get(k) for k in ITEM_FIELDS] for item in items), key=lambda r: (str(r[1]), r[2]))
+    return row_digest({"items": rows})
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
@@ -219,7 +253,7 @@ def verify(session: Session, anchor: tuple[int, str] | None = None) -> list[Chai
             problems.append(ChainProblem(expected_seq, f"missing (next entry is {entry.seq})"))
         if entry.prev_hash != prev:
             problems.append(ChainProblem(entry.seq, "prev_hash does not match the previous entry"))
-        if _hash_of(entry) != entry.entry_hash:
+        if entry_hash_of(entry) != entry.entry_hash:
             problems.append(ChainProblem(entry.seq, "content does not match its hash (modified)"))
         seen[entry.seq] = entry.entry_hash
         expected_seq, prev = entry.seq + 1, entry.entry_hash

@@ -32,8 +32,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def read_only_sqlite_url(url: str) -> str:
+    """The same SQLite file opened read-only (a read-only data dir or mount).
+
+    With its ``-wal``/``-shm`` files present SQLite reads them without writing (``mode=ro``); without them
+    the file is opened ``immutable`` (nothing to miss, and nothing to create beside it)."""
+    path = url.split("///", 1)[1]
+    wal = Path(path + "-wal").exists() and Path(path + "-shm").exists()
+    return f"sqlite:///file:{path}?{'mode=ro' if wal else 'mode=ro&immutable=1'}&uri=true"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        if read_only:
+            engine = create_engine(read_only_sqlite_url(url), connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_read_only_pragmas)
+            return engine
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -52,9 +73,10 @@ def alembic_config(url: str) -> Any:
 class Database:
     """One database: ``with db.session() as s: ...`` commits on success and rolls back on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.read_only = read_only  # SQLite on a read-only data dir: reads only, no migrations
+        self.engine = make_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -69,6 +91,13 @@ class Database:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
             return
+        if self.read_only:
+            from crawler.errors import TertibError
+
+            raise TertibError(
+                f"the database is at revision {current}, this tertib needs {head}, and the data dir is "
+                "read-only: run any command once with write access to migrate it"
+            )
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

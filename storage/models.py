@@ -127,12 +127,17 @@ class SweepRun(Base):
     platforms: Mapped[list[Any]] = mapped_column(default=list)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running/completed/failed/partial
+    # running / completed / partial / failed / interrupted (stopped by a signal, or its process died)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     lexicon_version_id: Mapped[int | None] = mapped_column(ForeignKey("lexicon_versions.id"), default=None)
     scorer_version: Mapped[str | None] = mapped_column(String(40), default=None)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per platform counts
     needs_attention: Mapped[list[Any]] = mapped_column(default=list)  # health-check messages
     queries: Mapped[list[Any]] = mapped_column(default=list)
+    # the process running it (0006): a run whose process is gone is marked "interrupted"
+    pid: Mapped[int | None] = mapped_column(default=None)
+    host: Mapped[str | None] = mapped_column(String(200), default=None)
+    start_token: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class Finding(Base):
@@ -382,11 +387,17 @@ class JobRun(Base):
     scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running/ok/failed/skipped/timeout
+    # running / ok / failed / skipped / timeout / interrupted (its scheduler or its process died)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     exit_code: Mapped[int | None] = mapped_column(default=None)
     coalesced: Mapped[int] = mapped_column(default=0)  # missed runs folded into this one
     sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
     stats_line: Mapped[str] = mapped_column(Text, default="")
+    # the job's child process (0006) and the scheduler process that started it (``holder``: host:pid:token)
+    pid: Mapped[int | None] = mapped_column(default=None)
+    host: Mapped[str | None] = mapped_column(String(200), default=None)
+    start_token: Mapped[str | None] = mapped_column(String(40), default=None)
+    holder: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class Lease(Base):
@@ -434,6 +445,19 @@ Index("ix_scores_listing_time", Score.listing_id, Score.created_at, Score.id)
 Index("ix_sweep_runs_kind_started", SweepRun.kind, SweepRun.started_at)
 Index("ix_batch_sends_batch_sent", BatchSend.batch_id, BatchSend.sent_at)
 Index("ix_rechecks_verdict_item_time", Recheck.verdict, Recheck.takedown_item_id, Recheck.checked_at)
+# 0006: only running rows, so finding this host's dead runs at every command's start is one cheap seek
+Index(
+    "ix_sweep_runs_running",
+    SweepRun.status,
+    sqlite_where=SweepRun.status == "running",
+    postgresql_where=SweepRun.status == "running",
+)
+Index(
+    "ix_job_runs_running",
+    JobRun.status,
+    sqlite_where=JobRun.status == "running",
+    postgresql_where=JobRun.status == "running",
+)
 
 # Tables listed by `tertib status`, in flow order.
 STATUS_TABLES: tuple[type[Base], ...] = (

@@ -53,7 +53,13 @@ def start_run(
     scorer_version: str | None = None,
     queries: Sequence[str] = (),
 ) -> int:
+    from storage.processes import this_process
+
+    me = this_process()
     run = SweepRun(
+        pid=me.pid,
+        host=me.host,
+        start_token=me.start_token,
         platforms=list(platforms),
         kind=kind,
         trigger=trigger,

@@ -120,7 +120,7 @@ def test_mixed_batch_is_one_append_and_verifies_clean(
 
         monkeypatch.setattr(warc.os, "fsync", counting_fsync)
         recorded = recorder.record_batch(_mixed())
-        monkeypatch.undo()
+        monkeypatch.setattr(warc.os, "fsync", real_fsync)  # undo() would also undo the isolated data dir
     assert fsyncs.count(warc_fd) == 1  # one WARC fsync for six entries (screenshot blobs fsync their own)
     assert [r.observable for r in recorded] == [True, True, False, True, False, True]
     ids = [r.capture_id for r in recorded]

@@ -108,6 +108,31 @@ def record_sample(recorder: EvidenceRecorder, i: int, *, shot: bytes | None = No
     )
 
 
+def captured_store(root: Path, n: int = 3) -> tuple[Settings, Database, list[int]]:
+    """A data dir under ``root`` with ``n`` listing rows, each with one real capture (and the signing key)."""
+    from crawler.evidence import signing
+    from storage.models import Listing as ListingRow
+
+    settings = make_settings(root)
+    db = make_db(settings)
+    signing.ensure_keypair(settings.keys_dir)
+    with db.session() as s:
+        for i in range(n):
+            item = listing(i)
+            s.add(
+                ListingRow(
+                    listing_key=item["listing_key"],
+                    platform="tokopedia",
+                    platform_listing_id=item["listing_id"],
+                    url=item["url"],
+                    title=item["title"],
+                )
+            )
+    with EvidenceRecorder(settings, db) as recorder:
+        ids = [record_sample(recorder, i) for i in range(n)]
+    return settings, db, ids
+
+
 def test_png_builder_is_deterministic() -> None:
     assert png(3) == png(3)
     assert png(3) != png(4)

@@ -2,75 +2,39 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from test_evidence_support import listing, make_db, make_settings, record_sample
+from test_evidence_support import captured_store, listing
 
+from crawler import review
 from crawler.cli import main
 from crawler.errors import UsageError
-from crawler.evidence import signing
-from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.verify import verify
+from crawler.exports.service import create_batch
 from storage.blobs import BlobStore
-from storage.models import Capture, CustodyEntry, TakedownBatch, TakedownItem
-from storage.models import Listing as ListingRow
+from storage.models import Capture, CustodyEntry
 
 
 def _store(tmp_path: Path, n: int = 3):
-    settings = make_settings(tmp_path)
-    db = make_db(settings)
-    signing.ensure_keypair(settings.keys_dir)
-    with db.session() as s:
-        for i in range(n):
-            item = listing(i)
-            s.add(
-                ListingRow(
-                    listing_key=item["listing_key"],
-                    platform="tokopedia",
-                    platform_listing_id=item["listing_id"],
-                    url=item["url"],
-                    title=item["title"],
-                )
-            )
-    with EvidenceRecorder(settings, db) as recorder:
-        ids = [record_sample(recorder, i) for i in range(n)]
-    return settings, db, ids
+    return captured_store(tmp_path, n)
 
 
 def _batch(settings, db, ids, *, tmp_path: Path) -> int:
-    out_dir = tmp_path / "exports" / "TTB-2026-0001"
-    out_dir.mkdir(parents=True)
-    manifest = json.dumps({"batch": "TTB-2026-0001", "captures": ids}, sort_keys=True).encode()
-    (out_dir / "manifest.json").write_bytes(manifest)
-    signature = signing.sign(settings.keys_dir, manifest)
-    (out_dir / "manifest.sig").write_text(signature)
+    """A real batch of the captured listings: approved by a reviewer, exported and signed."""
     with db.session() as s:
-        batch = TakedownBatch(
-            number="TTB-2026-0001",
-            name="test",
-            out_dir=str(out_dir),
-            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-            signature=signature,
-        )
-        s.add(batch)
-        s.flush()
-        for row, cid in enumerate(ids, 1):
-            cap = s.get(Capture, cid)
-            s.add(
-                TakedownItem(
-                    batch_id=batch.id,
-                    listing_id=cap.listing_id,
-                    platform="tokopedia",
-                    row_no=row,
-                    capture_id=cid,
-                    url=cap.url,
-                )
-            )
-        return batch.id
+        keys = [
+            s.get(Capture, cid).metadata_json.get("listing_key") or listing(i)["listing_key"]
+            for i, cid in enumerate(ids)
+        ]
+        review.approve(s, keys, by="Siti (PKTN)")
+    result = create_batch(
+        db, settings, name="test", out=tmp_path / "exports", now=datetime(2026, 3, 4, 3, tzinfo=UTC)
+    )
+    assert result.number == "TTB-2026-0001"
+    return result.batch_id
 
 
 def _flip(path: Path, offset: int) -> None:
@@ -141,7 +105,9 @@ def test_changed_manifest_and_bad_signature_fail(tmp_path: Path) -> None:
     sig = manifest.with_name("manifest.sig")
     sig.write_text(sig.read_text()[:-2] + ("00" if not sig.read_text().endswith("00") else "11"))
     problems = [str(p) for p in verify(db, settings, batch_id=batch_id).problems]
-    assert problems == [f"batch TTB-2026-0001: signature in {sig} does not verify for manifest.json"]
+    assert problems == [
+        "batch TTB-2026-0001: manifest.sig does not match manifest.json (tampered or another key)"
+    ]
 
 
 def test_verify_needs_a_scope(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_xlsx_cells_types_styles_and_links(tmp_path: Path) -> None:
     wb = load_workbook(path)
     ws = wb["Tautan"]
     assert [c.value for c in ws[1]] == [c.label for c in COLUMNS]
-    assert ws["A1"].font.bold and ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:T5"
+    assert ws["A1"].font.bold and ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:U5"
     assert ws.max_row == 5
     link = ws.cell(2, COL["listing_url"])
     assert link.value == "https://shopee.example/p/1?a=1&b=<2>"

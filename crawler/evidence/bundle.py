@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,9 +40,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler import __version__
 from crawler.config import Settings
-from crawler.errors import NotFound, UsageError
+from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence import signing, warc
-from crawler.evidence.verify import resolve_warc
+from crawler.evidence.verify import capture_problems, resolve_warc
 from storage import custody
 from storage.db import Database
 from storage.models import Capture, TakedownBatch, TakedownItem
@@ -126,6 +127,10 @@ def batch_capture_ids(db: Database, batch_id: int) -> tuple[str, list[int]]:
         return batch.number, ids
 
 
+class EvidenceDamaged(TertibError):
+    """A capture (or the bundle made of it) fails verification: nothing is signed."""
+
+
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -142,6 +147,16 @@ def write_wacz(
 ) -> Path:
     """Write a signed WACZ of ``capture_ids`` to ``out`` (atomically); returns ``out``."""
     created = (clock or (lambda: datetime.now(UTC)))().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # 0. nothing is signed unverified: every capture passes verify's checks first
+    with db.session() as session:
+        _select_captures(session, capture_ids)  # unknown ids: NotFound, one line
+    damaged = capture_problems(db, settings, capture_ids)
+    if damaged:
+        named = "; ".join(f"{p[0]}" for _cid, p in sorted(damaged.items())[:3])
+        raise EvidenceDamaged(
+            f"refusing to sign a bundle: {len(damaged)} capture(s) fail verification "
+            f"({', '.join(map(str, sorted(damaged)))}): {named}"
+        )
     with db.session() as session:
         captures = _select_captures(session, capture_ids)
         members = _members(settings, session, captures)
@@ -231,6 +246,11 @@ def write_wacz(
         os.fsync(handle.fileno())
         handle.seek(0)
         bundle_sha = hashlib.sha256(handle.read()).hexdigest()
+    # 5. read back what was signed (structure, digests, every WARC record) before it gets its name
+    problems = check_wacz(tmp, signing.public_key_pem(settings.keys_dir).encode("ascii"))
+    if problems:
+        tmp.unlink(missing_ok=True)
+        raise EvidenceDamaged(f"the bundle written for {out.name} does not verify: {problems[0]}")
     os.replace(tmp, out)
     with db.session() as session:
         custody.append(
@@ -254,8 +274,18 @@ def check_wacz(path: Path, public_key_pem: bytes | None = None) -> list[str]:
     """Problems with a bundle (empty list = valid): structure, file hashes, signature, WARC digests.
 
     With ``public_key_pem`` (the installation's ``tertib-signing.pub``) the signature must verify with that
-    key; without it, with the key embedded in the bundle (integrity only, not origin).
+    key; without it, with the key embedded in the bundle (integrity only, not origin). A damaged file is a
+    finding, never an exception.
     """
+    try:
+        return _check_wacz(path, public_key_pem)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
+        return [f"{path.name}: unreadable ZIP member or structure ({type(exc).__name__}: {str(exc)[:100]})"]
+    except (ValueError, UnicodeDecodeError, RecursionError, TypeError, AttributeError) as exc:
+        return [f"{path.name}: malformed bundle metadata ({type(exc).__name__})"]
+
+
+def _check_wacz(path: Path, public_key_pem: bytes | None) -> list[str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -280,12 +310,18 @@ def check_wacz(path: Path, public_key_pem: bytes | None = None) -> list[str]:
             return problems
         package_bytes = archive.read("datapackage.json")
         package = json.loads(package_bytes)
-        listed = {r["path"]: r for r in package.get("resources", [])}
+        if not isinstance(package, dict) or not isinstance(package.get("resources", []), list):
+            return ["datapackage.json is not a data package"]
+        listed = {r["path"]: r for r in package.get("resources", []) if isinstance(r, dict) and "path" in r}
         for name in sorted(names - {"datapackage.json", "datapackage-digest.json"}):
             if name.endswith("/"):
                 continue
             resource = listed.get(name)
-            data = archive.read(name)
+            try:
+                data = archive.read(name)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                problems.append(f"{name}: unreadable in the ZIP ({str(exc)[:80]})")
+                continue
             if resource is None:
                 problems.append(f"{name} is not listed in datapackage.json")
             elif resource.get("hash") != _sha(data):
@@ -298,23 +334,27 @@ def check_wacz(path: Path, public_key_pem: bytes | None = None) -> list[str]:
             if name not in names:
                 problems.append(f"{name} is listed in datapackage.json but missing")
         digest = json.loads(archive.read("datapackage-digest.json"))
+        if not isinstance(digest, dict):
+            return [*problems, "datapackage-digest.json is not an object"]
         if digest.get("hash") != _sha(package_bytes):
             problems.append("datapackage.json: sha256 differs from datapackage-digest.json")
         signed = digest.get("signedData") or {}
+        if not isinstance(signed, dict):
+            return [*problems, "datapackage-digest.json: signedData is not an object"]
         if signed.get("hash") != digest.get("hash"):
             problems.append("datapackage-digest.json: signedData.hash differs from hash")
         if package.get("created") != signed.get("created"):
             problems.append("datapackage-digest.json: signed timestamp differs from created")
-        pem = public_key_pem or str(signed.get("publicKey", "")).encode("ascii")
+        pem = public_key_pem or str(signed.get("publicKey", "")).encode("utf-8")
         try:
             key = serialization.load_pem_public_key(pem)
-        except ValueError:
+        except (ValueError, TypeError):
             problems.append("no usable public key to check the signature")
             return problems
         if not isinstance(key, Ed25519PublicKey):
             problems.append("public key is not Ed25519")
         elif not signing.verify_signature(
-            key, str(signed.get("hash", "")).encode("utf-8"), signed.get("signature", "")
+            key, str(signed.get("hash", "")).encode("utf-8"), str(signed.get("signature", ""))
         ):
             problems.append("datapackage-digest.json: signature does not verify")
     return problems

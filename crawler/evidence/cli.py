@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from crawler import cli_common as common
-from crawler.errors import NotFound, UsageError
+from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence import bundle as bundles
 from crawler.evidence import signing
 from crawler.evidence.verify import verify as run_verify
@@ -39,14 +40,20 @@ def verify_command(
     Example: tertib evidence verify --all
     """
     settings = common.settings()
+    db = common.database()
     report = run_verify(
-        common.database(),
+        db,
         settings,
         capture_ids=capture or None,
         batch_id=batch,
         all=all_,
         actor=settings.actor_name(),
+        record=not db.read_only,  # a read-only data dir is checked, not written to
     )
+    if db.read_only:
+        common.err_console.print(
+            "note: read-only data dir: this verification is not added to the custody log"
+        )
     s = report.summary()
     common.console.print(
         f"checked {s['captures']} captures, {s['records']} records, {s['screenshots']} screenshots, "
@@ -56,11 +63,15 @@ def verify_command(
     if report.ok:
         common.console.print("[green]OK[/]: every digest, signature and custody link verified")
         return
-    table = Table("kind", "object", "problem", title=f"{len(report.problems)} problem(s)")
+    # one line per problem, never cut to the terminal's width: each names the record, file or row to examine
+    common.console.print(f"[bold red]{len(report.problems)} problem(s)[/]")
     for problem in report.problems:
-        table.add_row(problem.kind, problem.obj, problem.message)
-    common.console.print(table)
-    raise typer.Exit(1)
+        common.console.print(
+            f"[red]✗[/] {escape(problem.kind)}: {escape(problem.obj)}: {escape(problem.message)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    raise TertibError(f"verification failed: {len(report.problems)} problem(s) ({report.scope})")
 
 
 @app.command("bundle")
@@ -106,15 +117,14 @@ def check_bundle_command(
     if not wacz.is_file():
         raise NotFound(f"no such file: {wacz}")
     key_path = public_key or common.settings().keys_dir / signing.PUBLIC_NAME
-    if not key_path.is_file():
-        raise NotFound(f"no public key at {key_path}")
+    signing.load_public_key(key_path)  # missing, a directory or not a key: one line
     problems = bundles.check_wacz(wacz, key_path.read_bytes())
     if not problems:
         common.console.print(f"[green]OK[/]: {wacz} is intact and signed by {key_path}", highlight=False)
         return
     for problem in problems:
-        common.console.print(f"[red]FAIL[/] {problem}", highlight=False)
-    raise typer.Exit(1)
+        common.console.print(f"[red]FAIL[/] {escape(problem)}", highlight=False)
+    raise TertibError(f"{wacz}: {len(problems)} problem(s); the bundle is not intact")
 
 
 @app.command("show")

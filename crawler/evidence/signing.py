@@ -70,8 +70,12 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         key = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError:
         raise KeyError_(f"no public key at {path}") from None
-    except ValueError as exc:
-        raise KeyError_(f"public key {path} is unreadable: {exc}") from None
+    except IsADirectoryError:
+        raise KeyError_(f"public key {path} is a directory, not a PEM file") from None
+    except OSError as exc:
+        raise KeyError_(f"public key {path} cannot be read: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:
+        raise KeyError_(f"public key {path} is not a PEM public key ({str(exc)[:80]})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyError_(f"{path} is not an Ed25519 public key")
     return key
@@ -91,3 +95,23 @@ def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature_hex: s
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def signature_hex(raw: bytes) -> str:
+    """A stored signature as hex: ``manifest.sig`` may hold hex (our convention), base64, or the raw 64
+    signature bytes; anything else comes back as hex of the bytes (and will not verify)."""
+    import base64
+
+    text = raw.strip()
+    if len(raw) == 64 and not all(32 <= b < 127 for b in raw):
+        return raw.hex()
+    try:
+        decoded = text.decode("ascii")
+    except UnicodeDecodeError:
+        return raw.hex()
+    if len(decoded) == 128 and all(c in "0123456789abcdefABCDEF" for c in decoded):
+        return decoded.lower()
+    try:
+        return base64.b64decode(decoded, validate=True).hex()
+    except ValueError:
+        return decoded.encode("ascii").hex()

@@ -567,3 +567,57 @@ def rebuild_index(path: Path) -> int:
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, index_path(path))
     return len(lines)
+
+
+# -- reading whole files (verification) ---------------------------------------------------------
+
+_SCAN_CHUNK = 1 << 20
+
+
+@dataclass
+class ScannedMember:
+    """One gzip member of a WARC file as :func:`scan_members` read it: raw record bytes, or the error."""
+
+    offset: int
+    length: int
+    raw: bytes
+    error: str | None = None
+
+
+def scan_members(path: Path, end: int | None = None) -> Iterator[ScannedMember]:
+    """Every gzip member of ``path[:end]`` in order, streamed (a 1 GB file is never read whole).
+
+    Stops after the first member that cannot be inflated (corrupt or truncated): what follows it cannot
+    be located any more, so that member carries the error and nothing after it is yielded.
+    """
+    size = path.stat().st_size if end is None else end
+    with path.open("rb") as handle:
+        pos = 0
+        pending = b""
+        while pos < size:
+            decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            parts: list[bytes] = []
+            used = 0
+            data = pending
+            try:
+                while True:
+                    if not data:
+                        want = min(_SCAN_CHUNK, size - pos - used)
+                        data = handle.read(want) if want > 0 else b""
+                        if not data:
+                            break
+                    parts.append(decomp.decompress(data))
+                    if decomp.eof:
+                        used += len(data) - len(decomp.unused_data)
+                        pending = decomp.unused_data
+                        break
+                    used += len(data)
+                    data = b""
+            except zlib.error as exc:
+                yield ScannedMember(pos, size - pos, b"", f"gzip member does not inflate ({exc})")
+                return
+            if not decomp.eof:
+                yield ScannedMember(pos, size - pos, b"", "truncated gzip member (the file ends inside it)")
+                return
+            yield ScannedMember(pos, used, b"".join(parts))
+            pos += used

@@ -37,6 +37,13 @@ SinceOpt = Annotated[
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (default: data dir exports/).")]
 ContactOpt = Annotated[str | None, typer.Option("--contact", help="Contact line for corrections/appeals.")]
 UnitOpt = Annotated[str | None, typer.Option("--unit", help="Requesting unit named in the letter.")]
+MissingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing-evidence",
+        help="Also export approved items that have no evidence capture (marked 'missing' in the lists).",
+    ),
+]
 
 
 def _create(
@@ -47,6 +54,7 @@ def _create(
     contact: str | None,
     unit: str | None,
     by: str | None,
+    allow_missing_evidence: bool = False,
 ) -> None:
     settings = common.settings()
     tz = zone(settings.timezone)
@@ -60,6 +68,7 @@ def _create(
         actor=by,
         contact=contact,
         unit=unit,
+        allow_missing_evidence=allow_missing_evidence,
     )
     title = f"Batch {result.number} → {result.out_dir}"
     table = Table("platform", "items", title=title, title_justify="left")
@@ -69,6 +78,21 @@ def _create(
     if result.bundle.get("status") != "ok":
         reason = result.bundle.get("reason")
         common.err_console.print(f"[yellow]warning:[/] evidence bundle missing: {escape(str(reason))}")
+    for excluded in result.excluded:
+        common.err_console.print(
+            f"[yellow]not exported:[/] {escape(str(excluded['listing_key']))}: {escape(excluded['reason'])}",
+            soft_wrap=True,
+        )
+    if result.excluded:
+        common.err_console.print(
+            f"[yellow]warning:[/] {len(result.excluded)} approved item(s) held back; the reasons are in the "
+            "manifest (excluded)"
+        )
+    if result.missing_evidence:
+        common.err_console.print(
+            f"[yellow]warning:[/] {result.missing_evidence} item(s) exported without evidence "
+            "(evidence_status = missing in the link lists)"
+        )
     if result.offenders:
         common.console.print(
             f"{len(result.offenders)} repeat-offender group(s) recommended for account-level action"
@@ -86,6 +110,7 @@ def export(
     contact: ContactOpt = None,
     unit: UnitOpt = None,
     by: Annotated[str | None, typer.Option("--by", help="Who makes the batch (default: actor).")] = None,
+    allow_missing_evidence: MissingOpt = False,
 ) -> None:
     """Export approved, not-yet-requested items as one takedown batch, or run a verb below.
 
@@ -98,7 +123,7 @@ def export(
     if batch_name is None:
         common.console.print(ctx.get_help())
         raise typer.Exit(0)
-    _create(batch_name, platform, since, out, contact, unit, by)
+    _create(batch_name, platform, since, out, contact, unit, by, allow_missing_evidence)
 
 
 @app.command("create")
@@ -110,12 +135,13 @@ def create_command(
     contact: ContactOpt = None,
     unit: UnitOpt = None,
     by: Annotated[str | None, typer.Option("--by", help="Who makes the batch.")] = None,
+    allow_missing_evidence: MissingOpt = False,
 ) -> None:
     """Same as `tertib export --batch-name …`.
 
     Example: tertib export create --batch-name "Patroli Maret" --since 2026-03-01 --out ./kirim
     """
-    _create(batch_name, platform, since, out, contact, unit, by)
+    _create(batch_name, platform, since, out, contact, unit, by, allow_missing_evidence)
 
 
 @app.command("list")
@@ -191,16 +217,30 @@ def mark_sent_command(
 def verify_command(
     directory: Annotated[Path, typer.Argument(help="A batch directory (with manifest.json).")],
     public_key: Annotated[
-        Path | None, typer.Option("--public-key", help="Signer's public key PEM (default: the copy inside).")
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The publisher's public key PEM (default: this installation's; a key beside the files is "
+            "never trusted).",
+        ),
     ] = None,
 ) -> None:
     """Check a batch directory: manifest signature and every file's SHA-256.
 
     Example: tertib export verify ./kirim/TTB-2026-0001 --public-key tertib-signing.pub
     """
-    problems = verify_batch_dir(directory, public_key)
+    from crawler.evidence.signing import PUBLIC_NAME
+
+    installation = common.settings().keys_dir / PUBLIC_NAME
+    installation_key = installation if public_key is None and installation.is_file() else None
+    problems = verify_batch_dir(directory, public_key, installation_key=installation_key)
     if problems:
         for problem in problems:
-            common.err_console.print(f"[red]✗[/] {escape(problem)}")
+            common.console.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
         raise TertibError(f"{directory}: {len(problems)} problem(s); the batch is not intact")
-    common.console.print(f"[green]✓[/] {directory}: signature valid, all files match the manifest")
+    signer = public_key or installation_key
+    common.console.print(
+        f"[green]✓[/] {escape(str(directory))}: signed by the trusted key {escape(str(signer))}, "
+        "all files and the evidence bundle match the manifest",
+        soft_wrap=True,
+    )

@@ -52,6 +52,8 @@ class ExportRow:
     reviewer: str
     reviewed_at: datetime | None
     repeat_offender_count: int
+    # "ok" (capture verified before signing) or "missing" (exported with --allow-missing-evidence)
+    evidence_status: str = "ok"
     # internal (not exported as columns)
     db_listing_id: int = 0
     db_seller_id: int | None = None
@@ -87,6 +89,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("reviewer", "Peninjau", "text", 18),
     Column("reviewed_at", "Waktu tinjau (WIB)", "datetime", 20),
     Column("repeat_offender_count", "Jumlah pelanggaran penjual", "int", 12),
+    Column("evidence_status", "Status bukti", "text", 12),
 )
 
 

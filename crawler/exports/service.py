@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from crawler.config import PLATFORMS, Settings
 from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
-from crawler.exports import letters, writers
+from crawler.exports import gate, letters, writers
 from crawler.exports.common import iso_local, platform_name, sha256_file, zone
 from crawler.exports.manifest import (
     MANIFEST_NAME,
@@ -59,6 +59,7 @@ from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
+from storage.processes import alive, this_process
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class BatchResult:
     manifest_sha256: str
     bundle: dict[str, Any]
     offenders: list[OffenderGroup] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    missing_evidence: int = 0
 
     @property
     def item_count(self) -> int:
@@ -169,6 +172,8 @@ def create_batch(
     now: datetime | None = None,
     number: str | None = None,
     with_bundle: bool = True,
+    allow_missing_evidence: bool = False,
+    check_evidence: bool = True,
 ) -> BatchResult:
     """Export approved, not-yet-requested items (or exactly ``listing_ids``: a re-request) as one batch."""
     name = name.strip()
@@ -198,9 +203,25 @@ def create_batch(
             )
     if not rows:
         raise NothingToExport("no approved items are waiting for export (nothing to put in a batch)")
+    # nothing is signed unverified: forged approvals, damaged or absent evidence leave the batch, loudly
+    screened = gate.screen(
+        db, settings, rows, allow_missing_evidence=allow_missing_evidence, check_evidence=check_evidence
+    )
+    for excluded in screened.excluded:
+        log.info("not exported: %s: %s", excluded["listing_key"], excluded["reason"])  # callers show it
+    rows = screened.rows
+    if not rows:
+        reasons = "; ".join(f"{e['listing_key']}: {e['reason']}" for e in screened.excluded[:3])
+        raise NothingToExport(
+            f"none of the {len(screened.excluded)} approved item(s) can be signed ({reasons}"
+            + (" …" if len(screened.excluded) > 3 else "")
+            + ")"
+        )
 
     out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".batch-", dir=out_root))
+    clean_stale_staging(out_root)
+    me = this_process()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{me.host}@{me.pid}@{me.start_token}@", dir=out_root))
     published: Path | None = None
     try:
         # 2. evidence bundle (before the write transaction: the bundle reads the database itself)
@@ -229,6 +250,7 @@ def create_batch(
                 rerequest=rerequest,
                 since=since,
                 platforms=platforms,
+                screened=screened,
             )
             published = result.out_dir
     except BaseException:
@@ -257,6 +279,7 @@ def _create_in_session(
     rerequest: bool,
     since: datetime | None,
     platforms: Sequence[str],
+    screened: gate.Screened,
 ) -> BatchResult:
     tz = zone(settings.timezone)
     # 3. re-check, number, rows
@@ -307,25 +330,25 @@ def _create_in_session(
     for row, row_values in zip(rows, values, strict=True):
         values_by_platform.setdefault(row.platform, []).append(row_values)
     keys = writers.KEYS
+    item_rows: list[dict[str, Any]] = []
     for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(
-            insert(_ITEMS_TABLE),  # Core executemany: the ORM bulk path costs per row
-            [
-                {
-                    "batch_id": batch.id,
-                    "listing_id": row.db_listing_id,
-                    "platform": row.platform,
-                    "row_no": row.no,
-                    "decision_id": row.decision_id,
-                    "capture_id": row.evidence_id,
-                    "url": row.listing_url,
-                    "snapshot": dict(zip(keys, row_values, strict=True)),
-                }
-                for row, row_values in zip(
-                    rows[start : start + _INSERT_CHUNK], values[start : start + _INSERT_CHUNK], strict=True
-                )
-            ],
-        )
+        chunk = [
+            {
+                "batch_id": batch.id,
+                "listing_id": row.db_listing_id,
+                "platform": row.platform,
+                "row_no": row.no,
+                "decision_id": row.decision_id,
+                "capture_id": row.evidence_id,
+                "url": row.listing_url,
+                "snapshot": dict(zip(keys, row_values, strict=True)),
+            }
+            for row, row_values in zip(
+                rows[start : start + _INSERT_CHUNK], values[start : start + _INSERT_CHUNK], strict=True
+            )
+        ]
+        session.execute(insert(_ITEMS_TABLE), chunk)  # Core executemany: the ORM bulk path costs per row
+        item_rows.extend({k: item[k] for k in custody.ITEM_FIELDS} for item in chunk)
     groups = offender_groups(session, counts_by_seller)
     batch_sellers = {r.db_seller_id for r in rows if r.db_seller_id}
     groups = [g for g in groups if any(a.seller_db_id in batch_sellers for a in g.accounts)]
@@ -422,6 +445,9 @@ def _create_in_session(
         "custody_anchor": {"seq": anchor_seq, "entry_hash": anchor_hash},
         "evidence_bundle": bundle_entry,
         "repeat_offender_groups": len(groups),
+        # items held back before signing (forged approval, damaged or missing evidence), with the reason
+        "excluded": screened.excluded,
+        "missing_evidence": screened.missing_evidence,
     }
     data = manifest_bytes(manifest)
     (tmp / MANIFEST_NAME).write_bytes(data)
@@ -430,7 +456,13 @@ def _create_in_session(
     manifest_sha = sha256_file(tmp / MANIFEST_NAME)
     batch.manifest_sha256 = manifest_sha
     batch.signature = signature
-    batch.details = {**batch.details, "platforms": counts, "evidence_bundle": bundle_entry}
+    batch.details = {
+        **batch.details,
+        "platforms": counts,
+        "evidence_bundle": bundle_entry,
+        "excluded": screened.excluded,
+        "missing_evidence": screened.missing_evidence,
+    }
 
     # 6. custody entry and the directory under its final name; create_batch commits (or removes it)
     custody.append(
@@ -448,6 +480,7 @@ def _create_in_session(
             "rerequest": rerequest,
             "out_dir": str(final_dir.resolve()),
             "custody_anchor": anchor_seq,
+            "items_digest": custody.items_digest(item_rows),
         },
         at=created_at,
     )
@@ -463,7 +496,41 @@ def _create_in_session(
         manifest_sha256=manifest_sha,
         bundle=bundle_entry,
         offenders=groups,
+        excluded=screened.excluded,
+        missing_evidence=screened.missing_evidence,
     )
+
+
+STAGING_PREFIX = ".batch@"  # .batch@<host>@<pid>@<start token>@<random>: the export building it
+LEGACY_STAGING_MAX_AGE = 86_400.0  # seconds; ".batch-*" folders from before carry no owner
+
+
+def clean_stale_staging(out_root: Path) -> list[Path]:
+    """Remove staging folders of exports whose process is gone (killed during an export); returns them.
+
+    A folder names the process that builds it; one of a live export, or of another host, is left alone.
+    """
+    import time
+
+    removed: list[Path] = []
+    for path in sorted(out_root.glob(".batch*")):
+        if not path.is_dir():
+            continue
+        stale = False
+        if path.name.startswith(STAGING_PREFIX):
+            parts = path.name[len(STAGING_PREFIX) :].split("@")
+            if len(parts) >= 3 and parts[1].isdigit():
+                stale = alive(int(parts[1]), parts[0], parts[2] or None) is False
+        elif path.name.startswith(".batch-"):
+            try:
+                stale = time.time() - path.stat().st_mtime > LEGACY_STAGING_MAX_AGE
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.warning("removed the staging folder of an interrupted export: %s", path)
+    return removed
 
 
 def _already_in_a_batch(session: Session, listing_ids: list[int]) -> set[int]:

@@ -15,11 +15,12 @@ calls :mod:`crawler.terms.store`; user errors are :class:`crawler.errors.TertibE
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.markup import escape
@@ -65,6 +66,8 @@ def _text_of(line: str, lineno: int) -> str | None:
             obj = json.loads(stripped)
         except json.JSONDecodeError:
             return stripped  # a title that starts with "{"
+        except RecursionError:
+            raise UsageError(f"line {lineno}: JSON nested too deeply") from None
         if not isinstance(obj, dict):
             raise UsageError(f"stdin line {lineno}: a JSON line must be an object with a title")
         title = obj.get("title") if obj.get("title") is not None else obj.get("text")
@@ -93,16 +96,24 @@ def score(
 
     settings = common.settings()
     scorer = Scorer(scoring_lexicon(), Thresholds.from_settings(settings), load_for_settings(settings))
+    name = str(file) if file is not None else "stdin"
     if file is not None:
         try:
-            stream: TextIO = file.open(encoding="utf-8")
+            stream: BinaryIO = file.open("rb")
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
     else:
-        stream = sys.stdin
+        stream = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode("utf-8"))
     out = sys.stdout
     with stream:
-        for lineno, line in enumerate(stream, start=1):
+        # bytes in, decoded strictly: binary or non-UTF-8 input is one clear error, never invalid JSON out
+        for lineno, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{name} line {lineno}: not UTF-8 text") from None
+            if "\x00" in line:
+                raise UsageError(f"{name} line {lineno}: binary data, not text")
             text = _text_of(line, lineno)
             if text is None:
                 continue
@@ -225,7 +236,9 @@ def export(file: Annotated[Path, typer.Argument(help="Where to write the active 
 
 @app.command()
 def suggest(
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many proposals to show.", max=1000)] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many proposals to show.")
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per proposal on stdout.")] = False,
 ) -> None:
     """Show proposed terms (from discovery), best first, with the sources that agreed and their evidence.

@@ -132,9 +132,16 @@ class Lexicon:
     @classmethod
     def from_tsv(cls, path: Path) -> Lexicon:
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise ParseError(f"cannot read lexicon file {path}: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ParseError(f"{path} line {line}: not UTF-8 text (save the TSV as UTF-8)") from None
+        if "\x00" in text:
+            raise ParseError(f"{path}: binary data, not a tab-separated lexicon")
         return cls.parse_tsv(text, source=str(path))
 
     @classmethod

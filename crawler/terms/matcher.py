@@ -27,6 +27,7 @@ number and unit should be read without a second match also goes into :data:`_VAL
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -88,6 +89,9 @@ _VALUE_GROUPS: dict[str, tuple[str, str]] = {
 # engine skips ahead to the next [0-9ri] instead of trying three alternatives at every position
 _ANCHOR = re.compile(r"[0-9ri](?:(?<=r)p ?\d|(?<=i)si ?\d|(?<=\d)(?<!\d\d))")
 _HAS_DIGIT = re.compile(r"\d")
+# Longest token tried as joined words (real ones, e.g. "jualbalpresimportkorea", stay under 40 letters):
+# bounds the per-token work and what the caches keep when a seller pastes one endless word.
+MAX_JOINED_TOKEN = 100
 
 
 @dataclass(slots=True)
@@ -108,8 +112,8 @@ class Match:
 _ROW_SPAN = itemgetter(1, 2)
 
 
-def _longest_first(hit: tuple[int, int, str, LexTerm]) -> tuple[int, int]:
-    return hit[0] - hit[1], hit[0]
+def _start_longest_first(hit: tuple[int, int, str, LexTerm]) -> tuple[int, int]:
+    return hit[0], hit[0] - hit[1]
 
 
 # A match as a plain tuple, in Match's field order: name, start, end, kind, term, form, similarity,
@@ -145,6 +149,8 @@ class Matcher:
         self._known = self._fillers | frozenset(self._keys)
         self._fuzzy_keys = [k for k in self._keys if " " not in k and len(k) >= fuzzy_min_len and k.isalpha()]
         self._fuzzy_min_len = fuzzy_min_len
+        # a token more than two edits longer than every fuzzy key cannot be a near-miss of one
+        self._fuzzy_max_len = max((len(k) for k in self._fuzzy_keys), default=0) + 2
         self._seg_cache: dict[str, tuple[tuple[int, int, str], ...]] = {}
         self._plain: set[str] = set(self._fillers)
         self._fuzzy_cache: dict[str, tuple[str, int] | None] = {}
@@ -158,9 +164,10 @@ class Matcher:
         if cached is not None:
             return cached
         n = len(tok)
-        # best[i] = (pieces used, lexicon pieces, path) for tok[:i]
-        best: list[tuple[int, int, tuple[tuple[int, int, str], ...]] | None] = [None] * (n + 1)
-        best[0] = (0, 0, ())
+        # best[i] = (pieces used, lexicon pieces, previous cut, lexicon key of the last piece or None) for
+        # tok[:i]; back-pointers instead of paths keep this linear in the token's length
+        best: list[tuple[int, int, int, str | None] | None] = [None] * (n + 1)
+        best[0] = (0, 0, -1, None)
         for i in range(n):
             cur = best[i]
             if cur is None:
@@ -170,13 +177,22 @@ class Matcher:
                 lex = self._joined.get(piece)
                 if lex is None and piece not in self._fillers:
                     continue
-                path = (*cur[2], (i, j, lex[1])) if lex is not None else cur[2]
-                cand = (cur[0] + 1, cur[1] + (lex is not None), path)
+                cand = (cur[0] + 1, cur[1] + (lex is not None), i, lex[1] if lex is not None else None)
                 old = best[j]
                 if old is None or (cand[0], -cand[1]) < (old[0], -old[1]):
                     best[j] = cand
         end = best[n]
-        result = end[2] if end is not None and end[1] > 0 and end[0] >= 2 else ()
+        result: tuple[tuple[int, int, str], ...] = ()
+        if end is not None and end[1] > 0 and end[0] >= 2:
+            path: list[tuple[int, int, str]] = []
+            j = n
+            while j > 0:
+                step = best[j]
+                assert step is not None
+                if step[3] is not None:
+                    path.append((step[2], j, step[3]))
+                j = step[2]
+            result = tuple(reversed(path))
         if len(self._seg_cache) > 200_000:
             self._seg_cache.clear()
         self._seg_cache[tok] = result
@@ -200,12 +216,12 @@ class Matcher:
         """Joined pieces, else a fuzzy near-miss, of one token: (start, end, key, kind, similarity)
         relative to the token; () when neither (whether an exact hit covers the token is checked by the
         caller, so the answer depends on the token alone)."""
-        if len(tok) < 5 or not tok.isalpha():
+        if len(tok) < 5 or len(tok) > MAX_JOINED_TOKEN or not tok.isalpha():
             return ()
         pieces = self._segment(tok)
         if pieces:
             return tuple((a, b, key, "joined", 1.0) for a, b, key in pieces)
-        fz = self._fuzzy(tok) if len(tok) >= self._fuzzy_min_len - 1 else None
+        fz = self._fuzzy(tok) if self._fuzzy_min_len - 1 <= len(tok) <= self._fuzzy_max_len else None
         if fz is None:
             return ()
         key, dist = fz
@@ -273,16 +289,26 @@ class Matcher:
         )
         # longest first; a hit inside a longer one is dropped (partial overlaps of different terms stay,
         # "baju bekas korea" is both "baju bekas" and "bekas korea"); never inside a money amount
+        # (linear: hits by start, longer first, so a hit is inside an earlier one exactly when an earlier
+        # hit reaches as far; the kept hits then have increasing starts *and* ends, which lets the token
+        # walk below find an overlapping hit by bisection; money spans are disjoint and sorted)
         if len(hits) > 1:
-            hits.sort(key=_longest_first)
-        taken: list[tuple[int, int]] = []
+            hits.sort(key=_start_longest_first)
+        taken_starts: list[int] = []
+        taken_ends: list[int] = []
         out: list[MatchRow] = []
+        reach = -1
+        money_starts = [a for a, _ in money]
         for start, end, key, term in hits:
-            if (taken and any(a <= start and end <= b for a, b in taken)) or (
-                money and any(a <= start and end <= b for a, b in money)
-            ):
-                continue
-            taken.append((start, end))
+            if end <= reach:
+                continue  # inside a longer (or earlier, equally long) hit
+            reach = end
+            if money:
+                k = bisect_right(money_starts, start) - 1
+                if k >= 0 and end <= money[k][1]:
+                    continue  # never inside a money amount
+            taken_starts.append(start)
+            taken_ends.append(end)
             out.append((term.text, start, end, "exact", term, key, 1.0, None, ""))
         # joined words and fuzzy near-misses in tokens no exact hit explains; ``plain`` holds the tokens
         # known to yield neither (short, not all letters, or tried before), so most texts skip the walk
@@ -304,7 +330,8 @@ class Matcher:
                 if len(self._token_hits) > 200_000:
                     self._token_hits.clear()
                 self._token_hits[tok] = found
-            if any(a < te and ts < b for a, b in taken):
+            k = bisect_right(taken_ends, ts)  # the first kept hit ending after ts: does it start before te?
+            if k < len(taken_ends) and taken_starts[k] < te:
                 continue
             for a, b, key, kind, sim in found:
                 term = self._keys[key][0]

@@ -280,27 +280,30 @@ def _leet(tok: str) -> str:
         return tok
     n = len(tok)
     out = list(tok)
+    before = False  # a letter among out[:i] (kept as we go: linear in the word's length)
     for i, c in enumerate(tok):
         if c not in _LEET_CHARS:
+            before = before or c.isalpha()
             continue
         if i == 0:
             if c == "@":
                 out[0] = ""
             elif c == "$" and n > 1 and tok[1].isalpha():
                 out[0] = "s"
+                before = True
             continue
         if c in _DIGITS and ((i > 0 and tok[i - 1] in _DIGITS) or (i + 1 < n and tok[i + 1] in _DIGITS)):
             continue  # a multi-digit number
-        before = any(ch.isalpha() for ch in out[:i])
-        after = tok[i + 1 :]
-        if not before or not (after == "" or after[0].isalpha() or after[0] in "@$"):
+        last = i + 1 == n
+        if not before or not (last or tok[i + 1].isalpha() or tok[i + 1] in "@$"):
             continue
-        if after == "" and not tok[i - 1].isalpha():
+        if last and not tok[i - 1].isalpha():
             continue
         if c == "1":
             out[i] = "l" if out[i - 1] in VOWELS else "i"
         else:
             out[i] = LEET[c]
+        before = before or out[i].isalpha()
     return "".join(out)
 
 

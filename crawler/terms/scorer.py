@@ -30,10 +30,12 @@ rules change, so stored scores say which rules made them. To add a rule: add its
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from crawler.limits import SCORE_TEXT_MAX, clip
 from crawler.terms.lexicon import Lexicon, LexTerm
 from crawler.terms.matcher import Match, Matcher
 from crawler.terms.normalise import Normalised, normalise, normalise_phrase, word_set
@@ -84,6 +86,7 @@ USED_WORDS = frozenset(
 )
 USED_PREFIXES = frozenset({"ex", "eks", "bekas"})  # "ex korea", "bekas jepang": origin that says used
 NEGATORS = frozenset({"bukan", "tidak", "tdk", "non", "tanpa", "anti", "no", "ga", "gak", "nggak", "bkn"})
+NEGATION_WINDOW = 200  # characters looked back for a negator (two words plus any skipped ones)
 NEGATION_SKIP = frozenset({"barang", "brg", "baju", "pakaian", "produk", "dari", "hasil"})
 NON_CLOTHING = word_set(
     """tisu tissue beras gula tepung semen pupuk plastik kresek kertas sabun deterjen rokok kabel bola
@@ -103,6 +106,25 @@ _COMBO_ORDER = tuple(
 )
 _WEIGHT = attrgetter("weight")
 _NSPAN = attrgetter("nspan")
+
+
+def _covering_spans(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Spans sorted by start with every span inside another dropped: starts and ends then both increase."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if ends and b <= ends[-1]:
+            continue
+        starts.append(a)
+        ends.append(b)
+    return starts, ends
+
+
+def _inside(spans: tuple[list[int], list[int]], start: int, end: int) -> bool:
+    """Whether ``[start, end)`` lies inside one of :func:`_covering_spans`' spans (by bisection)."""
+    starts, ends = spans
+    k = bisect_right(starts, start) - 1
+    return k >= 0 and end <= ends[k]
 
 
 def role_of(term: LexTerm) -> str:
@@ -316,7 +338,8 @@ class Scorer:
         return said
 
     def score(self, text: str) -> ScoreResult:
-        norm = normalise(text)
+        # bounded before normalising: a seller's 1 MB title costs what a long real one does
+        norm = normalise(clip(text, SCORE_TEXT_MAX))
         return self.score_normalised(norm)
 
     def score_listing(self, title: str, description: str = "") -> ScoreResult:
@@ -354,7 +377,7 @@ class Scorer:
         term_weights = self._term_weights
         negatives: list[Signal] = []
         roles_present: dict[str, tuple[int, int]] = {}
-        lexical_bulk: list[tuple[int, int]] | None = None  # spans of lexicon bulk terms, when needed
+        lexical_bulk: tuple[list[int], list[int]] | None = None  # spans of lexicon bulk terms, when needed
         has_bulk = False
         for name, start, end, kind, term, form, similarity, quantity, unit in matches:
             # 2./3. role and weight
@@ -363,10 +386,10 @@ class Scorer:
                 if weight <= 0:
                     continue
                 if lexical_bulk is None:
-                    lexical_bulk = [
-                        (x[1], x[2]) for x in matches if x[4] is not None and x[4].category == "bulk"
-                    ]
-                if lexical_bulk and any(a <= start and end <= b for a, b in lexical_bulk):
+                    lexical_bulk = _covering_spans(
+                        [(x[1], x[2]) for x in matches if x[4] is not None and x[4].category == "bulk"]
+                    )
+                if _inside(lexical_bulk, start, end):
                     continue  # already counted as a lexicon variant ("isi 500 pcs")
             else:
                 role, weight = term_weights.get(term.text) or self._term_weight(term)
@@ -452,7 +475,10 @@ class Scorer:
     @staticmethod
     def _negated(ntext: str, tokens: list[str], start: int) -> bool:
         """True when one of the two words before ``start`` (skipping 'barang', 'baju' …) is a negator."""
-        before = ntext[:start].split()
+        # a bounded look-back window keeps scoring linear when a text repeats negated terms
+        before = ntext[max(0, start - NEGATION_WINDOW) : start].split()
+        if start > NEGATION_WINDOW and before:
+            before = before[1:]  # the first word may be cut
         looked = 0
         for word in reversed(before):
             if word in NEGATORS:

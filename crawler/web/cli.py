@@ -46,10 +46,18 @@ users_app = typer.Typer(no_args_is_help=True, help="Console accounts and roles: 
 
 def _password(password_stdin: bool) -> str:
     if password_stdin:
-        line = sys.stdin.readline()
-        if not line:
+        binary = getattr(sys.stdin, "buffer", None)  # a text stream without bytes (tests) is read as text
+        raw = binary.readline() if binary is not None else sys.stdin.readline()
+        if not raw:
             raise UsageError("--password-stdin: no password on stdin")
-        return line.rstrip("\r\n")
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise UsageError("--password-stdin: the password is not UTF-8 text") from None
+        line = line.rstrip("\r\n")
+        if not line.isprintable():
+            raise UsageError("--password-stdin: the password holds control characters (binary input?)")
+        return line
     first = typer.prompt("Password", hide_input=True)
     second = typer.prompt("Repeat password", hide_input=True)
     if first != second:
