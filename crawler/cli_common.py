@@ -45,11 +45,14 @@ def settings() -> Settings:
 def database() -> Database:
     """The installation's database, created and migrated to head on first use.
 
-    First use also creates the signing key pair, so every command works on a fresh data dir (``tertib init``
+    A database or evidence store that cannot be used (unreachable, wrong credentials, missing bucket,
+    Object Lock required but absent) stops the command here with one line. First use also creates the
+    signing key pair, so every command works on a fresh data dir (``tertib init``
     does the same explicitly and reports it).
     """
     from crawler.evidence.signing import ensure_keypair
     from storage.db import Database
+    from storage.evidence_store import open_store
 
     s = settings()
     if s.data_dir.exists() and not s.data_dir.is_dir():
@@ -60,6 +63,8 @@ def database() -> Database:
             s.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TertibError(f"cannot create the data dir {s.data_dir}: {exc.strerror}") from None
+    # S3 evidence (bucket, credentials, Object Lock) is checked before anything is written anywhere
+    open_store(s)
     try:
         db = Database(s.db_url, read_only=read_only and not s.database_url)
         db.migrate()

@@ -16,6 +16,10 @@ Settings that matter:
   active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
 - ``TERTIB_DISCOVERY_BACKGROUND_*``: discovery's background crawl (queries, platforms, pages, details, age).
+- ``TERTIB_EVIDENCE_URL`` (``evidence_url``): ``s3://bucket/prefix`` keeps screenshots and closed WARC
+  segments in S3 (endpoint, region, credentials from ``AWS_*``); empty (default): the data dir.
+  ``TERTIB_EVIDENCE_OBJECT_LOCK`` (``auto``/``required``/``off``) and ``TERTIB_EVIDENCE_RETENTION_DAYS``
+  (1825) set COMPLIANCE retention on buckets with Object Lock.
 - ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
   (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
   (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
@@ -107,6 +111,10 @@ class Settings:
     recheck_days: tuple[int, ...] = (1, 3, 7, 30)
     timezone: str = "Asia/Jakarta"
     warc_max_bytes: int = 1_000_000_000
+    # evidence store (storage/evidence_store.py): "" = local disk; s3://bucket/prefix = S3 (AWS_* settings)
+    evidence_url: str = ""
+    evidence_object_lock: str = "auto"  # auto / required / off
+    evidence_retention_days: int = 1825
     actor: str = ""
     log_level: str = "WARNING"
     # takedown letters (crawler/exports/): the requesting unit and the contact line for corrections/appeals

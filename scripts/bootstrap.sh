@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up for `make demo`, `make test` and CI: a .venv with the project and its dev extra, and
-# Debian's Chromium for the browser spiders and tests. Playwright's own browser download is never used.
+# Idempotent set-up for `make demo`, `make test` and CI: a .venv with the project and its dev extra,
+# Debian's Chromium for the browser spiders and tests (Playwright's own browser download is never used),
+# and Debian's PostgreSQL and Ceph radosgw binaries, whose throwaway servers the test suite starts itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,35 +28,58 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
     echo "$want" > "$STAMP"
 fi
 
-# Debian packages: Chromium for the browser spiders and tests; tinyproxy and microsocks, real HTTP and
-# SOCKS5 proxies the proxy tests start on loopback (tests/test_proxies.py).
-APT_WANTED=""
-for bin_pkg in tinyproxy:tinyproxy microsocks:microsocks; do
-    if ! command -v "${bin_pkg%%:*}" >/dev/null 2>&1; then APT_WANTED="$APT_WANTED ${bin_pkg##*:}"; fi
-done
-if [ -n "$APT_WANTED" ]; then
-    echo "bootstrap: installing Debian's$APT_WANTED with apt-get (proxies for the tests)"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
-    if [ "$SUDO" = none ] || ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $APT_WANTED >/dev/null; }; then
-        echo "bootstrap: could not install$APT_WANTED; the proxy tests will be skipped (apt-get install$APT_WANTED)" >&2
-    fi
-fi
-
-if [ -n "${TERTIB_CHROMIUM:-}" ] && [ -x "${TERTIB_CHROMIUM}" ]; then
-    :
-elif [ ! -x /usr/bin/chromium ]; then
-    echo "bootstrap: installing Debian's chromium with apt-get"
+# apt_install [--optional] WHAT PACKAGE...: install Debian packages with apt-get (sudo when not root).
+# A required package that cannot be installed stops the bootstrap with what to do; an optional one warns.
+APT_UPDATED=""
+apt_install() {
+    local optional=""
+    if [ "$1" = --optional ]; then optional=1; shift; fi
+    local what=$1
+    shift
+    echo "bootstrap: installing $what with apt-get ($*)"
     if [ "$(id -u)" = 0 ]; then
         SUDO=""
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         SUDO="sudo -n"
     else
-        echo "bootstrap: cannot install chromium: not root and no password-less sudo." >&2
-        echo "bootstrap: install it yourself (apt-get install chromium) or set TERTIB_CHROMIUM to a Chromium binary." >&2
+        echo "bootstrap: cannot install $what: not root and no password-less sudo; apt-get install $*" >&2
+        if [ -n "$optional" ]; then return 0; fi
         exit 1
     fi
-    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
-        echo "bootstrap: apt-get install chromium failed; install it yourself or set TERTIB_CHROMIUM." >&2
+    if [ -z "$APT_UPDATED" ]; then
+        $SUDO apt-get update -qq || true
+        APT_UPDATED=1
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+        echo "bootstrap: apt-get install $* failed; install it yourself." >&2
+        if [ -n "$optional" ]; then return 0; fi
         exit 1
     fi
+}
+
+if [ -n "${TERTIB_CHROMIUM:-}" ] && [ -x "${TERTIB_CHROMIUM}" ]; then
+    :
+elif [ ! -x /usr/bin/chromium ]; then
+    apt_install "Debian's chromium (or set TERTIB_CHROMIUM)" chromium
+fi
+
+# tinyproxy and microsocks: real HTTP and SOCKS5 proxies the proxy tests start on loopback
+# (tests/test_proxies.py; skipped when they could not be installed).
+APT_WANTED=""
+for bin_pkg in tinyproxy:tinyproxy microsocks:microsocks; do
+    if ! command -v "${bin_pkg%%:*}" >/dev/null 2>&1; then APT_WANTED="$APT_WANTED ${bin_pkg##*:}"; fi
+done
+if [ -n "$APT_WANTED" ]; then
+    # shellcheck disable=SC2086
+    apt_install --optional "proxies for the tests" $APT_WANTED
+fi
+
+# The test suite starts its own PostgreSQL server (initdb in a temporary directory) and its own S3 server
+# (Ceph radosgw with one monitor and one in-memory OSD) on 127.0.0.1; it needs their binaries only.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install "PostgreSQL for the test suite" postgresql
+fi
+if ! command -v radosgw >/dev/null 2>&1 || ! command -v ceph-mon >/dev/null 2>&1 \
+    || ! command -v ceph-osd >/dev/null 2>&1; then
+    apt_install "Ceph radosgw (S3) for the test suite" radosgw ceph-mon ceph-osd ceph-common
 fi

@@ -13,8 +13,20 @@ verification reports carry it.
 
 Writers: :func:`append` adds one entry; :func:`append_many` adds a batch's entries (``seq+1 … seq+K``)
 from one head read, chained in memory and inserted in one savepoint — the evidence recorder's batches use
-it. Both stay linear when another session or process appends at the same time: a sequence-number
-collision rolls the savepoint back and the entries are rebuilt from the new head (``retries`` times).
+it. Both stay linear when another session or process appends at the same time:
+
+- on PostgreSQL, an appending transaction first takes the chain's transaction-scoped advisory lock
+  (:func:`_serialise`), so concurrent appenders queue up and each reads the head its predecessor
+  committed: no collisions, no retries, however many writers (READ COMMITTED alone would let two read
+  the same head, and a busy chain would exhaust the retries below);
+- on SQLite, the same call takes the database's write lock before the head is read.
+
+Should a head read still go stale (a caller bypassing the lock), the sequence-number collision rolls the
+savepoint back and the entries are rebuilt from the new head (``retries`` times).
+
+The lock is held until the appending transaction ends, as a colliding row lock would be, so keep those
+transactions short. One chain has one lock name (:data:`CHAIN_LOCK`, ``storage.locks``); separate chains per
+worker or shard anchored into this one would each take their own.
 """
 
 from __future__ import annotations
@@ -30,9 +42,17 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.locks import xact_locks
 from storage.models import CustodyEntry
 
 GENESIS = "0" * 64
+# the chain's lock name (storage.locks); a chain per worker or shard would lock its own name
+CHAIN_LOCK = "custody:global"
+
+
+def _serialise(session: Session) -> None:
+    """Wait for the chain's lock (advisory lock on PostgreSQL, write lock on SQLite) until commit."""
+    xact_locks(session, [CHAIN_LOCK])
 
 
 def canonical_json(data: Any) -> str:
@@ -116,16 +136,17 @@ def append(
 ) -> CustodyEntry:
     """Append one entry in the caller's transaction (flushed; committed with the caller's work).
 
-    Two writers racing for the same sequence number collide on the primary key; the loser retries on a
-    fresh head inside a savepoint, so the chain stays linear.
+    Concurrent appenders queue on the chain's lock (PostgreSQL) or collide on the primary key and retry
+    on a fresh head inside a savepoint (SQLite), so the chain stays linear.
     """
-    at = at or datetime.now(UTC)
+    _serialise(session)
     details = json.loads(canonical_json(details or {}))  # exactly what the JSON column will return
     for attempt in range(retries):
         seq, prev = head(session)
+        # the time is read after the head, so times rise with sequence numbers
         entry = CustodyEntry(
             seq=seq + 1,
-            at=at,
+            at=at or datetime.now(UTC),
             actor=actor,
             action=action,
             object_type=object_type,
@@ -154,11 +175,11 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     """
     if not specs:
         return head(session)
-    now = datetime.now(UTC)
+    _serialise(session)
     # exactly what the JSON column will return, so the stored hash recomputes identically
     prepared = [
         {
-            "at": spec.at or now,
+            "at": spec.at,
             "actor": spec.actor,
             "action": spec.action,
             "object_type": spec.object_type,
@@ -172,10 +193,11 @@ def append_many(session: Session, specs: Sequence[EntrySpec], *, retries: int = 
     assert isinstance(table, Table)
     for attempt in range(retries):
         seq, prev = head(session)
+        now = datetime.now(UTC)  # after the head read, so times rise with sequence numbers
         rows: list[dict[str, Any]] = []
         for fields in prepared:
             seq += 1
-            row = {**fields, "seq": seq, "prev_hash": prev}
+            row = {**fields, "at": fields["at"] or now, "seq": seq, "prev_hash": prev}
             row["entry_hash"] = prev = entry_hash(**row)
             rows.append(row)
         try:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,8 +57,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# JSON text on SQLite, jsonb on PostgreSQL (parsed once on write, comparable, indexable). jsonb does not keep
+# object key order: code that needs an order sorts (custody hashes use canonical_json with sorted keys).
+JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONColumn, list[Any]: JSONColumn}
 
 
 # -- terms -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from storage.bulk import insert_ids, table_of, update_many
+from storage.locks import xact_locks
 from storage.models import (
     STATUS_TABLES,
     Capture,
@@ -367,6 +368,14 @@ def persist_batch(
         return Persisted({}, {})
     seen_at = seen_at or now()
     sellers_t, listings_t = table_of(Seller), table_of(Listing)
+    # Concurrent batches (sweeps, queue workers) on PostgreSQL: whoever writes a listing or seller first
+    # holds its lock until commit, so the other reads the committed row below and refreshes it instead
+    # of inserting it a second time (storage.locks).
+    xact_locks(
+        session,
+        [f"listing:{r['listing_key']}" for r in records]
+        + [f"seller:{r['platform']}:{r['seller_id']}" for r in records if r.get("seller_id")],
+    )
 
     # 1. Sellers: one lookup; new ones inserted, known ones updated where something changed.
     wanted: dict[tuple[str, str], Mapping[str, Any]] = {}

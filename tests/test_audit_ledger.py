@@ -19,6 +19,8 @@ from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 D = timedelta(days=1)

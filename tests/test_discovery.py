@@ -7,7 +7,6 @@ the repository, so nothing here can be tuned to them.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -31,6 +30,8 @@ from crawler.terms.scorer import Scorer
 from sandbox.words import pseudo_words
 from storage.db import Database
 from storage.models import BackgroundDoc, Listing, Seller, Sighting, SweepRun, Term
+
+pytestmark = pytest.mark.both_backends
 
 GARMENTS = ["kaos", "kemeja", "jaket", "hoodie", "celana jeans", "dress", "sweater", "blazer"]
 COLOURS = ["hitam", "navy", "putih", "maroon"]
@@ -162,13 +163,6 @@ def test_catalog_drift_words_rank_without_everyday_words(details: bool) -> None:
 
 
 # -- stored runs ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 't.sqlite3'}")
-    database.migrate()
-    return database
 
 
 def _store_run(

@@ -17,6 +17,8 @@ from crawler.evidence.bundle import check_wacz, write_wacz
 from crawler.evidence.capture import EvidenceRecorder
 from storage.models import CustodyEntry
 
+pytestmark = pytest.mark.both_backends
+
 
 def _bundle(tmp_path: Path, pick: list[int] | None = None) -> tuple[Path, object, list[int]]:
     settings = make_settings(tmp_path)
@@ -99,6 +101,9 @@ def test_bundle_appends_custody_entry(tmp_path: Path) -> None:
         assert entry.object_digest == hashlib.sha256(out.read_bytes()).hexdigest()
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 def test_py_wacz_validator_accepts_the_bundle(tmp_path: Path) -> None:
     pytest.importorskip("wacz")
     out, _, _ = _bundle(tmp_path)
@@ -127,6 +132,9 @@ REPLAY = textwrap.dedent(
 )
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 @pytest.mark.slow
 def test_pywb_indexes_and_replays_the_bundle(tmp_path: Path) -> None:
     pytest.importorskip("pywb")

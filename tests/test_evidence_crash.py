@@ -21,6 +21,8 @@ from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.verify import verify
 from storage.models import Capture
 
+pytestmark = pytest.mark.both_backends
+
 CHILD = textwrap.dedent(
     """
     import os, sys

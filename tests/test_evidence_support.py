@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from crawler.config import Settings, load_settings
 from crawler.evidence.capture import EvidenceRecorder, HttpExchange
 from storage.db import Database
+
+pytestmark = pytest.mark.both_backends
 
 T0 = datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
 SEARCH_URL = "https://gql.tokopedia.com/graphql/SearchProductV5Query?q=bal+korea"
@@ -32,8 +36,21 @@ def fixed_ids() -> Callable[[], str]:
     return lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
 
 
+def run_cli(args: list[str]) -> int:
+    """``tertib ARGS`` in this process; its exit code."""
+    from crawler.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def make_settings(root: Path, **overrides: Any) -> Settings:
-    return load_settings(env={}, data_dir=root / "data", **overrides)
+    # the test's database (PostgreSQL under [postgresql], conftest); nothing else from the environment
+    env = {k: v for k, v in os.environ.items() if k == "TERTIB_DATABASE_URL"}
+    return load_settings(env=env, data_dir=root / "data", **overrides)
 
 
 def make_db(settings: Settings) -> Database:

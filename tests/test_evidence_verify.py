@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from test_evidence_support import captured_store, listing
+from test_evidence_support import captured_store, listing, run_cli
 
 from crawler import review
-from crawler.cli import main
 from crawler.errors import UsageError
 from crawler.evidence.verify import verify
 from crawler.exports.service import create_batch
 from storage.blobs import BlobStore
 from storage.models import Capture, CustodyEntry
+
+pytestmark = pytest.mark.both_backends
 
 
 def _store(tmp_path: Path, n: int = 3):
@@ -116,30 +117,22 @@ def test_verify_needs_a_scope(tmp_path: Path) -> None:
         verify(db, settings)
 
 
-def _cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_cli_verify_show_and_exit_codes(tmp_path: Path, capsys) -> None:
     settings, db, ids = _store(tmp_path)
     db.dispose()
-    assert _cli(["evidence", "verify", "--all"]) == 0
+    assert run_cli(["evidence", "verify", "--all"]) == 0
     assert "OK" in capsys.readouterr().out
-    assert _cli(["evidence", "verify"]) == 2
+    assert run_cli(["evidence", "verify"]) == 2
     assert "--all" in capsys.readouterr().err
     shot = tmp_path / "shot.png"
-    assert _cli(["evidence", "show", str(ids[0]), "--screenshot", str(shot)]) == 0
+    assert run_cli(["evidence", "show", str(ids[0]), "--screenshot", str(shot)]) == 0
     out = capsys.readouterr().out
     assert "warc_sha256" in out and shot.read_bytes().startswith(b"\x89PNG")
-    assert _cli(["evidence", "show", "999"]) == 1
+    assert run_cli(["evidence", "show", "999"]) == 1
     assert "no capture with id 999" in capsys.readouterr().err
     with db.session() as s:
         key = s.get(Capture, ids[0]).screenshot_sha256
     _flip(BlobStore(settings.blob_dir).path(key), 30)
-    assert _cli(["evidence", "verify", "--capture", str(ids[0])]) == 1
+    assert run_cli(["evidence", "verify", "--capture", str(ids[0])]) == 1
     out = capsys.readouterr().out
     assert "screenshot" in out and key[:12] in out

@@ -28,6 +28,8 @@ from storage import custody
 from storage.blobs import BlobStore
 from storage.models import Capture, CustodyEntry
 
+pytestmark = pytest.mark.both_backends
+
 
 def _warcs(settings) -> list[Path]:
     return sorted(settings.warc_dir.glob("*.warc.gz"))

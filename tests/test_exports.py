@@ -27,6 +27,8 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import BatchSend, Capture, CustodyEntry, TakedownBatch, TakedownItem
 
+pytestmark = pytest.mark.both_backends
+
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 WIB
 EXPORT_AT = datetime(2026, 3, 5, 3, 30, tzinfo=UTC)  # 10:30 WIB

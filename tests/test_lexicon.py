@@ -14,12 +14,7 @@ from storage import custody
 from storage.db import Database
 from storage.models import CustodyEntry, LexiconVersion, Listing, ReviewDecision, Score, Term
 
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 't.sqlite3'}")
-    database.migrate()
-    return database
+pytestmark = pytest.mark.both_backends
 
 
 def test_packaged_seed_parses_and_round_trips() -> None:

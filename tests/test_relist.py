@@ -19,6 +19,8 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import BatchSend, CustodyEntry, Listing, Sighting, TakedownBatch, TakedownItem
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 D = timedelta(days=1)
 PARENT_SEED = "00000000000000a1"  # its "~1" variant is within 4 bits (checked below)
@@ -264,6 +266,9 @@ def test_sweep_run_scope_and_requeue(db: Database) -> None:
         assert listing.verdict == "candidate"
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 @pytest.mark.slow
 @pytest.mark.integration
 def test_sandbox_truth_precision_recall(db: Database) -> None:

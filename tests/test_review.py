@@ -17,6 +17,8 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import Capture, CustodyEntry, Listing, ReviewDecision
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 

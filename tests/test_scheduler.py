@@ -20,6 +20,8 @@ from scheduler.lease import Leases, job_lease
 from storage.db import Database
 from storage.models import JobRun, Sweep, SweepRun
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # 07:00 WIB
 
 
@@ -309,6 +311,9 @@ def test_overlapping_run_is_skipped_and_a_stale_lease_is_taken_over() -> None:
     assert other.get(job_lease("status-check")) is None  # released after the run
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 def test_job_timeout_kills_the_subprocess(tmp_path: Path) -> None:
     add_command_job("slow", "status")
     pidfile = tmp_path / "pid"

@@ -21,6 +21,8 @@ from scheduler.lease import SERVICE_LEASE, Leases
 from scheduler.service import SchedulerBusy, SchedulerService
 from storage.models import JobRun
 
+pytestmark = pytest.mark.both_backends
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -218,6 +220,9 @@ def _start_service(tmp_path: Path, sleep: float, *extra: str) -> subprocess.Pope
     raise AssertionError(f"the job never started: {proc.communicate()}")
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 def test_sigterm_stops_after_the_running_job(tmp_path: Path) -> None:
     proc = _start_service(tmp_path, sleep=2)
     proc.send_signal(signal.SIGTERM)
@@ -229,6 +234,9 @@ def test_sigterm_stops_after_the_running_job(tmp_path: Path) -> None:
     assert Leases(cli_common.database()).get(SERVICE_LEASE) is None
 
 
+# SQLite alone: what this checks (file formats, matching quality, process signals) does not depend on the
+# database, and on both backends it would add seconds to every run (tests/conftest.py).
+@pytest.mark.sqlite_only
 def test_sigterm_kills_the_job_at_the_stop_timeout(tmp_path: Path) -> None:
     proc = _start_service(tmp_path, 60, "--stop-timeout", "1")
     started = time.monotonic()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEMPLATE_DB
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,15 +20,37 @@ from crawler.web.app import create_app, highlight
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision, Sweep, User
 
+pytestmark = pytest.mark.both_backends
+
 PASSWORDS = {"siti": "siti-password", "audi": "audi-password", "staf": "staf-password"}
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One seeded data dir per module (sample rows, one exported and rechecked batch, three users)."""
+def templates() -> dict[str, tuple[Path, str]]:
+    """Seeded templates of this module, by backend: (data dir, PostgreSQL template database or "")."""
+    return {}
+
+
+@pytest.fixture
+def template(
+    templates: dict[str, tuple[Path, str]],
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> tuple[Path, str]:
+    """One seeded data dir per module and backend (sample rows, one exported and rechecked batch, three
+    users); on PostgreSQL its database is kept as a template that each test copies."""
+    if backend in templates:
+        return templates[backend]
     data = tmp_path_factory.mktemp("web") / "data"
     data.mkdir()
-    settings = load_settings(env={}, data_dir=data)
+    dbname = ""
+    url = ""
+    if backend == "postgresql":
+        server = request.getfixturevalue("pg_server")
+        dbname = server.create_database(template=TEMPLATE_DB)
+        url = server.url(dbname)
+    settings = load_settings(env={}, data_dir=data, database_url=url)
     db = Database(settings.db_url)
     db.migrate()
     sample.seed_sample(db, settings)
@@ -37,14 +60,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         auth.add_user(s, "audi", "auditor", PASSWORDS["audi"], actor="test")
         auth.add_user(s, "staf", "staff", PASSWORDS["staf"], actor="test")
     db.dispose()
-    return data
+    templates[backend] = (data, dbname)
+    return templates[backend]
 
 
 @pytest.fixture
-def settings(template: Path, tmp_path: Path) -> Settings:
+def settings(template: tuple[Path, str], tmp_path: Path, database_url) -> Settings:
+    seeded_dir, seeded_db = template
     data = tmp_path / "data"
-    shutil.copytree(template, data, dirs_exist_ok=True)
-    return load_settings(env={}, data_dir=data)
+    shutil.copytree(seeded_dir, data, dirs_exist_ok=True)
+    url = database_url("web", template=seeded_db) if seeded_db else ""
+    return load_settings(env={}, data_dir=data, database_url=url)
 
 
 @pytest.fixture

@@ -42,9 +42,10 @@ from crawler import __version__
 from crawler.config import Settings
 from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence import signing, warc
-from crawler.evidence.verify import capture_problems, resolve_warc
+from crawler.evidence.verify import capture_problems
 from storage import custody
 from storage.db import Database
+from storage.evidence_store import open_store
 from storage.models import Capture, TakedownBatch, TakedownItem
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ class _Member:
 
 
 def _read_member(settings: Settings, capture: Capture, info: dict[str, Any]) -> bytes:
+    """One record's gzip member, from local disk or the evidence store (S3 range request)."""
     assert capture.warc_file is not None
-    with resolve_warc(settings, capture.warc_file).open("rb") as handle:
-        handle.seek(int(info["offset"]))
-        return handle.read(int(info["length"]))
+    return open_store(settings, check=False).read_range(
+        capture.warc_file, int(info["offset"]), int(info["length"])
+    )
 
 
 def _members(settings: Settings, session: Any, captures: Sequence[Capture]) -> list[_Member]:

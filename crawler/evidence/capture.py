@@ -67,9 +67,9 @@ from crawler import __version__
 from crawler.config import Settings
 from crawler.evidence import warc
 from storage import custody
-from storage.blobs import BlobStore
 from storage.bulk import insert_ids, table_of
 from storage.db import Database
+from storage.evidence_store import open_store
 from storage.models import Capture
 from storage.models import Listing as ListingRow
 
@@ -340,7 +340,8 @@ class EvidenceRecorder:
         self.clock = clock or _utcnow
         self.id_factory = id_factory or _uuid
         self.gzip_level = gzip_level
-        self.blobs = BlobStore(settings.blob_dir)
+        self.store = open_store(settings)
+        self.blobs = self.store.blobs
         self.writer = warc.WarcFileWriter(
             settings.warc_dir,
             settings.data_dir,
@@ -349,12 +350,14 @@ class EvidenceRecorder:
             id_factory=self.id_factory,
             software=SOFTWARE,
             gzip_level=gzip_level,
+            on_close=self._archive,
         )
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._seen_generation = -1  # the writer generation (file) the dedup map belongs to
         self._executor: ThreadPoolExecutor | None = None
         self.recovered = warc.recover(settings.warc_dir, self._db_end)
+        self._archive_pending()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> EvidenceRecorder:
@@ -371,6 +374,24 @@ class EvidenceRecorder:
             self._executor = None
         with self._lock:
             self.writer.close()
+
+    def _archive(self, path: Path) -> None:
+        """A segment was closed: hand it to the evidence store (S3 keeps it; local disk: nothing to do).
+        A failed upload leaves it on local disk, where the next recorder retries it."""
+        try:
+            with warc._try_lock(path) as free:
+                if free and path.exists():
+                    self.store.archive_segment(path)
+        except Exception as exc:  # never lose the run over an upload: the segment is safe on disk
+            logger.warning(
+                "WARC %s stays on local disk until the next run (archiving failed: %s)", path.name, exc
+            )
+
+    def _archive_pending(self) -> None:
+        try:
+            self.store.archive_pending(self.settings.warc_dir)
+        except Exception as exc:
+            logger.warning("closed WARC segments stay on local disk (archiving failed: %s)", exc)
 
     def _db_end(self, path: Path) -> int | None:
         rel = self.writer.rel(path)

@@ -21,7 +21,7 @@ from crawler.errors import NotFound, TertibError, UsageError
 from crawler.evidence import bundle as bundles
 from crawler.evidence import signing
 from crawler.evidence.verify import verify as run_verify
-from storage.blobs import BlobStore
+from storage.evidence_store import open_store
 from storage.models import Capture
 
 app = typer.Typer(no_args_is_help=True, help="Evidence: show, verify, bundle (WACZ).")
@@ -165,7 +165,7 @@ def show_command(
     if screenshot is not None:
         if not row["screenshot_sha256"]:
             raise NotFound(f"capture {capture_id} has no screenshot")
-        screenshot.write_bytes(BlobStore(settings.blob_dir).get(str(row["screenshot_sha256"])))
+        screenshot.write_bytes(open_store(settings).blobs.get(str(row["screenshot_sha256"])))
     if as_json:
         typer.echo(json.dumps({**row, "records": records}, ensure_ascii=False, indent=2, default=str))
     else:

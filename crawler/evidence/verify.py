@@ -47,8 +47,8 @@ from crawler.config import Settings
 from crawler.errors import NotFound, UsageError
 from crawler.evidence import signing, warc
 from storage import custody
-from storage.blobs import BlobStore
 from storage.db import Database
+from storage.evidence_store import EvidenceStore, open_store
 from storage.models import (
     BatchSend,
     Capture,
@@ -112,13 +112,13 @@ def resolve_warc(settings: Settings, rel: str) -> Path:
     return path if path.is_absolute() else settings.data_dir / path
 
 
-def read_range(settings: Settings, capture: Capture) -> bytes:
+def read_range(settings: Settings, capture: Capture, store: EvidenceStore | None = None) -> bytes:
+    """The capture's recorded byte range, from local disk or the evidence store (S3)."""
     assert (
         capture.warc_file is not None and capture.warc_offset is not None and capture.warc_length is not None
     )
-    with resolve_warc(settings, capture.warc_file).open("rb") as handle:
-        handle.seek(capture.warc_offset)
-        return handle.read(capture.warc_length)
+    store = store or open_store(settings, check=False)
+    return store.read_range(capture.warc_file, capture.warc_offset, capture.warc_length)
 
 
 def _b32_hex(digest: str) -> str:
@@ -168,7 +168,11 @@ def _iter_checked(raw: bytes) -> Iterator[tuple[dict[str, str], str, bytes, list
 
 
 def _check_capture(
-    settings: Settings, blobs: BlobStore, capture: Capture, custody_digest: str | None, report: VerifyReport
+    settings: Settings,
+    store: EvidenceStore,
+    capture: Capture,
+    custody_digest: str | None,
+    report: VerifyReport,
 ) -> None:
     name = f"capture {capture.id}"
     report.captures += 1
@@ -176,11 +180,11 @@ def _check_capture(
     if capture.warc_file is None or capture.warc_offset is None or capture.warc_length is None:
         return
     offset = capture.warc_offset
-    path = resolve_warc(settings, capture.warc_file)
-    if not path.is_file():
+    try:
+        data = read_range(settings, capture, store)
+    except NotFound:
         report.add("warc", name, f"WARC file {capture.warc_file} is missing")
         return
-    data = read_range(settings, capture)
     if len(data) != capture.warc_length:
         report.add("warc", name, f"{capture.warc_file} is shorter than the recorded range (truncated)")
         return
@@ -219,7 +223,7 @@ def _check_capture(
     # 3. the screenshot blob
     if capture.screenshot_sha256:
         report.screenshots += 1
-        problem = blobs.check(capture.screenshot_sha256)
+        problem = store.blobs.check(capture.screenshot_sha256)
         if problem:
             report.add("screenshot", name, problem)
         shot = next((r for r in capture.records or [] if r.get("screenshot")), None)
@@ -620,7 +624,7 @@ def verify(
     if not all and batch_id is None and not capture_ids:
         raise UsageError("say what to verify: --all, --batch ID or --capture ID")
     report = VerifyReport()
-    blobs = BlobStore(settings.blob_dir)
+    store = open_store(settings)
     trusted_key = _installation_key(settings)
     with db.session() as session:
         batches: list[TakedownBatch] = []
@@ -656,7 +660,7 @@ def verify(
         # 1.–3. each capture: its byte range, records, screenshot, custody entry
         for capture in captures:
             entry = index.captures.get(str(capture.id))
-            _check_capture(settings, blobs, capture, entry.object_digest if entry else None, report)
+            _check_capture(settings, store, capture, entry.object_digest if entry else None, report)
             if entry is not None:
                 _check_capture_entry(capture, entry, report)
         _check_revisits(session, captures, report)
@@ -773,7 +777,7 @@ def capture_problems(db: Database, settings: Settings, capture_ids: Sequence[int
     """What is wrong with each capture (only damaged ones appear): the same checks ``verify`` makes for
     one capture — byte range, records, screenshot, custody entry, revisited originals, and its WARC
     file's warcinfo record and sidecar. Exports and bundles call this before they sign anything."""
-    blobs = BlobStore(settings.blob_dir)
+    store = open_store(settings, check=False)
     wanted = list(dict.fromkeys(capture_ids))
     problems: dict[int, list[str]] = {}
     files_checked: dict[str, list[str]] = {}
@@ -796,7 +800,7 @@ def capture_problems(db: Database, settings: Settings, capture_ids: Sequence[int
             for capture in captures:
                 report = VerifyReport()
                 entry = entries.get(str(capture.id))
-                _check_capture(settings, blobs, capture, entry.object_digest if entry else None, report)
+                _check_capture(settings, store, capture, entry.object_digest if entry else None, report)
                 if entry is not None:
                     _check_capture_entry(capture, entry, report)
                 _check_revisits(session, [capture], report)

@@ -308,8 +308,10 @@ class WarcFileWriter:
         id_factory: Callable[[], str],
         software: str,
         gzip_level: int = 6,
+        on_close: Callable[[Path], object] | None = None,
     ) -> None:
         self.warc_dir = warc_dir
+        self.on_close = on_close  # called with each closed segment (the evidence store archives it)
         self.data_dir = data_dir
         self.max_bytes = max_bytes
         self.clock = clock
@@ -380,7 +382,10 @@ class WarcFileWriter:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
         logger.info("closed WARC %s (%d bytes)", self.path, self._committed)
+        closed = self.path
         self._fh, self._lock_fd, self.path = None, None, None
+        if self.on_close is not None:
+            self.on_close(closed)
 
     # -- appends --------------------------------------------------------------------------------
     def rel(self, path: Path) -> str:

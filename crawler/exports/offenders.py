@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from crawler.review import latest_decisions_subquery
 from storage.models import Listing, Seller, TakedownItem
+from storage.portable import json_array_length
 
 REPEAT_OFFENDER_THRESHOLD = 3
 
@@ -94,7 +95,7 @@ def _handles(session: Session, seller_ids: Iterable[int]) -> dict[int, set[str]]
         for seller_id, handles in session.execute(
             select(Listing.seller_id, Listing.contact_handles).where(
                 Listing.seller_id.in_(chunk),
-                func.coalesce(func.json_array_length(Listing.contact_handles), 0) > 0,
+                func.coalesce(json_array_length(Listing.contact_handles), 0) > 0,
             )
         ):
             out[seller_id].update(str(h) for h in handles or [])

@@ -50,6 +50,7 @@ from crawler.web import auth, i18n
 from crawler.web.auth import Principal
 from storage import custody
 from storage.db import Database
+from storage.evidence_store import open_store
 from storage.models import (
     BatchSend,
     Capture,
@@ -576,7 +577,13 @@ def _review_context(request: Request, pos: int, platform: str | None) -> dict[st
             ]
         parent = s.get(Listing, listing.relist_of_id) if listing.relist_of_id else None
         children = list(s.scalars(select(Listing).where(Listing.relist_of_id == listing.id).limit(10)))
-        shot = card.screenshot.name if card.screenshot is not None and card.screenshot.is_file() else None
+        # the blob's name is its SHA-256; the evidence store says whether it holds it (local disk or S3)
+        blobs = open_store(c.settings, check=False).blobs
+        shot = (
+            card.screenshot.name
+            if card.screenshot is not None and blobs.exists(card.screenshot.name)
+            else None
+        )
     return {
         "card": card,
         "listing": listing,
@@ -675,19 +682,18 @@ def _review_routes(app: FastAPI) -> None:
 
     @app.get("/blob/{sha}", include_in_schema=False)
     def blob(request: Request, sha: str, user: Principal = Depends(page_user)) -> Response:
-        """A screenshot blob, only when a capture names it (the store holds nothing else we serve)."""
-        from storage.blobs import BlobStore
-
+        """A screenshot blob, only when a capture names it (the store holds nothing else we serve); from
+        local disk or S3 (``storage.evidence_store``)."""
         if not SHA_RE.match(sha):
             raise NotFound("no such screenshot")
         c = console_of(request)
         with c.db.session() as s:
             known = s.scalar(select(Capture.id).where(Capture.screenshot_sha256 == sha).limit(1))
-        path = BlobStore(c.settings.blob_dir).path(sha)
-        if known is None or not path.is_file():
+        if known is None:
             raise NotFound("no such screenshot")
-        kind = "image/png" if path.read_bytes()[:4] == b"\x89PNG" else "image/jpeg"
-        return FileResponse(path, media_type=kind)
+        data = open_store(c.settings, check=False).blobs.get(sha)  # NotFound when the store lacks it
+        kind = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+        return Response(data, media_type=kind)
 
 
 # -- batches -----------------------------------------------------------------------------------

@@ -6,16 +6,10 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from storage.models import Base
+from storage.schema_ops import include_object
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables owned by libraries, not by our models (APScheduler's job store): never autogenerate drops for them.
-FOREIGN_TABLES = {"apscheduler_jobs"}
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def run() -> None:
@@ -26,6 +20,8 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,
             include_object=include_object,
+            # one transaction per revision, so a revision can step out of it (storage.schema_ops)
+            transaction_per_migration=True,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -37,6 +33,8 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,
             include_object=include_object,
+            # one transaction per revision, so a revision can step out of it (storage.schema_ops)
+            transaction_per_migration=True,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage import schema_ops
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -20,13 +22,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("listings", schema=None) as batch_op:
-        batch_op.drop_index("ix_listings_relist_of")
-    op.create_index(
+    schema_ops.drop_index("ix_listings_relist_of", "listings")
+    schema_ops.create_index(
         "ix_listings_relist_of",
         "listings",
         ["relist_of_id"],
-        unique=False,
         sqlite_where=sa.text("relist_of_id IS NOT NULL"),
         postgresql_where=sa.text("relist_of_id IS NOT NULL"),
     )

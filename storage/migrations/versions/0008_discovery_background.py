@@ -3,8 +3,8 @@
 Ordinary clothing listings from a small background crawl of generic queries (``SweepRun.kind
 "background"``): the contrast side that emerging-term discovery compares candidates with. Text only.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
