@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from sandbox.catalog import generate
@@ -30,6 +31,7 @@ def tertib(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=900, check=False)
 
 
+@pytest.mark.both_backends
 def test_sweep_crawls_the_background_proposes_new_words_and_probes_them(tmp_path: Path) -> None:
     words = pseudo_words(97, 5)
     state = SandboxState(generate(97, 3000, drift_terms=words), seed=97)
@@ -51,7 +53,7 @@ def test_sweep_crawls_the_background_proposes_new_words_and_probes_them(tmp_path
     blocked = [r for r in rows if r["phrase"].lower() == words[0]]
     if blocked:  # proposed: the probe found Tokopedia refusing it
         assert blocked[0]["blocked_on"] == ["tokopedia"] and "platform:tokopedia" in blocked[0]["sources"]
-    db = Database(f"sqlite:///{(data / 'tertib.sqlite3').resolve()}")
+    db = Database(os.environ.get("TERTIB_DATABASE_URL") or f"sqlite:///{(data / 'tertib.sqlite3').resolve()}")
     with db.session() as s:
         kinds = set(s.scalars(select(SweepRun.kind)))
         assert {"sweep", "background", "probe"} <= kinds

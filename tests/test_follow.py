@@ -26,6 +26,8 @@ from storage.models import Listing, Seller, Sighting, SweepRun
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.both_backends
+
 
 def test_followable_platforms_and_requests() -> None:
     assert {p for p, prof in PROFILES.items() if prof.can_follow} == {"tokopedia", "lazada", "blibli"}
@@ -62,13 +64,6 @@ def test_tokopedia_shop_parser_reads_pages_blocks_and_redesigns() -> None:
     assert parse_shop(b"<html>Access Denied</html>").block is not None
     assert parse_shop(b'{"data": {"other": 1}}').shape_ok is False
     assert parse_shop(b"[{").block is not None  # malformed: unobservable, never "no listings"
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 't.sqlite3'}")
-    database.migrate()
-    return database
 
 
 def test_confirmed_sellers_approved_repeat_and_shared_handles(db: Database) -> None:
@@ -123,7 +118,10 @@ def test_one_follow_round_finds_what_no_lexicon_query_returns(tmp_path: Path) ->
         swept = tertib(data, "sweep", "--sandbox", url, *where, "--max-pages", "2", "--details", "none",
                        "--no-screenshots", "--no-progress")  # fmt: skip
         assert swept.returncode == 0, swept.stderr
-        db = Database(f"sqlite:///{(data / 'tertib.sqlite3').resolve()}")
+        # the CLI's database: conftest points TERTIB_DATABASE_URL at PostgreSQL on that backend
+        db = Database(
+            os.environ.get("TERTIB_DATABASE_URL") or f"sqlite:///{(data / 'tertib.sqlite3').resolve()}"
+        )
         with db.session() as s:
             strong = s.execute(select(Listing.id, Listing.url).where(Listing.verdict == "strong")).all()
             approve(s, [i for i, _ in strong], by="simulated reviewer", simulated=True)
