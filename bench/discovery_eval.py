@@ -8,9 +8,16 @@ Per run (seed ``S``):
    ``tertib sweep --sandbox URL -p tokopedia -p lazada -p blibli --max-pages 3 --details MODE`` (its
    follow-up crawls the background and runs discovery), then ``tertib terms suggest -n 25 --json``;
 4. score the 25: how many of the 5 drift words are among them (exactly, or inside a longer phrase), and how
-   many proposals are sizes, colours, garment names, brands, cities or generic commerce words — judged by
-   :data:`JUDGE`, a list written for this script, separate from the ranker's ``ordinary_words.txt`` (their
-   overlap is printed, so a reader can see how much of the junk figure the ranker's own list explains);
+   many proposals are junk, by two judges:
+
+   - the **word judge** (the issue's categories): sizes, colours, garment names, brands, cities or generic
+     commerce words — :data:`JUDGE`, a list written for this script, separate from the ranker's
+     ``ordinary_words.txt`` but sharing most of its words with it (the overlap is printed), so it says
+     little on its own;
+   - the **truth judge**, which uses no word list: the catalog's own labels. A proposal is junk when fewer
+     than half of the catalog listings using it (normalised title + description, whole words) are illegal
+     imports — ordinary sellers use it at least as often as bale sellers (the catalog's base rate of illegal
+     listings is about 35 %);
 5. ablations on the same stored sweep, in-process: discovery without the ordinary-word list, without
    context similarity, and with neither.
 
@@ -76,6 +83,34 @@ def judge(phrase: str) -> str | None:
     return None
 
 
+def catalog_texts(seed: int, size: int, words: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """(normalised title + description, is an illegal import) for every listing of the run's catalog — the
+    same catalog ``tertib sandbox catalog`` wrote (generation is seeded)."""
+    from sandbox.catalog import generate
+
+    return [
+        (f" {normalise_phrase(f'{x.title} {x.description}')} ", x.label == "illegal_import")
+        for x in generate(seed, size, drift_terms=words)
+    ]
+
+
+def truth_share(phrase: str, texts: list[tuple[str, bool]]) -> tuple[int, float]:
+    """(listings using ``phrase``, share of them that are illegal imports)."""
+    needle = f" {phrase} "
+    hits = [illegal for text, illegal in texts if needle in text]
+    return len(hits), (sum(hits) / len(hits) if hits else 0.0)
+
+
+def truth_junk(phrases: list[str], texts: list[tuple[str, bool]]) -> dict[str, float]:
+    """Proposals ordinary sellers use as often as bale sellers (illegal share < 0.5): phrase → share."""
+    out = {}
+    for p in phrases:
+        n, share = truth_share(p, texts)
+        if n and share < 0.5:
+            out[p] = round(share, 2)
+    return out
+
+
 def drift_hits(phrases: list[str], words: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """(drift words that are a proposal exactly, drift words inside some proposal)."""
     exact = [w for w in words if w in phrases]
@@ -89,7 +124,7 @@ def tertib(data_dir: Path, *args: str, timeout: int = 1800) -> subprocess.Comple
     return subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=timeout, check=False)
 
 
-def ablations(data_dir: Path, words: tuple[str, ...]) -> dict[str, Any]:
+def ablations(data_dir: Path, words: tuple[str, ...], texts: list[tuple[str, bool]]) -> dict[str, Any]:
     """Discovery re-run in-process on the stored sweep with parts switched off (nothing stored)."""
     code = f"""
 import json, sys
@@ -123,6 +158,7 @@ print(json.dumps(out))
         name: {
             "found": len(drift_hits(phrases, words)[0]),
             "junk": sum(1 for p in phrases if judge(p) and not any(w in p.split() for w in words)),
+            "truth_junk": len(truth_junk(phrases, texts)),
             "proposals": len(phrases),
         }
         for name, phrases in lists.items()
@@ -136,7 +172,8 @@ def one_run(seed: int, size: int, max_pages: int, modes: list[str], work: Path) 
                   "--drift-terms", ",".join(words), "--out", str(catalog))  # fmt: skip
     if made.returncode != 0:
         raise SystemExit(f"catalog failed: {made.stderr.strip()}")
-    results = []
+    texts = catalog_texts(seed, size, words)
+    results: list[dict[str, Any]] = []
     with SandboxProcess(catalog=catalog, seed=seed) as url:
         for mode in modes:
             data = work / f"data-{seed}-{mode}"
@@ -153,6 +190,7 @@ def one_run(seed: int, size: int, max_pages: int, modes: list[str], work: Path) 
             exact, inside = drift_hits(phrases, words)
             junk = {p: judge(p) for p in phrases if judge(p) and not any(w in p.split() for w in words)}
             others = [p for p in phrases if p not in words and p not in junk]
+            shares = {p: truth_share(p, texts) for p in phrases}
             results.append(
                 {
                     "seed": seed,
@@ -163,18 +201,22 @@ def one_run(seed: int, size: int, max_pages: int, modes: list[str], work: Path) 
                     "missed": [w for w in words if w not in exact],
                     "proposals": phrases,
                     "junk": junk,
+                    "truth_junk": truth_junk(phrases, texts),
+                    "truth_shares": {p: [n, round(x, 2)] for p, (n, x) in shares.items()},
                     "others": others,
                     "sweep_seconds": round(elapsed, 1),
-                    "ablations": ablations(data, words),
+                    "ablations": ablations(data, words, texts),
                 }
             )
             r = results[-1]
             print(
                 f"seed {seed} {mode:>5}: drift {len(exact)}/5 ({len(inside)}/5 inside a phrase), "
-                f"junk {len(junk)}/{len(phrases)}, other {len(others)}, sweep+discovery {elapsed:.0f} s; "
-                f"missed {r['missed'] or '-'}; junk {sorted(junk) or '-'}; "
+                f"junk {len(junk)}/{len(phrases)} (truth judge {len(r['truth_junk'])}), other {len(others)}, "
+                f"sweep+discovery {elapsed:.0f} s; missed {r['missed'] or '-'}; junk {sorted(junk) or '-'}; "
+                f"truth junk {r['truth_junk'] or '-'}; others {others or '-'}; "
                 + "; ".join(
-                    f"{k} {v.get('found')}/5 junk {v.get('junk')}" for k, v in r["ablations"].items()
+                    f"{k} {v.get('found')}/5 junk {v.get('junk')} truth {v.get('truth_junk')}"
+                    for k, v in r["ablations"].items()
                 ),
                 flush=True,
             )
@@ -202,13 +244,15 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         for i in range(args.runs):
             all_results += one_run(args.seed + i, args.size, args.max_pages, modes, work)
-    print("\nsummary (drift words of 5 in the top 25; junk of 25)")
+    print("\nsummary (drift words of 5 in the top 25; junk of 25 by the word judge and the truth judge)")
     for mode in modes:
         rs = [r for r in all_results if r["mode"] == mode]
         found = [len(r["found"]) for r in rs]
         junk = [len(r["junk"]) for r in rs]
+        truth = [len(r["truth_junk"]) for r in rs]
         print(
             f"  --details {mode}: drift {found} (min {min(found)}), junk {junk} (max {max(junk)}), "
+            f"truth-judge junk {truth} (max {max(truth)}), "
             f"all 5 in {sum(1 for f in found if f == 5)}/{len(rs)} runs"
         )
     if args.json:
