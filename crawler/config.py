@@ -134,14 +134,14 @@ class Settings:
     discovery_background_queries: str = (
         "kemeja,kaos,jaket,hoodie,celana,dress,sweater,rok,blazer,cardigan,baju,outer"
     )
-    discovery_background_platforms: str = "tokopedia,lazada,blibli"
+    discovery_background_platforms: str = ""  # empty: every platform with a plain-HTTP search
     discovery_background_pages: int = 2
     discovery_background_details: int = 24
     discovery_background_max_age_days: float = 7.0
     discovery_background_min_docs: int = 150
-    # after discovery, the best proposals not yet probed are searched once on these platforms: a platform
-    # refusing a word (Tokopedia isQuerySafe=false) is a sign it is used for this trade
-    discovery_probe_platforms: str = "tokopedia"
+    # after discovery, the best proposals not yet probed are searched once on these platforms (empty: every
+    # plain-HTTP platform whose search reports refused keywords): a refusal is a sign of the trade
+    discovery_probe_platforms: str = ""
     discovery_probe_top: int = 25
     # 1: a sweep's discovery follow-up crawls the background when it is missing or stale and probes new
     # proposals (subprocesses); 0: it never crawls (offline installs; the test suite, except discovery's own)

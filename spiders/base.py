@@ -664,6 +664,9 @@ class SiteProfile:
     # signature and SearchPage as parse_search; the query is ``seller:<id>``); None = not followed
     shop_request: ShopBuilder | None = None
     parse_shop: SearchParser | None = None
+    # its search says when it refuses a keyword (``SearchPage.query_blocked``): discovery's probe asks it
+    # about new words, since a platform refusing one is a sign it is used for this trade
+    reports_refused_queries: bool = False
     # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
     answers: tuple[AnswerRule, ...] = ()
 

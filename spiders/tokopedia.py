@@ -576,6 +576,7 @@ PROFILE = SiteProfile(
     detail_request=detail_request,
     shop_request=shop_request,
     parse_shop=parse_shop,
+    reports_refused_queries=True,  # header.isQuerySafe
     listing_id_from_url=listing_id_from_url,
     page_size=PAGE_SIZE,
     max_pages=MAX_PAGES,

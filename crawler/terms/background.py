@@ -51,13 +51,26 @@ def background_queries(settings: Settings) -> list[str]:
     return csv_setting(settings.discovery_background_queries)
 
 
-def background_platforms(settings: Settings, wanted: list[str] | None = None) -> list[str]:
-    """Configured background platforms that have a plain-HTTP keyword search (browser platforms are slow and
-    sign their own calls: a background from them is not worth the cost)."""
+def plain_http_search(names: list[str]) -> list[str]:
+    """The known platforms among ``names`` (every one when empty) with a plain-HTTP keyword search."""
     from spiders import PROFILES
 
-    names = wanted or csv_setting(settings.discovery_background_platforms)
-    return [p for p in names if p in PROFILES and PROFILES[p].has_search and not PROFILES[p].needs_browser]
+    wanted = names or list(PROFILES)
+    return [
+        p
+        for p in wanted
+        if (profile := PROFILES.get(p)) is not None
+        and profile.has_search
+        and profile.search_request is not None
+        and not profile.needs_browser
+    ]
+
+
+def background_platforms(settings: Settings, wanted: list[str] | None = None) -> list[str]:
+    """Background platforms (``wanted``, else ``discovery_background_platforms``, else every platform) that
+    have a plain-HTTP keyword search (browser platforms are slow and sign their own calls: a background from
+    them is not worth the cost)."""
+    return plain_http_search(wanted or csv_setting(settings.discovery_background_platforms))
 
 
 # -- the crawl ---------------------------------------------------------------------------------------------
@@ -196,7 +209,7 @@ def refresh_background(
         raise UsageError(
             "no background platform with a plain-HTTP search among "
             f"{', '.join(platforms or csv_setting(settings.discovery_background_platforms)) or 'none'} "
-            "(tokopedia, lazada, blibli have one)"
+            f"({', '.join(plain_http_search([])) or 'no known platform'} have one)"
         )
     if not queries:
         raise UsageError("discovery_background_queries is empty: name a few generic clothing queries")

@@ -474,7 +474,7 @@ def background_refresh(
 ) -> None:
     """Crawl the generic background queries now and replace the stored background.
 
-    Example: tertib terms background refresh --platform tokopedia --platform lazada
+    Example: tertib terms background refresh
     """
     import os
 

@@ -17,7 +17,7 @@ strong) with four kinds of evidence, each reported as a *source* when it holds o
   listings and the background (:mod:`crawler.terms.similarity`); the mean cosine to the 3 nearest known
   bulk/regional/import terms.
 - ``platform:<name>`` — a platform suggested it (related searches) or refuses to search for it
-  (Tokopedia ``isQuerySafe=false``, found by a probe).
+  (a search answer that marks the keyword refused, found by a probe).
 - ``sellers`` — confirmed sellers use it in their other listings (seller following).
 
 Score (the ranking): ``contrast z + CONTEXT_WEIGHT × context + PLATFORM_WEIGHT × suggesting platforms +

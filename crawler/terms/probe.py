@@ -1,8 +1,9 @@
 """Platform signals for new words: search each top proposal once and note whether the platform refuses it.
 
-A platform that blocks a keyword (Tokopedia ``isQuerySafe=false``, Shopee's disclaimer) has usually seen it
-used for this trade. A sweep only learns that for words it already searches, so after discovery the best
-proposals not yet probed are searched once (page 1) on ``discovery_probe_platforms`` (Tokopedia by default).
+A platform that blocks a keyword (its search answer marks the keyword refused) has usually seen it used for
+this trade. A sweep only learns that for words it already searches, so after discovery the best proposals
+not yet probed are searched once (page 1) on ``discovery_probe_platforms`` (default: every plain-HTTP
+platform whose site profile says ``reports_refused_queries``).
 
 Steps of :func:`run_probe` (numbered the same in the body):
 
@@ -23,7 +24,7 @@ from collections import Counter
 from typing import Any, Self
 
 from crawler.config import Settings
-from crawler.terms.background import csv_setting, run_step
+from crawler.terms.background import csv_setting, plain_http_search, run_step
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,14 @@ KIND = "probe"
 
 
 def probe_platforms(settings: Settings) -> list[str]:
+    """``discovery_probe_platforms``, else every platform whose search says when it refuses a keyword
+    (``SiteProfile.reports_refused_queries``); plain-HTTP searches only."""
     from spiders import PROFILES
 
-    names = csv_setting(settings.discovery_probe_platforms)
-    return [p for p in names if p in PROFILES and PROFILES[p].has_search and not PROFILES[p].needs_browser]
+    names = csv_setting(settings.discovery_probe_platforms) or [
+        name for name, profile in PROFILES.items() if profile.reports_refused_queries
+    ]
+    return plain_http_search(names) if names else []
 
 
 def due_terms(session: Any, platforms: list[str], top: int) -> list[Any]:
