@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from crawler.config import load_settings  # noqa: E402
 from crawler.evidence.capture import EvidenceRecorder  # noqa: E402
 from crawler.evidence.screenshot import Screenshotter  # noqa: E402
+from crawler.items import Listing  # noqa: E402
 from sandbox.catalog import generate, listing_path  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -137,7 +138,7 @@ async def run_level(
                 png, exchange = await shots.capture(item["url"])
                 if recorder is not None:
                     await recorder.arecord_capture(
-                        listing=item,
+                        listing=Listing.from_dict(item),
                         exchanges=[exchange],
                         screenshot_png=png,
                         metadata={"query": "bench", "rank": i, "score": {"value": 0.9}},

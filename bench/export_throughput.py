@@ -35,12 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
-from crawler.config import PLATFORMS, load_settings
+from crawler.config import load_settings
 from crawler.evidence.signing import ensure_keypair
 from crawler.exports.common import zone
 from crawler.exports.rows import COLUMNS, select_rows
 from crawler.exports.service import create_batch
 from crawler.exports.writers import row_values
+from crawler.registry import default_registry
 from storage.db import Database
 from storage.models import Capture, Listing, ReviewDecision, Score, Seller
 
@@ -65,7 +66,7 @@ WORDS = [
 def populate(url: str, items: int, platforms: int) -> None:
     db = Database(url)
     db.migrate()
-    chosen = PLATFORMS[:platforms]
+    chosen = list(default_registry().names)[:platforms]
     n_sellers = max(1, items // 20)
     chunk = 5000
     with db.engine.begin() as conn:
@@ -129,7 +130,7 @@ def populate(url: str, items: int, platforms: int) -> None:
                 )
                 captures.append(
                     {
-                        "listing_id": i + 1,
+                        "listing_key": f"{platform}:{i}",
                         "url": f"https://{platform}.example/product/{i}",
                         "observable": True,
                         "warc_sha256": f"{i:064x}",

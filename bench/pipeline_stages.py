@@ -5,8 +5,9 @@ Run: ``.venv/bin/python bench/pipeline_stages.py [--size 20000] [--max-pages 10]
 Fetches the search pages the sweep benchmark crawls (Tokopedia, Lazada, Blibli; ten queries) from a
 sandbox subprocess, then times each stage with ``time.process_time`` (no threads, no reactor, so no GIL
 contention): the profile parsers (the bare spider's own work, the baseline), ``NormalisePipeline``,
-``RunContext.score``, ``RunContext.persist`` in batches of 200, and the evidence recorder in batches of 50
-for every candidate (``RunContext.capture_entry`` + ``EvidenceRecorder.record_batch``). Prints µs per
+the spider's conversion of each search response into the listings' evidence ``Exchange``,
+``RunScoring.score``, ``RunPersistence.persist`` in batches of 200, and the evidence recorder in batches of
+50 for every candidate (``RunEvidence.capture_entry`` + ``EvidenceRecorder.record_batch``). Prints µs per
 listing for each stage and the pipeline's total as a multiple of parsing: the CPU-bound floor of
 ``bench/sweep_throughput.py``'s ratio.
 """
@@ -33,12 +34,10 @@ def fetch(url: str, settings: Any, max_pages: int) -> list[tuple[str, str, int, 
     import httpx
     from scrapy.http import Request, TextResponse
 
-    from spiders import PROFILES
-
     responses = []
     with httpx.Client() as client:
         for platform in PLATFORMS:
-            profile = PROFILES[platform]
+            profile = settings.registry.profiles[platform]
             assert profile.search_request is not None
             for query in QUERIES:
                 for page in range(1, max_pages + 1):
@@ -67,10 +66,10 @@ def main() -> None:
 
     from crawler.config import load_settings
     from crawler.evidence.capture import EvidenceRecorder
+    from crawler.evidence.exchange import Exchange
     from crawler.pipelines import NormalisePipeline
     from crawler.run_context import RunContext
     from sandbox.server import SandboxProcess
-    from spiders import PROFILES
     from storage.db import Database
 
     # the sandbox in a child process: its catalog in this heap would slow every garbage collection here
@@ -83,18 +82,25 @@ def main() -> None:
         db.migrate()
         responses = fetch(url, settings, args.max_pages)
         ctx = RunContext(settings, run_id=None)
-        ctx.score("warm-up: loads the lexicon")
+        ctx.scoring.score("warm-up: loads the lexicon")
 
         started = time.process_time()
         items: list[Any] = []
+        pages: list[tuple[Any, list[Any]]] = []
         for platform, query, page, response in responses:
-            parse = PROFILES[platform].parse_search
+            parse = settings.registry.profiles[platform].parse_search
             assert parse is not None
             found = parse(response.body, url=response.url, query=query, page=page, status=200)
-            for listing in found.listings:
-                listing.exchanges.append(response)
+            pages.append((response, found.listings))
             items += found.listings
         costs = {"parse (baseline)": time.process_time() - started}
+        started = time.process_time()
+        for response, listings in pages:  # as the sweep spider does: one Exchange per search response
+            if listings:
+                evidence = [Exchange.from_scrapy(response)]
+                for listing in listings:
+                    listing.exchanges = list(evidence)
+        costs["exchanges"] = time.process_time() - started
         n = len(items)
         unique = len({i.listing_key for i in items})
         print(f"{len(responses)} search responses, {n:,} listings ({unique:,} unique)")
@@ -106,34 +112,30 @@ def main() -> None:
         costs["normalise"] = time.process_time() - started
         started = time.process_time()
         for item in items:
-            item.score = ctx.score(item.text())
+            item.score = ctx.scoring.score(item.text())
         costs["score"] = time.process_time() - started
         started = time.process_time()
         for start in range(0, n, 200):
-            ctx.persist(items[start : start + 200])
+            ctx.persistence.persist(items[start : start + 200])
         costs["persist"] = time.process_time() - started
 
-        ctx.recorder = EvidenceRecorder(settings, db)
+        recorder = ctx.evidence.recorder = EvidenceRecorder(settings, db)
         seen: set[str] = set()
         candidates = []
         for item in items:
-            if (
-                item.score
-                and item.score["verdict"] in ("candidate", "strong")
-                and item.listing_key not in seen
-            ):
+            if item.score and item.score.verdict in ("candidate", "strong") and item.listing_key not in seen:
                 seen.add(item.listing_key)
                 candidates.append(item)
 
         async def entries() -> list[Any]:
-            return [await ctx.capture_entry(item) for item in candidates]
+            return [await ctx.evidence.capture_entry(item) for item in candidates]
 
         started = time.process_time()
         batch = asyncio.run(entries())
         for start in range(0, len(batch), 50):
-            ctx.recorder.record_batch(batch[start : start + 50])
+            recorder.record_batch(batch[start : start + 50])
         costs["evidence"] = time.process_time() - started
-        ctx.recorder.close()
+        recorder.close()
         ctx.close()
 
         for stage, seconds in costs.items():

@@ -100,7 +100,6 @@ def bare_child(config: dict[str, Any], out: Path) -> None:
 
     from crawler import settings as crawl_settings
     from crawler.config import load_settings
-    from spiders import PROFILES
 
     targets: list[dict[str, Any]] = config["targets"]
     settings = load_settings(env={}, sandbox_url=config["url"], data_dir=config["data_dir"])
@@ -118,7 +117,7 @@ def bare_child(config: dict[str, Any], out: Path) -> None:
 
         async def start(self) -> Any:
             for target in targets:
-                profile = PROFILES[target["platform"]]
+                profile = settings.registry.profiles[target["platform"]]
                 spec = profile.detail_request(settings, target["url"])
                 yield scrapy.Request(
                     spec.url,
@@ -164,7 +163,14 @@ def recheck_child(config: dict[str, Any], out: Path, profile_dir: Path | None) -
     writer_profile = _profile_writer_thread() if profile_dir is not None else None
     clock = _crawl_clock()
     started = time.monotonic()
-    run_id = run_recheck(targets, screenshots=False, progress=False, trigger="bench")
+    run_id = run_recheck(
+        cli_common.settings(),
+        cli_common.database(),
+        targets,
+        screenshots=False,
+        progress=False,
+        trigger="bench",
+    )
     wall = time.monotonic() - started
     if writer_profile is not None and profile_dir is not None:
         writer_profile.dump_stats(str(profile_dir / "writer.prof"))

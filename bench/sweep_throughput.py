@@ -67,7 +67,6 @@ def bare_main(url: str, terms: Path, max_pages: int, platforms: list[str], out: 
 
     from crawler import settings as crawl_settings
     from crawler.config import load_settings
-    from spiders import PROFILES
 
     settings = load_settings(sandbox_url=url, data_dir=str(out.parent / "bare-data"))
     values = crawl_settings.build(settings, platforms=tuple(platforms), evidence=False, screenshots=False)
@@ -85,7 +84,7 @@ def bare_main(url: str, terms: Path, max_pages: int, platforms: list[str], out: 
                     yield self.search(platform, query, 1)
 
         def search(self, platform: str, query: str, page: int) -> scrapy.Request:
-            profile = PROFILES[platform]
+            profile = settings.registry.profiles[platform]
             assert profile.search_request is not None
             spec = profile.search_request(settings, query, page)
             return scrapy.Request(
@@ -100,7 +99,7 @@ def bare_main(url: str, terms: Path, max_pages: int, platforms: list[str], out: 
             )
 
         def parse_search(self, response: Any, platform: str, query: str, page: int) -> Any:
-            profile = PROFILES[platform]
+            profile = settings.registry.profiles[platform]
             assert profile.parse_search is not None
             parsed = profile.parse_search(
                 response.body, url=response.url, query=query, page=page, status=response.status

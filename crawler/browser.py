@@ -1,7 +1,7 @@
 """``tertib browser``: logged-in browser profiles for platforms that only show results to a logged-in user.
 
-Facebook Marketplace and Instagram (and, in practice, Shopee) answer anonymous browsers with a login wall.
-tertib never types an analyst's credentials: ``tertib browser login facebook`` opens a visible Chromium window
+Some platforms (their site profile says ``needs_login``) answer anonymous browsers with a login wall.
+tertib never types an analyst's credentials: ``tertib browser login PLATFORM`` opens a visible Chromium window
 on the real site, the analyst logs in by hand (2FA included), closes the window, and the browser profile is
 saved in ``{data_dir}/browser-profiles/<platform>``. Sweeps and rechecks then run that platform's pages in a
 persistent context built from the profile (``crawler/settings.py`` → ``PLAYWRIGHT_CONTEXTS``).
@@ -15,34 +15,24 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crawler import cli_common as common
-from crawler.config import Settings
+from crawler.config import CHROMIUM_ARGS, Settings
 from crawler.errors import TertibError, UsageError
+from crawler.proxies import ProxyPool
+from spiders.browser import browser_login, on_login_wall
 
-app = typer.Typer(no_args_is_help=True, help="Logged-in browser profiles (Facebook, Instagram, Shopee).")
-
-
-def profile_dir(settings: Settings, platform: str) -> Path:
-    return settings.browser_profiles_dir / platform
-
-
-def saved_profiles(settings: Settings) -> dict[str, Path]:
-    """Platforms with a saved profile (a directory Chromium has written to)."""
-    root = settings.browser_profiles_dir
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and any(p.iterdir())}
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Logged-in browser profiles for platforms that show results only to a logged-in user.",
+)
 
 
 def _check_platform(platform: str, sandbox: bool) -> None:
-    from spiders import get_profile
-
-    profile = get_profile(platform)
+    profile = common.settings().registry.get(platform)
     if not profile.needs_login:
         raise UsageError(f"{platform} does not need a logged-in browser profile")
     if sandbox and profile.login is None:
@@ -50,20 +40,15 @@ def _check_platform(platform: str, sandbox: bool) -> None:
 
 
 async def _login(settings: Settings, platform: str, headless: bool, wait_for_user: bool) -> str:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright  # third-party, heavy: `browser list` needs none
 
-    from crawler.proxies import ProxyPool
-    from crawler.settings import CHROMIUM_ARGS
-    from spiders import get_profile
-    from spiders.browser import browser_login, on_login_wall
-
-    profile = get_profile(platform)
+    profile = settings.registry.get(platform)
     chromium = settings.chromium_path()
     if chromium is None:
         raise TertibError("Chromium not found: install Debian's chromium or set TERTIB_CHROMIUM")
-    directory = profile_dir(settings, platform)
+    directory = settings.browser_profile_dir(platform)
     directory.mkdir(parents=True, exist_ok=True)
-    base = settings.base_url(profile.hosts[0])
+    base = settings.base_url(profile.main_host)
     start = base + (profile.login.login_path if profile.login else "/")
     # the session must start from the address the sweeps will use: the platform's first healthy proxy,
     # which is also the sticky egress of its browser context in a sweep (crawler/proxies.py)
@@ -79,7 +64,7 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
             str(directory),
             executable_path=chromium,
             headless=headless,
-            args=CHROMIUM_ARGS,
+            args=list(CHROMIUM_ARGS),
             proxy=proxy,  # type: ignore[arg-type]  # Playwright's ProxySettings is this dict
         )
         try:
@@ -112,14 +97,16 @@ async def _login(settings: Settings, platform: str, headless: bool, wait_for_use
 
 @app.command("login")
 def login(
-    platform: Annotated[str, typer.Argument(help="facebook, instagram or shopee.")],
+    platform: Annotated[
+        str, typer.Argument(help="A platform that needs a login (its site profile says so).")
+    ],
     sandbox: Annotated[
         str | None, typer.Option("--sandbox", help="Log in to the sandbox replica instead.")
     ] = None,
 ) -> None:
     """Log in once by hand and save the browser profile that sweeps and rechecks will use.
 
-    Example: tertib browser login facebook
+    Example: tertib browser login PLATFORM
     """
     platform = platform.strip().lower()
     _check_platform(platform, bool(sandbox or common.settings().sandbox_url))
@@ -130,7 +117,7 @@ def login(
     if not settings.sandbox_url and not has_display:
         raise TertibError(
             "logging in by hand needs a visible browser: run this on a desktop session (or under xvfb-run "
-            "with a VNC viewer), or copy a saved profile into " + str(profile_dir(settings, platform))
+            "with a VNC viewer), or copy a saved profile into " + str(settings.browser_profile_dir(platform))
         )
     from playwright.async_api import Error as PlaywrightError
 
@@ -155,7 +142,7 @@ def list_profiles() -> None:
 
     Example: tertib browser list
     """
-    profiles = saved_profiles(common.settings())
+    profiles = common.settings().saved_browser_profiles()
     if not profiles:
         common.console.print("no saved browser profiles (tertib browser login PLATFORM)")
     for platform, path in profiles.items():
@@ -166,9 +153,9 @@ def list_profiles() -> None:
 def forget(platform: Annotated[str, typer.Argument(help="Platform whose saved profile to delete.")]) -> None:
     """Delete a saved browser profile (log the session out of tertib).
 
-    Example: tertib browser forget instagram
+    Example: tertib browser forget PLATFORM
     """
-    path = profile_dir(common.settings(), platform.strip().lower())
+    path = common.settings().browser_profile_dir(platform.strip().lower())
     if not path.exists():
         raise TertibError(f"no saved profile for {platform}")
     shutil.rmtree(path)

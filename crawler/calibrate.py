@@ -44,16 +44,15 @@ from rich.table import Table
 from rich.text import Text
 
 from crawler import cli_common as common
-from crawler.config import REAL_BASE_URLS, Settings
+from crawler.config import Settings
 from crawler.errors import ParseError, TertibError, UsageError
 from crawler.items import CheckResult, SearchPage
-from spiders import PROFILES, get_profile
 from spiders.base import AnswerRule, SiteProfile, body_text, looks_like_html
 
 MAX_NEW_KEYS_SHOWN = 12
 MAX_LISTINGS_SHOWN = 5
 KEY_PATH_DEPTH = 9
-# map keys that are ids, not field names (Blibli's productInfo keyed by SKU, GraphQL aliases with numbers)
+# map keys that are ids, not field names (a product map keyed by SKU, GraphQL aliases with numbers)
 _ID_KEY = re.compile(r"\d{4,}|^[A-Z0-9]{2,4}-\d|^\d+$")
 
 
@@ -144,19 +143,20 @@ class Classified:
     platform: str
     kind: str
     rule: AnswerRule
+    profile: SiteProfile
 
 
 def _hosts(settings: Settings) -> list[tuple[str, str]]:
     """(base URL, host key) pairs, longest base first: configured bases, then the real ones."""
     pairs = {(url.rstrip("/"), key) for key, url in settings.base_urls.items()}
-    pairs |= {(url.rstrip("/"), key) for key, url in REAL_BASE_URLS.items()}
+    pairs |= {(url.rstrip("/"), key) for key, url in settings.registry.real_base_urls.items()}
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
 def split_host(url: str, settings: Settings) -> tuple[str, str] | None:
     """(host key, path below the host) of a platform URL, or None for any other host.
 
-    Real hosts (``https://gql.tokopedia.com/graphql/…``), configured bases (``TERTIB_BASE_URL_<HOST>``,
+    Real hosts (a profile's ``base_urls``), configured bases (``TERTIB_BASE_URL_<HOST>``,
     ``--sandbox``), and the sandbox layout ``http://127.0.0.1:PORT/{host-key}/…`` on any loopback origin.
     """
     clean = url.split("#", 1)[0]
@@ -167,7 +167,7 @@ def split_host(url: str, settings: Settings) -> tuple[str, str] | None:
     parts = urlsplit(clean)
     if parts.hostname in ("127.0.0.1", "localhost", "::1"):
         first, _, rest = parts.path.lstrip("/").partition("/")
-        if first in REAL_BASE_URLS:
+        if first in settings.registry.real_base_urls:
             return first, "/" + rest
     return None
 
@@ -181,7 +181,7 @@ def classify(
         return None
     key, path = located
     wanted = set(platforms) if platforms else None
-    for profile in PROFILES.values():
+    for profile in settings.registry:
         if key not in profile.hosts or (wanted is not None and profile.platform not in wanted):
             continue
         for rule in profile.answers:
@@ -189,7 +189,7 @@ def classify(
                 continue
             if rule.contains and (entry.body is None or rule.contains.encode() not in entry.body):
                 continue
-            return Classified(profile.platform, rule.kind, rule)
+            return Classified(profile.platform, rule.kind, rule, profile)
     return None
 
 
@@ -281,7 +281,7 @@ class Answer:
 
 
 def parse_answer(entry: HarEntry, found: Classified, shapes: Mapping[str, frozenset[str]]) -> Answer:
-    profile: SiteProfile = get_profile(found.platform)
+    profile = found.profile
     body = entry.body or b""
     answer = Answer(entry=entry, platform=found.platform, kind=found.kind)
     if found.kind == "search" and profile.parse_search is not None:
@@ -305,6 +305,7 @@ class Report:
     entries: int
     answers: list[Answer]
     platforms: list[str]  # asked for (all when none was named)
+    known: tuple[str, ...] = ()  # every registered platform, in registry order (the report's order)
 
     def by_platform(self) -> dict[str, list[Answer]]:
         out: dict[str, list[Answer]] = defaultdict(list)
@@ -327,7 +328,7 @@ def calibrate(
     """Read ``har``, parse every answer a profile knows, compare shapes (steps 1–3 of the module)."""
     # 1. read
     entries = read_har(har)
-    wanted = [get_profile(p).platform for p in platforms]
+    wanted = [settings.registry.get(p).platform for p in platforms]
     shapes = known_shapes() if shapes is None else shapes
     answers: list[Answer] = []
     for entry in entries:
@@ -337,7 +338,9 @@ def calibrate(
             continue
         # 3. parse and compare
         answers.append(parse_answer(entry, found, shapes))
-    return Report(har=har, entries=len(entries), answers=answers, platforms=wanted)
+    return Report(
+        har=har, entries=len(entries), answers=answers, platforms=wanted, known=settings.registry.names
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -385,7 +388,7 @@ def print_report(report: Report) -> None:
     by_platform = report.by_platform()
     head = f"{report.har}: {report.entries} entries, {len(report.answers)} answers tertib knows"
     console.print(Text(head, style="bold"))
-    names = report.platforms or [p for p in PROFILES if p in by_platform]
+    names = report.platforms or [p for p in report.known if p in by_platform]
     for platform in names or []:
         answers = by_platform.get(platform, [])
         console.print(Text(f"\n{platform}", style="bold underline"))
@@ -506,14 +509,14 @@ def calibrate_command(
 ) -> None:
     """Test the parsers on a browser recording: what parsed, missing paths, new keys, the listings read.
 
-    Example: tertib calibrate ~/Downloads/www.tokopedia.com.har --platform tokopedia --save calib/
+    Example: tertib calibrate ~/Downloads/site.har --platform PLATFORM --save calib/
     """
     if not har.exists():
         raise UsageError(f"{har}: no such file")
     if har.is_dir():
         raise UsageError(f"{har} is a directory; give the .har file")
     for name in platform or []:
-        get_profile(name)  # an unknown name is a usage error naming the known ones
+        common.settings().registry.get(name)  # an unknown name is a usage error naming the known ones
     report = calibrate(
         har,
         common.settings(),

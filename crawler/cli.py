@@ -2,8 +2,8 @@
 
 Every command area lives in its own module and is registered here by name in :data:`COMMANDS`, so
 one area's changes never touch another's file. Areas load lazily: running ``tertib export`` imports the
-export code and nothing of Scrapy or Playwright (:class:`LazyGroup`). A registered module that does not
-exist yet becomes a command that says which issue brings it, and exits non-zero (no fake output).
+export code and nothing of Scrapy or Playwright (:class:`LazyGroup`); ``init`` and ``status`` are the core's
+own (:mod:`crawler.core_commands`), loaded the same way.
 
 Errors a user can cause (:class:`crawler.errors.TertibError`, bad settings) print one line on stderr
 and exit non-zero; argument errors exit 2 (Click's convention). Tracebacks are for bugs only.
@@ -15,9 +15,13 @@ single verb) and add one line to :data:`COMMANDS`.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from typer import _click as click  # typer vendors its own click
@@ -27,46 +31,36 @@ from crawler import __version__
 from crawler import cli_common as common
 from crawler.config import ConfigError
 from crawler.errors import TertibError
+from crawler.logs import setup_logging
 
-# name, module, attribute (Typer app = verb group, function = single verb), issue, help when pending
-COMMANDS: list[tuple[str, str, str, int, str]] = [
-    ("sandbox", "sandbox.cli", "app", 3, "Replica marketplaces on loopback for the demo and tests."),
-    ("terms", "crawler.terms.cli", "app", 4, "Lexicon: list, add, retire, import, export, suggest, approve."),
-    ("score", "crawler.terms.cli", "score", 4, "Score titles or listing JSONL from stdin."),
-    ("model", "crawler.terms.model_cli", "app", 15, "Detection model: train, eval, list, show, activate."),
-    ("sweep", "crawler.sweep", "sweep_command", 5, "Search the platforms for the active terms."),
-    ("follow", "crawler.follow", "follow_command", 21, "Read the shops of confirmed sellers."),
-    ("parse", "spiders.cli", "parse", 5, "Parse a saved platform response into listings (JSONL)."),
-    ("calibrate", "crawler.calibrate", "calibrate_command", 17, "Test the parsers on a browser recording."),
-    ("browser", "crawler.browser", "app", 5, "Logged-in browser profiles for Facebook and Instagram."),
-    ("evidence", "crawler.evidence.cli", "app", 6, "Evidence: show, verify, bundle (WACZ)."),
-    ("review", "crawler.review", "app", 7, "Review queue: list, approve, reject, next."),
-    ("export", "crawler.exports.cli", "app", 7, "Takedown batches and per-platform link lists."),
-    ("recheck", "crawler.audit.cli", "recheck", 8, "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
-    ("audit", "crawler.audit.cli", "app", 8, "Compliance reports over the recheck ledger."),
-    ("schedule", "scheduler.cli", "app", 9, "Scheduled sweeps, rechecks and verification jobs."),
-    ("scheduler", "scheduler.cli", "service_app", 9, "Run the scheduler service."),
-    ("serve", "crawler.web.cli", "serve", 10, "The web console."),
-    ("users", "crawler.web.cli", "users_app", 10, "Console accounts and roles."),
+# name, module, attribute (Typer app = verb group, function = single verb), one-line help
+COMMANDS: list[tuple[str, str, str, str]] = [
+    ("init", "crawler.core_commands", "init", "Create the data dir, migrate, signing keys, seed lexicon."),
+    ("status", "crawler.core_commands", "status", "Data dir, database, Chromium, row counts, failing jobs."),
+    ("demo", "crawler.demo", "demo_command", "The whole mission offline against the sandbox."),
+    ("sandbox", "sandbox.cli", "app", "Replica marketplaces on loopback for the demo and tests."),
+    ("terms", "crawler.terms.cli", "app", "Lexicon: list, add, retire, import, export, suggest, approve."),
+    ("score", "crawler.terms.cli", "score", "Score titles or listing JSONL from stdin."),
+    ("model", "crawler.terms.model_cli", "app", "Detection model: train, eval, list, show, activate."),
+    ("sweep", "crawler.sweep", "sweep_command", "Search the platforms for the active terms."),
+    ("follow", "crawler.follow", "follow_command", "Read the shops of confirmed sellers."),
+    ("parse", "spiders.cli", "parse", "Parse a saved platform response into listings (JSONL)."),
+    ("calibrate", "crawler.calibrate", "calibrate_command", "Test the parsers on a browser recording."),
+    ("browser", "crawler.browser", "app", "Logged-in browser profiles for platforms behind a login."),
+    ("evidence", "crawler.evidence.cli", "app", "Evidence: show, verify, bundle (WACZ)."),
+    ("review", "crawler.review_cli", "app", "Review queue: list, approve, reject, next."),
+    ("export", "crawler.exports.cli", "app", "Takedown batches and per-platform link lists."),
+    ("recheck", "crawler.audit.recheck_cli", "recheck", "Recheck reported links (LIVE/REMOVED/HIDDEN/…)."),
+    ("audit", "crawler.audit.cli", "app", "Compliance reports over the recheck ledger."),
+    ("schedule", "scheduler.cli", "app", "Scheduled sweeps, rechecks and verification jobs."),
+    ("scheduler", "scheduler.cli", "service_app", "Run the scheduler service."),
+    ("serve", "crawler.web.cli", "serve", "The web console."),
+    ("users", "crawler.web.cli", "users_app", "Console accounts and roles."),
 ]
-
-ISSUE_TITLES = {
-    3: "replica marketplaces (sandbox)",
-    4: "terms, matching, scoring and discovery",
-    5: "platform spiders and the sweep pipeline",
-    6: "evidence: WARC, screenshots, custody, signing",
-    7: "review queue, takedown batches and exports",
-    8: "takedown audit and rechecks",
-    9: "scheduler service",
-    10: "web console",
-    15: "learned detection model",
-    21: "emerging-term discovery and seller following",
-    17: "platforms: proxies, real shapes, calibration",
-}
 
 
 class LazyGroup(TyperGroup):
-    """The root group: core verbs are registered eagerly, areas from :data:`COMMANDS` on first use."""
+    """The root group: every verb is loaded from :data:`COMMANDS` on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands) + [name for name, *_ in COMMANDS if name not in self.commands]
@@ -106,67 +100,32 @@ def root(
     ] = False,
 ) -> None:
     """tertib: sweeps, evidence, takedown link lists and audits for HS 6309 used-clothing listings."""
-    common.setup_logging(verbose)
+    setup_logging(verbose)
     common.set_overrides(data_dir=data_dir)
 
 
-def _pending(name: str, issue: int, help_text: str) -> Any:
-    def command(ctx: typer.Context) -> None:
-        common.fail(
-            f"`tertib {name}` is not built yet: it comes with issue #{issue} ({ISSUE_TITLES[issue]})."
-        )
-
-    command.__doc__ = f"{help_text} [not built yet: issue #{issue}]"
-    return command
-
-
-_LAZY = {name: (module, attr, issue, help_text) for name, module, attr, issue, help_text in COMMANDS}
+_LAZY = {name: (module, attr, help_text) for name, module, attr, help_text in COMMANDS}
 
 
 def _load(name: str) -> click.Command:
     """Import one area and turn its Typer app (or single function) into the click command ``name``."""
-    module_name, attr, issue, help_text = _LAZY[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            module = None
-        else:
-            raise
-    target = getattr(module, attr, None) if module is not None else None
-    holder = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    module_name, attr, help_text = _LAZY[name]
+    target = getattr(importlib.import_module(module_name), attr)
     if isinstance(target, typer.Typer):
         command = typer.main.get_command(target)
         command.help = command.help or help_text
     else:
-        if callable(target):
-            holder.command(name, help=target.__doc__ or help_text)(target)
-        else:
-            holder.command(
-                name,
-                help=f"{help_text} [not built yet: issue #{issue}]",
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-            )(_pending(name, issue, help_text))
+        holder = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+        holder.command(name, help=target.__doc__ or help_text)(target)
         command = typer.main.get_command(holder)
     command.name = name
     return command
-
-
-# Commands defined in the core itself.
-from crawler import core_commands  # noqa: E402
-
-core_commands.register(app)
 
 
 def watch_parent() -> None:
     """A scheduled job (``TERTIB_PARENT_PID`` set by ``scheduler.jobs``) stops itself when the scheduler
     that started it dies: SIGTERM to itself, so a sweep stops as ``interrupted`` within seconds and the
     next scheduler never finds the job still running from a dead one."""
-    import os
-    import signal
-    import threading
-    import time
-
     parent = os.environ.get("TERTIB_PARENT_PID", "")
     if not parent.isdigit():
         return

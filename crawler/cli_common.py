@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,7 +19,7 @@ from rich.console import Console
 from crawler.config import Settings, load_settings
 from crawler.errors import TertibError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # every `tertib` run imports this module; the database stack loads only when used
     from storage.db import Database
 
 console = Console()
@@ -33,6 +32,14 @@ def set_overrides(**values: object) -> None:
     """Called by the root callback with global options; clears cached settings and database."""
     _overrides.update({k: v for k, v in values.items() if v is not None})
     settings.cache_clear()
+    forget_database()
+
+
+def forget_database() -> None:
+    """Drop the cached database, closing its pooled connections: an engine left to the garbage collector
+    leaves its PostgreSQL connections open until then (and a test's database cannot be dropped)."""
+    if database.cache_info().currsize:
+        database().dispose()  # the cached instance; the engine stays usable by anyone still holding it
     database.cache_clear()
 
 
@@ -50,6 +57,8 @@ def database() -> Database:
     signing key pair, so every command works on a fresh data dir (``tertib init``
     does the same explicitly and reports it).
     """
+    # imported here, not at the top: `tertib --help`, argument errors and `tertib score` never need
+    # SQLAlchemy or the signing keys (the one deliberate exception to imports at module top)
     from crawler.evidence.signing import ensure_keypair
     from storage.db import Database
     from storage.evidence_store import open_store
@@ -94,7 +103,7 @@ def data_dir_read_only(path: Path) -> bool:
 
 def _reap(db: Database) -> None:
     """Mark this host's runs whose process died ``interrupted`` (one query on a partial index)."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import OperationalError  # the database stack loads only when used (see above)
 
     from storage.processes import reap_dead_runs
 
@@ -108,42 +117,6 @@ def _reap(db: Database) -> None:
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
-
-
-def setup_logging(verbose: int = 0) -> None:
-    """Structured, quiet-by-default logging on stderr (-v: info, -vv: debug).
-
-    The level sits on our handler, not only on the root logger, because Scrapy resets the root level
-    when a crawl starts; crawls run with ``LOG_ENABLED=False`` so this is the only handler.
-    """
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_tertib", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler._tertib = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
-    _LOGGING["level"], _LOGGING["verbose"] = level, verbose
-    quiet_libraries()
-
-
-_LOGGING = {"level": logging.WARNING, "verbose": 0}
-_NOISY = ("scrapy", "twisted", "asyncio", "urllib3", "filelock", "alembic", "scrapy-playwright")
-
-
-def quiet_libraries() -> None:
-    """(Re)apply the library loggers' levels. Creating a ``CrawlerProcess`` runs Scrapy's
-    ``configure_logging``, which sets the ``scrapy`` logger to DEBUG: without this, every scraped item
-    builds a DEBUG log record (~7 % of a sweep's reactor time) that the handler then drops."""
-    level, verbose = _LOGGING["level"], _LOGGING["verbose"]
-    for noisy in _NOISY:
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 2 else level)
-    # Scrapy's cookie handling asks tldextract for the public suffix list, which it tries to download
-    # (nothing leaves this machine: it fails) and logs with a traceback before using its bundled copy
-    logging.getLogger("tldextract").setLevel(logging.CRITICAL if verbose < 2 else level)
 
 
 def exit_for(exc: TertibError) -> NoReturn:

@@ -11,6 +11,8 @@ Settings that matter:
 - ``TERTIB_SANDBOX_URL`` (``sandbox_url``): when set, every platform is reached under this root
   (``{sandbox_url}/{platform-key}``) instead of its real base URL.
 - ``TERTIB_BASE_URL_<KEY>`` (``[base_urls] <key> = ...``): override a single platform host.
+- ``TERTIB_PLATFORM_MODULES`` (``platform_modules``): comma-separated modules that each export one site
+  profile (the platform registry, :mod:`crawler.registry`; default: the built-in platforms).
 - ``TERTIB_THRESHOLD_STRONG|CANDIDATE|WEAK``: scorer verdict thresholds.
 - ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
   active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
@@ -22,9 +24,10 @@ Settings that matter:
   (1825) set COMPLIANCE retention on buckets with Object Lock.
 - ``TERTIB_PROXIES`` (``proxies = [...]``): proxies for every platform, comma-separated
   (``http://``, ``https://``, ``socks5://``, with ``user:password@``); ``TERTIB_PROXIES_<PLATFORM>``
-  (``[proxies_by_platform] shopee = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one proxy
-  per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request`` (default) or
-  ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See ``crawler/proxies.py``.
+  (``[proxies_by_platform] <platform> = [...]``) for one platform; ``TERTIB_PROXIES_FILE``: a file of one
+  proxy per line (``URL`` or ``PLATFORM URL``, ``#`` comments). ``TERTIB_PROXY_ROTATION``: ``request``
+  (default) or ``sticky``; ``TERTIB_PROXY_COOLDOWN`` seconds, ``TERTIB_PROXY_MAX_FAILURES``. See
+  ``crawler/proxies.py``.
 
 Add a setting by adding a field to :class:`Settings` with a default; ``load_settings`` maps
 ``TERTIB_<FIELD>`` and the same key in the TOML file onto it automatically.
@@ -36,50 +39,32 @@ import dataclasses
 import os
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-# Every host the spiders talk to, by key. The sandbox serves each under the path prefix "/{key}".
-REAL_BASE_URLS: dict[str, str] = {
-    "tokopedia": "https://www.tokopedia.com",
-    "tokopedia-gql": "https://gql.tokopedia.com",
-    "tiktokshop": "https://shop-id.tokopedia.com",
-    "shopee": "https://shopee.co.id",
-    "lazada": "https://www.lazada.co.id",
-    "blibli": "https://www.blibli.com",
-    "bukalapak": "https://www.bukalapak.com",
-    "facebook": "https://www.facebook.com",
-    "instagram": "https://www.instagram.com",
-}
-
-# Platforms as users name them (a platform may use several hosts above).
-PLATFORMS: tuple[str, ...] = (
-    "tokopedia",
-    "tiktokshop",
-    "shopee",
-    "lazada",
-    "blibli",
-    "facebook",
-    "instagram",
-    "bukalapak",
-)
-# Platforms with a keyword search (TikTok Shop is found through Tokopedia; Bukalapak is recheck-only).
-SEARCH_PLATFORMS: tuple[str, ...] = ("tokopedia", "shopee", "lazada", "blibli", "facebook", "instagram")
+from crawler.errors import ConfigError
+from crawler.registry import DEFAULT_PLATFORM_MODULES, Registry, load_registry
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-
-
-class ConfigError(ValueError):
-    """A setting has a value we cannot use; the message names it."""
+# every headless Chromium tertib starts (crawls, screenshots, browser logins): stack-notes.md
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
 
 
 def check_http_url(url: str, what: str) -> str:
     """``url`` if it is an absolute http(s) URL with a host; else a :class:`ConfigError` naming it
     (``--sandbox ftp://…`` or ``not-a-url`` must fail at once, not hang a crawl)."""
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -92,9 +77,9 @@ def check_http_url(url: str, what: str) -> str:
     return url.strip()
 
 
-def sandbox_base_urls(root: str) -> dict[str, str]:
+def sandbox_base_urls(root: str, hosts: Iterable[str]) -> dict[str, str]:
     root = root.rstrip("/")
-    return {key: f"{root}/{key}" for key in REAL_BASE_URLS}
+    return {key: f"{root}/{key}" for key in hosts}
 
 
 @dataclass(frozen=True)
@@ -103,7 +88,10 @@ class Settings:
     database_url: str = ""
     chromium: str = ""
     sandbox_url: str = ""
-    base_urls: Mapping[str, str] = field(default_factory=lambda: dict(REAL_BASE_URLS))
+    # the platform registry (crawler.registry): modules exporting one SiteProfile each
+    platform_modules: tuple[str, ...] = DEFAULT_PLATFORM_MODULES
+    # host key -> base URL; a key missing here is the sandbox's ``{sandbox_url}/{key}`` or the real URL
+    base_urls: Mapping[str, str] = field(default_factory=dict)
     threshold_strong: float = 0.85
     threshold_candidate: float = 0.6
     threshold_weak: float = 0.3
@@ -134,13 +122,13 @@ class Settings:
     discovery_background_queries: str = (
         "kemeja,kaos,jaket,hoodie,celana,dress,sweater,rok,blazer,cardigan,baju,outer"
     )
-    discovery_background_platforms: str = ""  # empty: every platform with a plain-HTTP search
+    discovery_background_platforms: str = ""  # empty: every registered platform with a plain-HTTP search
     discovery_background_pages: int = 2
     discovery_background_details: int = 24
     discovery_background_max_age_days: float = 7.0
     discovery_background_min_docs: int = 150
     # after discovery, the best proposals not yet probed are searched once on these platforms (empty: every
-    # plain-HTTP platform whose search reports refused keywords): a refusal is a sign of the trade
+    # registered plain-HTTP platform whose search reports refused keywords): a refusal is a sign of the trade
     discovery_probe_platforms: str = ""
     discovery_probe_top: int = 25
     # 1: a sweep's discovery follow-up crawls the background when it is missing or stale and probes new
@@ -179,6 +167,17 @@ class Settings:
     def browser_profiles_dir(self) -> Path:
         return self.data_dir / "browser-profiles"
 
+    def browser_profile_dir(self, platform: str) -> Path:
+        """Where ``tertib browser login PLATFORM`` saves the platform's logged-in browser profile."""
+        return self.browser_profiles_dir / platform
+
+    def saved_browser_profiles(self) -> dict[str, Path]:
+        """Platforms with a saved browser profile (a directory Chromium has written to)."""
+        root = self.browser_profiles_dir
+        if not root.is_dir():
+            return {}
+        return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and any(p.iterdir())}
+
     def chromium_path(self) -> str | None:
         """The configured Chromium, or the first one found on this machine, or None."""
         if self.chromium:
@@ -189,16 +188,23 @@ class Settings:
         found = shutil.which("chromium")
         return found
 
+    @property
+    def registry(self) -> Registry:
+        """The platforms of this installation (``platform_modules``; loaded once per module list)."""
+        return load_registry(self.platform_modules)
+
     def base_url(self, key: str) -> str:
-        try:
-            return self.base_urls[key].rstrip("/")
-        except KeyError:
-            raise ConfigError(
-                f"unknown host key {key!r}; known: {', '.join(sorted(self.base_urls))}"
-            ) from None
+        url = self.base_urls.get(key)
+        if url is None:
+            real = self.registry.real_base_urls
+            if key not in real:
+                raise ConfigError(f"unknown host key {key!r}; known: {', '.join(sorted(real))}")
+            url = f"{self.sandbox_url.rstrip('/')}/{key}" if self.sandbox_url else real[key]
+        return url.rstrip("/")
 
     def with_sandbox(self, root: str) -> Settings:
-        return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root))
+        hosts = self.registry.real_base_urls
+        return dataclasses.replace(self, sandbox_url=root, base_urls=sandbox_base_urls(root, hosts))
 
     def actor_name(self) -> str:
         return self.actor or os.environ.get("USER") or "tertib"
@@ -219,6 +225,13 @@ def _coerce(name: str, value: Any) -> Any:
             if not days or any(d <= 0 for d in days):
                 raise ValueError
             return days
+        if name == "platform_modules":
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            modules = tuple(str(v) for v in value)
+            if not modules:
+                raise ValueError
+            return modules
         if name == "sandbox_url":
             return check_http_url(str(value), "sandbox URL") if value else ""
         if name == "base_urls":
@@ -280,17 +293,20 @@ def load_settings(
         env_name = f"TERTIB_{name.upper()}"
         if env_name in env and name not in ("base_urls", "proxies_by_platform"):
             values[name] = _coerce(name, env[env_name])
+    modules = overrides.get("platform_modules") or values.get("platform_modules") or DEFAULT_PLATFORM_MODULES
+    registry = load_registry(_coerce("platform_modules", modules))
     by_platform = dict(values.get("proxies_by_platform", {}))
-    for platform in PLATFORMS:  # TERTIB_PROXIES_SHOPEE=…: one platform's pool
+    for platform in registry.names:  # TERTIB_PROXIES_<PLATFORM>=…: one platform's pool
         env_name = f"TERTIB_PROXIES_{platform.upper()}"
         if env_name in env:
             by_platform[platform] = _proxy_list(env[env_name])
     if by_platform:
         values["proxies_by_platform"] = by_platform
 
+    real = registry.real_base_urls
     sandbox = str(overrides.get("sandbox_url") or values.get("sandbox_url") or "")
-    base = sandbox_base_urls(sandbox) if sandbox else {**REAL_BASE_URLS, **values.get("base_urls", {})}
-    for key in REAL_BASE_URLS:
+    base = sandbox_base_urls(sandbox, real) if sandbox else {**real, **values.get("base_urls", {})}
+    for key in real:
         env_name = "TERTIB_BASE_URL_" + key.upper().replace("-", "_")
         if env_name in env:
             base[key] = env[env_name]

@@ -1,15 +1,20 @@
-"""Core verbs: ``tertib init``, ``tertib status`` and ``tertib demo``."""
+"""Core verbs: ``tertib init`` and ``tertib status`` (``tertib demo`` is :mod:`crawler.demo`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy import select
 
 from crawler import __version__
 from crawler import cli_common as common
+from crawler.evidence.signing import ensure_keypair
+from crawler.proxies import ProxyPool
+from crawler.terms.store import ensure_seeded
+from storage.models import SweepRun
+from storage.repositories import latest_failed_jobs, table_counts
 
 
 def init() -> None:
@@ -17,34 +22,22 @@ def init() -> None:
 
     Example: tertib --data-dir /srv/tertib init
     """
-    from crawler.evidence.signing import ensure_keypair
-
     s = common.settings()
     db = common.database()
     for path in (s.warc_dir, s.blob_dir, s.exports_dir):
         path.mkdir(parents=True, exist_ok=True)
     key_path, created = ensure_keypair(s.keys_dir)
-    seeded = _seed_lexicon()
+    seeded = seed_lexicon()
     common.console.print(f"data dir     {s.data_dir.resolve()}")
     common.console.print(f"database     {db.url} (revision {db.current_revision()})")
     common.console.print(f"signing key  {key_path} ({'created' if created else 'exists'})")
-    if seeded is not None:
-        common.console.print(f"lexicon      {seeded}")
+    common.console.print(f"lexicon      {seeded}")
 
 
-def _seed_lexicon() -> str | None:
-    """Import the packaged seed lexicon on first use, when the terms package provides it."""
-    import importlib
-
-    try:
-        lexicon = importlib.import_module("crawler.terms.lexicon")
-    except ModuleNotFoundError:
-        return None
-    ensure = getattr(lexicon, "ensure_seeded", None)
-    if ensure is None:
-        return None
+def seed_lexicon() -> str:
+    """Import the packaged seed lexicon on first use; a one-line summary of the lexicon."""
     with common.database().session() as session:
-        return str(ensure(session, actor=common.settings().actor_name()))
+        return ensure_seeded(session, actor=common.settings().actor_name())
 
 
 def status() -> None:
@@ -52,11 +45,6 @@ def status() -> None:
 
     Example: tertib status
     """
-    from sqlalchemy import select
-
-    from storage.models import SweepRun
-    from storage.repositories import latest_failed_jobs, table_counts
-
     s = common.settings()
     db = common.database()
     chromium = s.chromium_path()
@@ -99,10 +87,6 @@ def status() -> None:
 
 def _print_proxies(settings: Any, run: Any) -> None:
     """Each configured proxy and its state in the last sweep (active, cooling, retired and why)."""
-    from rich.text import Text
-
-    from crawler.proxies import ProxyPool
-
     pool = ProxyPool.from_settings(settings)  # a malformed proxy URL: one error line here too
     seen = list((run.stats or {}).get("proxies") or []) if run is not None else []
     if not pool.configured and not seen:
@@ -125,28 +109,3 @@ def _print_proxies(settings: Any, run: Any) -> None:
             Text(str(row.get("reason", ""))),
         )
     common.console.print(table)
-
-
-def demo(
-    out: Annotated[
-        Path, typer.Option("--out", help="Where exports, letters, bundle and report land.")
-    ] = Path("tertib-demo"),
-    size: Annotated[int, typer.Option("--size", help="Sandbox catalog size.")] = 3000,
-    seed: Annotated[int, typer.Option("--seed", help="Sandbox catalog seed.")] = 7,
-    max_queries: Annotated[int, typer.Option("--max-queries", min=1, help="Search terms per platform.")] = 6,
-    max_pages: Annotated[int, typer.Option("--max-pages", min=1, help="Result pages per search term.")] = 2,
-) -> None:
-    """Run the whole mission offline against the sandbox, step by step.
-
-    Example: tertib demo --out ./tertib-demo
-    """
-    from crawler.demo import run_demo
-
-    run_demo(out=out, size=size, seed=seed, max_queries=max_queries, max_pages=max_pages)
-
-
-def register(app: typer.Typer) -> None:
-    """Attach the core verbs to the root app."""
-    app.command("init")(init)
-    app.command("status")(status)
-    app.command("demo")(demo)

@@ -14,7 +14,7 @@ Steps (the same numbers appear as comments in :func:`run_demo`):
 10. Advance to day 7, recheck with screenshots (T+7), sweep again so relistings are found.
 11. Print the audit summary and where the files are.
 
-A step whose building block has not landed yet says so and the demo goes on; nothing is faked.
+Every step runs the real command or service; a step that fails stops the demo with the reason.
 """
 
 from __future__ import annotations
@@ -29,14 +29,22 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import func, select
 
 from crawler import cli_common as common
-
-
-class Pending(Exception):
-    """This step's building block is not built yet (message names the issue)."""
+from crawler import review
+from crawler.core_commands import seed_lexicon
+from crawler.evidence.signing import ensure_keypair
+from crawler.terms.discovery import ranked_proposals
+from sandbox import catalog
+from sandbox import server as sandbox_server
+from sandbox.state import SandboxState
+from storage.models import BatchSend, Capture, Listing, SweepRun, TakedownBatch, TakedownItem
 
 
 @dataclass
@@ -52,39 +60,21 @@ class DemoContext:
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
-def _requires(module: str, issue: int) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise Pending(f"pending: comes with issue #{issue}") from None
-        raise
-
-
 def step_prepare(ctx: DemoContext) -> str:
-    from crawler.evidence.signing import ensure_keypair
-
     if ctx.data_dir.exists():
         shutil.rmtree(ctx.data_dir)
     common.set_overrides(data_dir=ctx.data_dir)
     db = common.database()
     ensure_keypair(common.settings().keys_dir)
-    from crawler.core_commands import _seed_lexicon
-
-    seeded = _seed_lexicon()
-    return f"data dir {ctx.data_dir} at revision {db.current_revision()}" + (f"; {seeded}" if seeded else "")
+    seeded = seed_lexicon()
+    return f"data dir {ctx.data_dir} at revision {db.current_revision()}; {seeded}"
 
 
 def step_sandbox(ctx: DemoContext) -> str:
-    catalog = _requires("sandbox.catalog", 3)
-    server = _requires("sandbox.server", 3)
-    state_mod = _requires("sandbox.state", 3)
     listings = catalog.generate(ctx.seed, ctx.size)
     path = ctx.out / "sandbox-catalog.jsonl"
     catalog.write_catalog(listings, path)
-    srv = server.SandboxServer(state_mod.SandboxState(listings, seed=ctx.seed, faults="realistic"))
+    srv = sandbox_server.SandboxServer(SandboxState(listings, seed=ctx.seed, faults="realistic"))
     ctx.sandbox_url = srv.__enter__()
     ctx.cleanups.append(lambda: srv.__exit__(None, None, None))
     common.set_overrides(sandbox_url=ctx.sandbox_url)
@@ -145,10 +135,6 @@ def _sweep(ctx: DemoContext, pages: int, *extra: str) -> None:
 
 
 def step_sweep(ctx: DemoContext) -> str:
-    from sqlalchemy import func, select
-
-    from storage.models import Capture, Listing, SweepRun
-
     _sweep(ctx, ctx.max_pages)
     with common.database().session() as session:
         run = session.scalars(
@@ -170,8 +156,6 @@ def step_sweep(ctx: DemoContext) -> str:
 def step_discovery(ctx: DemoContext) -> str:
     """Discovery ran as the sweep's follow-up; show what it proposes and whether the catalog's drift terms
     (new seller words the sandbox planted) are among them."""
-    from crawler.terms.discovery import ranked_proposals
-
     _tertib(ctx, "terms", "suggest", "--limit", "10")
     with common.database().session() as session:
         proposed = [term.text for term in ranked_proposals(session)][:20]
@@ -185,7 +169,6 @@ def step_discovery(ctx: DemoContext) -> str:
 
 
 def step_queue(ctx: DemoContext) -> str:
-    _requires("crawler.review", 7)
     _tertib(ctx, "review", "list", "--limit", "10")
     return "candidates wait for a named reviewer's decision"
 
@@ -194,11 +177,6 @@ SIMULATED_REVIEWER = "simulated-reviewer (demo, not a person)"
 
 
 def step_approve(ctx: DemoContext) -> str:
-    review = _requires("crawler.review", 7)
-    from sqlalchemy import select
-
-    from storage.models import Listing
-
     threshold = common.settings().threshold_strong
     with common.database().session() as session:
         ids = list(
@@ -214,11 +192,6 @@ def step_approve(ctx: DemoContext) -> str:
 
 
 def step_export(ctx: DemoContext) -> str:
-    _requires("crawler.exports.cli", 7)
-    from sqlalchemy import select
-
-    from storage.models import TakedownBatch
-
     _tertib(ctx, "export", "--batch-name", "Demo sweep", "--out", str(ctx.out / "exports"))
     with common.database().session() as session:
         batch = session.scalars(select(TakedownBatch).order_by(TakedownBatch.id.desc())).first()
@@ -235,10 +208,6 @@ def step_send(ctx: DemoContext) -> str:
     The audit timeline is real time from the recorded send; the sandbox's virtual clock counts days from its
     own intake. Rechecks below run at ``send time + N days`` after the sandbox has advanced N days.
     """
-    from sqlalchemy import select
-
-    from storage.models import BatchSend, TakedownItem
-
     batch_id, number, _ = ctx.values["batch"]
     with common.database().session() as session:
         items = session.scalars(select(TakedownItem).where(TakedownItem.batch_id == batch_id)).all()
@@ -255,8 +224,6 @@ def step_send(ctx: DemoContext) -> str:
 
 
 def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
-    from datetime import timedelta
-
     batch_id, _, _ = ctx.values["batch"]
     advance = day - int(ctx.values.get("sandbox_day", 0))
     clock = _sandbox_post(ctx, "/_sandbox/clock", {"advance_days": advance})
@@ -279,19 +246,16 @@ def _recheck_round(ctx: DemoContext, day: int, *extra: str) -> str:
 
 
 def step_recheck_day1(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     return _recheck_round(ctx, 1, "--no-screenshots")
 
 
 def step_recheck_day7(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     summary = _recheck_round(ctx, 7)
     _sweep(ctx, 1, "--no-progress")
     return summary + "; swept again: relistings of reported items flagged for review"
 
 
 def step_audit(ctx: DemoContext) -> str:
-    _requires("crawler.audit.cli", 8)
     batch_id, _, _ = ctx.values["batch"]
     report = ctx.out / "audit-report.html"
     markdown = ctx.out / "audit-report.md"
@@ -324,7 +288,7 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
     console = common.console
     console.rule("[bold]tertib demo[/] — the whole mission, offline, against the sandbox")
     started = time.monotonic()
-    done = pending = 0
+    done = 0
     failed = False
     try:
         for number, (title, step) in enumerate(STEPS, start=1):
@@ -332,10 +296,6 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
             t0 = time.monotonic()
             try:
                 summary = step(ctx)
-            except Pending as exc:
-                pending += 1
-                console.print(f"    [yellow]{exc}[/]")
-                continue
             except StepFailed as exc:
                 console.print(f"    [red]failed:[/] {exc}")
                 failed = True
@@ -345,9 +305,26 @@ def run_demo(*, out: Path, size: int, seed: int, max_queries: int = 6, max_pages
     finally:
         for cleanup in reversed(ctx.cleanups):
             cleanup()
+    pending = len(STEPS) - done - int(failed)  # not reached after a failed step
     console.rule()
     console.print(
         f"{done} steps done, {pending} pending, in {time.monotonic() - started:.1f}s. Files: {out.resolve()}"
     )
     if failed:
         raise SystemExit(1)
+
+
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where exports, letters, bundle and report land.")
+    ] = Path("tertib-demo"),
+    size: Annotated[int, typer.Option("--size", help="Sandbox catalog size.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Sandbox catalog seed.")] = 7,
+    max_queries: Annotated[int, typer.Option("--max-queries", min=1, help="Search terms per platform.")] = 6,
+    max_pages: Annotated[int, typer.Option("--max-pages", min=1, help="Result pages per search term.")] = 2,
+) -> None:
+    """Run the whole mission offline against the sandbox, step by step.
+
+    Example: tertib demo --out ./tertib-demo
+    """
+    run_demo(out=out, size=size, seed=seed, max_queries=max_queries, max_pages=max_pages)

@@ -21,3 +21,7 @@ class NotFound(TertibError):
 
 class ParseError(TertibError):
     """A response or file could not be read as the expected shape."""
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it (exit code 2)."""

@@ -23,6 +23,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from storage import repositories as repo
+from storage.db import Database
+
 COUNTERS = (
     "requests",
     "responses",
@@ -59,7 +62,7 @@ MAX_PATHS_SHOWN = 4
 
 
 def shape_message(platform: str, answers: int, responses: float, missing: dict[str, int] | None) -> str:
-    """``tokopedia: shape changed — 3 of 5 answers no longer match its profile; missing: a.b (3)``."""
+    """``PLATFORM: shape changed — 3 of 5 answers no longer match its profile; missing: a.b (3)``."""
     paths = sorted((missing or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     shown = ", ".join(f"{path} ({count})" for path, count in paths[:MAX_PATHS_SHOWN])
     more = f" and {len(paths) - MAX_PATHS_SHOWN} more" if len(paths) > MAX_PATHS_SHOWN else ""
@@ -206,9 +209,6 @@ class SweepHealth:
         }
         run_id = self.crawler.settings.get("TERTIB_RUN_ID")
         if run_id is not None:
-            from storage import repositories as repo
-            from storage.db import Database
-
             db = Database(self.crawler.settings["TERTIB_SETTINGS"].db_url)
             try:
                 with db.session() as session:

@@ -7,7 +7,7 @@ search does. Steps (numbered the same in :func:`run_follow`):
 1. Confirmed sellers (:func:`confirmed_sellers`): the sellers of listings whose latest review decision is
    *approve* (a seller with several is a repeat offender), and sellers of other listings that share a
    WhatsApp or Instagram handle with those; only platforms whose site profile has a shop listing endpoint
-   (``SiteProfile.shop_request``: Tokopedia, Lazada, Blibli) can be followed.
+   (``SiteProfile.shop_request`` and ``parse_shop``, in the platform registry) can be followed.
 2. Open a ``SweepRun`` of kind ``follow`` (one query ``seller:<platform>:<id>`` per shop).
 3. Crawl: :class:`spiders.follow.FollowSpider` reads up to ``--max-pages`` pages of each shop through the
    sweep's pipelines — scored, candidates' evidence captured, stored with their sightings — so new
@@ -23,12 +23,15 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crawler import cli_common as common
 from crawler.errors import TertibError, UsageError
+
+if TYPE_CHECKING:
+    from crawler.registry import Registry
 
 KIND = "follow"
 
@@ -41,13 +44,19 @@ class FollowTarget:
     reason: str  # why this seller is followed, for the run record
 
 
-def confirmed_sellers(session: Any, platforms: list[str] | None = None) -> tuple[list[FollowTarget], int]:
-    """Shops to follow, and how many confirmed sellers were left out (their platform has no shop endpoint)."""
+def confirmed_sellers(
+    session: Any, platforms: list[str] | None = None, registry: Registry | None = None
+) -> tuple[list[FollowTarget], int]:
+    """Shops to follow, and how many confirmed sellers were left out (their platform has no shop endpoint).
+
+    ``registry``: the installation's platforms (``settings.registry``; default: the built-in ones)."""
     from sqlalchemy import select
 
+    from crawler.registry import default_registry
     from crawler.review import latest_decisions_subquery
-    from spiders import PROFILES
     from storage.models import Listing, Seller
+
+    registry = registry or default_registry()
 
     latest = latest_decisions_subquery()
     approved = session.execute(
@@ -94,7 +103,7 @@ def confirmed_sellers(session: Any, platforms: list[str] | None = None) -> tuple
         seller = sellers.get(sid)
         if seller is None:
             continue
-        profile = PROFILES.get(seller.platform)
+        profile = registry.find(seller.platform)
         if platforms and seller.platform not in platforms:
             continue
         if profile is None or not profile.can_follow:
@@ -118,6 +127,7 @@ def run_follow(
     from scrapy.settings import Settings as ScrapySettings
 
     from crawler import settings as crawl_settings
+    from crawler.logs import quiet_libraries
     from crawler.sweep import active_queries
     from crawler.terms.scorer import SCORER_VERSION
     from spiders.follow import FollowSpider
@@ -127,7 +137,7 @@ def run_follow(
     db = common.database()
     # 1. Who to follow.
     with db.session() as session:
-        targets, skipped = confirmed_sellers(session, platforms)
+        targets, skipped = confirmed_sellers(session, platforms, settings.registry)
         _queries, lexicon_version_id = active_queries(session)
         # 2. The run record.
         run_id = repo.start_run(
@@ -153,12 +163,11 @@ def run_follow(
         details=details,
     )
     process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()
+    quiet_libraries()
     process.crawl(FollowSpider, targets=[asdict(t) for t in targets], max_pages=max_pages, run_id=run_id)
     process.start()
     with db.session() as session:
         repo.fail_if_running(session, run_id)
-        repo.link_run_captures(session, run_id)
     return run_id, len(targets), skipped
 
 
@@ -207,12 +216,8 @@ def follow_command(
 
     Example: tertib follow --max-pages 3
     """
-    from crawler.config import PLATFORMS
-
-    chosen = [p.strip().lower() for p in platform or []]
-    for name in chosen:
-        if name not in PLATFORMS:
-            raise UsageError(f"unknown platform {name!r}; known: {', '.join(PLATFORMS)}")
+    registry = common.settings().registry
+    chosen = [registry.get(p).platform for p in platform or []]  # an unknown name: one usage error
     if details not in ("weak", "candidate", "none"):
         raise UsageError(f"--details must be weak, candidate or none, not {details!r}")
     if sandbox:

@@ -11,9 +11,12 @@ and the CLI can share it without importing Scrapy; Scrapy accepts dataclass item
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
+from crawler.evidence.exchange import Exchange
 from crawler.limits import clip_fields
 
 
@@ -42,6 +45,75 @@ class Verdict(enum.StrEnum):
     UNOBSERVABLE = "UNOBSERVABLE"
 
 
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What the scorer says about a listing's text: the rules and, when one is active, the learned model.
+
+    ``value`` in [0, 1] and its ``verdict`` (strong / candidate / weak / clear) decide what happens
+    next; ``signals`` explain the rules' part (term, span, weight, role, matched text —
+    :mod:`crawler.terms.scorer`). With a model (``model_version`` set) ``value`` is the model's calibrated
+    ``probability`` and ``rule_score`` what the rules alone said; for weak-or-more verdicts (None
+    otherwise) ``top_features`` lists the features that moved the score, with spans where they rest on
+    words, and ``product`` the product-type facts the model used.
+
+    Mappable: :meth:`to_dict` is the stored form (``Score.explanation`` rows, evidence metadata records,
+    ``Listing.to_dict``) and :meth:`from_dict` reads it back; the model's keys appear only when a model
+    scored, so rule-based scores keep their shape.
+    """
+
+    value: float
+    verdict: str
+    text: str = ""
+    signals: Sequence[Mapping[str, Any]] = ()
+    scorer_version: str = ""
+    lexicon_hash: str = ""
+    rule_score: float | None = None
+    probability: float | None = None
+    model_version: str | None = None  # None: the rules alone scored
+    top_features: Sequence[Mapping[str, Any]] | None = None  # None: not listed
+    product: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "text": self.text,
+            "score": self.value,
+            "verdict": self.verdict,
+            "signals": [dict(s) for s in self.signals],
+            "scorer_version": self.scorer_version,
+            "lexicon_hash": self.lexicon_hash,
+        }
+        if self.model_version is not None:
+            data["rule_score"] = self.rule_score
+            data["probability"] = self.probability
+            data["model_version"] = self.model_version
+            if self.top_features is not None:
+                data["features"] = [dict(f) for f in self.top_features]
+                data["product"] = dict(self.product) if self.product is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Score:
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        features = data.get("features")
+        product = data.get("product")
+        return cls(
+            value=float(data["score"]),
+            verdict=str(data["verdict"]),
+            text=str(data.get("text") or ""),
+            signals=tuple(dict(s) for s in data.get("signals") or ()),
+            scorer_version=str(data.get("scorer_version") or ""),
+            lexicon_hash=str(data.get("lexicon_hash") or ""),
+            rule_score=number("rule_score"),
+            probability=number("probability"),
+            model_version=None if "model_version" not in data else str(data["model_version"] or ""),
+            top_features=None if features is None else tuple(dict(f) for f in features),
+            product=None if product is None else dict(product),
+        )
+
+
 @dataclass(slots=True)
 class Listing:
     """One listing as a platform showed it, plus provenance of where we saw it."""
@@ -62,7 +134,8 @@ class Listing:
     sold_text: str | None = None
     sponsored: bool = False
     status: str | None = None  # platform status string, e.g. ACTIVE, BANNED, normal
-    extra_ids: dict[str, str] = field(default_factory=dict)  # e.g. {"tiktokshop_product_id": "…"}
+    # ids of the same item on another platform, e.g. {"<platform>_product_id": "…"}
+    extra_ids: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # selected raw fields, kept with the sighting
     # provenance, filled by the spider
     query: str | None = None
@@ -71,16 +144,15 @@ class Listing:
     source_url: str | None = None  # the search/detail response URL this came from
     contact_handles: list[str] = field(default_factory=list)  # "wa:62812…", "ig:@handle" found in text
     # where the platform says the item ships from: True = from abroad (cross-border seller, "Luar Negeri"
-    # shop location, LazGlobal …), False = the platform says it is a domestic listing, None = not said.
-    # ``origin_facts`` are the platform's own words behind it (``shopee shop_location="Luar Negeri"``),
-    # quoted in the export's basis column as evidence of import origin.
+    # shop location, a global-store mark …), False = the platform says it is a domestic listing, None = not
+    # said. ``origin_facts`` are the platform's own words behind it (``<platform> shop_location="Luar
+    # Negeri"``), quoted in the export's basis column as evidence of import origin.
     ships_from_abroad: bool | None = None
     origin_facts: list[str] = field(default_factory=list)
     # filled by pipelines
-    score: dict[str, Any] | None = None
-    capture_id: int | None = None
-    # evidence of where it came from (crawler.evidence.capture.HttpExchange objects); not serialised
-    exchanges: list[Any] = field(default_factory=list, repr=False, compare=False)
+    score: Score | None = None
+    # evidence of where it came from (the search response, then the detail page); not serialised
+    exchanges: list[Exchange] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # every platform string cut to its documented length before anything reads it (crawler/limits.py)
@@ -108,9 +180,26 @@ class Listing:
                 value = dict(value)
             elif isinstance(value, list):
                 value = list(value)
+            elif isinstance(value, Score):
+                value = value.to_dict()
             data[name] = value
         data["listing_key"] = self.listing_key
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Listing:
+        """A listing from its plain form (:meth:`to_dict`, JSONL); ``listing_key`` is derived, not read.
+
+        An unknown field is a ``ValueError`` naming it: a typo must not silently drop data.
+        """
+        unknown = set(data) - set(_LISTING_FIELDS) - {"listing_key"}
+        if unknown:
+            raise ValueError(f"unknown listing field(s): {', '.join(sorted(unknown))}")
+        values = {name: data[name] for name in _LISTING_FIELDS if name in data}
+        score = values.get("score")
+        if isinstance(score, Mapping):
+            values["score"] = Score.from_dict(score)
+        return cls(**values)
 
 
 _LISTING_FIELDS = tuple(f.name for f in fields(Listing) if f.name != "exchanges")
@@ -149,7 +238,7 @@ class CheckResult:
     platform: str
     listing_id: str
     verdict: Verdict
-    rule: str  # e.g. "tokopedia.gql_error_2001", "shopee.mfe_error_266900002", "blibli.http_404"
+    rule: str  # "<platform>.<rule>", e.g. "<platform>.http_404"; the profile lists its removal/hidden rules
     signal: str = ""  # the observed value the rule fired on
     listing: Listing | None = None
 
@@ -167,15 +256,41 @@ class BlockedAttempt:
     query: str | None = None
     page: int | None = None
     listing_key: str | None = None
-    exchange: Any = None
+    exchange: Exchange | None = None
     final: bool = True  # False while it will still be retried
 
 
 @dataclass(slots=True)
 class QueryFinding:
-    """A platform refused a keyword itself (Tokopedia ``isQuerySafe=false``): a finding, not "0 results"."""
+    """A platform refused a keyword itself (e.g. a "query unsafe" flag): a finding, not "0 results"."""
 
     platform: str
     query: str
     kind: str = "query_blocked"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckTarget:
+    """A stored listing to fetch again (``listing_id`` is the ``Listing`` row id), and why: the takedown
+    item and recheck round it answers, when that round was due, and which attempt this is."""
+
+    listing_id: int
+    listing_key: str
+    platform: str
+    url: str
+    takedown_item_id: int | None = None
+    round_days: int | None = None
+    due_at: datetime | None = None
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class RecheckObservation:
+    """What a recheck saw for one target: the verdict with its rule, and the evidence of it (the detail
+    exchange, or None after a network error; a screenshot taken in the platform's browser context)."""
+
+    target: RecheckTarget
+    result: CheckResult
+    exchange: Exchange | None
+    screenshot_png: bytes | None = None

@@ -7,9 +7,10 @@ normalising (``crawler.terms.scorer.Scorer.score``), and JSON bodies deeper than
 are refused as malformed (``spiders.base.load_json``). Each stage behind these cuts is also linear in its
 input (``tests/test_input_bounds.py``), so the limits bound the cost, not hide a quadratic step.
 
-The numbers sit well above what the platforms allow (Tokopedia titles ≤ 70 characters, Shopee ≤ 120,
-Lazada ≤ 255; descriptions ≤ 3,000–5,000) and at or below the database columns (``storage/models.py``),
-so a real listing is never cut and a hostile one never reaches a column it does not fit.
+The numbers sit well above what the platforms allow (titles of 70 to 255 characters on the marketplaces
+tertib knows, descriptions ≤ 3,000–5,000; ``../shared/reference/platforms.md``) and at or below the database
+columns (``storage/models.py``), so a real listing is never cut and a hostile one never reaches a column it
+does not fit.
 """
 
 from __future__ import annotations

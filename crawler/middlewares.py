@@ -29,6 +29,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
+from crawler.proxies import ProxyError
+
 logger = logging.getLogger(__name__)
 
 SANDBOX_CONTROL_PREFIX = "/_sandbox/"
@@ -156,8 +158,6 @@ class ProxyMiddleware:
         self.crawler.stats.inc_value(f"tertib/{platform}/{key}")
 
     def process_request(self, request: Request) -> None:
-        from crawler.proxies import ProxyError
-
         platform = request.meta.get("platform")
         if not platform or not self.pool.enabled(platform):
             request.meta.setdefault("tertib_egress", "direct")

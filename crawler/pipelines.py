@@ -7,16 +7,17 @@
 3. :class:`EvidencePipeline` (``EVIDENCE_ENABLED``, ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_ENRICH_MIN_VERDICT``
    = weak | candidate | none, ``EVIDENCE_MAX_CONCURRENT`` browser pages/screenshots at once,
    ``EVIDENCE_DETAIL_CONCURRENCY`` HTTP detail fetches at once, ``EVIDENCE_BATCH_SIZE``) — for listings
-   scoring at least the enrich verdict, fetch the listing's detail with the platform's own method, merge the
-   description and seller, rescore; for candidates (verdict candidate or strong) capture evidence: the
-   search response that surfaced it, the detail response, a full-page screenshot, and a metadata record,
+   scoring at least the enrich verdict, open the listing's page with the platform's own method
+   (:mod:`spiders.pages`, as rechecks do), merge the description and seller, rescore; for candidates
+   (verdict candidate or strong) capture evidence: the search response that surfaced it, the detail
+   response, a full-page screenshot, and a metadata record,
    through ``crawler.evidence``. Block pages are recorded as UNOBSERVABLE attempts, never as evidence.
    Captures and attempts are queued (the screenshot already taken) and committed every
    ``EVIDENCE_BATCH_SIZE`` entries (default 50) and at close as one recorder batch on the evidence writer
    thread (one WARC append, one transaction).
 4. :class:`PersistPipeline` (``PERSIST_BATCH_SIZE``) — upsert seller and listing, add the sighting with its
-   provenance, the score, and findings, in batched transactions; links the run's captures to listings by
-   listing key (a capture may commit before or after its listing's batch; see ``RunContext.persist``).
+   provenance, the score, and findings, in batched transactions (captures carry their listing's key, so
+   evidence and listings commit independently, in either order).
 
 To add a stage: write a class with ``from_crawler`` and ``process_item``, give it a prefixed setting that
 can switch it off (raise ``NotConfigured``), and list it in ``ITEM_PIPELINES`` with an order number.
@@ -30,16 +31,14 @@ import logging
 import re
 from typing import Any, Self
 
-from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Response
 
-from crawler import __version__
 from crawler.config import Settings
+from crawler.evidence.capture import BatchEntry
 from crawler.items import BlockedAttempt, Listing, QueryFinding, Verdict
 from crawler.run_context import RunContext
-from crawler.settings import DETAIL_SLOT
+from spiders.pages import listing_request, read_listing_page
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +47,9 @@ VERDICT_ORDER = {"clear": 0, "weak": 1, "candidate": 2, "strong": 3}
 ENRICH_NEVER = 99  # EVIDENCE_ENRICH_MIN_VERDICT = "none"
 _SPACE = re.compile(r"\s+")
 _WA = re.compile(r"(?:\+?62[\s.-]?|0)8\d{1,3}[\s.-]?\d{3,4}[\s.-]?\d{3,5}")
+# Contact handles are seller wording, not platform knowledge: sellers on every marketplace point buyers to a
+# WhatsApp number or an Instagram account ("IG: @x"), so "wa:"/"ig:" are contact channels that link accounts
+# across platforms whether or not Instagram is a registered platform (the registry is not consulted here).
 # "@handle" only where it starts a word: "toko.bal@gmail.com" is an e-mail address, not an Instagram handle
 _IG = re.compile(
     r"(?:\big\s*[:@]?\s*|instagram\s*[:@]?\s*)@?([A-Za-z0-9_.]{3,30})|(?<![\w.])@([A-Za-z0-9_.]{3,30})", re.I
@@ -82,7 +84,7 @@ def run_context(crawler: Crawler) -> RunContext:
     if ctx is None:
         settings: Settings = crawler.settings["TERTIB_SETTINGS"]
         ctx = RunContext(settings, run_id=crawler.settings.get("TERTIB_RUN_ID"))
-        ctx.proxies = crawler.settings.get("TERTIB_PROXY_POOL")
+        ctx.evidence.proxies = crawler.settings.get("TERTIB_PROXY_POOL")  # screenshots go out through it
         crawler._tertib_context = ctx  # type: ignore[attr-defined]
     return ctx
 
@@ -114,7 +116,7 @@ class ScorePipeline:
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, Listing):
-            item.score = self.ctx.score(item.text())
+            item.score = self.ctx.scoring.score(item.text())
         return item
 
 
@@ -132,7 +134,7 @@ class EvidencePipeline:
         self.detail_semaphore = asyncio.Semaphore(settings.getint("EVIDENCE_DETAIL_CONCURRENCY", 16))
         self.seen: set[str] = set()
         self.batch_size = max(1, settings.getint("EVIDENCE_BATCH_SIZE", DEFAULT_EVIDENCE_BATCH_SIZE))
-        self.pending: list[tuple[Any, Listing | None]] = []  # (BatchEntry, its candidate or None)
+        self.pending: list[tuple[BatchEntry, Listing | None]] = []  # (entry, its candidate or None)
         self.tail: asyncio.Future[None] | None = None  # the last batch commit in the chain
 
     @classmethod
@@ -147,18 +149,16 @@ class EvidencePipeline:
 
     async def open_spider(self) -> None:
         tabs = self.crawler.settings.getint("EVIDENCE_SCREENSHOT_TABS", 1)
-        await self.ctx.open_evidence(screenshots=self.screenshots, tabs=tabs)
+        await self.ctx.evidence.open(screenshots=self.screenshots, tabs=tabs)
 
     async def close_spider(self) -> None:
-        # runs after PersistPipeline.close_spider (Scrapy closes pipelines in reverse): link what is left
         try:
             await self.flush()
-            self.ctx.link_captures()
         finally:
-            await self.ctx.close_evidence()
+            await self.ctx.evidence.close()
 
-    async def queue(self, entry: Any, item: Listing | None) -> None:
-        if self.ctx.recorder is None:
+    async def queue(self, entry: BatchEntry, item: Listing | None) -> None:
+        if self.ctx.evidence.recorder is None:
             return
         self.pending.append((entry, item))
         if len(self.pending) >= self.batch_size:
@@ -166,29 +166,28 @@ class EvidencePipeline:
 
     def _start_flush(self) -> None:
         """Chain the queued captures' commit after the previous one without holding up the items: the crawl
-        goes on while the writer thread works (captures reach their listings by key, see RunContext)."""
+        goes on while the writer thread works (captures carry their listing's key: no linking afterwards)."""
         if self.pending:
             batch, self.pending = self.pending, []
             self.tail = asyncio.ensure_future(self._commit_after(self.tail, batch))
 
     async def _commit_after(
-        self, previous: asyncio.Future[None] | None, batch: list[tuple[Any, Any]]
+        self, previous: asyncio.Future[None] | None, batch: list[tuple[BatchEntry, Listing | None]]
     ) -> None:
         if previous is not None:
             await previous  # never raises: failures are handled below
         try:
-            recorded = await self.ctx.record_sweep_batch([entry for entry, _ in batch])
+            recorded = await self.ctx.evidence.record_sweep_batch([entry for entry, _ in batch])
         except Exception:
             logger.exception("committing a batch of %d captures failed", len(batch))
             assert self.crawler.stats is not None
             for entry, item in batch:
-                platform = item.platform if item is not None else getattr(entry, "platform", "unknown")
+                platform = item.platform if item is not None else _platform_of(entry)
                 self.crawler.stats.inc_value(f"tertib/{platform}/item_errors")
                 self.crawler.stats.inc_value("tertib/item_errors")
             return
         for (_, item), rec in zip(batch, recorded, strict=True):
             if item is not None:
-                item.capture_id = rec.capture_id
                 self.stat(item.platform, "captures")
                 if not rec.observable:  # the candidate's page was a block page: no proof (health flags it)
                     self.stat(item.platform, "evidence_unobservable")
@@ -202,7 +201,7 @@ class EvidencePipeline:
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, BlockedAttempt):
             if item.final:
-                await self.queue(self.ctx.unobservable_entry(item), None)
+                await self.queue(self.ctx.evidence.unobservable_entry(item), None)
             return item
         if not isinstance(item, Listing) or item.score is None:
             return item
@@ -212,107 +211,70 @@ class EvidencePipeline:
             if self._needs_browser(item)
             else self.enrich_from
         )
-        verdict = VERDICT_ORDER.get(item.score["verdict"], 0)
+        verdict = VERDICT_ORDER.get(item.score.verdict, 0)
         if verdict < min(enrich_from, VERDICT_ORDER["candidate"]):
             return item
         if item.listing_key in self.seen:  # the same listing from another query/page: one capture per run
             return item
         self.seen.add(item.listing_key)
         entry = None
-        browser = self._needs_browser(item) or self.ctx.screenshotter is not None
+        browser = self._needs_browser(item) or self.ctx.evidence.screenshotter is not None
         # Browser work (a listing page in a tab, a screenshot) is bounded by EVIDENCE_MAX_CONCURRENT; plain
         # HTTP detail fetches by EVIDENCE_DETAIL_CONCURRENCY (their platform's detail slot paces them; the
         # bound keeps items waiting for a detail, and the search responses they hold, few)
         async with self.semaphore if browser else self.detail_semaphore:
             png = await self._enrich(item) if verdict >= enrich_from else None
-            if VERDICT_ORDER.get(item.score["verdict"], 0) >= VERDICT_ORDER["candidate"]:
+            if VERDICT_ORDER.get(item.score.verdict, 0) >= VERDICT_ORDER["candidate"]:
                 self.stat(item.platform, "candidates")
-                if self.ctx.recorder is not None:
-                    entry = await self.ctx.capture_entry(item, screenshot_png=png)
+                if self.ctx.evidence.recorder is not None:
+                    entry = await self.ctx.evidence.capture_entry(item, screenshot_png=png)
         if entry is not None:
             await self.queue(entry, item)
         return item
 
-    @staticmethod
-    def _needs_browser(item: Listing) -> bool:
-        from spiders import PROFILES
-
-        profile = PROFILES.get(item.platform)
+    def _needs_browser(self, item: Listing) -> bool:
+        profile = self.ctx.settings.registry.find(item.platform)
         return bool(profile and profile.needs_browser)
 
     async def _enrich(self, item: Listing) -> bytes | None:
-        """Fetch the listing's detail with the platform's method; merge what it adds; rescore.
-
-        Browser platforms: the listing page is opened in the platform's own (logged-in) browser context;
-        its embedded data is the detail and its screenshot is returned for the evidence.
+        """Open the listing's page with the platform's method (:mod:`spiders.pages`); merge what its detail
+        adds; rescore. Returns the page's screenshot (browser platforms: taken in the platform's own,
+        logged-in context) for the evidence.
         """
-        from spiders import PROFILES
-        from spiders.browser import browser_login, on_login_wall, playwright_meta
-
-        profile = PROFILES.get(item.platform)
+        profile = self.ctx.settings.registry.find(item.platform)
         if profile is None:
             return None
-        meta: dict[str, Any] = {
-            "platform": item.platform,
-            "download_slot": item.platform + DETAIL_SLOT,
-            "handle_httpstatus_all": True,
-            "dont_redirect": True,
-        }
-        if profile.needs_browser:
-            meta = {**meta, **playwright_meta(profile)}
-            meta.pop("dont_redirect")
-            request = Request(item.url, meta=meta, dont_filter=True)
-        else:
-            spec = profile.detail_request(self.ctx.settings, item.url)
-            request = Request(
-                spec.url,
-                method=spec.method,
-                headers=spec.headers or None,
-                body=spec.body,
-                meta=meta,
-                dont_filter=True,
-            )
+        settings = self.ctx.settings
         self.stat(item.platform, "requests")
-        png: bytes | None = None
         try:
             assert self.crawler.engine is not None
-            response: Response = await self.crawler.engine.download_async(request)
-            body: bytes | str = response.body
-            url = response.url
-            page = response.meta.get("playwright_page")
-            if page is not None:
-                try:
-                    if on_login_wall(profile, page.url):
-                        await browser_login(page, profile, self.ctx.settings, item.url)
-                        body = await page.content()
-                    url = page.url
-                    if self.screenshots:
-                        png = await page.screenshot(full_page=True, type="png")
-                finally:
-                    await page.close()
+            response = await self.crawler.engine.download_async(listing_request(profile, settings, item.url))
+            page = await read_listing_page(response, profile, settings, item.url, screenshot=self.screenshots)
+            if page.error is not None:
+                raise RuntimeError(page.error)
         except Exception as exc:  # network/browser errors: the listing keeps its title-only score
             self.stat(item.platform, "errors")
             self.stat(item.platform, "detail_unobservable")
             logger.info("detail fetch failed for %s: %s", item.url, exc)
             return None
-        result = profile.parse_detail(body, url=url, status=response.status, headers=_headers(response))
+        result = page.check(profile)
         if result.verdict is Verdict.UNOBSERVABLE:
             self.stat(item.platform, "blocked")
             self.stat(item.platform, "detail_unobservable")
             await self.queue(
-                self.ctx.unobservable_entry(
+                self.ctx.evidence.unobservable_entry(
                     BlockedAttempt(
                         platform=item.platform,
                         url=response.url,
                         reason=result.rule,
                         listing_key=item.listing_key,
-                        exchange=response,
+                        exchange=page.exchange,
                     )
                 ),
                 None,
             )
             return None
-        item.exchanges.append(response)
+        item.exchanges.append(page.exchange)
         detail = result.listing
         if detail is not None:
             item.description = clean_text(detail.description) or item.description
@@ -328,13 +290,15 @@ class EvidencePipeline:
                 item.ships_from_abroad = detail.ships_from_abroad
                 item.origin_facts = list(detail.origin_facts)
             item.contact_handles = sorted(set(item.contact_handles) | set(contact_handles(item.text())))
-            item.score = self.ctx.score(item.text())
+            item.score = self.ctx.scoring.score(item.text())
         item.raw["detail_verdict"] = result.verdict.value
-        return png
+        return page.screenshot_png
 
 
-def _headers(response: Response) -> dict[str, str]:
-    return {k.decode("latin-1"): b",".join(v).decode("latin-1") for k, v in response.headers.items()}
+def _platform_of(entry: BatchEntry) -> str:
+    """The platform an attempt without a candidate item belongs to (its listing key's prefix)."""
+    key = entry.key
+    return key.partition(":")[0] if key else "unknown"
 
 
 class PersistPipeline:
@@ -346,7 +310,7 @@ class PersistPipeline:
         self.crawler = crawler
         self.ctx = run_context(crawler)
         self.batch_size = batch_size
-        self.pending: list[Any] = []
+        self.pending: list[Listing | QueryFinding] = []
         self.tail: asyncio.Future[None] | None = None  # the last batch in the chain
 
     @classmethod
@@ -361,11 +325,13 @@ class PersistPipeline:
                 self.tail = asyncio.ensure_future(self._write_after(self.tail, batch))
         return item
 
-    async def _write_after(self, previous: asyncio.Future[None] | None, batch: list[Any]) -> None:
+    async def _write_after(
+        self, previous: asyncio.Future[None] | None, batch: list[Listing | QueryFinding]
+    ) -> None:
         if previous is not None:
             await previous  # never raises: failures are handled below
         try:
-            await asyncio.to_thread(self.ctx.persist, batch)
+            await asyncio.to_thread(self.ctx.persistence.persist, batch)
         except Exception:
             logger.exception("storing a batch of %d items failed", len(batch))
             stats = self.crawler.stats
@@ -390,5 +356,3 @@ __all__ = [
     "clean_text",
     "contact_handles",
 ]
-
-_ = __version__

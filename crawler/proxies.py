@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from crawler.config import PLATFORMS, ConfigError, Settings
+from crawler.config import ConfigError, Settings
 from crawler.errors import TertibError
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,10 @@ def parse_proxy(text: str, where: str = "") -> ProxySpec:
     )
 
 
-def read_proxies_file(path: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """``URL`` lines (every platform) and ``PLATFORM URL`` lines (that platform); ``#`` comments."""
+def read_proxies_file(path: Path, platforms: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """``URL`` lines (every platform) and ``PLATFORM URL`` lines (that platform, one of ``platforms``: the
+    registry's); ``#`` comments."""
+    known = tuple(platforms)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -155,11 +157,11 @@ def read_proxies_file(path: Path) -> tuple[list[str], dict[str, list[str]]]:
         words = text.split()
         if len(words) == 1:
             shared.append(words[0])
-        elif len(words) == 2 and words[0].lower() in PLATFORMS:
+        elif len(words) == 2 and words[0].lower() in known:
             by_platform.setdefault(words[0].lower(), []).append(words[1])
         else:
             raise ConfigError(
-                f"{path} line {number}: expected 'URL' or 'PLATFORM URL' (platforms: {', '.join(PLATFORMS)})"
+                f"{path} line {number}: expected 'URL' or 'PLATFORM URL' (platforms: {', '.join(known)})"
             )
     return shared, by_platform
 
@@ -296,10 +298,13 @@ class ProxyPool:
     def from_settings(
         cls,
         settings: Settings,
-        platforms: Iterable[str] = PLATFORMS,
+        platforms: Iterable[str] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> ProxyPool:
-        """The pools for ``platforms`` from every source (see the module docstring); validated."""
+        """The pools for ``platforms`` (default: every registered platform) from every source (see the
+        module docstring); validated."""
+        known = settings.registry.names
+        platforms = known if platforms is None else platforms
         if settings.proxy_rotation not in ROTATIONS:
             raise ConfigError(
                 f"proxy rotation must be one of {', '.join(ROTATIONS)}, not {settings.proxy_rotation!r}"
@@ -311,14 +316,14 @@ class ProxyPool:
             p: [(url, f"TERTIB_PROXIES_{p.upper()}") for url in urls]
             for p, urls in settings.proxies_by_platform.items()
         }
-        unknown = sorted(set(by_platform) - set(PLATFORMS))
+        unknown = sorted(set(by_platform) - set(known))
         if unknown:
             raise ConfigError(
-                f"proxies for unknown platform(s) {', '.join(unknown)}; known: {', '.join(PLATFORMS)}"
+                f"proxies for unknown platform(s) {', '.join(unknown)}; known: {', '.join(known)}"
             )
         if settings.proxies_file:
             path = Path(settings.proxies_file).expanduser()
-            file_shared, file_by = read_proxies_file(path)
+            file_shared, file_by = read_proxies_file(path, known)
             shared += [(url, str(path)) for url in file_shared]
             for p, urls in file_by.items():
                 by_platform.setdefault(p, []).extend((url, str(path)) for url in urls)

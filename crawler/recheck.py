@@ -3,7 +3,8 @@
 Steps (numbered the same in :func:`run_recheck`):
 
 1. Open a SweepRun of kind ``recheck`` (targets per platform).
-2. Crawl with :class:`spiders.recheck.RecheckSpider`; the :class:`RecheckPipeline` captures evidence for
+2. Crawl with :class:`spiders.recheck.RecheckSpider` and the recheck pipelines declared in
+   ``crawler/settings.py`` (``RECHECK_ITEM_PIPELINES``); the :class:`RecheckPipeline` captures evidence for
    every observation (a WARC of the detail response and a screenshot, or an UNOBSERVABLE attempt) and writes
    one :class:`storage.models.Recheck` row per target with the rule that fired, updates
    ``Listing.last_status`` and appends custody entries — in batches of ``RECHECK_BATCH_SIZE`` observations,
@@ -17,60 +18,57 @@ Which items are due, retries of UNOBSERVABLE rounds, relisting detection and rep
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from scrapy.crawler import Crawler
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings as ScrapySettings
 
-from crawler import cli_common as common
+from crawler import settings as crawl_settings
+from crawler.config import Settings
 from crawler.errors import UsageError
-from crawler.items import Verdict
+from crawler.items import RecheckObservation, RecheckTarget, Verdict
+from crawler.logs import quiet_libraries
 from crawler.pipelines import run_context
+from crawler.proxies import ProxyPool
+from crawler.run_context import PendingRecheck
+from spiders.recheck import RecheckSpider
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import SweepRun
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100  # RECHECK_BATCH_SIZE
 
 
-@dataclass
-class RecheckTarget:
-    listing_id: int
-    listing_key: str
-    platform: str
-    url: str
-    takedown_item_id: int | None = None
-    round_days: int | None = None
-    due_at: datetime | None = None
-    attempt: int = 1
-
-
 class RecheckPipeline:
-    """Evidence + ledger for each :class:`spiders.recheck.RecheckObservation`, committed in batches.
+    """Evidence + ledger for each :class:`crawler.items.RecheckObservation`, committed in batches.
 
-    Settings: ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_MAX_CONCURRENT`` (screenshot tabs), ``RECHECK_BATCH_SIZE``
-    (observations per batch, default 100). Each observation becomes a recorder entry at once (its
-    screenshot taken before queuing); every ``RECHECK_BATCH_SIZE`` observations, and at close, the queue is
-    committed as one recorder batch on the writer thread (:meth:`RunContext.record_recheck_batch`): no
-    database writes on the reactor thread. A crash loses at most the uncommitted queue — each batch is
-    committed or absent.
+    Settings: ``EVIDENCE_SCREENSHOT``, ``EVIDENCE_SCREENSHOT_TABS``, ``RECHECK_BATCH_SIZE`` (observations per
+    batch, default 100), ``TERTIB_NOW`` (the recorded check time, for rechecks against a simulated clock).
+    Each observation becomes a recorder entry at once (its screenshot taken before queuing); every
+    ``RECHECK_BATCH_SIZE`` observations, and at close, the queue is committed as one recorder batch on the
+    writer thread (:meth:`crawler.run_context.RunEvidence.record_recheck_batch`): no database writes on the
+    reactor thread. A crash loses at most the uncommitted queue — each batch is committed or absent.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.ctx = run_context(crawler)
+        self.evidence = run_context(crawler).evidence
         self.screenshots = crawler.settings.getbool("EVIDENCE_SCREENSHOT", True)
         self.batch_size = max(1, crawler.settings.getint("RECHECK_BATCH_SIZE", DEFAULT_BATCH_SIZE))
         now = crawler.settings.get("TERTIB_NOW")
         self.now: datetime | None = datetime.fromisoformat(now) if now else None
-        self.pending: list[tuple[Any, Any, datetime]] = []
+        self.pending: list[PendingRecheck] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        await self.ctx.open_evidence(
+        await self.evidence.open(
             screenshots=self.screenshots, tabs=self.crawler.settings.getint("EVIDENCE_SCREENSHOT_TABS", 1)
         )
 
@@ -78,15 +76,13 @@ class RecheckPipeline:
         try:
             await self.flush()
         finally:
-            await self.ctx.close_evidence()
+            await self.evidence.close()
 
     async def process_item(self, item: Any) -> Any:
-        from spiders.recheck import RecheckObservation
-
         if not isinstance(item, RecheckObservation):
             return item
         checked_at = self.now or datetime.now(UTC)
-        entry = await self.ctx.recheck_entry(item) if self.ctx.recorder is not None else None
+        entry = await self.evidence.recheck_entry(item) if self.evidence.recorder is not None else None
         self.pending.append((item, entry, checked_at))
         if len(self.pending) >= self.batch_size:
             await self.flush()
@@ -97,12 +93,14 @@ class RecheckPipeline:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        await self.ctx.record_recheck_batch(batch)
+        await self.evidence.record_recheck_batch(batch)
         logger.debug("recheck batch of %d committed", len(batch))
 
 
 def run_recheck(
-    targets: list[RecheckTarget],
+    settings: Settings,
+    db: Database,
+    targets: Sequence[RecheckTarget],
     *,
     now: datetime | None = None,
     screenshots: bool = True,
@@ -110,16 +108,6 @@ def run_recheck(
     trigger: str = "manual",
 ) -> int:
     """Recheck ``targets`` in this process; returns the SweepRun id (kind ``recheck``)."""
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings as ScrapySettings
-
-    from crawler import settings as crawl_settings
-    from crawler.proxies import ProxyPool
-    from spiders.recheck import RecheckSpider
-    from storage import repositories as repo
-
-    settings = common.settings()
-    db = common.database()
     platforms = sorted({t.platform for t in targets})
     check_hosts(settings, targets)
     # unreachable proxies: one error line before the run exists
@@ -140,43 +128,40 @@ def run_recheck(
     # 2. Crawl.
     values = crawl_settings.build(
         settings,
+        crawl="recheck",
         run_id=run_id,
         platforms=tuple(platforms),
         progress=progress,
         screenshots=screenshots,
         proxies=proxies,
     )
-    values["ITEM_PIPELINES"] = {"crawler.recheck.RecheckPipeline": 300}
-    values["TERTIB_NOW"] = (now or datetime.now(UTC)).isoformat() if now else None
+    values["TERTIB_NOW"] = now.isoformat() if now else None
     process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()  # after Scrapy's own logging setup
-    process.crawl(RecheckSpider, targets=[_target_dict(t) for t in targets], run_id=run_id)
+    quiet_libraries()  # after Scrapy's own logging setup
+    process.crawl(RecheckSpider, targets=list(targets), run_id=run_id)
     try:
         process.start()
     finally:
         proxies.close()
     # 3. SweepHealth closed the run; make sure a crash still leaves it closed.
     with db.session() as session:
-        from storage.models import SweepRun
-
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
             repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
     return run_id
 
 
-def check_hosts(settings: Any, targets: list[RecheckTarget]) -> None:
+def check_hosts(settings: Settings, targets: Sequence[RecheckTarget]) -> None:
     """Refuse to recheck listings that belong to other hosts than the ones configured.
 
     A listing found on the sandbox must be rechecked on the sandbox (and a real one on the real site): the
     detail request is built from the configured base URL, so a mismatch would send a request somewhere the
     user did not ask for.
     """
-    from spiders import PROFILES
-
+    registry = settings.registry
     foreign = []
     for target in targets:
-        profile = PROFILES.get(target.platform)
+        profile = registry.find(target.platform)
         if profile is None:
             continue
         bases = [settings.base_url(host) for host in profile.hosts]
@@ -188,14 +173,8 @@ def check_hosts(settings: Any, targets: list[RecheckTarget]) -> None:
         raise UsageError(
             f"{len(foreign)} listing(s) are not on the configured {example.platform} hosts, "
             f"e.g. {example.url}; "
-            f"configured: {settings.base_url(PROFILES[example.platform].hosts[0])}{hint}"
+            f"configured: {settings.base_url(registry.get(example.platform).main_host)}{hint}"
         )
 
 
-def _target_dict(target: RecheckTarget) -> dict[str, Any]:
-    data = asdict(target)
-    data["due_at"] = target.due_at.isoformat() if target.due_at else None
-    return data
-
-
-__all__ = ["RecheckPipeline", "RecheckTarget", "Verdict", "run_recheck"]
+__all__ = ["RecheckPipeline", "RecheckTarget", "Verdict", "check_hosts", "run_recheck"]

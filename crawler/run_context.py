@@ -1,149 +1,110 @@
-"""What one crawl shares across its pipelines: settings, database, scorer, evidence recorder.
+"""What one crawl shares across its pipelines, in three focused parts.
 
-The pipelines stay thin; this object owns the connections to the rest of the system:
-
-- ``score(text)`` — the run's scorer (lexicon version fixed at start, recorded on the SweepRun).
-- ``capture_entry(listing)`` / ``unobservable_entry(attempt)`` / ``recheck_entry(observation)`` — evidence
-  as ``crawler.evidence.capture.BatchEntry`` (screenshots are taken here, before queuing);
+- :class:`RunScoring` — the run's scorer (lexicon version and learned model fixed at start, recorded on the
+  SweepRun and the scores), memoised per text; ``score(text)`` gives a typed :class:`crawler.items.Score`.
+- :class:`RunEvidence` — the evidence recorder and the screenshotter (through the run's proxies, when any):
+  ``capture_entry(listing)`` / ``unobservable_entry(attempt)`` / ``recheck_entry(observation)`` build recorder
+  :class:`~crawler.evidence.capture.BatchEntry` objects (screenshots are taken here, before queuing);
   ``record_sweep_batch(entries)`` and ``record_recheck_batch(pending)`` commit a queue of them as ONE
   recorder batch on the recorder's writer thread (one WARC append + fsync, one transaction with the
-  captures, the recheck ledger rows, ``Listing.last_status`` and every custody entry). The pipelines own
-  the queues and their sizes (``EVIDENCE_BATCH_SIZE``, ``RECHECK_BATCH_SIZE``).
-- ``persist(items)`` — one transaction per batch through ``storage.repositories``. A sweep capture whose
-  listing row did not exist when its batch committed is remembered in ``unlinked`` (listing_key → capture
-  id) and linked by the next persist batch or by ``link_captures()`` at the end of the crawl.
+  captures, the recheck ledger rows — :func:`storage.repositories.record_rechecks` — ``Listing.last_status``
+  and every custody entry). The pipelines own the queues and their sizes (``EVIDENCE_BATCH_SIZE``,
+  ``RECHECK_BATCH_SIZE``).
+- :class:`RunPersistence` — ``persist(items)``: one transaction per batch through ``storage.repositories``.
+  Captures carry their listing's key (``Capture.listing_key``), so evidence and persistence commit
+  independently, in either order.
 
-Spiders never see this object (they only yield items), so they never touch storage.
+:class:`RunContext` holds the three for one crawl (``crawler.pipelines.run_context(crawler)``). Spiders never
+see it (they only yield items), so they never touch storage.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from crawler import __version__
 from crawler.config import Settings
-from crawler.items import BlockedAttempt, Listing, QueryFinding
+from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
+from crawler.evidence.exchange import Exchange
+from crawler.evidence.screenshot import Screenshotter
+from crawler.items import BlockedAttempt, Listing, QueryFinding, RecheckObservation, Score, Verdict
+from crawler.proxies import ProxyPool
+from crawler.terms.model import load_for_settings
+from crawler.terms.scorer import SCORER_VERSION, Scorer, Thresholds
+from crawler.terms.store import current_version, load_lexicon
+from storage import custody
+from storage import repositories as repo
+from storage.db import Database
 
 logger = logging.getLogger(__name__)
 
 SCORE_CACHE_SIZE = 50_000  # distinct texts remembered per run (~1 kB each)
 
-
-def exchange_from_response(response: Any) -> Any:
-    """A Scrapy response (and its request), or a browser page's own exchange, as an ``HttpExchange``."""
-    from crawler.evidence.capture import HttpExchange
-
-    if not hasattr(response, "meta"):  # spiders.browser.BrowserExchange: already the exchange's fields
-        return HttpExchange(
-            url=response.url,
-            method=response.method,
-            request_headers=response.request_headers,
-            request_body=response.request_body,
-            status=response.status,
-            reason=response.reason,
-            response_headers=response.response_headers,
-            body=response.body,
-            fetched_at=response.fetched_at,
-            protocol=response.protocol,
-            egress=getattr(response, "egress", ""),
-        )
-    request = response.request
-
-    def pairs(headers: Any) -> list[tuple[str, str]]:
-        out = []
-        for key, values in headers.items():
-            for value in values:
-                out.append((key.decode("latin-1"), value.decode("latin-1")))
-        return out
-
-    return HttpExchange(
-        url=response.url,
-        method=request.method if request is not None else "GET",
-        # never the proxy's credentials (HttpProxyMiddleware put them in the request's headers)
-        request_headers=[(k, v) for k, v in pairs(request.headers) if k.lower() != "proxy-authorization"]
-        if request is not None
-        else [],
-        request_body=(request.body or b"") if request is not None else b"",
-        status=response.status,
-        reason="",
-        response_headers=pairs(response.headers),
-        body=response.body,
-        fetched_at=response.meta.get("tertib_fetched_at") or datetime.now(UTC),
-        protocol=str(getattr(response, "protocol", None) or "HTTP/1.1"),
-        egress=str(response.meta.get("tertib_egress") or ""),
-    )
+# (observation, its recorder entry or None without a recorder, when it was checked)
+PendingRecheck = tuple[RecheckObservation, BatchEntry | None, datetime]
 
 
-class RunContext:
-    def __init__(self, settings: Settings, *, run_id: int | None) -> None:
-        from storage.db import Database
+class RunScoring:
+    """The run's scorer, loaded on first use with the lexicon version current then."""
 
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
-        self.run_id = run_id
-        self.db = Database(settings.db_url)
-        self._scorer: Any = None
-        self._scores: dict[str, dict[str, Any]] = {}  # text -> explanation (see score())
-        # listing_key -> (value, verdict) of the Score row this run stored last (persist_batch skips
-        # a repeat sighting's identical score)
-        self.stored_scores: dict[str, tuple[float, str]] = {}
+        self.db = db
+        self._scorer: Scorer | None = None
+        self._scores: dict[str, Score] = {}  # text -> score (see score())
         self.scorer_version = ""
         self.model_version = ""
         self.lexicon_version_id: int | None = None
-        self.recorder: Any = None
-        self.screenshotter: Any = None
-        self.proxies: Any = None  # the run's crawler.proxies.ProxyPool (screenshots go out through it)
-        self.counts: Counter[str] = Counter()
-        # committed sweep captures whose listing row did not exist yet: listing_key -> capture id
-        self.unlinked: dict[str, int] = {}
-        # id(response) -> (response, its HttpExchange): the candidates of one search page share one
-        # exchange object, so the recorder digests and block-checks that page once (bounded; the tuple
-        # keeps the response alive so its id cannot be reused while it is cached)
-        self._exchanges: dict[int, tuple[Any, Any]] = {}
 
-    # -- scoring ---------------------------------------------------------------------------------
-
-    def _load_scorer(self) -> Any:
-        from crawler.terms import scorer as scorer_mod
-        from crawler.terms.store import current_version, load_lexicon
-
+    def _load(self) -> Scorer:
         with self.db.session() as session:
             lexicon = load_lexicon(session)
             self.lexicon_version_id = current_version(session).id
-        from crawler.terms.model import load_for_settings
-
-        self.scorer_version = scorer_mod.SCORER_VERSION
+        self.scorer_version = SCORER_VERSION
         model = load_for_settings(self.settings)  # a broken model file stops the run (one clear line)
         self.model_version = model.version if model is not None else ""
-        return scorer_mod.Scorer(lexicon, scorer_mod.Thresholds.from_settings(self.settings), model)
+        return Scorer(lexicon, Thresholds.from_settings(self.settings), model)
 
-    def score(self, text: str) -> dict[str, Any]:
+    def score(self, text: str) -> Score:
         """The run's scorer on ``text`` (memoised: the scorer is a pure function of the text under the
         run's fixed lexicon, and overlapping queries show the same listings: ~60% repeats in a sweep)."""
         cached = self._scores.get(text)
         if cached is None:
             if self._scorer is None:
-                self._scorer = self._load_scorer()
+                self._scorer = self._load()
             if len(self._scores) >= SCORE_CACHE_SIZE:
                 self._scores.clear()
-            cached = self._scores[text] = self._scorer.score(text).to_dict()
-        return dict(cached)
+            cached = self._scores[text] = self._scorer.score(text).to_score()
+        return cached
 
-    # -- evidence --------------------------------------------------------------------------------
 
-    async def open_evidence(self, *, screenshots: bool, tabs: int = 2) -> None:
-        from crawler.evidence.capture import EvidenceRecorder
+class RunEvidence:
+    """The run's evidence recorder and screenshotter, and the batch entries they commit."""
 
+    def __init__(self, settings: Settings, db: Database, *, run_id: int | None, scoring: RunScoring) -> None:
+        self.settings = settings
+        self.db = db
+        self.run_id = run_id
+        self.scoring = scoring
+        self.recorder: EvidenceRecorder | None = None
+        self.screenshotter: Screenshotter | None = None
+        self.proxies: ProxyPool | None = None  # the run's pool: screenshots go out through it
+        self.counts: Counter[str] = Counter()
+        self.actor = settings.actor_name()
+
+    async def open(self, *, screenshots: bool, tabs: int = 2) -> None:
         self.recorder = EvidenceRecorder(self.settings, self.db)
         if screenshots:
-            from crawler.evidence.screenshot import Screenshotter
-
             self.screenshotter = Screenshotter(self.settings, pages=tabs, proxies=self.proxies)
             await self.screenshotter.__aenter__()
 
-    async def close_evidence(self) -> None:
+    async def close(self) -> None:
         if self.screenshotter is not None:
             await self.screenshotter.__aexit__(None, None, None)
             self.screenshotter = None
@@ -151,172 +112,110 @@ class RunContext:
             self.recorder.close()
             self.recorder = None
 
-    def _actor(self) -> str:
-        return self.settings.actor_name()
+    async def _screenshot(self, url: str, platform: str, exchanges: list[Exchange]) -> bytes | None:
+        """A screenshot of ``url`` (its page exchange joins ``exchanges``); None when it fails — the WARC of
+        the responses is still evidence."""
+        if self.screenshotter is None:
+            return None
+        try:
+            png, page_exchange = await self.screenshotter.capture(url, platform=platform)
+        except Exception as exc:
+            logger.warning("screenshot failed for %s: %s", url, exc)
+            self.counts["screenshot_failures"] += 1
+            return None
+        exchanges.append(page_exchange)
+        return png
 
-    def exchange(self, response: Any) -> Any:
-        """``exchange_from_response``, memoised per response object (see ``_exchanges``)."""
-        hit = self._exchanges.get(id(response))
-        if hit is not None and hit[0] is response:
-            return hit[1]
-        if len(self._exchanges) >= 256:
-            self._exchanges.clear()
-        exchange = exchange_from_response(response)
-        self._exchanges[id(response)] = (response, exchange)
-        return exchange
-
-    async def capture_entry(self, listing: Listing, *, screenshot_png: bytes | None = None) -> Any:
-        """A sweep candidate as a recorder ``BatchEntry`` (the screenshot is taken now, before queuing)."""
-        from crawler.evidence.capture import BatchEntry
-
-        exchanges = [self.exchange(r) for r in listing.exchanges]
-        png = screenshot_png
-        if png is None and self.screenshotter is not None:
-            try:
-                png, page_exchange = await self.screenshotter.capture(listing.url, platform=listing.platform)
-                exchanges.append(page_exchange)
-            except Exception as exc:  # a screenshot failure must not lose the WARC evidence
-                logger.warning("screenshot failed for %s: %s", listing.url, exc)
-                self.counts["screenshot_failures"] += 1
+    async def capture_entry(self, listing: Listing, *, screenshot_png: bytes | None = None) -> BatchEntry:
+        """A sweep candidate as a recorder entry (the screenshot is taken now, before queuing)."""
+        exchanges = list(listing.exchanges)
+        png = (
+            screenshot_png
+            if screenshot_png is not None
+            else await self._screenshot(listing.url, listing.platform, exchanges)
+        )
         metadata = {
-            "listing": listing.to_dict(),
-            "score": listing.score,
+            "score": listing.score.to_dict() if listing.score is not None else None,
             "query": listing.query,
             "page": listing.page,
             "rank": listing.rank,
             "sweep_run_id": self.run_id,
             "tool": f"tertib/{__version__}",
-            "scorer_version": self.scorer_version,
-            "model_version": self.model_version,
-            "lexicon_version_id": self.lexicon_version_id,
-        }
-        return BatchEntry(
-            listing=listing.to_dict(),
-            exchanges=exchanges,
-            screenshot_png=png,
-            metadata=metadata,
-            purpose="sweep",
-            sweep_run_id=self.run_id,
-            actor=self._actor(),
-        )
-
-    def unobservable_entry(self, attempt: BlockedAttempt) -> Any:
-        """A final blocked attempt as a recorder ``BatchEntry`` (counted per platform)."""
-        from crawler.evidence.capture import BatchEntry
-
-        self.counts[f"unobservable:{attempt.platform}"] += 1
-        exchange = exchange_from_response(attempt.exchange) if attempt.exchange is not None else None
-        return BatchEntry.unobservable(
-            url=attempt.url,
-            reason=attempt.reason,
-            exchange=exchange,
-            listing_key=attempt.listing_key,
-            purpose="sweep",
-            sweep_run_id=self.run_id,
-            actor=self._actor(),
-        )
-
-    async def record_sweep_batch(self, entries: list[Any]) -> list[Any]:
-        """Commit queued sweep captures/attempts as one recorder batch (writer thread); returns ``Recorded``s.
-
-        Captures whose listing row did not exist yet are remembered by listing key; :meth:`persist` and
-        :meth:`link_captures` attach them once the listing is stored.
-        """
-        if self.recorder is None or not entries:
-            return []
-        recorded: list[Any] = await self.recorder.arecord_batch(entries)
-        for rec in recorded:
-            if rec.observable and rec.listing_id is None and rec.listing_key:
-                self.unlinked[rec.listing_key] = rec.capture_id
-        return recorded
-
-    def link_captures(self) -> int:
-        """Attach remembered captures to listings stored since (run at the end of the crawl)."""
-        if not self.unlinked:
-            return 0
-        with self.db.session() as session:
-            return self._link_unlinked(session)
-
-    def _link_unlinked(self, session: Any) -> int:
-        from sqlalchemy import select
-
-        from storage import repositories as repo
-        from storage.models import Listing as ListingRow
-
-        keys = list(self.unlinked)
-        linked = 0
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = session.execute(
-                select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(chunk))
-            ).all()
-            repo.link_captures(session, [(self.unlinked.pop(key), listing_id) for key, listing_id in rows])
-            linked += len(rows)
-        return linked
-
-    async def recheck_entry(self, observation: Any) -> Any:
-        """Fresh evidence for one recheck observation as a ``BatchEntry`` (an UNOBSERVABLE one: an attempt).
-
-        The screenshot (when on) is taken here, before the entry is queued.
-        """
-        from crawler.evidence.capture import BatchEntry
-
-        target, result = observation.target, observation.result
-        exchange = exchange_from_response(observation.response) if observation.response is not None else None
-        listing_id = int(target["listing_id"])
-        if result.verdict == "UNOBSERVABLE":
-            return BatchEntry.unobservable(
-                url=target["url"],
-                reason=result.rule,
-                exchange=exchange,
-                listing_key=target["listing_key"],
-                purpose="recheck",
-                sweep_run_id=self.run_id,
-                actor=self._actor(),
-                listing_id=listing_id,
-            )
-        exchanges = [exchange] if exchange is not None else []
-        png = observation.screenshot_png
-        if png is None and self.screenshotter is not None:
-            try:
-                png, page_exchange = await self.screenshotter.capture(
-                    target["url"], platform=target["platform"]
-                )
-                exchanges.append(page_exchange)
-            except Exception as exc:  # the WARC of the detail response is still evidence
-                logger.warning("screenshot failed for %s: %s", target["url"], exc)
-        listing = {
-            "listing_key": target["listing_key"],
-            "platform": target["platform"],
-            "listing_id": target["listing_key"].partition(":")[2],
-            "url": target["url"],
-        }
-        if result.listing is not None:
-            listing.update({k: v for k, v in result.listing.to_dict().items() if v not in (None, "", [], {})})
-            listing["listing_key"] = target["listing_key"]
-        metadata = {
-            "recheck": {
-                "verdict": str(result.verdict),
-                "rule": result.rule,
-                "signal": result.signal,
-                "round_days": target.get("round_days"),
-                "takedown_item_id": target.get("takedown_item_id"),
-            },
-            "run_id": self.run_id,
-            "tool": f"tertib/{__version__}",
+            "scorer_version": self.scoring.scorer_version,
+            "model_version": self.scoring.model_version,
+            "lexicon_version_id": self.scoring.lexicon_version_id,
         }
         return BatchEntry(
             listing=listing,
             exchanges=exchanges,
             screenshot_png=png,
             metadata=metadata,
-            purpose="recheck",
+            purpose="sweep",
             sweep_run_id=self.run_id,
-            actor=self._actor(),
-            listing_id=listing_id,
+            actor=self.actor,
         )
 
-    async def record_recheck_batch(self, pending: list[tuple[Any, Any, datetime]]) -> list[int]:
+    def unobservable_entry(self, attempt: BlockedAttempt) -> BatchEntry:
+        """A final blocked attempt as a recorder entry (counted per platform)."""
+        self.counts[f"unobservable:{attempt.platform}"] += 1
+        return BatchEntry.unobservable(
+            url=attempt.url,
+            reason=attempt.reason,
+            exchange=attempt.exchange,
+            listing_key=attempt.listing_key,
+            purpose="sweep",
+            sweep_run_id=self.run_id,
+            actor=self.actor,
+        )
+
+    async def record_sweep_batch(self, entries: Sequence[BatchEntry]) -> list[Recorded]:
+        """Commit queued sweep captures and attempts as one recorder batch (writer thread)."""
+        if self.recorder is None or not entries:
+            return []
+        return await self.recorder.arecord_batch(entries)
+
+    async def recheck_entry(self, observation: RecheckObservation) -> BatchEntry:
+        """Fresh evidence for one recheck observation (an UNOBSERVABLE one: an attempt).
+
+        The screenshot (when on) is taken here, before the entry is queued.
+        """
+        target, result = observation.target, observation.result
+        if result.verdict is Verdict.UNOBSERVABLE:
+            return BatchEntry.unobservable(
+                url=target.url,
+                reason=result.rule,
+                exchange=observation.exchange,
+                listing_key=target.listing_key,
+                purpose="recheck",
+                sweep_run_id=self.run_id,
+                actor=self.actor,
+            )
+        exchanges: list[Exchange] = [observation.exchange] if observation.exchange is not None else []
+        png = observation.screenshot_png
+        if png is None:
+            png = await self._screenshot(target.url, target.platform, exchanges)
+        return BatchEntry(
+            listing=_recheck_listing(observation),
+            listing_key=target.listing_key,
+            exchanges=exchanges,
+            screenshot_png=png,
+            metadata={
+                "recheck": {
+                    "verdict": str(result.verdict),
+                    "rule": result.rule,
+                    "signal": result.signal,
+                    "round_days": target.round_days,
+                    "takedown_item_id": target.takedown_item_id,
+                },
+                "run_id": self.run_id,
+                "tool": f"tertib/{__version__}",
+            },
+            purpose="recheck",
+            sweep_run_id=self.run_id,
+            actor=self.actor,
+        )
+
+    async def record_recheck_batch(self, pending: Sequence[PendingRecheck]) -> list[int]:
         """Evidence + ledger for queued ``(observation, entry, checked_at)``: one recorder batch.
 
         The captures, one :class:`storage.models.Recheck` row per observation (verdict, rule, signal,
@@ -325,95 +224,84 @@ class RunContext:
         """
         if not pending:
             return []
-        observations = [(obs, checked_at) for obs, _entry, checked_at in pending]
+        rows = [_ledger_row(obs, checked_at) for obs, _entry, checked_at in pending]
         entries = [entry for _obs, entry, _at in pending]
         ids: list[int] = []
 
-        def ledger(session: Any, recorded: list[Any]) -> list[Any]:
-            capture_ids = [rec.capture_id for rec in recorded] or [None] * len(observations)
-            ids.extend(self._recheck_rows(session, observations, capture_ids))
-            return self._recheck_custody(observations, capture_ids, ids)
+        def ledger(session: Any, recorded: list[Recorded]) -> list[custody.EntrySpec]:
+            linked = [
+                dataclasses.replace(row, capture_id=rec.capture_id)
+                for row, rec in zip(rows, recorded, strict=True)
+            ]
+            written, specs = repo.record_rechecks(session, linked, actor=self.actor)
+            ids.extend(written)
+            return specs
 
-        if self.recorder is not None and all(entry is not None for entry in entries):
-            await self.recorder.arecord_batch(entries, ledger)
+        recorder = self.recorder
+        evidence = [entry for entry in entries if entry is not None]
+        if recorder is not None and len(evidence) == len(entries):
+            await recorder.arecord_batch(evidence, ledger)
         else:  # no evidence recorder: the ledger alone, still off the reactor thread
-            import asyncio
-
-            from storage import custody
 
             def write() -> None:
                 with self.db.session() as session:
-                    capture_ids: list[int | None] = [None] * len(observations)
-                    ids.extend(self._recheck_rows(session, observations, capture_ids))
-                    custody.append_many(session, self._recheck_custody(observations, capture_ids, ids))
+                    written, specs = repo.record_rechecks(session, rows, actor=self.actor)
+                    ids.extend(written)
+                    custody.append_many(session, specs)
 
             await asyncio.get_running_loop().run_in_executor(None, write)
         return ids
 
-    @staticmethod
-    def _recheck_rows(
-        session: Any, observations: list[tuple[Any, datetime]], capture_ids: list[int | None]
-    ) -> list[int]:
-        from storage.bulk import insert_ids, table_of, update_many
-        from storage.models import Listing as ListingRow
-        from storage.models import Recheck
 
-        rows: list[dict[str, Any]] = []
-        status: list[dict[str, Any]] = []
-        for (obs, checked_at), capture_id in zip(observations, capture_ids, strict=True):
-            target, result = obs.target, obs.result
-            due_at = target.get("due_at")
-            rows.append(
-                {
-                    "takedown_item_id": target.get("takedown_item_id"),
-                    "listing_id": int(target["listing_id"]),
-                    "round_days": target.get("round_days"),
-                    "due_at": datetime.fromisoformat(due_at) if isinstance(due_at, str) else due_at,
-                    "checked_at": checked_at,
-                    "verdict": str(result.verdict),
-                    "rule": result.rule,
-                    "signal": str(result.signal or "")[:2000],
-                    "capture_id": capture_id,
-                    "attempt": int(target.get("attempt") or 1),
-                }
-            )
-            if result.verdict != "UNOBSERVABLE":
-                status.append({"b_id": int(target["listing_id"]), "b_last_status": str(result.verdict)})
-        ids = insert_ids(session, table_of(Recheck), rows)
-        update_many(session, table_of(ListingRow), status)
-        return ids
+def _recheck_listing(observation: RecheckObservation) -> Listing:
+    """The listing a recheck saw: the target, with what the detail page says about it where it says it."""
+    target, detail = observation.target, observation.result.listing
+    listing = Listing(
+        platform=target.platform,
+        listing_id=target.listing_key.partition(":")[2],
+        url=target.url,
+        title="",
+    )
+    if detail is None:
+        return listing
+    seen = {
+        name: value
+        for name, value in detail.to_dict().items()
+        if name not in ("listing_key", "score") and value not in (None, "", [], {})
+    }
+    return dataclasses.replace(listing, **seen)
 
-    def _recheck_custody(
-        self, observations: list[tuple[Any, datetime]], capture_ids: list[int | None], ids: list[int]
-    ) -> list[Any]:
-        from storage import custody
 
-        actor = self._actor()
-        return [
-            custody.EntrySpec(
-                actor=actor,
-                action="recheck",
-                object_type="recheck",
-                object_id=row_id,
-                details={
-                    "listing_key": obs.target["listing_key"],
-                    "verdict": str(obs.result.verdict),
-                    "rule": obs.result.rule,
-                    "capture_id": capture_id,
-                    "round_days": obs.target.get("round_days"),
-                    "checked_at": checked_at.isoformat(),
-                },
-            )
-            for (obs, checked_at), capture_id, row_id in zip(observations, capture_ids, ids, strict=True)
-        ]
+def _ledger_row(observation: RecheckObservation, checked_at: datetime) -> repo.RecheckRow:
+    target, result = observation.target, observation.result
+    return repo.RecheckRow(
+        listing_id=target.listing_id,
+        listing_key=target.listing_key,
+        verdict=str(result.verdict),
+        rule=result.rule,
+        signal=str(result.signal or ""),
+        checked_at=checked_at,
+        takedown_item_id=target.takedown_item_id,
+        round_days=target.round_days,
+        due_at=target.due_at,
+        attempt=target.attempt,
+    )
 
-    # -- persistence -----------------------------------------------------------------------------
 
-    def persist(self, items: list[Listing | QueryFinding]) -> None:
+class RunPersistence:
+    """Listings and findings into storage, one transaction per batch (on a worker thread)."""
+
+    def __init__(self, db: Database, *, run_id: int | None, scoring: RunScoring) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.scoring = scoring
+        # listing_key -> (value, verdict) of the Score row this run stored last (persist_batch skips a
+        # repeat sighting's identical score)
+        self.stored_scores: dict[str, tuple[float, str]] = {}
+
+    def persist(self, items: Sequence[Listing | QueryFinding]) -> None:
         """One transaction per batch (``storage.repositories.persist_batch``); runs on a worker thread."""
-        from storage import repositories as repo
-
-        now = datetime.now(UTC)
+        now = repo.now()
         listings = [item for item in items if isinstance(item, Listing)]
         with self.db.session() as session:
             for item in items:
@@ -426,24 +314,31 @@ class RunContext:
                         detail={"text": item.detail},
                         sweep_run_id=self.run_id,
                     )
-            ids, scored = repo.persist_batch(
+            _ids, scored = repo.persist_batch(
                 session,
                 [item.to_dict() for item in listings],
                 sweep_run_id=self.run_id,
-                scorer_version=self.scorer_version,
-                lexicon_version_id=self.lexicon_version_id,
+                scorer_version=self.scoring.scorer_version,
+                lexicon_version_id=self.scoring.lexicon_version_id,
                 seen_at=now,
                 scored=self.stored_scores,
             )
-            links = []
-            for item in listings:
-                capture_id = item.capture_id or self.unlinked.pop(item.listing_key, None)
-                if capture_id is not None:
-                    links.append((capture_id, ids[item.listing_key]))
-            repo.link_captures(session, links)
-            if self.unlinked:  # captures committed after their listing's batch: link by key
-                self._link_unlinked(session)
         self.stored_scores.update(scored)  # committed
+
+
+class RunContext:
+    """One crawl's scoring, evidence and persistence, over one database connection pool."""
+
+    def __init__(self, settings: Settings, *, run_id: int | None) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.db = Database(settings.db_url)
+        self.scoring = RunScoring(settings, self.db)
+        self.evidence = RunEvidence(settings, self.db, run_id=run_id, scoring=self.scoring)
+        self.persistence = RunPersistence(self.db, run_id=run_id, scoring=self.scoring)
 
     def close(self) -> None:
         self.db.dispose()
+
+
+__all__ = ["PendingRecheck", "RunContext", "RunEvidence", "RunPersistence", "RunScoring"]

@@ -17,7 +17,8 @@ builds itself with ``from_crawler`` and reads its own prefixed settings:
   direct). ``ProxyMiddleware`` (740) gives requests their egress; the spider, the evidence pipeline's
   screenshots and ``SweepHealth`` share the same pool.
 
-``build(settings, run_id=…)`` returns the dict for ``scrapy.settings.Settings``; per-platform politeness
+``build(settings, crawl="sweep" | "recheck", run_id=…)`` returns the dict for ``scrapy.settings.Settings``
+with that crawl's pipelines (``ITEM_PIPELINES`` or ``RECHECK_ITEM_PIPELINES``); per-platform politeness
 comes from each site profile as a download slot (``DOWNLOAD_SLOTS``), so platforms never share a slot even
 when the sandbox serves all of them from 127.0.0.1.
 """
@@ -27,7 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from crawler import __version__
-from crawler.config import Settings
+from crawler.config import CHROMIUM_ARGS, Settings
+from crawler.proxies import ProxyPool
+from spiders.pages import DETAIL_SLOT
 
 ITEM_PIPELINES = {
     "crawler.pipelines.NormalisePipeline": 100,
@@ -35,6 +38,11 @@ ITEM_PIPELINES = {
     "crawler.pipelines.EvidencePipeline": 300,
     "crawler.pipelines.PersistPipeline": 400,
 }
+# a recheck crawl (crawler.recheck): evidence and the verdict ledger for each observation
+RECHECK_ITEM_PIPELINES = {
+    "crawler.recheck.RecheckPipeline": 300,
+}
+PIPELINES_BY_CRAWL = {"sweep": ITEM_PIPELINES, "recheck": RECHECK_ITEM_PIPELINES}
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SandboxGuardMiddleware": 50,
@@ -49,19 +57,6 @@ EXTENSIONS = {
     "crawler.extensions.SweepProgress": 200,
 }
 
-DETAIL_SLOT = ":detail"
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
 
 def slots_platforms(slots: dict[str, Any]) -> list[str]:
     return [name for name in slots if DETAIL_SLOT not in name]
@@ -70,23 +65,23 @@ def slots_platforms(slots: dict[str, Any]) -> list[str]:
 def build(
     settings: Settings,
     *,
+    crawl: str = "sweep",
     run_id: int | None = None,
     platforms: tuple[str, ...] = (),
     progress: bool = False,
     evidence: bool = True,
     screenshots: bool = True,
     details: str = "weak",
-    proxies: Any = None,
+    proxies: ProxyPool | None = None,
 ) -> dict[str, Any]:
     """``proxies``: the run's :class:`~crawler.proxies.ProxyPool` (already checked with ``preflight``);
     by default one is built from the settings (a malformed proxy URL is a ConfigError here)."""
-    from crawler.browser import saved_profiles
-    from crawler.proxies import ProxyPool
-    from spiders import PROFILES
-
+    if crawl not in PIPELINES_BY_CRAWL:
+        raise ValueError(f"unknown crawl {crawl!r}; known: {', '.join(PIPELINES_BY_CRAWL)}")
+    profiles = settings.registry.profiles
     sandbox = bool(settings.sandbox_url)
     slots: dict[str, dict[str, Any]] = {}
-    for name, profile in PROFILES.items():
+    for name, profile in profiles.items():
         if platforms and name not in platforms:
             continue
         # searches use the slot "<platform>", listing/detail fetches "<platform>:detail" (DETAIL_SLOT)
@@ -107,7 +102,7 @@ def build(
         "BOT_NAME": "tertib",
         "USER_AGENT": f"tertib/{__version__} (+enforcement research; contact in tertib.toml)",
         "ROBOTSTXT_OBEY": False,  # formal enforcement sweeps of public listings; politeness is enforced below
-        "LOG_ENABLED": False,  # our own handler (crawler.cli_common.setup_logging) is the only one
+        "LOG_ENABLED": False,  # our own handler (crawler.logs.setup_logging) is the only one
         "LOG_LEVEL": settings.log_level,
         "TELNETCONSOLE_ENABLED": False,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
@@ -129,7 +124,7 @@ def build(
         "HTTPERROR_ALLOW_ALL": True,  # parsers decide: 404/422 are meaningful on some platforms
         "REDIRECT_ENABLED": True,
         "COOKIES_ENABLED": True,
-        "ITEM_PIPELINES": ITEM_PIPELINES,
+        "ITEM_PIPELINES": PIPELINES_BY_CRAWL[crawl],
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "EXTENSIONS": EXTENSIONS,
         "SANDBOX_GUARD_ENABLED": True,
@@ -154,18 +149,18 @@ def build(
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
         }
-        if any(PROFILES[p].needs_browser for p in slots if p in PROFILES)
+        if any(profiles[p].needs_browser for p in slots if p in profiles)
         else {},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {
             "headless": True,
-            "args": CHROMIUM_ARGS,
+            "args": list(CHROMIUM_ARGS),
             **({"executable_path": chromium} if chromium else {}),
         },
         # a saved, logged-in profile (tertib browser login P) becomes that platform's persistent context
         "PLAYWRIGHT_CONTEXTS": {
             name: {"user_data_dir": str(path)}
-            for name, path in saved_profiles(settings).items()
+            for name, path in settings.saved_browser_profiles().items()
             if name in slots
         },
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,

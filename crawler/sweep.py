@@ -2,8 +2,9 @@
 
 Steps (numbered the same in :func:`run_sweep`):
 
-1. Resolve the queries: the active lexicon's search terms (or a file, one query per line) and the lexicon
-   version they come from.
+1. Resolve the work (:class:`crawler.work.SweepWork`: platforms × queries × a page window): the active
+   lexicon's search terms (or a file, one query per line) and the lexicon version they come from
+   (:func:`resolve_queries`) — or a work description a job queue cut out of a larger sweep (``--work``).
 2. Open a SweepRun record (platforms, queries, lexicon version, scorer version).
 3. Crawl: one Scrapy process, the sweep spider over every selected platform; the pipelines score,
    capture evidence and persist as items arrive; a Rich progress line per platform.
@@ -11,12 +12,15 @@ Steps (numbered the same in :func:`run_sweep`):
 5. Follow-ups on the stored results: discovery mines the run for emerging terms (proposed, for an analyst
    to approve) and relisting detection compares new listings with items already requested or removed.
 
-The crawl runs in this process (a Twisted reactor cannot restart, so callers that sweep repeatedly — the
-scheduler, the demo, tests — run ``tertib sweep`` as a subprocess).
+:func:`run_sweep` takes the settings and the database it works with (service code never reaches for the CLI's
+cached ones). The crawl runs in this process (a Twisted reactor cannot restart, so callers that sweep
+repeatedly — the scheduler, the demo, tests, a job queue running shards — run ``tertib sweep`` as a
+subprocess).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -27,10 +31,26 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings as ScrapySettings
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crawler import cli_common as common
-from crawler.config import PLATFORMS, SEARCH_PLATFORMS
+from crawler import settings as crawl_settings
+from crawler.audit.relist import detect_relistings
+from crawler.config import Settings
 from crawler.errors import TertibError, UsageError
+from crawler.logs import quiet_libraries
+from crawler.proxies import ProxyPool
+from crawler.terms.discovery import run_discovery
+from crawler.terms.scorer import SCORER_VERSION
+from crawler.terms.store import current_version, ensure_seed
+from crawler.work import SweepWork
+from spiders.sweep import SweepSpider
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import SweepRun, Term
 
 # Lexicon strengths that become search queries; weak words (preloved, vintage …) alone would flood the
 # queue with legitimate sellers, and negatives are look-alikes.
@@ -54,13 +74,8 @@ def queries_from_file(path: Path) -> list[str]:
     return queries
 
 
-def active_queries(session: Any) -> tuple[list[str], int | None]:
+def active_queries(session: Session) -> tuple[list[str], int | None]:
     """Search queries from the active lexicon, and the lexicon version id they come from."""
-    from sqlalchemy import select
-
-    from crawler.terms.store import current_version, ensure_seed
-    from storage.models import Term
-
     ensure_seed(session, actor="tertib")
     terms = session.scalars(
         select(Term)
@@ -70,52 +85,48 @@ def active_queries(session: Any) -> tuple[list[str], int | None]:
     return [t.text for t in terms], current_version(session).id
 
 
+def resolve_queries(
+    db: Database, terms: str, *, max_queries: int | None = None
+) -> tuple[list[str], int | None]:
+    """The queries to search (``terms``: ``active`` — the lexicon — or a file, one query per line) and the
+    lexicon version the run's scorer uses (the active one either way)."""
+    with db.session() as session:
+        active, lexicon_version_id = active_queries(session)
+    queries = active if terms == "active" else queries_from_file(Path(terms))
+    if max_queries:
+        queries = queries[:max_queries]
+    if not queries:
+        raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
+    return queries, lexicon_version_id
+
+
 def run_sweep(
+    settings: Settings,
+    db: Database,
+    work: SweepWork,
     *,
-    platforms: list[str],
-    max_pages: int,
-    terms: str,
+    lexicon_version_id: int | None = None,
     progress: bool = True,
     trigger: str = "manual",
     screenshots: bool = True,
-    max_queries: int | None = None,
     details: str = "weak",
 ) -> int:
-    """Run one sweep in this process; returns the SweepRun id."""
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings as ScrapySettings
-
-    from crawler import settings as crawl_settings
-    from crawler.proxies import ProxyPool
-    from crawler.terms.scorer import SCORER_VERSION
-    from spiders.sweep import SweepSpider
-    from storage import repositories as repo
-
-    settings = common.settings()
-    db = common.database()
-
-    # 1. Resolve the queries and the lexicon version.
+    """Run one sweep crawl over ``work`` in this process; returns the SweepRun id."""
+    # 1. The work is resolved by the caller (resolve_queries, or a shard of a larger sweep).
+    if not work.queries:
+        raise UsageError("no search terms to sweep")
+    # Egress: every configured proxy is reached once before the run exists (an unreachable one is
+    # retired; a platform left without any is one error line, not a run full of errors).
+    proxies = ProxyPool.for_run(settings, work.platforms)
+    # 2. Open the run record.
     with db.session() as session:
-        if terms == "active":
-            queries, lexicon_version_id = active_queries(session)
-        else:
-            queries, lexicon_version_id = queries_from_file(Path(terms)), None
-            _active, lexicon_version_id = active_queries(session)  # the scorer still uses the lexicon
-        if max_queries:
-            queries = queries[:max_queries]
-        if not queries:
-            raise UsageError("no active search terms: add or approve terms first (tertib terms list)")
-        # Egress: every configured proxy is reached once before the run exists (an unreachable one is
-        # retired; a platform left without any is one error line, not a run full of errors).
-        proxies = ProxyPool.for_run(settings, platforms)
-        # 2. Open the run record.
         run_id = repo.start_run(
             session,
-            platforms=platforms,
+            platforms=work.platforms,
             trigger=trigger,
             lexicon_version_id=lexicon_version_id,
             scorer_version=SCORER_VERSION,
-            queries=queries,
+            queries=work.queries,
         )
 
     # 3. Crawl. From here on SIGTERM/SIGINT stop the sweep as "interrupted" (before the crawl runs: at once)
@@ -125,17 +136,15 @@ def run_sweep(
             values = crawl_settings.build(
                 settings,
                 run_id=run_id,
-                platforms=tuple(platforms),
+                platforms=work.platforms,
                 progress=progress,
                 screenshots=screenshots,
                 details=details,
                 proxies=proxies,
             )
             process = CrawlerProcess(ScrapySettings(values))
-            common.quiet_libraries()  # after Scrapy's own logging setup
-            process.crawl(
-                SweepSpider, platforms=platforms, queries=queries, max_pages=max_pages, run_id=run_id
-            )
+            quiet_libraries()  # after Scrapy's own logging setup
+            process.crawl(SweepSpider, work=work, run_id=run_id)
             stopper.process = process
             if stopper.signum is None:  # a signal during the set-up: the crawl never starts
                 process.start(install_signal_handlers=False)
@@ -144,8 +153,6 @@ def run_sweep(
 
     # 4. SweepHealth has closed the run record; make sure a crash still leaves it closed.
     with db.session() as session:
-        from storage.models import SweepRun
-
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "running":
             if stopper.signum is not None:
@@ -158,12 +165,11 @@ def run_sweep(
                 )
             else:
                 repo.finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
-        repo.link_run_captures(session, run_id)
     if stopper.signum is not None:
         raise Interrupted(f"sweep run #{run_id} interrupted by {stopper.name}", 128 + stopper.signum)
 
     # 5. Follow-ups.
-    followups(run_id)
+    followups(settings, db, run_id)
     return run_id
 
 
@@ -188,7 +194,7 @@ class StopOnSignal:
     A second signal ends the process at once, the same way.
     """
 
-    def __init__(self, db: Any, run_id: int) -> None:
+    def __init__(self, db: Database, run_id: int) -> None:
         self.process: Any = None  # set once the crawl is about to run
         self.db = db
         self.run_id = run_id
@@ -218,17 +224,13 @@ class StopOnSignal:
         threading.Thread(target=self._abandon, args=(STOP_GRACE,), daemon=True).start()
         if self.process is None:  # still setting up: run_sweep will not start the crawl
             return
-        from twisted.internet import reactor
+        from twisted.internet import reactor  # not at the top: importing it installs a reactor
 
         reactor.callFromThread(self.process.stop)
 
     def _abandon(self, grace: float) -> None:
         if self._done.wait(grace):
             return
-        from storage import repositories as repo
-        from storage.db import Database
-        from storage.models import SweepRun
-
         try:
             db = Database(self.db.url)
             with db.session() as session:
@@ -247,19 +249,16 @@ class StopOnSignal:
             os._exit(128 + (self.signum or signal.SIGTERM))
 
 
-def followups(run_id: int) -> dict[str, int]:
+def followups(settings: Settings, db: Database, run_id: int) -> dict[str, int]:
     """Discovery and relisting detection for one finished sweep run; returns counts for the summary."""
-    from crawler.audit.relist import detect_relistings
     from crawler.terms.background import ensure_background
-    from crawler.terms.discovery import run_discovery
     from crawler.terms.model import load_for_settings
+    from crawler.terms.probe import ensure_probe
     from crawler.terms.scorer import Thresholds
-    from storage.models import SweepRun
 
-    settings = common.settings()
     actor = settings.actor_name()
     counts = {"proposed_terms": 0, "relisted": 0}
-    with common.database().session() as session:
+    with db.session() as session:
         run = session.get(SweepRun, run_id)
         if run is None or run.status in ("failed", "interrupted"):
             return counts
@@ -267,8 +266,8 @@ def followups(run_id: int) -> dict[str, int]:
     # discovery compares with ordinary listings: crawl them first when missing or stale (a subprocess,
     # before this process opens a transaction)
     if settings.discovery_crawls:
-        ensure_background(settings, common.database(), platforms=platforms)
-    with common.database().session() as session:
+        ensure_background(settings, db, platforms=platforms)
+    with db.session() as session:
         run = session.get(SweepRun, run_id)
         assert run is not None
         thresholds = Thresholds.from_settings(settings)
@@ -283,22 +282,18 @@ def followups(run_id: int) -> dict[str, int]:
         counts["proposed_terms"] = len(proposed)
     if counts["proposed_terms"] and settings.discovery_crawls:
         # new words are searched once on the probe platforms: a refusal is a sign of the trade
-        from crawler.terms.probe import ensure_probe
-
         ensure_probe(settings)
-    with common.database().session() as session:
+    with db.session() as session:
         run = session.get(SweepRun, run_id)
         assert run is not None
         counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
         run.stats = {**(run.stats or {}), "followups": counts}
-    common.database().analyze()  # a sweep adds many rows: keep the planner's statistics current
+    db.analyze()  # a sweep adds many rows: keep the planner's statistics current
     return counts
 
 
-def print_summary(run_id: int) -> None:
-    from storage.models import SweepRun
-
-    with common.database().session() as session:
+def print_summary(db: Database, run_id: int) -> None:
+    with db.session() as session:
         run = session.get(SweepRun, run_id)
         if run is None:
             return
@@ -339,15 +334,27 @@ def sweep_command(
     platform: Annotated[
         list[str] | None,
         typer.Option(
-            "--platform", "-p", help=f"Platform to search (repeatable): {', '.join(SEARCH_PLATFORMS)}."
+            "--platform", "-p", help="Platform to search (repeatable; default: every platform with a search)."
         ),
     ] = None,
     max_pages: Annotated[
-        int, typer.Option("--max-pages", min=1, max=100, help="Result pages per query.")
+        int, typer.Option("--max-pages", min=1, max=100, help="Result pages per query (the last page).")
     ] = 2,
+    first_page: Annotated[
+        int,
+        typer.Option("--first-page", min=1, max=100, help="Start at this result page (a shard's window)."),
+    ] = 1,
     terms: Annotated[
         str, typer.Option("--terms", help="'active' (the lexicon) or a file, one query per line.")
     ] = "active",
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work",
+            help="A work description (JSON: platforms, queries, first_page, last_page) instead of "
+            "--platform/--terms/--first-page/--max-pages: one shard of a larger sweep.",
+        ),
+    ] = None,
     sandbox: Annotated[
         str | None, typer.Option("--sandbox", help="Reach every platform at this sandbox root instead.")
     ] = None,
@@ -377,35 +384,40 @@ def sweep_command(
 ) -> None:
     """Search the platforms for the active terms; score, capture evidence and store what is found.
 
-    Example: tertib sweep --platform tokopedia --platform blibli --max-pages 3 --strict
+    Example: tertib sweep --platform PLATFORM --platform OTHER --max-pages 3 --strict
     """
-    chosen = [p.strip().lower() for p in platform or []] or list(SEARCH_PLATFORMS)
-    for name in chosen:
-        if name not in PLATFORMS:
-            raise UsageError(f"unknown platform {name!r}; known: {', '.join(SEARCH_PLATFORMS)}")
-        if name not in SEARCH_PLATFORMS:
-            raise UsageError(
-                f"{name} has no keyword search "
-                "(TikTok Shop is found through Tokopedia; Bukalapak is recheck-only)"
-            )
+    registry = common.settings().registry
+    planned = SweepWork.from_dict(_read_work(work)) if work is not None else None
+    requested = planned.platforms if planned is not None else platform or []
+    chosen = [registry.searchable(p).platform for p in requested] or list(registry.search_names)
     if details not in ("weak", "candidate", "none"):
         raise UsageError(f"--details must be weak, candidate or none, not {details!r}")
+    if planned is None and first_page > max_pages:
+        raise UsageError(f"--first-page {first_page} is after --max-pages {max_pages}")
     if sandbox:
         common.set_overrides(sandbox_url=sandbox)
+    settings, db = common.settings(), common.database()
+    if planned is not None:  # a shard: its own queries; the scorer still uses the active lexicon
+        with db.session() as session:
+            _active, lexicon_version_id = active_queries(session)
+        sweep_work = SweepWork.of(
+            chosen, planned.queries, first_page=planned.first_page, last_page=planned.last_page
+        )
+    else:
+        queries, lexicon_version_id = resolve_queries(db, terms, max_queries=max_queries)
+        sweep_work = SweepWork.of(chosen, queries, first_page=first_page, last_page=max_pages)
     run_id = run_sweep(
+        settings,
+        db,
+        sweep_work,
+        lexicon_version_id=lexicon_version_id,
         details=details,
         trigger="schedule" if os.environ.get("TERTIB_JOB_RUN_ID") else "manual",
-        platforms=chosen,
-        max_pages=max_pages,
-        terms=terms,
         progress=not no_progress,
         screenshots=not no_screenshots,
-        max_queries=max_queries,
     )
-    print_summary(run_id)
-    with common.database().session() as session:
-        from storage.models import SweepRun
-
+    print_summary(db, run_id)
+    with db.session() as session:
         run = session.get(SweepRun, run_id)
         if run is not None and run.status == "failed":
             raise TertibError(
@@ -421,6 +433,16 @@ def sweep_command(
             raise NeedsAttention(
                 f"sweep run #{run_id} needs attention (--strict): " + "; ".join(run.needs_attention)
             )
+
+
+def _read_work(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read work description {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"work description {path} is not a JSON object")
+    return data
 
 
 class EvidenceGaps(TertibError):

@@ -1,18 +1,14 @@
 """The sandbox ASGI app: every replica host under ``/{host-key}``, control endpoints under ``/_sandbox``.
 
-``create_app(state)`` imports each module in :data:`PLATFORM_MODULES` that exists (the Shopee, Facebook and
-Instagram replicas come from a sibling issue and may be absent) and mounts its routes: a module with a
-``MOUNTS`` dict (host key → routes factory) is mounted under each key, otherwise ``routes(state)`` goes under
-``/{module name}``. ``GET /`` lists the mounted hosts. Add a platform by adding its module name here.
+``create_app(state)`` mounts every replica of the state's registry (``state.replicas``, see
+:mod:`sandbox.replicas`): each spec's ``mounts`` (host key → routes factory) under ``/{host key}``.
+``GET /`` lists the mounted hosts.
 Replica requests are answered after ``state.latency`` seconds (:class:`Latency`; 0 by default).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import logging
-from types import ModuleType
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,39 +21,12 @@ from sandbox import control
 from sandbox.platforms import json_response
 from sandbox.state import SandboxState
 
-log = logging.getLogger(__name__)
-
-PLATFORM_MODULES = (
-    "tokopedia",
-    "tiktokshop",
-    "shopee",
-    "lazada",
-    "blibli",
-    "bukalapak",
-    "facebook",
-    "instagram",
-)
-
-
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"sandbox.platforms.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"sandbox.platforms.{name}":
-            log.info("sandbox platform %s not available", name)
-            return None
-        raise
-
 
 def create_app(state: SandboxState) -> Starlette:
     mounts: list[BaseRoute] = [Mount("/_sandbox", routes=control.routes(state))]
     hosts: list[str] = []
-    for name in PLATFORM_MODULES:
-        module = _load(name)
-        if module is None:
-            continue
-        factories = getattr(module, "MOUNTS", None) or {name: module.routes}
-        for host_key, factory in factories.items():
+    for spec in state.replicas:
+        for host_key, factory in spec.mounts.items():
             mounts.append(Mount(f"/{host_key}", routes=factory(state)))
             hosts.append(host_key)
 

@@ -20,8 +20,8 @@ What a generated catalog contains, and why:
 - Historic relistings: a few illegal listings are relistings (``relist_of``) of old Bukalapak listings that
   disappeared when Bukalapak closed; the state adds more relistings after takedowns (:func:`make_relisting`).
 
-Extend: add vocabulary to the tables below (keep drift terms out of ``lexicon.tsv``); a new platform needs an
-entry in :data:`PLATFORM_SHARES`, an id scheme in :func:`_new_ids` and a URL in :func:`listing_path`.
+Extend: add vocabulary to the tables below (keep drift terms out of ``lexicon.tsv``). Platforms come from the
+replica specs (:mod:`sandbox.replicas`): each replica's ``SPEC`` gives its share, id scheme and page URLs.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from crawler.errors import TertibError
+from sandbox.replicas import Replicas, default_replicas
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # virtual day 0
 
-PLATFORMS = ("tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak")
 LABELS = ("illegal_import", "legit_preloved", "legit_new", "legit_local_secondhand", "unrelated")
 EVASIONS = ("plain", "spelling", "euphemism", "none")
 CONDITIONS = ("NEW", "USED")
@@ -57,16 +57,6 @@ EVASION_SHARES = {
     "euphemism": 0.15,
     "none": 0.04,
 }  # relistings add a few "none"
-PLATFORM_SHARES = {
-    "tokopedia": 0.24,
-    "shopee": 0.20,
-    "lazada": 0.12,
-    "blibli": 0.08,
-    "tiktokshop": 0.09,
-    "facebook": 0.12,
-    "instagram": 0.10,
-    "bukalapak": 0.05,
-}
 DRIFT_SHARE = 0.20  # of illegal listings
 
 # Seller words that are not in the seed lexicon (checked by tests/test_sandbox_catalog.py).
@@ -116,28 +106,9 @@ def slugify(text: str, max_len: int = 80) -> str:
     return slug[:max_len].strip("-") or "produk"
 
 
-def listing_path(listing: CatalogListing) -> tuple[str, str]:
+def listing_path(listing: CatalogListing, replicas: Replicas | None = None) -> tuple[str, str]:
     """(host key, path on that host) of the listing's public page, as in docs/contracts.md."""
-    x = listing.extra
-    slug = x.get("slug") or slugify(listing.title)
-    p = listing.platform
-    if p == "tokopedia":
-        return "tokopedia", f"/{listing.shop_domain}/{slug}"
-    if p == "tiktokshop":
-        return "tiktokshop", f"/pdp/{slug}/{listing.listing_id}"
-    if p == "shopee":
-        return "shopee", f"/{slug}-i.{x.get('shopid', '')}.{x.get('itemid', '')}"
-    if p == "lazada":
-        return "lazada", f"/products/{slug}-i{listing.listing_id}-s{x.get('sku_id', '0')}.html"
-    if p == "blibli":
-        return "blibli", f"/p/{slug}/ps--{listing.listing_id}"
-    if p == "facebook":
-        return "facebook", f"/marketplace/item/{listing.listing_id}/"
-    if p == "instagram":
-        return "instagram", f"/p/{listing.listing_id}/"
-    if p == "bukalapak":
-        return "bukalapak", f"/p/{x.get('category_slug', 'fashion-pria')}/{slug}-{listing.listing_id}"
-    raise ValueError(f"unknown platform {p!r}")
+    return (replicas or default_replicas()).listing_path(listing)
 
 
 # -- vocabulary ------------------------------------------------------------------------------------------
@@ -227,14 +198,19 @@ class _Merchant:
     shops: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # platform -> (id, name, domain)
 
 
-class _Gen:
-    def __init__(self, seed: int, drift_terms: tuple[str, ...] = DRIFT_TERMS) -> None:
+class IdGen:
+    """Deterministic draws for one catalog: ids, people, texts (the replica specs' id schemes use it)."""
+
+    def __init__(
+        self, seed: int, replicas: Replicas | None = None, drift_terms: tuple[str, ...] = DRIFT_TERMS
+    ) -> None:
         self.rng = random.Random(seed)
         # wording that does not decide labels, ids or sellers (drift placement, boilerplate) draws from its
         # own stream, so it can change without moving anything else
         self.text_rng = random.Random(f"{seed}:text")
         self.drift_terms = drift_terms
         self.used_ids: set[str] = set()
+        self.replicas = replicas or default_replicas()
 
     # ids ------------------------------------------------------------------------------------------
     def digits(self, n: int) -> str:
@@ -285,20 +261,10 @@ class _Gen:
             return m.shops[platform]
         r = self.rng
         name = m.name if not fresh else f"{r.choice(ILLEGAL_SHOP_WORDS)} {r.choice(NAMES)} {r.randint(2, 99)}"
-        if platform == "shopee":
-            sid = self.unique(lambda: self.digits(9))
-        elif platform == "tiktokshop":
-            sid = self.unique(lambda: "7" + self.digits(18))
-        elif platform == "blibli":
-            sid = self.unique(lambda: self.blibli_sku()[:9])
-        elif platform == "facebook":
-            sid = self.unique(lambda: "1000" + self.digits(11))
-        elif platform == "instagram":
-            handle = next((h[4:] for h in m.handles if h.startswith("ig:@")), slugify(name).replace("-", "."))
-            sid = self.unique(lambda: self.digits(11))
-            name = handle if not fresh else slugify(name).replace("-", ".")
-        else:
-            sid = self.unique(lambda: self.digits(8))
+        spec = self.replicas.get(platform)
+        sid = spec.shop_id(self)
+        if spec.shop_name is not None:
+            name = spec.shop_name(m.handles, name, fresh)
         domain = slugify(name, 24).replace("-", "") or f"shop{sid}"
         domain = self.unique(lambda d=domain: d if d not in self.used_ids else f"{d}{r.randint(2, 999)}")
         shop = (sid, name, domain)
@@ -594,41 +560,7 @@ def _apportion(shares: dict[str, float], n: int) -> list[str]:
     return [k for k in shares for _ in range(counts[k])]
 
 
-def _new_ids(gen: _Gen, platform: str, shop: tuple[str, str, str], title: str) -> tuple[str, dict[str, str]]:
-    slug = slugify(title)
-    extra: dict[str, str] = {"slug": slug}
-    if platform == "tokopedia":
-        lid = gen.unique(lambda: gen.digits(10))
-        # the page URL is /{shopDomain}/{slug}: a seller's second listing with the same title gets a suffix
-        n = 1
-        while f"tkp:{shop[2]}/{slug}" in gen.used_ids:
-            n += 1
-            slug = f"{slugify(title)}-{n}"
-        gen.used_ids.add(f"tkp:{shop[2]}/{slug}")
-        extra["slug"] = slug
-    elif platform == "tiktokshop":
-        lid = gen.unique(lambda: "17" + gen.digits(17))
-    elif platform == "shopee":
-        itemid = gen.unique(lambda: gen.digits(11))
-        lid = f"{shop[0]}.{itemid}"
-        extra.update(shopid=shop[0], itemid=itemid)
-    elif platform == "lazada":
-        lid = gen.unique(lambda: gen.digits(10))
-        extra["sku_id"] = gen.unique(lambda: gen.digits(11))
-    elif platform == "blibli":
-        lid = gen.unique(gen.blibli_sku)
-        extra["product_code"] = gen.unique(lambda: f"MTA-{gen.digits(7)}")
-    elif platform == "facebook":
-        lid = gen.unique(lambda: gen.digits(16))
-    elif platform == "instagram":
-        lid = gen.unique(gen.shortcode)
-    else:  # bukalapak
-        lid = gen.unique(gen.bukalapak_id)
-        extra["category_slug"] = "fashion-pria"
-    return lid, extra
-
-
-def _price(gen: _Gen, label: str, title: str) -> int:
+def _price(gen: IdGen, label: str, title: str) -> int:
     r = gen.rng
     low = title.lower()
     if label == "illegal_import" and any(w in low for w in ("kg", "isi", "segel", "karung", "b a l", "pres")):
@@ -638,11 +570,11 @@ def _price(gen: _Gen, label: str, title: str) -> int:
     return r.randrange(25_000, 450_000, 500)
 
 
-def _image_seed(gen: _Gen) -> str:
+def _image_seed(gen: IdGen) -> str:
     return f"{gen.rng.getrandbits(64):016x}"
 
 
-def drift_plan(gen: _Gen, evasion: str, placement: str | None = None) -> tuple[str, str]:
+def drift_plan(gen: IdGen, evasion: str, placement: str | None = None) -> tuple[str, str]:
     """(placement, evasion) of a drift listing: an ``only_signal`` listing carries no lexicon phrase."""
     placement = placement or gen.drift_placement()
     if placement == "only_signal" or evasion == "none":
@@ -651,7 +583,7 @@ def drift_plan(gen: _Gen, evasion: str, placement: str | None = None) -> tuple[s
 
 
 def _make(
-    gen: _Gen,
+    gen: IdGen,
     merchant: _Merchant,
     platform: str,
     label: str,
@@ -675,13 +607,14 @@ def _make(
     if merchant.handles and (label == "illegal_import" or r.random() < 0.5):
         body.append(gen.contact_line(merchant.handles))
     title = title[0].upper() + title[1:]
-    lid, extra = _new_ids(gen, platform, shop, title)
+    spec = gen.replicas.get(platform)
+    lid, extra = spec.new_ids(gen, shop, title)
     if drift:
         extra["drift_term"] = drift
         extra["drift_placement"] = placement or "title"
-    if platform == "tokopedia" and r.random() < 0.2:
-        extra["tts_product_id"] = gen.unique(lambda: "17" + gen.digits(17))
-    sponsored = platform in ("tokopedia", "shopee", "lazada") and r.random() < 0.05
+    if spec.late_ids is not None:
+        extra.update(spec.late_ids(gen))
+    sponsored = spec.sponsored_share > 0 and r.random() < spec.sponsored_share
     return CatalogListing(
         platform=platform,
         listing_id=lid,
@@ -737,15 +670,18 @@ def parse_drift_terms(raw: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(terms)
 
 
-def generate(seed: int, size: int, *, drift_terms: Iterable[str] | None = None) -> list[CatalogListing]:
-    """A deterministic catalog of ``size`` listings (same seed, size and drift terms → identical listings).
+def generate(
+    seed: int, size: int, replicas: Replicas | None = None, *, drift_terms: Iterable[str] | None = None
+) -> list[CatalogListing]:
+    """A deterministic catalog of ``size`` listings (same seed, size, replicas and drift terms → identical
+    listings).
 
     ``drift_terms`` replaces the built-in :data:`DRIFT_TERMS` (checked by :func:`parse_drift_terms`).
     """
     if size < 1:
         raise CatalogError("catalog size must be at least 1")
     vocabulary = DRIFT_TERMS if drift_terms is None else parse_drift_terms(drift_terms)
-    gen = _Gen(seed, vocabulary)
+    gen = IdGen(seed, replicas, vocabulary)
     r = gen.rng
     labels = _apportion(LABEL_SHARES, size)
     r.shuffle(labels)
@@ -754,8 +690,8 @@ def generate(seed: int, size: int, *, drift_terms: Iterable[str] | None = None) 
     r.shuffle(evasions)
     drift_flags = [i < round(n_illegal * DRIFT_SHARE) for i in range(n_illegal)]
     r.shuffle(drift_flags)
-    platforms = list(PLATFORM_SHARES)
-    weights = list(PLATFORM_SHARES.values())
+    platforms = list(gen.replicas.names)
+    weights = [spec.share for spec in gen.replicas]
 
     illegal_pool = [gen.merchant(True) for _ in range(max(2, n_illegal // 6))]
     legit_pool = [gen.merchant(False) for _ in range(max(2, (size - n_illegal) // 3))]
@@ -763,20 +699,22 @@ def generate(seed: int, size: int, *, drift_terms: Iterable[str] | None = None) 
     illegal_w = [1.0 / (i + 1) ** 0.8 for i in range(len(illegal_pool))]
     legit_w = [1.0 / (i + 1) ** 0.5 for i in range(len(legit_pool))]
 
-    # the last few illegal slots are historic relistings of Bukalapak listings (sellers who moved on
-    # after Bukalapak closed in Feb 2025); the label mix stays exact
+    # the last few illegal slots are historic relistings of a closed platform's listings (sellers who moved
+    # on when it closed); the label mix stays exact
     relist_slots = max(0, round(n_illegal * 0.03))
     out: list[CatalogListing] = []
     ill_i = 0
     for label in labels:
         platform = r.choices(platforms, weights)[0]
-        created = -r.randint(335, 700) if platform == "bukalapak" else -r.randint(0, 300)
+        created = -r.randint(*gen.replicas.get(platform).created_days)
         if label == "illegal_import":
             evasion, drift_on = evasions[ill_i], drift_flags[ill_i]
             ill_i += 1
             if ill_i > n_illegal - relist_slots:
                 parents = [
-                    x for x in out if x.platform == "bukalapak" and x.label == label and x.contact_handles
+                    x
+                    for x in out
+                    if gen.replicas.get(x.platform).closed and x.label == label and x.contact_handles
                 ]
                 taken = {x.relist_of for x in out}
                 parents = [x for x in parents if x.key not in taken]
@@ -808,10 +746,11 @@ def make_relisting(
     *,
     day: int,
     strategy: str,
-    gen: _Gen | None = None,
+    gen: IdGen | None = None,
     used_ids: Iterable[str] = (),
     platform: str | None = None,
     drift_terms: tuple[str, ...] | None = None,
+    replicas: Replicas | None = None,
 ) -> CatalogListing:
     """A new listing by the same seller as ``parent``, visible from ``day``.
 
@@ -820,15 +759,14 @@ def make_relisting(
     The image is the parent's, lightly altered: ``image_seed = f"{parent_seed}~{variant}"``.
     """
     if gen is None:
-        gen = _Gen(0, drift_terms or DRIFT_TERMS)
+        gen = IdGen(0, replicas, drift_terms or DRIFT_TERMS)
         gen.rng = rng
         gen.text_rng = random.Random(f"{rng.random()}:text")
         gen.used_ids.update(used_ids)
     vocabulary = drift_terms or gen.drift_terms
     r = gen.rng
-    target = platform or (
-        parent.platform if parent.platform != "bukalapak" else r.choice(("tokopedia", "shopee"))
-    )
+    parent_spec = gen.replicas.get(parent.platform)
+    target = platform or (parent.platform if not parent_spec.closed else r.choice(parent_spec.successors))
     merchant = _Merchant(
         name=parent.seller_name, city=parent.seller_city, handles=list(parent.contact_handles), illegal=True
     )
@@ -907,8 +845,9 @@ def write_catalog(listings: Iterable[CatalogListing], path: str | Path) -> None:
         raise
 
 
-def listing_from_dict(data: Any, where: str = "") -> CatalogListing:
+def listing_from_dict(data: Any, where: str = "", replicas: Replicas | None = None) -> CatalogListing:
     """Validate one decoded JSON object; raise CatalogError naming ``where`` and the bad field."""
+    replicas = replicas or default_replicas()
     prefix = f"{where}: " if where else ""
     if not isinstance(data, dict):
         raise CatalogError(f"{prefix}expected a JSON object")
@@ -930,7 +869,7 @@ def listing_from_dict(data: Any, where: str = "") -> CatalogListing:
     if values["active_from_day"] is None:
         values["active_from_day"] = min(values["created_day"], 0)
     checks = (
-        (values["platform"] in PLATFORMS, "platform", PLATFORMS),
+        (values["platform"] in replicas.specs, "platform", replicas.names),
         (values["label"] in LABELS, "label", LABELS),
         (values["evasion"] in EVASIONS, "evasion", EVASIONS),
         (values["condition"] in CONDITIONS, "condition", CONDITIONS),
@@ -950,16 +889,14 @@ def listing_from_dict(data: Any, where: str = "") -> CatalogListing:
         raise CatalogError(f"{prefix}field 'contact_handles' must be strings like 'wa:62…' or 'ig:@name'")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in values["extra"].items()):
         raise CatalogError(f"{prefix}field 'extra' must map strings to strings")
-    if values["platform"] == "shopee":
-        shopid, _, itemid = values["listing_id"].partition(".")
-        if not (shopid.isdigit() and itemid.isdigit()):
-            raise CatalogError(f"{prefix}shopee listing_id must be '{{shopid}}.{{itemid}}'")
-        values["extra"].setdefault("shopid", shopid)
-        values["extra"].setdefault("itemid", itemid)
+    check_id = replicas.get(values["platform"]).check_id
+    problem = check_id(values["listing_id"], values["extra"]) if check_id else None
+    if problem:
+        raise CatalogError(f"{prefix}{values['platform']} listing_id {problem}")
     return CatalogListing(**values)
 
 
-def load_catalog(path: str | Path) -> list[CatalogListing]:
+def load_catalog(path: str | Path, replicas: Replicas | None = None) -> list[CatalogListing]:
     """Read and validate a JSONL catalog. Errors name the file and line number."""
     path = Path(path)
     try:
@@ -978,7 +915,7 @@ def load_catalog(path: str | Path) -> list[CatalogListing]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{where}: not valid JSON ({exc.msg})") from None
-        listing = listing_from_dict(data, where)
+        listing = listing_from_dict(data, where, replicas)
         if listing.key in seen:
             raise CatalogError(
                 f"{where}: duplicate listing {listing.key} (first on line {seen[listing.key]})"

@@ -18,6 +18,8 @@ import typer
 from crawler.cli_common import console
 from crawler.errors import UsageError
 from sandbox.catalog import generate, load_catalog, parse_drift_terms, write_catalog
+from sandbox.har import record_session
+from sandbox.server import serve as run
 from sandbox.state import FAULT_PROFILES, SandboxState
 
 app = typer.Typer(help="Replica marketplaces on loopback for the demo and tests.", no_args_is_help=True)
@@ -74,8 +76,6 @@ def serve(
     drift_terms: DriftOption = None,
 ) -> None:
     """Serve the replicas. Example: tertib sandbox serve --port 8800 --seed 7 --faults realistic"""
-    from sandbox.server import serve as run
-
     if faults not in FAULT_PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
     if catalog_file and drift_terms:
@@ -97,7 +97,5 @@ def har(
 
     Example: tertib sandbox har --url http://127.0.0.1:8800 --out session.har
     """
-    from sandbox.har import record_session
-
     record_session(url, out, query=query)
     console.print(f"wrote {out}: try tertib calibrate {out}")

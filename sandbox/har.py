@@ -19,8 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crawler.config import Settings, load_settings
+from crawler.config import CHROMIUM_ARGS, Settings, load_settings
 from crawler.errors import TertibError
+from spiders import blibli, facebook, instagram, lazada, shopee, tokopedia
+from spiders.browser import browser_login
 
 DEFAULT_PLATFORMS = ("tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram")
 
@@ -39,8 +41,6 @@ async def _fetch_json(page: Any, url: str, method: str = "GET", body: str | None
 
 
 async def _tokopedia(page: Any, settings: Settings, query: str) -> None:
-    from spiders import tokopedia
-
     search = tokopedia.search_request(settings, query, 1, unique_id="0" * 32)
     # a page on the sandbox origin first, so the GraphQL fetch is same-origin like the web app's
     await page.goto(settings.base_url("lazada") + "/")
@@ -55,8 +55,6 @@ async def _tokopedia(page: Any, settings: Settings, query: str) -> None:
 
 
 async def _tiktokshop(page: Any, settings: Settings, query: str) -> None:
-    from spiders import tokopedia
-
     search = tokopedia.search_request(settings, query, 1, unique_id="1" * 32)
     await page.goto(settings.base_url("lazada") + "/")
     answer = await _fetch_json(page, search.url, "POST", search.body)
@@ -68,8 +66,6 @@ async def _tiktokshop(page: Any, settings: Settings, query: str) -> None:
 
 
 async def _shopee(page: Any, settings: Settings, query: str) -> None:
-    from spiders import shopee
-
     async with page.expect_response(lambda r: shopee.SEARCH_API_PATH in r.url, timeout=20_000) as info:
         await page.goto(shopee.search_page_url(settings, query, 1))
     response = await info.value
@@ -80,8 +76,6 @@ async def _shopee(page: Any, settings: Settings, query: str) -> None:
 
 
 async def _lazada(page: Any, settings: Settings, query: str) -> None:
-    from spiders import lazada
-
     await page.goto(lazada.search_url(settings, query, 1))
     answer = json.loads(await page.evaluate("document.body.innerText"))
     for listing in lazada.parse_search(answer, url=lazada.search_url(settings, query, 1)).listings[:1]:
@@ -89,8 +83,6 @@ async def _lazada(page: Any, settings: Settings, query: str) -> None:
 
 
 async def _blibli(page: Any, settings: Settings, query: str) -> None:
-    from spiders import blibli
-
     url = blibli.search_url(settings, query, 1)
     await page.goto(url)
     answer = json.loads(await page.evaluate("document.body.innerText"))
@@ -112,18 +104,13 @@ async def _scroll_for(page: Any, marker: str) -> None:
 
 
 async def _login(page: Any, settings: Settings, platform: str) -> None:
-    from spiders import get_profile
-    from spiders.browser import browser_login
-
-    profile = get_profile(platform)
+    profile = settings.registry.get(platform)
     login_path = profile.login.login_path if profile.login else "/"
-    await page.goto(settings.base_url(profile.hosts[0]) + login_path)
+    await page.goto(settings.base_url(profile.main_host) + login_path)
     await browser_login(page, profile, settings, "")
 
 
 async def _facebook(page: Any, settings: Settings, query: str) -> None:
-    from spiders import facebook
-
     await _login(page, settings, "facebook")
     await page.goto(facebook.search_url(settings, query))
     await _scroll_for(page, "/api/graphql/")
@@ -133,8 +120,6 @@ async def _facebook(page: Any, settings: Settings, query: str) -> None:
 
 
 async def _instagram(page: Any, settings: Settings, query: str) -> None:
-    from spiders import instagram
-
     await _login(page, settings, "instagram")
     await page.goto(instagram.search_request(settings, query).url)
     await _scroll_for(page, "/api/v1/tags/")
@@ -165,15 +150,15 @@ async def arecord_session(
     """Browse the sandbox at ``root_url`` in Chromium and save the session as a HAR file at ``out``."""
     from playwright.async_api import async_playwright
 
-    from crawler.settings import CHROMIUM_ARGS
-
     settings = load_settings(env={}).with_sandbox(root_url.rstrip("/"))
     executable = chromium or settings.chromium_path()
     if executable is None:
         raise TertibError("Chromium not found: install Debian's chromium or set TERTIB_CHROMIUM")
     out.parent.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
+        )
         try:
             context = await browser.new_context(record_har_path=str(out), record_har_content="embed")
             try:

@@ -7,9 +7,9 @@ call order), faults from a per-platform request counter hashed with the seed.
 
 Knobs (module tables, edit to tune):
 
-- :data:`TAKEDOWN_POLICY` — per platform: compliance rate, delay range in days, share that goes HIDDEN
-  instead of REMOVED, share of removed illegal sellers that relist, and the relisting delay.
-- :data:`BLOCKLISTS` — each platform's own keyword blocklist (Tokopedia answers ``isQuerySafe=false``).
+- each replica's ``SPEC.takedown`` (:class:`sandbox.spec.Policy`): compliance rate, delay range in days,
+  share that goes HIDDEN instead of REMOVED, share of removed illegal sellers that relist, and the delay.
+- each replica's ``SPEC.blocklist``: the platform's own keyword blocklist (a finding, not "no results").
 - :data:`FAULT_PROFILES` — ``none`` | ``realistic`` | ``hostile``: probability per request of each fault kind.
   Tests can also queue exact faults with :meth:`SandboxState.force_faults`.
 
@@ -19,7 +19,7 @@ listing positions) plus a per-platform vocabulary scan for substrings keeps a pa
 50,000 listings (``bench/sandbox_search.py``). Ranking: sponsored first, then more query tokens in the
 title, then newer, then listing id.
 
-Extend: a new platform needs a row in :data:`TAKEDOWN_POLICY` (and optionally :data:`BLOCKLISTS`).
+Extend: a new platform is a new replica module with its ``SPEC`` (:mod:`sandbox.replicas`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.config import REAL_BASE_URLS
 from crawler.errors import UsageError
-from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, listing_path, make_relisting
+from crawler.registry import default_registry
+from sandbox.catalog import DRIFT_TERMS, EPOCH, CatalogListing, make_relisting
+from sandbox.replicas import Replicas, default_replicas
 
 # "redesign" (never drawn at random, only forced): the real JSON answer with its result lists renamed, as
 # after a platform redesign — not a block, not empty, and the parsers' paths no longer match.
@@ -51,36 +52,6 @@ class Fault:
     retry_after: int = 0  # seconds, for rate_limit_429
     delay: float = 0.0  # seconds, for slow
 
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    compliance: float
-    min_delay: int
-    max_delay: int
-    hidden_share: float
-    relist_share: float
-    relist_after: tuple[int, int]
-
-
-TAKEDOWN_POLICY: dict[str, Policy] = {
-    "tokopedia": Policy(0.90, 0, 1, 0.10, 0.35, (2, 5)),
-    "shopee": Policy(0.85, 1, 3, 0.15, 0.35, (2, 6)),
-    "lazada": Policy(0.70, 1, 4, 0.15, 0.30, (3, 7)),
-    "blibli": Policy(0.80, 1, 3, 0.10, 0.20, (3, 7)),
-    "tiktokshop": Policy(0.75, 1, 3, 0.20, 0.35, (2, 6)),
-    # Meta shows no public "hidden" state: a restricted listing/post looks removed to a visitor, so the
-    # replicas never hide; a HIDDEN verdict there could not be observed anyway.
-    "facebook": Policy(0.50, 3, 10, 0.00, 0.40, (1, 4)),
-    "instagram": Policy(0.40, 3, 14, 0.00, 0.40, (1, 4)),
-    "bukalapak": Policy(1.00, 0, 0, 0.00, 0.00, (0, 0)),
-}
-
-BLOCKLISTS: dict[str, tuple[str, ...]] = {
-    "tokopedia": ("baju bekas impor", "pakaian bekas impor", "baju bekas import", "balpres", "bal press"),
-    "shopee": ("baju bekas impor", "pakaian bekas impor", "balpres", "bal segel"),
-    "lazada": ("pakaian bekas impor", "balpres"),
-    "blibli": ("pakaian bekas impor",),
-}
 
 # probability per request of each fault kind (checked in this order), plus retry-after and slow delay
 FAULT_PROFILES: dict[str, dict[str, Any]] = {
@@ -109,19 +80,7 @@ FAULT_PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-HOST_TO_PLATFORM = {key: ("tokopedia" if key == "tokopedia-gql" else key) for key in REAL_BASE_URLS}
-_REAL_HOSTS = {urlsplit(url).netloc: key for key, url in REAL_BASE_URLS.items()}
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
-_URL_FALLBACKS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("shopee", re.compile(r"-i\.(\d+)\.(\d+)$")),
-    ("shopee", re.compile(r"^/product/(\d+)/(\d+)$")),
-    ("lazada", re.compile(r"-i(\d+)(?:-s\d+)?\.html$")),
-    ("blibli", re.compile(r"ps--([A-Za-z0-9\-]+)$")),
-    ("tiktokshop", re.compile(r"^/(?:pdp/[^/]+|view/product)/(\d+)$")),
-    ("facebook", re.compile(r"^/marketplace/item/(\d+)$")),
-    ("instagram", re.compile(r"^/(?:p|reel)/([\w\-]+)$")),
-    ("bukalapak", re.compile(r"^/p/.+-([a-z0-9]+)$")),
-)
 
 
 def tokenize(text: str) -> list[str]:
@@ -196,10 +155,23 @@ class SandboxState:
     CACHE_SIZE = 512
 
     def __init__(
-        self, catalog: list[CatalogListing], *, seed: int = 0, faults: str = "none", latency: float = 0.0
+        self,
+        catalog: list[CatalogListing],
+        *,
+        seed: int = 0,
+        faults: str = "none",
+        latency: float = 0.0,
+        replicas: Replicas | None = None,
     ) -> None:
         if faults not in FAULT_PROFILES:
             raise UsageError(f"unknown fault profile {faults!r}; known: {', '.join(FAULT_PROFILES)}")
+        self.replicas = replicas or default_replicas()
+        # a real listing URL (e.g. pasted from a browser) → its replica's host key
+        self._real_hosts = {
+            urlsplit(url).netloc: key
+            for key, url in default_registry().real_base_urls.items()
+            if key in self.replicas.host_platforms
+        }
         self.seed = seed
         self.latency = 0.0
         self.set_latency(latency)
@@ -245,7 +217,7 @@ class SandboxState:
         self._used.update(
             (listing.listing_id, listing.seller_id, listing.shop_domain, *listing.extra.values())
         )
-        host, path = listing_path(listing)
+        host, path = self.replicas.listing_path(listing)
         self._by_path[(host, path.rstrip("/"))] = listing.key
         self._title_tokens.append(frozenset(tokenize(listing.title)))
         self._by_seller.setdefault((listing.platform, listing.seller_id), []).append(pos)
@@ -275,8 +247,8 @@ class SandboxState:
             listing = self.get(platform, listing_id)
             if listing is None:
                 return "UNKNOWN"
-            if platform == "bukalapak":
-                return "REMOVED"  # Bukalapak stopped selling physical goods in Feb 2025
+            if self.replicas.get(platform).closed:
+                return "REMOVED"  # the platform stopped trading
             td = self._takedowns.get(listing.key)
             if td and td.effective_day is not None and td.effective_day <= self.clock.day:
                 return td.outcome
@@ -349,7 +321,7 @@ class SandboxState:
             return rows[max(0, offset) : max(0, offset) + limit], len(rows)
 
     def _live_fast(self, listing: CatalogListing) -> bool:
-        if listing.platform == "bukalapak":
+        if self.replicas.get(listing.platform).closed:
             return False
         td = self._takedowns.get(listing.key)
         return not (td and td.effective_day is not None and td.effective_day <= self.clock.day)
@@ -364,12 +336,13 @@ class SandboxState:
     def blocked_query(self, platform: str, query: str) -> bool:
         """True when the platform itself refuses this keyword (a finding, not "no results")."""
         text = " ".join(tokenize(query))
-        words = (*BLOCKLISTS.get(platform, ()), *self.extra_blocklist.get(platform, ()))
+        own = self.replicas.get(platform).blocklist if platform in self.replicas else ()
+        words = (*own, *self.extra_blocklist.get(platform, ()))
         return any(re.search(rf"(?<![a-z0-9]){re.escape(b)}(?![a-z0-9])", text) for b in words)
 
     def block_words(self, platform: str, words: list[str]) -> list[str]:
         """Add words to a platform's own keyword blocklist (platforms learn new trade words too)."""
-        if platform not in TAKEDOWN_POLICY:
+        if platform not in self.replicas:
             raise UsageError(f"unknown platform {platform!r}")
         with self.lock:
             known = self.extra_blocklist.setdefault(platform, [])
@@ -383,33 +356,31 @@ class SandboxState:
     # -- URLs -------------------------------------------------------------------------------------
     def url_path(self, listing: CatalogListing) -> str:
         """Path of the listing page under the sandbox root: ``/{host-key}/…``."""
-        host, path = listing_path(listing)
+        host, path = self.replicas.listing_path(listing)
         return f"/{host}{path}"
 
     def resolve(self, url: str) -> str | None:
         """Listing key for a listing URL (sandbox or real host), or a ``platform:id`` key; None if unknown."""
         url = url.strip()
-        if re.fullmatch(r"[a-z]+:[A-Za-z0-9._\-]+", url) and url.split(":", 1)[0] in TAKEDOWN_POLICY:
+        if re.fullmatch(r"[a-z]+:[A-Za-z0-9._\-]+", url) and url.split(":", 1)[0] in self.replicas:
             return url if url in self._by_key else None
         parts = urlsplit(url if "//" in url else "http://x" + (url if url.startswith("/") else "/" + url))
         path = parts.path
-        host = _REAL_HOSTS.get(parts.netloc)
+        host = self._real_hosts.get(parts.netloc)
         if host is None:
             first, _, rest = path.lstrip("/").partition("/")
-            if first not in REAL_BASE_URLS:
+            if first not in self.replicas.host_platforms:
                 return None
             host, path = first, "/" + rest
         path = path.rstrip("/") or "/"
         key = self._by_path.get((host, path))
         if key:
             return key
-        platform = HOST_TO_PLATFORM[host]
-        for plat, pattern in _URL_FALLBACKS:
-            if plat != platform:
-                continue
+        platform = self.replicas.host_platforms[host]
+        for pattern in self.replicas.get(platform).url_patterns:
             m = pattern.search(path)
             if m:
-                candidate = f"{plat}:{'.'.join(m.groups())}"
+                candidate = f"{platform}:{'.'.join(m.groups())}"
                 if candidate in self._by_key:
                     return candidate
         return None
@@ -435,7 +406,8 @@ class SandboxState:
 
     def _decide(self, key: str, url: str) -> Takedown:
         listing = self.catalog[self._by_key[key]]
-        policy = TAKEDOWN_POLICY[listing.platform]
+        spec = self.replicas.get(listing.platform)
+        policy = spec.takedown
         rng = random.Random(f"{self.seed}:{key}:takedown")
         day = self.clock.day
         if rng.random() >= policy.compliance:
@@ -446,8 +418,8 @@ class SandboxState:
         if outcome == "REMOVED" and listing.label == "illegal_import" and rng.random() < policy.relist_share:
             strategy = rng.choice(("new_words", "new_shop", "same_handle"))
             target = listing.platform
-            if listing.platform in ("bukalapak", "blibli") or rng.random() < 0.25:
-                target = rng.choice(("tokopedia", "shopee", "facebook", "instagram"))
+            if spec.relists_elsewhere or rng.random() < 0.25:
+                target = rng.choice(self.replicas.relist_destinations)
             child = make_relisting(
                 rng,
                 listing,
@@ -456,6 +428,7 @@ class SandboxState:
                 used_ids=self._used,
                 platform=target,
                 drift_terms=self.drift_vocabulary,
+                replicas=self.replicas,
             )
             self._add(child)
             self._relistings.append(child.key)

@@ -130,6 +130,7 @@ def add(
             terms=terms,
             command=command,
             actor=common.settings().actor_name(),
+            registry=common.settings().registry,
         )
         common.console.print(f"added schedule {row.name}")
         _print_definition(row)
@@ -166,6 +167,7 @@ def edit(
             terms=terms,
             command=command,
             no_cron=no_cron,
+            registry=common.settings().registry,
         )
         common.console.print(f"changed schedule {row.name}")
         _print_definition(row)

@@ -44,8 +44,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crawler.config import SEARCH_PLATFORMS
 from crawler.errors import NotFound, TertibError, UsageError
+from crawler.registry import Registry
 from storage.models import Sweep
 
 KIND_SWEEP = "sweep"
@@ -114,7 +114,7 @@ def kind_of(row: Sweep) -> str:
 
 
 def summary(row: Sweep) -> str:
-    """A few words for tables: ``sweep all``, ``sweep shopee,lazada``, ``recheck --due`` …"""
+    """A few words for tables: ``sweep all``, ``sweep PLATFORM,OTHER``, ``recheck --due`` …"""
     kind = kind_of(row)
     if kind == KIND_SWEEP:
         where = ",".join(row.platforms) if row.platforms else "all"
@@ -290,12 +290,12 @@ def discovery_definition(session: Session) -> Sweep | None:
     return session.scalars(select(Sweep).where(Sweep.terms_source == "builtin:discovery")).first()
 
 
-def validate_platforms(platforms: Sequence[str]) -> list[str]:
+def validate_platforms(platforms: Sequence[str], registry: Registry) -> list[str]:
     out: list[str] = []
     for platform in platforms:
         p = platform.strip().lower()
-        if p not in SEARCH_PLATFORMS:
-            raise UsageError(f"unknown platform {platform!r}; searchable: {', '.join(SEARCH_PLATFORMS)}")
+        if p not in registry.search_names:
+            raise UsageError(f"unknown platform {platform!r}; searchable: {', '.join(registry.search_names)}")
         if p not in out:
             out.append(p)
     return out
@@ -336,7 +336,9 @@ def add(
     terms: str = "active",
     command: str | None = None,
     actor: str = "",
+    registry: Registry,
 ) -> Sweep:
+    """A new schedule (``registry``: the installation's platforms, which ``platforms`` must name)."""
     if not NAME_RE.match(name):
         raise UsageError(f"schedule name {name!r}: use lower-case letters, digits, '.', '_' or '-'")
     if name in BUILTIN_BY_NAME:
@@ -349,7 +351,7 @@ def add(
     source = validate_command(command) if command else validate_terms(terms)
     row = Sweep(
         name=name,
-        platforms=[] if command else validate_platforms(platforms),
+        platforms=[] if command else validate_platforms(platforms, registry),
         terms_source=source,
         max_pages=max_pages,
         schedule=join_schedule(cron, tz, default_tz),
@@ -373,6 +375,7 @@ def edit(
     terms: str | None = None,
     command: str | None = None,
     no_cron: bool = False,
+    registry: Registry,
 ) -> Sweep:
     row = get(session, name)
     kind = kind_of(row)
@@ -393,7 +396,7 @@ def edit(
         build_trigger(new_cron, new_tz)
         row.schedule = join_schedule(new_cron, new_tz, default_tz)
     if platforms:
-        row.platforms = validate_platforms(platforms)
+        row.platforms = validate_platforms(platforms, registry)
     if max_pages is not None:
         if max_pages < 1:
             raise UsageError("--max-pages must be at least 1")

@@ -43,10 +43,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from crawler.config import Settings
+from crawler.config import Settings, load_settings
 from crawler.errors import TertibError
 from scheduler import definitions as defs
-from scheduler.config import SchedulerSettings
+from scheduler.config import SchedulerSettings, scheduler_settings
 from scheduler.lease import Clock, Leases, job_lease, new_holder
 from storage.db import Database
 from storage.models import JobRun, SweepRun, utcnow
@@ -457,10 +457,11 @@ class JobRunner:
 
 
 def run_job_by_name(name: str) -> list[JobOutcome]:
-    """Run a definition once in this installation (the callable APScheduler's job store names)."""
-    from crawler import cli_common
-    from scheduler.config import scheduler_settings
-
-    settings = cli_common.settings()
-    runner = JobRunner(cli_common.database(), settings, scheduler_settings(settings))
-    return runner.run(name)
+    """Run a definition once in the installation the environment configures (the callable APScheduler's
+    job store names; the service's own executor runs jobs through ``SchedulerService.execute``)."""
+    settings = load_settings()
+    db = Database(settings.db_url)
+    try:
+        return JobRunner(db, settings, scheduler_settings(settings)).run(name)
+    finally:
+        db.dispose()

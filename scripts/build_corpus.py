@@ -140,6 +140,33 @@ LIVE = (
     "live buka karung", "bongkar karung live", "pecah kawat", "live unboxing karungan", "live sortir bal",
 )  # fmt: skip
 EXPORT = ("sisa ekspor", "reject ekspor", "sisa export", "overproduksi", "cacat produksi", "factory outlet")
+# Household textiles and worn accessories (HS 6309 covers worn articles; new ones are ordinary goods)
+TEXTILES = (
+    "selimut", "bedcover", "sprei", "gorden", "handuk", "karpet", "topi", "syal", "sarung tangan", "beanie",
+    "bucket hat", "ikat pinggang", "kaos kaki", "selimut tebal", "topi baseball", "scarf", "blanket",
+)  # fmt: skip
+# Lots smaller than a bale, and retail sizes
+LOTS = (
+    "paket reseller {n} pcs", "paket usaha {n} pcs", "take all {n} pcs", "borongan {n} pcs", "per kodi",
+    "1 kodi", "2 kodi", "per kg", "kiloan", "{k} kg", "lot {n} pcs", "ambil semua {n} pcs", "paket {n} pcs",
+    "per lusin", "bundle {n} pcs", "setengah bal",
+)  # fmt: skip
+RETAIL = (
+    "size {s} ld {ld}", "ld {ld} pj {pj}", "kondisi {c}/10", "size {s} no minus", "ada minus kecil", "satuan",
+    "ecer", "{p}rb", "kondisi {c}0%", "original", "ori", "pilihan",
+)  # fmt: skip
+PARAPHRASE_MORE = (
+    "sisa pakai orang {o}", "bekas orang {o}", "kiriman kapal dari {o}", "turun peti kemas", "dari gudang {port}",
+    "luar negri second", "bukan baru, dari {o}", "hasil pakai orang {o}", "dikapalkan dari {o}",
+    "bekas negara empat musim", "stok kapal dari {o}", "barang luar bekas pakai", "pernah dipakai di {o}",
+    "eks pakai {o}", "bongkaran kontainer {o}", "kiriman {o} second", "bekas orang luar", "dari karung {o}",
+)  # fmt: skip
+PORTS = ("batam", "tanjung balai", "dumai", "tawau", "entikong", "nunukan", "karimun", "pontianak", "belawan")
+HOMONYMS = (
+    "kaos bali", "daster bali", "sepatu ballerina", "flatshoes ballerina", "balaclava rajut", "baju balita",
+    "celana balita", "tas goni", "totebag goni", "legging second skin", "manset second skin", "jersey basketball",
+    "topi baseball", "ball gown", "jaket balap", "kaos bali united", "kaos 3second",
+)  # fmt: skip
 # Ordinary description sentences, appended to a third of the generated rows of *both* labels so that the
 # model learns they say nothing (real descriptions are full of them).
 FILLER = (
@@ -301,6 +328,67 @@ def generate(seed: int = SEED) -> list[tuple[str, str, str, str]]:
     for _ in range(70):
         g = c(GARMENTS + FOOTWEAR_BAGS)
         add("neg_ordinary", "legit", f"{g} {c(BRANDS + LOCAL_BRANDS)} {c(COLOURS)} {c(SIZES)}", 1)
+
+    # (issue #15, second round) textiles and accessories, lots smaller than a bale, retail thrift, more
+    # paraphrases, and their look-alikes; appended so the rows above keep their random draws
+    def lot() -> str:
+        return c(LOTS).format(n=c((5, 10, 15, 20, 30, 40, 50)), k=c((3, 5, 10, 20)))
+
+    def retail() -> str:
+        return c(RETAIL).format(
+            s=c(("S", "M", "L", "XL")), ld=r.randint(46, 64), pj=r.randint(60, 78), c=r.randint(7, 9),
+            p=c((15, 25, 35, 50, 75)),
+        )  # fmt: skip
+
+    for _ in range(90):
+        t, o = c(TEXTILES), c(ORIGINS)
+        add("pos_textile_accessory", "illegal", c((
+            f"{t} {c(USED_WORDS)} {c(('import', 'impor', 'ex', 'eks'))} {o}", f"{c(BULK_USED)} {t} {o} {qty()}",
+            f"{t} {c(PARAPHRASE + PARAPHRASE_MORE).format(o=o, port=c(PORTS))}", f"{t} thrift import {retail()}",
+            f"{t} {c(USED_WORDS)} import {lot()}",
+        )), 1)  # fmt: skip
+    for _ in range(90):
+        g, o = c(GARMENTS + FOOTWEAR_BAGS), c(ORIGINS)
+        add("pos_kiloan_lots", "illegal", c((
+            f"{lot()} {g} {c(USED_WORDS)} {o}", f"{g} {c(('thrift', 'second', 'bekas'))} import {lot()}",
+            f"{lot()} {g} {c(('ex', 'eks'))} {o}", f"{g} {o} {c(('second', 'thrift', 'bekas'))} {lot()}",
+        )), 1)  # fmt: skip
+    for _ in range(90):
+        g, o = c(GARMENTS + FOOTWEAR_BAGS), c(ORIGINS)
+        add("pos_retail_thrift", "illegal", c((
+            f"{g} {c(BRANDS)} thrift import {retail()}", f"{g} {c(BRANDS)} second import {retail()}",
+            f"{g} bekas import {o} {retail()}", f"thrift {o} {g} {c(BRANDS)} {retail()}",
+            f"{g} {c(('ex', 'eks'))} {o} {retail()}",
+        )), 1)  # fmt: skip
+    for _ in range(90):
+        g, o = c(GARMENTS + FOOTWEAR_BAGS + TEXTILES), c(ORIGINS)
+        add(
+            "pos_paraphrase",
+            "illegal",
+            f"{g} {c(PARAPHRASE_MORE).format(o=o, port=c(PORTS))} {c(('', retail()))}",
+            1,
+        )
+    for _ in range(60):
+        t, o = c(TEXTILES), c(ORIGINS)
+        add("neg_new_bulk", "legit", c((
+            f"{t} baru grosir {c(NEW_BULK_UNITS).format(m=c((12, 20, 50, 100)), n=c((100, 200)))}",
+            f"{t} import {o} {c(NEW_WORDS)}", f"{t} {c(NEW_WORDS)} {lot()}", f"{t} {c(NEW_BULK_CONTEXT)} {lot()}",
+        )), 1)  # fmt: skip
+    for _ in range(60):
+        add(
+            "neg_homonym",
+            "legit",
+            f"{c(HOMONYMS)} {c(('baru', 'murah', 'grosir', 'original', 'ready', ''))} {c(SIZES)}",
+            1,
+        )
+    for _ in range(40):
+        g, o = c(GARMENTS + FOOTWEAR_BAGS + TEXTILES), c(ORIGINS)
+        add(
+            "neg_personal_abroad",
+            "legit",
+            f"{g} {c(ABROAD_PERSONAL).format(o=o)} {c(PERSONAL)} {retail()}",
+            1,
+        )
     return rows
 
 

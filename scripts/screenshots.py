@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from crawler.config import CHROMIUM_ARGS  # noqa: E402
+
 PAGES: list[tuple[str, str]] = [
     ("dashboard", "/"),
     ("review", "/review"),
@@ -36,15 +38,7 @@ PAGES: list[tuple[str, str]] = [
     ("sweeps", "/sweeps"),
     ("sellers", "/sellers"),
 ]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(CHROMIUM_ARGS)
 
 
 def main() -> None:

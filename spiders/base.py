@@ -15,15 +15,17 @@ Nothing here knows a platform. It gives every platform module the same tools:
 - :func:`parse_price` / :func:`shopee_price` — whole rupiah from "Rp 1.250.000", "Rp5 jt", "12,5rb",
   numbers, and Shopee's IDR × 100000 integers.
 - :func:`find_marker` / :func:`http_block` — block detection shared by every platform.
-- :class:`SiteProfile` — the plain-data description of one platform (hosts, page sizes, politeness,
-  request builders and parse functions) that the spiders and the CLI look up in :data:`spiders.PROFILES`.
+- :class:`SiteProfile` — the complete description of one platform (names, operator, hosts, page sizes,
+  politeness, request builders and parse functions) that the rest of tertib reads through the registry
+  (:mod:`crawler.registry`).
 
 No Scrapy imports here: parsers are pure functions over bodies, so the sandbox, the CLI and the tests can
 use them without a crawler. Settings that drive the profiles: only ``Settings.base_url(key)`` (every host
 is built from it, which is how ``--sandbox`` redirects all traffic to loopback).
 
 To add a platform: write ``spiders/<name>.py`` with ``parse_search``/``parse_detail`` and a module-level
-``PROFILE = SiteProfile(...)``, then add it to :data:`spiders.PROFILES`; add
+``PROFILE = SiteProfile(...)``, add the module to ``crawler.registry.DEFAULT_PLATFORM_MODULES`` (or to
+``TERTIB_PLATFORM_MODULES``), write its sandbox replica ``sandbox/platforms/<name>.py`` (one ``SPEC``) and
 ``tests/test_parsers_<name>.py`` with real or hand-made fixtures that fail when a path stops matching.
 """
 
@@ -36,12 +38,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from crawler.config import Settings
 from crawler.items import Block, CheckResult, Listing, SearchPage, Verdict
 from crawler.limits import JSON_MAX_DEPTH
+
+if TYPE_CHECKING:  # crawler.config loads the registry, which loads this module: no import at run time
+    from crawler.config import Settings
 
 Body = bytes | str | dict[str, Any] | list[Any]
 
@@ -590,9 +594,10 @@ def finish_listings(listings: list[Listing], *, url: str, query: str, page: int)
 # --------------------------------------------------------------------------------------------------
 SearchParser = Callable[..., SearchPage]
 DetailParser = Callable[..., CheckResult]
-SearchBuilder = Callable[[Settings, str, int], RequestSpec]
-ShopBuilder = Callable[[Settings, str, int], RequestSpec]  # (settings, the platform's seller id, page)
-DetailBuilder = Callable[[Settings, str], RequestSpec]
+SearchBuilder = Callable[["Settings", str, int], RequestSpec]
+DetailBuilder = Callable[["Settings", str], RequestSpec]
+ShopBuilder = Callable[["Settings", str, int], RequestSpec]  # (settings, the platform's seller id, page)
+Colour = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -629,22 +634,45 @@ class AnswerRule:
 
 @dataclass(frozen=True)
 class SiteProfile:
-    """Everything the spiders need to know about one platform, as plain data and pure functions.
+    """Everything tertib knows about one platform, as plain data and pure functions.
 
-    ``parse_search``/``search_request`` are None for platforms without a keyword search (TikTok Shop is
-    found through Tokopedia's search). ``page_size`` is the platform's results per page; ``max_pages``
-    the deepest page worth requesting. Politeness defaults are per platform and overridable by the
-    spider settings (``concurrency`` → ``CONCURRENT_REQUESTS_PER_DOMAIN``, ``download_delay`` →
-    ``DOWNLOAD_DELAY``).
+    The rest of the code reads platforms only through the registry (:mod:`crawler.registry`), which
+    loads one ``PROFILE`` per module named in ``Settings.platform_modules``.
+
+    Who and where:
+
+    - ``display_name`` — how letters, sheets, reports and the console name it.
+    - ``operator`` — the operator of record: the legal addressee of a takedown letter.
+    - ``base_urls`` — host key → real base URL; the first is the main host (listing pages, login). With
+      ``--sandbox URL`` each key becomes ``{URL}/{key}`` (docs/contracts.md).
+    - ``colour`` — RGB of its line in charts (fixed so report bytes are stable).
+    - ``id_scheme`` — what the part after ``platform:`` in a listing key is (shown in docs and errors).
+
+    What it can do: ``parse_search``/``search_request`` are None for platforms without a keyword search
+    (``no_search_reason`` says why, e.g. found through another platform's search); every platform can be
+    rechecked (``parse_detail``/``detail_request``). ``page_size`` is the platform's results per page;
+    ``max_pages`` the deepest page worth requesting. Politeness defaults (``concurrency``,
+    ``download_delay``) become the platform's download slot in ``crawler/settings.py``.
+
+    Optional capabilities (None/empty when the platform has none): ``shop_request`` builds a request for
+    one page of a seller's shop listings and ``parse_shop`` reads it (for following sellers, ``can_follow``);
+    ``reports_refused_queries`` says its search marks keywords it refuses (discovery's probe); ``facts``
+    names dotted JSON paths of optional facts a parser can read into ``Listing.raw`` (e.g. ``sold_count``,
+    ``ships_from_abroad``).
     """
 
     platform: str
-    hosts: tuple[str, ...]  # host keys in crawler.config.REAL_BASE_URLS
+    display_name: str
+    operator: str
+    base_urls: Mapping[str, str]
+    colour: Colour
+    id_scheme: str
     parse_detail: DetailParser
     detail_request: DetailBuilder
     listing_id_from_url: Callable[[str], str | None]
     parse_search: SearchParser | None = None
     search_request: SearchBuilder | None = None
+    no_search_reason: str = ""
     page_size: int = 0
     max_pages: int = 0
     needs_browser: bool = False
@@ -667,13 +695,30 @@ class SiteProfile:
     # its search says when it refuses a keyword (``SearchPage.query_blocked``): discovery's probe asks it
     # about new words, since a platform refusing one is a sign it is used for this trade
     reports_refused_queries: bool = False
+    facts: Mapping[str, str] = field(default_factory=dict)
     # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
     answers: tuple[AnswerRule, ...] = ()
 
     @property
     def has_search(self) -> bool:
+        """It can parse search responses (saved ones too: ``tertib parse``)."""
         return self.parse_search is not None
 
     @property
     def can_follow(self) -> bool:
+        """Seller following can read its shops: it builds shop requests and parses their answers."""
         return self.shop_request is not None and self.parse_shop is not None
+
+    @property
+    def sweepable(self) -> bool:
+        """A sweep can search it: it builds search requests and parses their answers."""
+        return self.parse_search is not None and self.search_request is not None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The host keys, main host first."""
+        return tuple(self.base_urls)
+
+    @property
+    def main_host(self) -> str:
+        return next(iter(self.base_urls))

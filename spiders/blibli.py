@@ -346,7 +346,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("blibli",),
+    display_name="Blibli",
+    operator="PT Global Digital Niaga Tbk (Blibli)",
+    base_urls={"blibli": "https://www.blibli.com"},
+    colour=(0, 149, 218),
+    id_scheme="the product SKU (products[].sku; catalogue URLs pc--MTA-…?ds=SKU-… map to it)",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

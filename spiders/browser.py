@@ -1,15 +1,18 @@
 """Browser helpers shared by the sweep and recheck spiders (pages driven through scrapy-playwright).
 
-:func:`browser_login` handles a login wall. Real platforms are never logged into automatically: an analyst
-logs in once by hand with ``tertib browser login PLATFORM`` and the saved profile carries the session (a
-login wall there means it expired, and the request is recorded as UNOBSERVABLE). Only the sandbox's
-published test account (``SiteProfile.login``) is filled in automatically.
+:func:`on_login_wall` / :func:`browser_login` handle a login wall (searches in :mod:`spiders.sweep`, listing
+pages in :mod:`spiders.pages`); :func:`playwright_meta` puts a request in its platform's browser context. The
+responses a page receives become :class:`crawler.evidence.exchange.Exchange` objects
+(``Exchange.from_playwright``) like every other response.
+
+Real platforms are never logged into automatically: an analyst logs in once by hand with ``tertib browser
+login PLATFORM`` and the saved profile carries the session (a login wall there means it expired, and the
+request is recorded as UNOBSERVABLE). Only the sandbox's published test account (``SiteProfile.login``) is
+filled in automatically.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from crawler.config import Settings
@@ -26,7 +29,7 @@ async def browser_login(page: Any, profile: SiteProfile, settings: Settings, tar
     if login is None or not settings.sandbox_url:
         return False
     if login.url_marker not in page.url:
-        await page.goto(settings.base_url(profile.hosts[0]) + login.login_path)
+        await page.goto(settings.base_url(profile.main_host) + login.login_path)
     await page.fill(login.user_field, login.sandbox_user)
     await page.fill(login.password_field, login.sandbox_password)
     await page.click(login.submit)
@@ -44,44 +47,3 @@ def playwright_meta(profile: SiteProfile, **extra: Any) -> dict[str, Any]:
         "playwright_context": profile.platform,
         **extra,
     }
-
-
-@dataclass(slots=True)
-class BrowserExchange:
-    """An HTTP exchange a browser page made itself (e.g. the signed search API call), as received.
-
-    The page's own API responses are the wire-level evidence for browser platforms; the rendered DOM is
-    not. The evidence pipeline turns this into a WARC request/response pair.
-    """
-
-    url: str
-    method: str
-    request_headers: list[tuple[str, str]]
-    request_body: bytes
-    status: int
-    reason: str
-    response_headers: list[tuple[str, str]]
-    body: bytes
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    protocol: str = "HTTP/1.1"
-    egress: str = ""  # the proxy the page's context went out through (crawler.proxies), or "direct"
-
-    @classmethod
-    async def from_playwright(cls, response: Any) -> BrowserExchange:
-        request = response.request
-        status = int(response.status)
-        body = b"" if 300 <= status < 400 else await response.body()
-        request_headers = [
-            h for h in await request.headers_array() if h["name"].lower() != "proxy-authorization"
-        ]
-        response_headers = await response.headers_array()
-        return cls(
-            url=response.url,
-            method=request.method,
-            request_headers=[(h["name"], h["value"]) for h in request_headers],
-            request_body=request.post_data_buffer or b"",
-            status=status,
-            reason=response.status_text or "",
-            response_headers=[(h["name"], h["value"]) for h in response_headers],
-            body=body,
-        )

@@ -164,7 +164,12 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("bukalapak",),
+    display_name="Bukalapak",
+    operator="PT Bukalapak.com Tbk",
+    base_urls={"bukalapak": "https://www.bukalapak.com"},
+    colour=(230, 0, 90),
+    id_scheme="the id at the end of /p/…-{id}",
+    no_search_reason="Bukalapak is recheck-only (it stopped selling physical goods in February 2025)",
     parse_search=parse_search,
     parse_detail=parse_detail,
     detail_request=detail_request,

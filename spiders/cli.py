@@ -1,7 +1,8 @@
 """``tertib parse``: run a platform parser on a saved response file.
 
 Reads one saved body (JSON, HTML, or JavaScript-wrapped JSON), runs the platform's ``parse_search`` or
-``parse_detail`` from :data:`spiders.PROFILES`, and prints machine-readable output on stdout:
+``parse_detail`` from the platform registry (``settings.registry``), and prints machine-readable output on
+stdout:
 
 - ``--kind search``: one JSON line per listing (``Listing.to_dict()``); a summary line on stderr.
 - ``--kind detail``: one JSON line ``{platform, listing_id, verdict, rule, signal, listing}``.
@@ -24,7 +25,6 @@ import typer
 from crawler import cli_common as common
 from crawler.errors import ParseError, UsageError
 from crawler.items import Verdict
-from spiders import get_profile
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def parse(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Saved response body.")
     ],
-    platform: Annotated[str, typer.Option("--platform", "-p", help="tokopedia, shopee, lazada, blibli, …")],
+    platform: Annotated[
+        str, typer.Option("--platform", "-p", help="Platform name (tertib parse --help lists them).")
+    ],
     kind: Annotated[str, typer.Option("--kind", "-k", help="search or detail.")] = "search",
     status: Annotated[int, typer.Option("--status", help="HTTP status of the saved response.")] = 200,
     url: Annotated[str, typer.Option("--url", help="URL the response came from (ids, absolute links).")] = "",
@@ -45,7 +47,7 @@ def parse(
 
     Example: tertib parse --platform shopee --kind search search_items_kaos.json
     """
-    profile = get_profile(platform)
+    profile = common.settings().registry.get(platform)
     if kind not in ("search", "detail"):
         raise UsageError(f"--kind must be 'search' or 'detail', not {kind!r}")
     if not 100 <= status <= 599:

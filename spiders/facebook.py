@@ -264,7 +264,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("facebook",),
+    display_name="Facebook Marketplace",
+    operator="Meta Platforms, Inc. (Facebook)",
+    base_urls={"facebook": "https://www.facebook.com"},
+    colour=(24, 119, 242),
+    id_scheme="the numeric Marketplace listing id",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

@@ -14,13 +14,14 @@ and it carries the followed seller's id and name when the shop page does not rep
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.items import Listing, SearchPage
-from spiders import PROFILES
+from crawler.work import SweepWork
 from spiders.base import SiteProfile
 from spiders.sweep import SweepSpider
 
@@ -37,19 +38,29 @@ class FollowSpider(SweepSpider):
         run_id: int | None = None,
         **kwargs: Any,
     ) -> None:
-        wanted = [
-            dict(t) for t in targets if t.get("platform") in PROFILES and PROFILES[t["platform"]].can_follow
+        self.targets = [dict(t) for t in targets if t.get("platform")]
+        self.names: dict[tuple[str, str], str | None] = {}
+        platforms = sorted({str(t["platform"]) for t in self.targets})
+        super().__init__(SweepWork.of(platforms, (), last_page=max_pages), run_id=run_id, **kwargs)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # only shops whose platform's profile can be followed; no fallback to every searchable platform
+        profiles = spider.profiles
+        spider.targets = [
+            t for t in spider.targets if t["platform"] in profiles and profiles[t["platform"]].can_follow
         ]
-        platforms = sorted({t["platform"] for t in wanted})
-        super().__init__(platforms=platforms, queries=(), max_pages=max_pages, run_id=run_id, **kwargs)
-        self.platforms = platforms  # no fallback to every searchable platform: only shops we follow
-        self.targets = wanted
-        self.queries = [f"{PREFIX}{t['platform']}:{t['seller_id']}" for t in wanted]  # for the health checks
-        self.names = {(t["platform"], str(t["seller_id"])): t.get("name") for t in wanted}
+        spider.platforms = sorted({t["platform"] for t in spider.targets})
+        spider.queries = [
+            f"{PREFIX}{t['platform']}:{t['seller_id']}" for t in spider.targets
+        ]  # health checks
+        spider.names = {(t["platform"], str(t["seller_id"])): t.get("name") for t in spider.targets}
+        return spider
 
     async def start(self) -> AsyncIterator[Any]:
         for target in self.targets:
-            yield self.search_request(PROFILES[target["platform"]], f"{PREFIX}{target['seller_id']}", 1)
+            yield self.search_request(self.profiles[target["platform"]], f"{PREFIX}{target['seller_id']}", 1)
 
     def search_request(self, profile: SiteProfile, query: str, page: int) -> scrapy.Request:
         """A page of a shop (``query`` is ``seller:<id>``); the sweep's callbacks handle the answer."""

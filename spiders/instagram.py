@@ -374,7 +374,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("instagram",),
+    display_name="Instagram",
+    operator="Meta Platforms, Inc. (Instagram)",
+    base_urls={"instagram": "https://www.instagram.com"},
+    colour=(193, 53, 132),
+    id_scheme="the post shortcode",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

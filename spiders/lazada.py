@@ -346,7 +346,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("lazada",),
+    display_name="Lazada",
+    operator="PT Ecart Webportal Indonesia (Lazada)",
+    base_urls={"lazada": "https://www.lazada.co.id"},
+    colour=(15, 20, 110),
+    id_scheme="itemId (the skuId is kept in extra_ids)",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

@@ -10,52 +10,44 @@ UNOBSERVABLE (:class:`crawler.items.CheckResult` names the rule that fired).
 Blocks, captchas, login walls, 429s, 5xx and malformed bodies are UNOBSERVABLE: retried politely
 (``BLOCK_RETRIES``), then recorded as such — never as REMOVED.
 
-Spider arguments: ``targets`` (dicts with listing_id, listing_key, platform, url, takedown_item_id,
-round_days, due_at, attempt), ``run_id``. Yields :class:`RecheckObservation` items; the recheck pipeline
-captures evidence and writes the ledger.
+Listings are opened with :mod:`spiders.pages`, the same request and reader the sweep's detail fetches use.
+
+Spider arguments: ``targets`` (:class:`crawler.items.RecheckTarget`), ``run_id``. Yields
+:class:`crawler.items.RecheckObservation` items; the recheck pipeline (``crawler.recheck``) captures
+evidence and writes the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import scrapy
 from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from crawler.config import Settings
-from crawler.items import CheckResult, Verdict
-from spiders import PROFILES
+from crawler.items import CheckResult, RecheckObservation, RecheckTarget, Verdict
 from spiders.base import SiteProfile
-from spiders.browser import browser_login, on_login_wall, playwright_meta
+from spiders.pages import listing_request, read_listing_page
 
 logger = logging.getLogger(__name__)
 
 BLOCK_RETRIES = 2
 
 
-@dataclass(slots=True)
-class RecheckObservation:
-    target: dict[str, Any]
-    result: CheckResult
-    response: Any  # the scrapy Response observed (evidence), or None after a network error
-    page_html: str | None = None  # rendered page for browser platforms
-    screenshot_png: bytes | None = None  # taken in the platform's logged-in browser context
-
-
 class RecheckSpider(scrapy.Spider):
     name = "tertib-recheck"
 
     def __init__(
-        self, targets: Iterable[Mapping[str, Any]] = (), run_id: int | None = None, **kwargs: Any
+        self, targets: Iterable[RecheckTarget] = (), run_id: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.targets = [dict(t) for t in targets]
+        self.targets = list(targets)
         self.run_id = run_id
-        self.platforms = sorted({t["platform"] for t in self.targets})
+        self.platforms = sorted({t.platform for t in self.targets})
 
     @property
     def tertib_settings(self) -> Settings:
@@ -72,96 +64,70 @@ class RecheckSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for target in self.targets:
-            profile = PROFILES.get(target["platform"])
+            profile = self.tertib_settings.registry.find(target.platform)
             if profile is None:
-                logger.warning("no site profile for %s; skipping %s", target["platform"], target["url"])
+                logger.warning("no site profile for %s; skipping %s", target.platform, target.url)
                 continue
             yield self.detail_request(profile, target)
 
-    def detail_request(
-        self, profile: SiteProfile, target: dict[str, Any], retries: int = 0
-    ) -> scrapy.Request:
-        meta: dict[str, Any] = {
-            "platform": profile.platform,
-            "download_slot": profile.platform + ":detail",
-            "dont_redirect": True,
-            "handle_httpstatus_all": True,
-            "block_retries": retries,
-        }
-        if profile.needs_browser:
-            # the listing page as a person sees it; redirects (login walls) are followed by the browser
-            url, method, headers, body = target["url"], "GET", None, None
-            meta.update(playwright_meta(profile))
-            meta.pop("dont_redirect")
-        else:
-            spec = profile.detail_request(self.tertib_settings, target["url"])
-            url, method, headers, body = spec.url, spec.method, spec.headers or None, spec.body
+    def detail_request(self, profile: SiteProfile, target: RecheckTarget, retries: int = 0) -> scrapy.Request:
         self.stat(profile.platform, "requests")
-        return scrapy.Request(
-            url,
-            method=method,
-            headers=headers,
-            body=body,
-            meta=meta,
+        return listing_request(
+            profile,
+            self.tertib_settings,
+            target.url,
+            meta={"block_retries": retries},
             callback=self.parse_recheck,
             errback=self.on_error,
             cb_kwargs={"target": target},
-            dont_filter=True,
         )
 
-    async def parse_recheck(self, response: Response, target: dict[str, Any]) -> AsyncIterator[Any]:
-        profile = PROFILES[target["platform"]]
+    async def parse_recheck(self, response: Response, target: RecheckTarget) -> AsyncIterator[Any]:
+        profile = self.tertib_settings.registry.get(target.platform)
         self.stat(profile.platform, "responses")
-        page = response.meta.get("playwright_page")
-        html: str | None = None
-        png: bytes | None = None
-        body: bytes | str = response.body
-        url, status = response.url, response.status
-        try:
-            if page is not None:
-                if on_login_wall(profile, page.url) and await browser_login(
-                    page, profile, self.tertib_settings, target["url"]
-                ):
-                    body = await page.content()
-                url, html = page.url, body if isinstance(body, str) else response.text
-                if self.settings.getbool("EVIDENCE_SCREENSHOT", True):
-                    png = await page.screenshot(full_page=True, type="png")
-        except Exception as exc:
-            logger.warning("recheck login failed for %s: %s", target["url"], exc)
-        finally:
-            if page is not None:
-                await page.close()
-        headers = {k.decode("latin-1"): b",".join(v).decode("latin-1") for k, v in response.headers.items()}
-        result = profile.parse_detail(body, url=url, status=status, headers=headers)
-        if result.verdict is Verdict.UNOBSERVABLE and response.meta.get("block_retries", 0) < BLOCK_RETRIES:
+        page = await read_listing_page(
+            response,
+            profile,
+            self.tertib_settings,
+            target.url,
+            screenshot=self.settings.getbool("EVIDENCE_SCREENSHOT", True),
+        )
+        if page.error is not None:  # what the page showed before the failing step is still the answer
+            logger.warning("recheck: a browser step failed for %s: %s", target.url, page.error)
+        result = page.check(profile)
+        retries = int(response.meta.get("block_retries", 0))
+        if result.verdict is Verdict.UNOBSERVABLE and retries < BLOCK_RETRIES:
             self.stat(profile.platform, "block_retries")
-            await asyncio.sleep(self.backoff * 2 ** response.meta.get("block_retries", 0))
-            yield self.detail_request(profile, target, retries=response.meta.get("block_retries", 0) + 1)
+            await asyncio.sleep(self.backoff * 2**retries)
+            yield self.detail_request(profile, target, retries=retries + 1)
             return
         self.stat(profile.platform, result.verdict.value.lower())
         yield RecheckObservation(
-            target=target, result=result, response=response, page_html=html, screenshot_png=png
+            target=target, result=result, exchange=page.exchange, screenshot_png=page.screenshot_png
         )
 
-    async def on_error(self, failure: Any) -> AsyncIterator[Any]:
-        request = failure.request
-        target = request.cb_kwargs["target"]
-        platform = target["platform"]
+    async def on_error(self, failure: Failure) -> AsyncIterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errback failures
+        target: RecheckTarget = request.cb_kwargs["target"]
+        platform = target.platform
         page = request.meta.get("playwright_page")
         if page is not None:
             await page.close()
         self.stat(platform, "errors")
-        retries = request.meta.get("block_retries", 0)
+        retries = int(request.meta.get("block_retries", 0))
         if retries < BLOCK_RETRIES:
             await asyncio.sleep(self.backoff * 2**retries)
-            yield self.detail_request(PROFILES[platform], target, retries=retries + 1)
+            yield self.detail_request(
+                self.tertib_settings.registry.get(platform), target, retries=retries + 1
+            )
             return
         self.stat(platform, "unobservable")
+        assert failure.type is not None
         result = CheckResult(
             platform=platform,
-            listing_id=target["listing_key"].partition(":")[2],
+            listing_id=target.listing_key.partition(":")[2],
             verdict=Verdict.UNOBSERVABLE,
             rule=f"{platform}.network_error",
             signal=failure.type.__name__,
         )
-        yield RecheckObservation(target=target, result=result, response=None)
+        yield RecheckObservation(target=target, result=result, exchange=None)

@@ -418,7 +418,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("shopee",),
+    display_name="Shopee",
+    operator="PT Shopee International Indonesia",
+    base_urls={"shopee": "https://shopee.co.id"},
+    colour=(238, 77, 45),
+    id_scheme="{shopid}.{itemid}",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

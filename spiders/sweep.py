@@ -15,8 +15,9 @@ response as evidence), :class:`crawler.items.BlockedAttempt` (block pages, captc
 UNOBSERVABLE, never data) and :class:`crawler.items.QueryFinding` (a platform refusing a keyword itself).
 Per-platform counters go to the Scrapy stats under ``tertib/<platform>/…`` for the health checks.
 
-Spider arguments: ``platforms`` (names), ``queries`` (search terms), ``max_pages`` (per query),
-``run_id`` (the SweepRun the pipelines record against).
+Spider arguments: ``work`` (:class:`crawler.work.SweepWork`: platforms × queries × a page window; a
+platform's own ``max_pages`` still caps the window) and ``run_id`` (the SweepRun the pipelines record
+against).
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Self
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import Settings
+from crawler.evidence.exchange import Exchange
 from crawler.items import BlockedAttempt, QueryFinding, SearchPage
-from spiders import PROFILES
+from crawler.work import SweepWork
 from spiders.base import SiteProfile
-from spiders.browser import BrowserExchange, browser_login, playwright_meta
+from spiders.browser import browser_login, on_login_wall, playwright_meta
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +48,11 @@ BLOCK_BACKOFF = 2.0  # seconds, doubled per retry (real sites); the sandbox uses
 class SweepSpider(scrapy.Spider):
     name = "tertib-sweep"
 
-    def __init__(
-        self,
-        platforms: Iterable[str] = (),
-        queries: Iterable[str] = (),
-        max_pages: int = 2,
-        run_id: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, work: SweepWork, run_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.platforms = [p for p in platforms if p in PROFILES] or [
-            name for name, profile in PROFILES.items() if profile.has_search
-        ]
-        self.queries = [q for q in dict.fromkeys(q.strip() for q in queries) if q]
-        self.max_pages = max(1, int(max_pages))
+        self.work = work
+        self.platforms: list[str] = []  # resolved against the registry in from_crawler()
+        self.queries = list(work.queries)
         self.run_id = run_id
         self.related_terms: dict[str, set[str]] = defaultdict(set)
         # platform -> {missing path: answers}: what stopped matching the profile (a redesign), for health
@@ -69,6 +63,18 @@ class SweepSpider(scrapy.Spider):
     def tertib_settings(self) -> Settings:
         settings: Settings = self.settings["TERTIB_SETTINGS"]
         return settings
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        registry = spider.tertib_settings.registry
+        requested = spider.work.platforms
+        spider.platforms = [p for p in requested if p in registry] or list(registry.search_names)
+        return spider
+
+    @property
+    def profiles(self) -> Mapping[str, SiteProfile]:
+        return self.tertib_settings.registry.profiles
 
     @property
     def backoff(self) -> float:
@@ -84,9 +90,11 @@ class SweepSpider(scrapy.Spider):
         # Round-robin over platforms so every platform starts early and none starves the others.
         for query in self.queries:
             for platform in self.platforms:
-                profile = PROFILES[platform]
-                if profile.has_search:
-                    yield self.search_request(profile, query, 1)
+                profile = self.profiles[platform]
+                if profile.sweepable and self.work.first_page <= self._page_limit(profile):
+                    # scroll-paginated platforms load from the top; the rest ask for the window's first page
+                    first = 1 if profile.scroll_pagination else self.work.first_page
+                    yield self.search_request(profile, query, first)
 
     def search_request(self, profile: SiteProfile, query: str, page: int) -> scrapy.Request:
         assert profile.search_request is not None
@@ -124,7 +132,7 @@ class SweepSpider(scrapy.Spider):
     async def parse_search(
         self, response: Response, platform: str, query: str, page: int
     ) -> AsyncIterator[Any]:
-        profile = PROFILES[platform]
+        profile = self.profiles[platform]
         async for item in self._handle_search(
             response, profile, self._parse_response(profile, response), query, page
         ):
@@ -139,32 +147,38 @@ class SweepSpider(scrapy.Spider):
         2. First page: the data embedded in the page, else the API responses it received.
         3. Scroll-paginated platforms: scroll for each further page and read the new API responses.
         """
-        profile = PROFILES[platform]
+        profile = self.profiles[platform]
         browser_page = response.meta.get("playwright_page")
+        egress = str(response.meta.get("tertib_egress") or "")  # the page's context's proxy, or "direct"
         if browser_page is None:
             async for item in self._handle_search(
                 response, profile, self._parse_response(profile, response), query, page
             ):
                 yield item
             return
-        pages: list[tuple[int, SearchPage, list[Any]]] = []  # page number, result, evidence exchanges
+        pages: list[tuple[int, SearchPage, list[Exchange]]] = []  # page number, result, evidence
         try:
             # 1. Login wall?
             html: bytes | str = response.body
-            if profile.login is not None and profile.login.url_marker in browser_page.url:
+            if on_login_wall(profile, browser_page.url):
                 if not await self._login(
                     browser_page, profile, response.request.url if response.request else ""
                 ):
                     self.stat(platform, "blocked")
                     self.stat(platform, "unobservable")
                     yield BlockedAttempt(
-                        platform, browser_page.url, "login_wall", query, page, exchange=response
+                        platform,
+                        browser_page.url,
+                        "login_wall",
+                        query,
+                        page,
+                        exchange=Exchange.from_scrapy(response),
                     )
                     return
                 html = await browser_page.content()
             # 2. First page.
             first = None
-            first_exchanges: list[Any] = [response]
+            first_exchanges: list[Exchange] = [Exchange.from_scrapy(response)]
             if profile.scroll_pagination:
                 first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
                 if not first.listings and first.block is None:
@@ -172,7 +186,9 @@ class SweepSpider(scrapy.Spider):
             if first is None:
                 api = await self._new_api_responses(browser_page, seen=0)
                 if api:
-                    first, first_exchanges = await self._parse_api_responses(profile, api, query, page)
+                    first, first_exchanges = await self._parse_api_responses(
+                        profile, api, query, page, egress
+                    )
                 else:
                     first = profile.parse_search(html, url=browser_page.url, query=query, page=page)  # type: ignore[misc]
             pages.append((page, first, first_exchanges))
@@ -185,7 +201,9 @@ class SweepSpider(scrapy.Spider):
                     if not api:
                         break
                     seen += len(api)
-                    result, exchanges = await self._parse_api_responses(profile, api, query, next_page)
+                    result, exchanges = await self._parse_api_responses(
+                        profile, api, query, next_page, egress
+                    )
                     pages.append((next_page, result, exchanges))
                     if result.block is not None or not result.has_more:
                         break
@@ -199,6 +217,8 @@ class SweepSpider(scrapy.Spider):
             self._browser_responses.pop(id(browser_page), None)
             await browser_page.close()
         for number, result, exchanges in pages:
+            if number < self.work.first_page and result.block is None:
+                continue  # scrolled past on the way to the window
             follow = not profile.scroll_pagination
             async for item in self._handle_search(
                 response, profile, result, query, number, follow=follow, exchanges=exchanges
@@ -213,21 +233,22 @@ class SweepSpider(scrapy.Spider):
         )
 
     def _page_limit(self, profile: SiteProfile) -> int:
-        return min(self.max_pages, profile.max_pages or self.max_pages)
+        last = self.work.last_page
+        return min(last, profile.max_pages or last)
 
     async def _login(self, browser_page: Any, profile: SiteProfile, target: str) -> bool:
         self._browser_responses.pop(id(browser_page), None)
         return await browser_login(browser_page, profile, self.tertib_settings, target)
 
     async def _parse_api_responses(
-        self, profile: SiteProfile, api_responses: list[Any], query: str, page: int
-    ) -> tuple[SearchPage, list[Any]]:
+        self, profile: SiteProfile, api_responses: list[Any], query: str, page: int, egress: str
+    ) -> tuple[SearchPage, list[Exchange]]:
         """Merge the search results of the API responses one page render (or one scroll) received;
-        the responses themselves, as received, are the evidence."""
+        the responses themselves, as received (through ``egress``), are the evidence."""
         merged: SearchPage | None = None
-        exchanges: list[Any] = []
+        exchanges: list[Exchange] = []
         for api_response in api_responses:
-            result, exchange = await self._parse_api_response(profile, api_response, query, page)
+            result, exchange = await self._parse_api_response(profile, api_response, query, page, egress)
             exchanges.append(exchange)
             if merged is None or (merged.block is not None and result.block is None):
                 merged = result
@@ -239,12 +260,12 @@ class SweepSpider(scrapy.Spider):
         return merged, exchanges
 
     async def _parse_api_response(
-        self, profile: SiteProfile, api_response: Any, query: str, page: int
-    ) -> tuple[SearchPage, BrowserExchange]:
+        self, profile: SiteProfile, api_response: Any, query: str, page: int, egress: str
+    ) -> tuple[SearchPage, Exchange]:
         """Parse one API response the page received; a redirect (captcha, traffic check) is read from its
         Location, since a redirect has no body."""
         assert profile.parse_search is not None
-        exchange = await BrowserExchange.from_playwright(api_response)
+        exchange = await Exchange.from_playwright(api_response, egress=egress)
         if 300 <= exchange.status < 400:
             location = dict(exchange.response_headers).get("location") or api_response.url
             return profile.parse_search(
@@ -285,14 +306,11 @@ class SweepSpider(scrapy.Spider):
         page: int,
         *,
         follow: bool = True,
-        exchanges: list[Any] | None = None,
+        exchanges: list[Exchange] | None = None,
     ) -> AsyncIterator[Any]:
         platform = profile.platform
         self.stat(platform, "responses")
         self._proxy_feedback(response, result)
-        for exchange in exchanges or ():
-            if isinstance(exchange, BrowserExchange) and not exchange.egress:
-                exchange.egress = str(response.meta.get("tertib_egress") or "")
         if result.block is not None:
             self.stat(platform, "blocked")
             retries = response.meta.get("block_retries", 0)
@@ -303,7 +321,7 @@ class SweepSpider(scrapy.Spider):
                 reason=result.block.reason,
                 query=query,
                 page=page,
-                exchange=response,
+                exchange=Exchange.from_scrapy(response),
                 final=final,
             )
             if not final:
@@ -327,11 +345,14 @@ class SweepSpider(scrapy.Spider):
         self.related_terms[platform].update(result.related_terms)
         if not result.listings:
             self.stat(platform, "empty_pages")
+        # the evidence of every listing on this page (the candidates share one exchange object, so the
+        # recorder digests and block-checks it once)
+        evidence = list(exchanges) if exchanges else [Exchange.from_scrapy(response)]
         for listing in result.listings:
             listing.query = query
             listing.page = page
             listing.source_url = response.url
-            listing.exchanges = list(exchanges) if exchanges else [response]
+            listing.exchanges = list(evidence)
             self.stat(platform, "listings")
             yield listing
         if follow and result.has_more and page < self._page_limit(profile) and result.listings:

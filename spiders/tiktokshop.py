@@ -175,7 +175,12 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("tiktokshop",),
+    display_name="TikTok Shop",
+    operator="PT Tokopedia (TikTok Shop Indonesia)",
+    base_urls={"tiktokshop": "https://shop-id.tokopedia.com"},
+    colour=(20, 20, 20),
+    id_scheme="the 19-digit product id",
+    no_search_reason="TikTok Shop is found through Tokopedia's search (ttsProductID)",
     parse_detail=parse_detail,
     detail_request=detail_request,
     listing_id_from_url=listing_id_from_url,

@@ -569,7 +569,11 @@ def parse_detail(
 
 PROFILE = SiteProfile(
     platform=PLATFORM,
-    hosts=("tokopedia", "tokopedia-gql"),
+    display_name="Tokopedia",
+    operator="PT Tokopedia",
+    base_urls={"tokopedia": "https://www.tokopedia.com", "tokopedia-gql": "https://gql.tokopedia.com"},
+    colour=(3, 172, 14),
+    id_scheme="the numeric oldID (basicInfo.id on detail)",
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,

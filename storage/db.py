@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,39 +205,63 @@ class Database:
         self.read_only = read_only  # SQLite on a read-only data dir: reads only, no migrations
         self.engine = make_engine(url, read_only=read_only)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # a Database dropped without dispose() closes its pooled connections when it is collected, rather
+        # than leaving them open on the server until the garbage collector frees the driver's objects
+        weakref.finalize(self, self.engine.dispose).atexit = False
 
-    def migrate(self) -> None:
-        """Upgrade to the newest revision (no-op at head).
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade to ``revision`` (the newest by default; no-op when already there).
 
         Each revision runs in its own transaction (``transaction_per_migration``), so a revision may leave
         its transaction for an index built ``CONCURRENTLY`` on PostgreSQL (``storage.schema_ops``). On
         PostgreSQL, processes starting together (workers, the console, the scheduler) take turns through
-        a session advisory lock, so only the first one upgrades.
+        a session advisory lock, so only the first one upgrades. On SQLite, foreign keys are off while
+        revisions run and checked afterwards: a batch revision rebuilds a table by copying it and dropping
+        the original, and dropping ``listings`` with enforcement on fails as soon as any sighting, score or
+        capture refers to it (every real database being upgraded).
         """
         from alembic import command
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         cfg = alembic_config(self.url)
-        head = ScriptDirectory.from_config(cfg).get_current_head()
+        scripts = ScriptDirectory.from_config(cfg)
+        target = scripts.get_current_head() if revision == "head" else revision
         with _connect_or_explain(self) as conn:  # the common case, at head: no lock needed
-            if MigrationContext.configure(conn).get_current_revision() == head:
+            if MigrationContext.configure(conn).get_current_revision() == target:
                 return
         if self.read_only:  # no lock file can be made on a read-only data dir; say what is wrong
             with _connect_or_explain(self) as conn:
                 current = MigrationContext.configure(conn).get_current_revision()
             raise TertibError(
-                f"the database is at revision {current}, this tertib needs {head}, and the data dir is "
+                f"the database is at revision {current}, this tertib needs {target}, and the data dir is "
                 "read-only: run any command once with write access to migrate it"
             )
         with self._migration_lock(), _connect_or_explain(self) as conn:
             current = MigrationContext.configure(conn).get_current_revision()
             conn.commit()  # Alembic must find the connection outside a transaction to run its own
-            if current == head:
+            if current == target:
                 return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-            conn.commit()
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # PRAGMA foreign_keys is ignored inside a transaction: set it between them
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
+            finally:
+                if sqlite:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
+            if broken:
+                tables = ", ".join(sorted({str(row[0]) for row in broken}))
+                raise TertibError(
+                    f"the database was migrated to {target} but {len(broken)} rows of {tables} refer to rows "
+                    "that do not exist (PRAGMA foreign_key_check lists them)"
+                )
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:

@@ -43,6 +43,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from crawler.errors import NotFound, TertibError
+from crawler.evidence import warc
 from storage.blobs import BlobStore, sha256_hex
 
 logger = logging.getLogger(__name__)
@@ -376,8 +377,6 @@ class S3EvidenceStore:
         Returns the object URL. The sidecar (``{name}.json``) records it, so a segment is uploaded once;
         a failed upload leaves the segment local for :meth:`archive_pending` to retry.
         """
-        from crawler.evidence import warc
-
         sidecar = warc.sidecar_path(path)
         state = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
         if state.get("archived") and not path.exists():
@@ -409,8 +408,6 @@ class S3EvidenceStore:
 
     def archive_pending(self, warc_dir: Path) -> list[str]:
         """Archive each closed segment still in ``warc_dir`` (after a failed upload or a crash)."""
-        from crawler.evidence import warc
-
         done: list[str] = []
         if not warc_dir.is_dir():
             return done

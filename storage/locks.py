@@ -1,6 +1,6 @@
 """Named, transaction-scoped locks for read-then-write sections (persisting a batch, appending custody).
 
-Two sweeps (or, later, two queue workers) that both look up listing ``tokopedia:123``, find nothing and
+Two sweeps (or, later, two queue workers) that both look up listing ``<platform>:123``, find nothing and
 insert it collide on the unique key and lose their whole batch; two custody appenders read the same head.
 :func:`xact_locks` is called before such a read, so a second writer waits until the first commits and
 then reads what it wrote:

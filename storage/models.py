@@ -260,12 +260,18 @@ class Score(Base):
 
 
 class Capture(Base):
-    """One evidence capture: WARC records for a listing (or an UNOBSERVABLE attempt)."""
+    """One evidence capture: WARC records for a listing (or an UNOBSERVABLE attempt).
+
+    ``listing_key`` is the listing's identity (``platform:listing_id``), written with the capture: the
+    listing row may commit before or after it (another thread), so readers join on the key
+    (``Capture.listing_key == Listing.listing_key``) and nothing links the two afterwards.
+    """
 
     __tablename__ = "captures"
+    __table_args__ = (Index("ix_captures_listing_key", "listing_key", "captured_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"), default=None, index=True)
+    listing_key: Mapped[str | None] = mapped_column(String(200), default=None)
     sweep_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_runs.id"), default=None)
     purpose: Mapped[str] = mapped_column(String(16), default="sweep")  # sweep / recheck
     url: Mapped[str] = mapped_column(String(2000))

@@ -7,25 +7,28 @@ back where they cross into crawler code. Each function works inside the caller's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from storage import custody
 from storage.bulk import insert_ids, table_of, update_many
 from storage.locks import xact_locks
 from storage.models import (
     STATUS_TABLES,
-    Capture,
     Finding,
     JobRun,
     Listing,
+    Recheck,
     Score,
     Seller,
     Sighting,
     SweepRun,
 )
+from storage.processes import this_process
 
 
 def now() -> datetime:
@@ -54,8 +57,6 @@ def start_run(
     scorer_version: str | None = None,
     queries: Sequence[str] = (),
 ) -> int:
-    from storage.processes import this_process
-
     me = this_process()
     run = SweepRun(
         pid=me.pid,
@@ -284,21 +285,6 @@ def latest_failed_jobs(session: Session, limit: int = 5) -> list[JobRun]:
     return out
 
 
-def link_captures(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
-    """Attach captures recorded before their listing rows existed (evidence can commit before persist):
-    (capture id, listing id) pairs, one ``executemany`` UPDATE that only touches captures still without a
-    listing."""
-    if not pairs:
-        return
-    table = table_of(Capture)
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_capture"), table.c.listing_id.is_(None))
-        .values(listing_id=bindparam("b_listing")),
-        [{"b_capture": capture_id, "b_listing": listing_id} for capture_id, listing_id in pairs],
-    )
-
-
 def _write_rows(
     session: Session,
     table: Any,
@@ -502,24 +488,79 @@ def persist_batch(
     return Persisted(listing_ids, written)
 
 
-def link_run_captures(session: Session, sweep_run_id: int) -> int:
-    """Attach the run's captures that are still without a listing to it, by their recorded listing key.
+# -- the recheck ledger ----------------------------------------------------------------------------
 
-    Evidence and persistence commit on different threads; whichever commits first, this post-crawl pass
-    guarantees every capture ends up on its listing. Returns how many were linked.
+
+@dataclass(frozen=True)
+class RecheckRow:
+    """One recheck observation for the ledger: a :class:`storage.models.Recheck` row with the rule that
+    decided its verdict and the capture that backs it (None without evidence or before it committed)."""
+
+    listing_id: int
+    listing_key: str
+    verdict: str
+    rule: str
+    signal: str
+    checked_at: datetime
+    takedown_item_id: int | None = None
+    round_days: int | None = None
+    due_at: datetime | None = None
+    attempt: int = 1
+    capture_id: int | None = None
+
+
+def record_rechecks(
+    session: Session, rows: Sequence[RecheckRow], *, actor: str
+) -> tuple[list[int], list[custody.EntrySpec]]:
+    """Write the ledger rows and ``Listing.last_status`` (observed verdicts only: UNOBSERVABLE says
+    nothing about the listing) in the caller's transaction.
+
+    Returns the Recheck ids (in row order) and one ``recheck`` custody entry per row, for the caller to
+    chain (the evidence recorder appends them after its captures' own, in the same transaction).
     """
-    pending = session.scalars(
-        select(Capture).where(Capture.sweep_run_id == sweep_run_id, Capture.listing_id.is_(None))
-    ).all()
-    keyed: dict[int, str] = {c.id: str((c.metadata_json or {}).get("listing_key") or "") for c in pending}
-    keys = sorted({k for k in keyed.values() if k})
-    ids = dict(
-        session.execute(select(Listing.listing_key, Listing.id).where(Listing.listing_key.in_(keys))).all()
+    ids = insert_ids(
+        session,
+        table_of(Recheck),
+        [
+            {
+                "takedown_item_id": row.takedown_item_id,
+                "listing_id": row.listing_id,
+                "round_days": row.round_days,
+                "due_at": row.due_at,
+                "checked_at": row.checked_at,
+                "verdict": row.verdict,
+                "rule": row.rule,
+                "signal": row.signal[:2000],
+                "capture_id": row.capture_id,
+                "attempt": row.attempt,
+            }
+            for row in rows
+        ],
     )
-    linked = 0
-    for capture in pending:
-        listing_id = ids.get(keyed[capture.id])
-        if listing_id is not None:
-            capture.listing_id = listing_id
-            linked += 1
-    return linked
+    update_many(
+        session,
+        table_of(Listing),
+        [
+            {"b_id": row.listing_id, "b_last_status": row.verdict}
+            for row in rows
+            if row.verdict != "UNOBSERVABLE"
+        ],
+    )
+    specs = [
+        custody.EntrySpec(
+            actor=actor,
+            action="recheck",
+            object_type="recheck",
+            object_id=row_id,
+            details={
+                "listing_key": row.listing_key,
+                "verdict": row.verdict,
+                "rule": row.rule,
+                "capture_id": row.capture_id,
+                "round_days": row.round_days,
+                "checked_at": row.checked_at.isoformat(),
+            },
+        )
+        for row, row_id in zip(rows, ids, strict=True)
+    ]
+    return ids, specs

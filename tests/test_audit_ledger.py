@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from crawler import cli_common
 from crawler.audit import due
 from crawler.audit.report import build_report, chart_png, percentile, render
+from crawler.registry import default_registry
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
@@ -25,6 +26,8 @@ T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 D = timedelta(days=1)
 DAYS = (1, 3, 7, 30)
+
+REGISTRY = default_registry()
 
 
 def _listing(session: Session, n: int, platform: str, **extra: object) -> Listing:
@@ -263,8 +266,8 @@ def test_renderings_deterministic_and_linked(ledger: tuple[Database, dict[str, i
     db, _ids = ledger
     tz = __import__("zoneinfo").ZoneInfo("Asia/Jakarta")
     with db.session() as session:
-        first = {f: render(build_report(session), f, tz) for f in ("md", "html", "json")}
-        second = {f: render(build_report(session), f, tz) for f in ("md", "html", "json")}
+        first = {f: render(build_report(session), f, tz, REGISTRY) for f in ("md", "html", "json")}
+        second = {f: render(build_report(session), f, tz, REGISTRY) for f in ("md", "html", "json")}
     assert first == second
     html = first["html"]
     targets = set(re.findall(r'href="#([^"]+)"', html))
@@ -286,10 +289,12 @@ def test_chart_png_is_an_image() -> None:
     from PIL import Image
 
     png = chart_png(
-        {"tokopedia": [(0.0, 0.0), (1.0, 50.0), (30.0, 50.0)], "shopee": [(0.0, 0.0), (30.0, 0.0)]}
+        {"tokopedia": [(0.0, 0.0), (1.0, 50.0), (30.0, 50.0)], "shopee": [(0.0, 0.0), (30.0, 0.0)]},
+        registry=REGISTRY,
     )
     assert png == chart_png(
-        {"tokopedia": [(0.0, 0.0), (1.0, 50.0), (30.0, 50.0)], "shopee": [(0.0, 0.0), (30.0, 0.0)]}
+        {"tokopedia": [(0.0, 0.0), (1.0, 50.0), (30.0, 50.0)], "shopee": [(0.0, 0.0), (30.0, 0.0)]},
+        registry=REGISTRY,
     )
     img = Image.open(io.BytesIO(png))
     assert img.size == (760, 380)

@@ -86,15 +86,9 @@ def test_every_registered_verb_has_help(capsys: pytest.CaptureFixture[str]) -> N
         assert "Usage" in out, name
 
 
-def test_unbuilt_verbs_name_their_issue(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_registered_verb_is_built() -> None:
+    """No placeholder verbs: every registered area imports and exports what the table names."""
     import importlib
 
-    pending = []
-    for name, module, _attr, issue, _help in COMMANDS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError:
-            pending.append((name, issue))
-    for name, issue in pending:
-        code, out, err = run([name, "something"], capsys)
-        assert code == 1 and f"issue #{issue}" in err and out == ""
+    for name, module, attr, _help in COMMANDS:
+        assert callable(getattr(importlib.import_module(module), attr)), name

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import REAL_BASE_URLS, ConfigError, load_settings
+from crawler.config import ConfigError, load_settings
+from crawler.registry import default_registry
+
+REAL_BASE_URLS = default_registry().real_base_urls
 
 
 def _toml(tmp_path: Path, body: str) -> Path:

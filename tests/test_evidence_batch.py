@@ -1,7 +1,7 @@
 """Batched evidence: N captures/attempts per WARC append and per transaction, custody chained in memory.
 
 Covers ``EvidenceRecorder.record_batch``, ``storage.custody.append_many`` and the recheck ledger batch of
-``crawler.run_context.RunContext``.
+``crawler.run_context.RunEvidence``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from crawler.config import Settings
 from crawler.evidence import warc
 from crawler.evidence.capture import BatchEntry, EvidenceRecorder, Recorded
 from crawler.evidence.verify import verify
-from crawler.items import CheckResult, Verdict
+from crawler.items import CheckResult, Listing, RecheckObservation, RecheckTarget, Verdict
 from crawler.run_context import RunContext
 from storage import custody
 from storage.db import Database
@@ -53,7 +54,7 @@ class _Cmd:
 def _entry(i: int, *, shot: bool = True) -> BatchEntry:
     item = listing(i)
     return BatchEntry(
-        listing=item,
+        listing=Listing.from_dict(item),
         exchanges=[
             exchange(SEARCH_URL, SEARCH_BODY, content_type="application/json"),
             exchange(item["url"], f"<html><h1>{item['title']}</h1></html>".encode()),
@@ -79,7 +80,9 @@ def _blocked(i: int) -> BatchEntry:
     """A capture whose page is a block page: the recorder turns it into an attempt."""
     item = listing(i)
     return BatchEntry(
-        listing=item, exchanges=[exchange(item["url"], b"busy", status=429)], screenshot_png=png(i)
+        listing=Listing.from_dict(item),
+        exchanges=[exchange(item["url"], b"busy", status=429)],
+        screenshot_png=png(i),
     )
 
 
@@ -310,7 +313,8 @@ def test_batch_that_rotates_rebuilds_revisits_into_the_new_file(tmp_path: Path) 
     assert rows[1].records[0]["type"] == "response"  # no revisit across files
     assert rows[2].records[0]["refers_to_capture"] == rows[1].id  # within the new file: fine
     for path in files:
-        types = [r.rec_headers.get_header("WARC-Type") for r in ArchiveIterator(path.open("rb"))]
+        with path.open("rb") as fh:
+            types = [r.rec_headers.get_header("WARC-Type") for r in ArchiveIterator(fh)]
         assert types[0] == "warcinfo"
     assert verify(db, settings, all=True, record=False).ok
     _checker_ok(settings)
@@ -320,32 +324,24 @@ def test_batch_that_rotates_rebuilds_revisits_into_the_new_file(tmp_path: Path) 
 
 
 @dataclass
-class _Response:
-    """Stands in for ``spiders.browser.BrowserExchange`` (no ``meta``): converted field by field."""
-
-    url: str
-    body: bytes
-    status: int = 200
-    method: str = "GET"
-    request_headers: list[tuple[str, str]] | None = None
-    request_body: bytes = b""
-    reason: str = "OK"
-    response_headers: list[tuple[str, str]] | None = None
-    fetched_at: Any = T0
-    protocol: str = "HTTP/1.1"
-
-    def __post_init__(self) -> None:
-        self.request_headers = self.request_headers or [("User-Agent", "t")]
-        self.response_headers = self.response_headers or [("Content-Type", "text/html")]
-
-
-@dataclass
 class _Observation:
     target: dict[str, Any]
     result: CheckResult
     response: Any
     page_html: str | None = None
     screenshot_png: bytes | None = None
+
+
+def _observed(o: _Observation) -> RecheckObservation:
+    """The spider's typed observation for this test record (its target as it stands now)."""
+    target = dict(o.target)
+    due_at = target.pop("due_at", None)
+    return RecheckObservation(
+        target=RecheckTarget(**target, due_at=None if due_at is None else datetime.fromisoformat(due_at)),
+        result=o.result,
+        exchange=o.response,
+        screenshot_png=o.screenshot_png,
+    )
 
 
 def _observations(db: Database, n: int) -> list[_Observation]:
@@ -374,7 +370,7 @@ def _observations(db: Database, n: int) -> list[_Observation]:
             result = CheckResult(
                 "tokopedia", item["listing_id"], verdict, f"rule.{verdict.value.lower()}", "s"
             )
-            out.append(_Observation(target, result, _Response(item["url"], f"<html>{i}</html>".encode())))
+            out.append(_Observation(target, result, exchange(item["url"], f"<html>{i}</html>".encode())))
     return out
 
 
@@ -385,22 +381,24 @@ def test_recheck_batch_commits_captures_ledger_status_and_custody_together(tmp_p
 
     async def run() -> list[int]:
         ctx = RunContext(settings, run_id=None)
-        await ctx.open_evidence(screenshots=False)
+        await ctx.evidence.open(screenshots=False)
         main_thread = threading.get_ident()
         writer_threads: list[int] = []
-        original = ctx.recorder.record_batch
+        assert ctx.evidence.recorder is not None
+        original = ctx.evidence.recorder.record_batch
 
         def spy(entries: Any, ledger: Any = None) -> Any:
             writer_threads.append(threading.get_ident())
             return original(entries, ledger)
 
-        ctx.recorder.record_batch = spy
+        ctx.evidence.recorder.record_batch = spy  # type: ignore[method-assign]
         try:
-            pending = [(o, await ctx.recheck_entry(o), T0) for o in observations]
-            ids = await ctx.record_recheck_batch(pending[:4])
-            ids += await ctx.record_recheck_batch(pending[4:])
+            observed = [_observed(o) for o in observations]
+            pending = [(o, await ctx.evidence.recheck_entry(o), T0) for o in observed]
+            ids = await ctx.evidence.record_recheck_batch(pending[:4])
+            ids += await ctx.evidence.record_recheck_batch(pending[4:])
         finally:
-            await ctx.close_evidence()
+            await ctx.evidence.close()
             ctx.close()
         assert writer_threads and all(t != main_thread for t in writer_threads)
         return ids
@@ -412,7 +410,7 @@ def test_recheck_batch_commits_captures_ledger_status_and_custody_together(tmp_p
         assert [r.id for r in rechecks] == ids
         for obs, row in zip(observations, rechecks, strict=True):
             capture = s.get(Capture, row.capture_id)
-            assert capture is not None and capture.listing_id == obs.target["listing_id"]
+            assert capture is not None and capture.listing_key == obs.target["listing_key"]
             assert capture.observable is (obs.result.verdict != Verdict.UNOBSERVABLE)
             assert row.verdict == obs.result.verdict.value and row.rule == obs.result.rule
             listing_row = s.get(ListingRow, obs.target["listing_id"])
@@ -439,13 +437,14 @@ def test_recheck_batch_failure_leaves_neither_ledger_nor_evidence(
 
     async def run() -> None:
         ctx = RunContext(settings, run_id=None)
-        await ctx.open_evidence(screenshots=False)
+        await ctx.evidence.open(screenshots=False)
         try:
-            pending = [(o, await ctx.recheck_entry(o), T0) for o in observations]
+            observed = [_observed(o) for o in observations]
+            pending = [(o, await ctx.evidence.recheck_entry(o), T0) for o in observed]
             with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
-                await ctx.record_recheck_batch(pending)
+                await ctx.evidence.record_recheck_batch(pending)
         finally:
-            await ctx.close_evidence()
+            await ctx.evidence.close()
             ctx.close()
 
     asyncio.run(run())
@@ -463,8 +462,6 @@ def test_recheck_batch_failure_leaves_neither_ledger_nor_evidence(
 
 
 def _sweep_listing(i: int) -> Any:
-    from crawler.items import Listing
-
     item = listing(i)
     return Listing(
         platform="tokopedia",
@@ -474,44 +471,45 @@ def _sweep_listing(i: int) -> Any:
         query="bal korea",
         page=1,
         rank=i + 1,
-        exchanges=[_Response(item["url"], f"<html>{item['title']}</html>".encode())],
+        exchanges=[exchange(item["url"], f"<html>{item['title']}</html>".encode())],
     )
 
 
-def test_sweep_captures_are_linked_whichever_commits_first(tmp_path: Path) -> None:
+def test_sweep_captures_reach_their_listings_whichever_commits_first(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     db = make_db(settings)
     early, late, racing = _sweep_listing(0), _sweep_listing(1), _sweep_listing(2)
 
     async def run() -> dict[str, int]:
         ctx = RunContext(settings, run_id=None)
-        await ctx.open_evidence(screenshots=False)
+        await ctx.evidence.open(screenshots=False)
         try:
-            # persist first: the batch finds the listing row at once
-            ctx.persist([early])
-            entries = [await ctx.capture_entry(item) for item in (early, late, racing)]
-            recorded = await ctx.record_sweep_batch(entries)
-            assert [r.listing_id is None for r in recorded] == [False, True, True]
-            assert set(ctx.unlinked) == {late.listing_key, racing.listing_key}
-            # evidence first: the listing's persist batch links it by key
-            ctx.persist([late])
-            assert set(ctx.unlinked) == {racing.listing_key}
-            # stored by another path after the batch looked (a race): linked at the end of the crawl
+            # persist first: the listing row exists when the captures commit
+            ctx.persistence.persist([early])
+            entries = [await ctx.evidence.capture_entry(item) for item in (early, late, racing)]
+            recorded = await ctx.evidence.record_sweep_batch(entries)
+            assert [r.listing_key for r in recorded] == [x.listing_key for x in (early, late, racing)]
+            # evidence first: the listing's persist batch comes after the capture
+            ctx.persistence.persist([late])
+            # stored by another path after the batch (a race)
             with ctx.db.session() as session:
                 from storage import repositories as repo
 
                 repo.upsert_listing(session, racing.to_dict())
-            assert ctx.link_captures() == 1 and ctx.unlinked == {}
         finally:
-            await ctx.close_evidence()
+            await ctx.evidence.close()
             ctx.close()
         return {str(r.listing_key): r.capture_id for r in recorded}
 
     ids = asyncio.run(run())
     with db.session() as s:
-        keys = {
-            c.id: s.get(ListingRow, c.listing_id).listing_key  # type: ignore[union-attr]
-            for c in s.scalars(select(Capture))
-        }
+        # every capture joins its listing on the key it carries; nothing was linked afterwards
+        keys = dict(
+            s.execute(
+                select(Capture.id, ListingRow.listing_key).join(
+                    ListingRow, ListingRow.listing_key == Capture.listing_key
+                )
+            ).all()
+        )
     assert keys == {cid: key for key, cid in ids.items()}
     assert verify(db, settings, all=True, record=False).ok

@@ -82,6 +82,9 @@ def _kill_mid_capture(root: Path, after: int, delay: float, mode: str = "run") -
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
     assert child.returncode == -signal.SIGKILL
 
 

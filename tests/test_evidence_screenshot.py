@@ -11,6 +11,7 @@ from test_evidence_support import make_db, make_settings
 from crawler.evidence.capture import EvidenceRecorder
 from crawler.evidence.screenshot import CaptureFailed, Screenshotter
 from crawler.evidence.verify import verify
+from crawler.items import Listing
 from storage.models import Capture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -51,7 +52,7 @@ def test_capture_records_a_verifiable_listing_page(tmp_path: Path, sandbox_url) 
                     assert any(k.lower() == "user-agent" for k, _ in exchange.request_headers)
                     ids.append(
                         await recorder.arecord_capture(
-                            listing={"listing_key": item.key, "url": url, "title": item.title},
+                            listing=Listing(item.platform, item.listing_id, url=url, title=item.title),
                             exchanges=[exchange],
                             screenshot_png=png,
                             metadata={"query": "test"},

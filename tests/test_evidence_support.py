@@ -17,7 +17,9 @@ import pytest
 from PIL import Image
 
 from crawler.config import Settings, load_settings
-from crawler.evidence.capture import EvidenceRecorder, HttpExchange
+from crawler.evidence.capture import EvidenceRecorder
+from crawler.evidence.exchange import Exchange
+from crawler.items import Listing
 from storage.db import Database
 
 pytestmark = pytest.mark.both_backends
@@ -69,8 +71,8 @@ def exchange(
     at: datetime = T0,
     headers: list[tuple[str, str]] | None = None,
     decoded: bool = False,
-) -> HttpExchange:
-    return HttpExchange(
+) -> Exchange:
+    return Exchange(
         url=url,
         method="GET",
         request_headers=[("User-Agent", "tertib-test/1.0"), ("Accept", "*/*")],
@@ -110,7 +112,7 @@ SEARCH_BODY = b'{"data":{"searchProductV5":{"data":{"products":[{"id":1000},{"id
 def record_sample(recorder: EvidenceRecorder, i: int, *, shot: bytes | None = None, **kwargs: Any) -> int:
     item = listing(i)
     return recorder.record_capture(
-        listing=item,
+        listing=Listing.from_dict(item),
         exchanges=[
             exchange(SEARCH_URL, SEARCH_BODY, content_type="application/json"),
             exchange(item["url"], f"<html><h1>{item['title']}</h1><p>Rp 2.500.000</p></html>".encode()),

@@ -53,7 +53,7 @@ def test_clean_store_verifies_and_appends_a_verify_entry(tmp_path: Path) -> None
     with db.session() as s:
         last = s.scalars(select(CustodyEntry).order_by(CustodyEntry.seq.desc())).first()
         assert last.action == "verify" and last.details["ok"] is True
-        assert all(s.get(Capture, i).listing_id is not None for i in ids)
+        assert all(s.get(Capture, i).listing_key is not None for i in ids)
     assert verify(db, settings, batch_id=batch_id).ok
     assert verify(db, settings, capture_ids=[ids[1]]).ok
 

@@ -23,7 +23,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.checker import Checker
 
 from crawler.evidence import warc
-from crawler.evidence.capture import EvidenceRecorder, detect_block
+from crawler.evidence.capture import EvidenceRecorder
+from crawler.evidence.exchange import detect_block
+from crawler.items import Listing
 from storage import custody
 from storage.blobs import BlobStore
 from storage.models import Capture, CustodyEntry
@@ -202,7 +204,7 @@ def test_block_pages_are_stored_as_unobservable(
     item = listing(1)
     with EvidenceRecorder(settings, db) as recorder:
         cid = recorder.record_capture(
-            listing=item,
+            listing=Listing.from_dict(item),
             exchanges=[exchange(item["url"], body, status=status)],
             screenshot_png=png(1),
             metadata={"query": "bal"},
@@ -235,7 +237,9 @@ def test_decoded_bodies_keep_original_encoding_headers_renamed(tmp_path: Path) -
         decoded=True,
     )
     with EvidenceRecorder(settings, db) as recorder:
-        recorder.record_capture(listing=item, exchanges=[page], screenshot_png=None, metadata={})
+        recorder.record_capture(
+            listing=Listing.from_dict(item), exchanges=[page], screenshot_png=None, metadata={}
+        )
     response = next(r for r in _records(_warcs(settings)[0]) if r.rec_type == "response")
     headers = dict(response.http_headers.headers)
     assert headers["X-Archive-Orig-Content-Encoding"] == "br"
@@ -288,7 +292,7 @@ async def _async_path(tmp_path: Path) -> None:
         ids = await asyncio.gather(
             *[
                 recorder.arecord_capture(
-                    listing={**item, "url": f"{item['url']}-{n}"},
+                    listing=Listing.from_dict({**item, "url": f"{item['url']}-{n}"}),
                     exchanges=[exchange(f"{item['url']}-{n}", b"<html>x</html>")],
                     screenshot_png=png(n),
                     metadata={},

@@ -139,7 +139,7 @@ def build_dataset(db: Database) -> dict[str, int]:
             assert score_id
             s.add(
                 Capture(
-                    listing_id=lid,
+                    listing_key=item["key"],
                     url=data["url"],
                     warc_file="warc/x.warc.gz",
                     warc_sha256=f"{n + 1:064x}",

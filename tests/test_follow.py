@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from crawler.config import load_settings
 from crawler.follow import confirmed_sellers
+from crawler.registry import default_registry
 from crawler.review import approve, reject
 from crawler.sweep import active_queries
 from sandbox.catalog import generate
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 from sandbox.words import pseudo_words
-from spiders import PROFILES
 from spiders.tokopedia import parse_shop, shop_request
 from storage.db import Database
 from storage.models import Listing, Seller, Sighting, SweepRun
@@ -30,15 +30,16 @@ pytestmark = pytest.mark.both_backends
 
 
 def test_followable_platforms_and_requests() -> None:
-    assert {p for p, prof in PROFILES.items() if prof.can_follow} == {"tokopedia", "lazada", "blibli"}
+    profiles = default_registry().profiles
+    assert {p for p, prof in profiles.items() if prof.can_follow} == {"tokopedia", "lazada", "blibli"}
     settings = load_settings(env={}, sandbox_url="http://127.0.0.1:9")
     spec = shop_request(settings, "123", 2)
     assert spec.url == "http://127.0.0.1:9/tokopedia-gql/graphql/ShopProducts"
     body = json.loads(spec.body or "[]")[0]
     assert body["variables"]["sid"] == "123" and body["variables"]["page"] == 2
-    lazada = PROFILES["lazada"].shop_request(settings, "99", 1)  # type: ignore[misc]
+    lazada = profiles["lazada"].shop_request(settings, "99", 1)  # type: ignore[misc]
     assert "/lazada/shop/99/" in lazada.url and "ajax=true" in lazada.url
-    blibli = PROFILES["blibli"].shop_request(settings, "ABC-60001", 1)  # type: ignore[misc]
+    blibli = profiles["blibli"].shop_request(settings, "ABC-60001", 1)  # type: ignore[misc]
     assert "merchantCode=ABC-60001" in blibli.url
 
 

@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.items import SearchPage
+from crawler.registry import default_registry
 from crawler.terms.lexicon import Lexicon
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import Scorer
-from spiders import PROFILES
+
+PROFILES = default_registry().profiles
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

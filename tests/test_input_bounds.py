@@ -14,12 +14,14 @@ import pytest
 
 from crawler.items import Listing
 from crawler.limits import DESCRIPTION_MAX, JSON_MAX_DEPTH, SCORE_TEXT_MAX, TITLE_MAX
+from crawler.registry import default_registry
 from crawler.terms.lexicon import Lexicon
 from crawler.terms.matcher import Matcher
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import Scorer
-from spiders import PROFILES
 from spiders.base import BodyError, find_deep, load_json
+
+PROFILES = default_registry().profiles
 
 # what sellers wrote, and shapes that used to be quadratic (each a unit repeated to the wanted size)
 ADVERSARIAL = {

@@ -126,7 +126,7 @@ def test_term_precision_from_review_decisions(db: Database) -> None:
 
 
 def test_ensure_seeded_adapter_for_init(db: Database) -> None:
-    from crawler.terms.lexicon import ensure_seeded
+    from crawler.terms.store import ensure_seeded
 
     with db.session() as s:
         first = ensure_seeded(s, actor="init")

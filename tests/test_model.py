@@ -60,6 +60,15 @@ def small_corpus(n_per_label: int = 120) -> list[Example]:
         ("Mesin jahit bekas ex jepang", "non_clothing", "used", "none"),
         ("Volley ball Mikasa original", "non_clothing", "unknown", "non_clothing"),
         ("Jaket baru turun kontainer, stok baru datang", "clothing", "unknown", "none"),
+        # worn accessories are clothing; household textiles their own kind, used or new
+        ("Topi bekas import korea snapback", "clothing", "used", "none"),
+        ("Selimut bekas jepang tebal", "textile", "used", "none"),
+        ("Selimut baru grosir 1 kodi", "textile", "new", "new_wholesale"),
+        # a denied condition word says the opposite; a lot of used clothes from abroad is a bale's meaning
+        ("Jaket belum pernah dipakai, ex jepang", "clothing", "new", "none"),
+        ("Kemeja bukan barang bekas", "clothing", "new", "none"),
+        ("Tas tidak baru, dari korea", "clothing", "used", "none"),
+        ("Paket reseller 20 pcs jaket jepang", "clothing", "unknown", "used_bale"),
     ],
 )
 def test_product_facts(text: str, kind: str, condition: str, bulk: str) -> None:
@@ -479,6 +488,8 @@ def test_scoring_matches_the_training_features_exactly() -> None:
         "stok baru datang jaket bekas korea",
         "kaos kaos kaos polos polos per lusin",
         "100kg bal 2lusin",
+        "jaket belum pernah dipakai stok baru",
+        "tas tidak baru bukan bekas tanpa noda",
         "",
     ]
     for text in texts:
@@ -488,6 +499,23 @@ def test_scoring_matches_the_training_features_exactly() -> None:
         expected = model.intercept + sum(
             model.weights.get(k, 0.0) * v for k, v in featurize(toks, result).items()
         )
-        z, facts, _parts = model.linear(toks, result)
+        z, facts = model.linear(toks, result)
         assert abs(z - expected) < 1e-9, text
         assert facts.names == analyse(toks).names, text
+
+
+def test_masked_copies_are_deterministic_linked_and_never_of_decisions() -> None:
+    """Training's masked copies (:mod:`crawler.terms.augment`): same seed, same copies; each copy links to
+    the row it came from, keeps its label, disguises a word of it; decision rows are never copied."""
+    from crawler.terms.augment import augment
+
+    rows = [*small_corpus(60), Example(title="bal korea isi 300", label=1, source="decision:x")]
+    first, again, other = augment(rows, 0), augment(rows, 0), augment(rows, 1)
+    assert [a.example.title for a in first] == [a.example.title for a in again]
+    assert [a.example.title for a in first] != [a.example.title for a in other]
+    assert {a.example.label for a in first} == {0, 1}  # both labels: a mask is not a sign by itself
+    for a in first:
+        row = rows[a.origin]
+        assert not row.source.startswith("decision:")
+        assert a.example.label == row.label and a.example.title != row.title
+        assert a.example.source == "augmented" and a.example.weight == row.weight * 0.5

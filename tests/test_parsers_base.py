@@ -6,7 +6,7 @@ import pytest
 
 from crawler.config import load_settings
 from crawler.errors import UsageError
-from spiders import PROFILES, get_profile
+from crawler.registry import default_registry
 from spiders.base import (
     BodyError,
     PathReader,
@@ -23,6 +23,11 @@ from spiders.base import (
     strip_query,
     unwrap_data,
 )
+
+REGISTRY = default_registry()
+PROFILES = REGISTRY.profiles
+get_profile = REGISTRY.get
+PLATFORMS = ("tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak")
 
 
 @pytest.mark.parametrize(
@@ -141,8 +146,6 @@ def test_http_block() -> None:
 
 
 def test_registry_covers_every_platform_and_builds_on_settings_hosts() -> None:
-    from crawler.config import PLATFORMS
-
     assert set(PROFILES) == set(PLATFORMS)
     with pytest.raises(UsageError):
         get_profile("friendster")

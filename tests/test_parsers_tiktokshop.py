@@ -9,7 +9,8 @@ import pytest
 from crawler.config import load_settings
 from crawler.errors import UsageError
 from crawler.items import Verdict
-from spiders import PROFILES, tiktokshop
+from crawler.registry import default_registry
+from spiders import tiktokshop
 
 EDGE = Path(__file__).parent / "fixtures" / "edge" / "tiktokshop"
 URL = "https://shop-id.tokopedia.com/pdp/bal-korea/1729384756102938475"
@@ -59,7 +60,7 @@ def test_broken_router_json_and_http_errors() -> None:
 
 
 def test_profile_and_requests() -> None:
-    assert not PROFILES["tiktokshop"].has_search
+    assert not default_registry().profiles["tiktokshop"].has_search
     settings = load_settings(env={}, sandbox_url="http://127.0.0.1:7000")
     assert tiktokshop.detail_request(settings, URL).url == (
         "http://127.0.0.1:7000/tiktokshop/view/product/1729384756102938475"

@@ -154,9 +154,15 @@ def test_review_card_highlights_signals_and_finds_screenshot_and_parent(db: Data
     )
     shot = "ab" * 32
     with db.session() as s:
-        s.add(Capture(listing_id=child, url="u", screenshot_sha256=shot, captured_at=T0))
+        s.add(Capture(listing_key="tokopedia:11", url="u", screenshot_sha256=shot, captured_at=T0))
         s.add(
-            Capture(listing_id=child, url="u", observable=False, screenshot_sha256="cd" * 32, captured_at=T0)
+            Capture(
+                listing_key="tokopedia:11",
+                url="u",
+                observable=False,
+                screenshot_sha256="cd" * 32,
+                captured_at=T0,
+            )
         )
     with db.session() as s:
         card = review.review_card(s, child, tmp_path / "blobs")

@@ -19,6 +19,7 @@ import imagehash
 import pytest
 from PIL import Image
 
+from crawler.config import CHROMIUM_ARGS
 from sandbox.catalog import CatalogListing, generate, listing_path
 from sandbox.images import image_bytes
 from sandbox.platforms import facebook, instagram, shopee
@@ -330,22 +331,11 @@ def _chromium() -> str:
     return path
 
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=_chromium(), args=list(CHROMIUM_ARGS), headless=True)
         yield b
         b.close()
 

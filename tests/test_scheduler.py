@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from crawler import cli_common
 from crawler.errors import NotFound, UsageError
+from crawler.registry import default_registry
 from scheduler import definitions as defs
 from scheduler.config import SchedulerSettings, scheduler_settings
 from scheduler.jobs import JobRunner, meaningful_last_line, plan_run
@@ -23,6 +24,7 @@ from storage.models import JobRun, Sweep, SweepRun
 pytestmark = pytest.mark.both_backends
 
 T0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # 07:00 WIB
+REGISTRY = default_registry()
 
 
 class FakeClock:
@@ -65,7 +67,15 @@ def runner_for(clock: FakeClock | None = None, **sched: object) -> JobRunner:
 def add_command_job(name: str, command: str, cron: str = "0 2 * * *") -> None:
     with cli_common.database().session() as session:
         defs.ensure_builtins(session)
-        defs.add(session, name=name, cron=cron, tz="Asia/Jakarta", default_tz="Asia/Jakarta", command=command)
+        defs.add(
+            session,
+            registry=REGISTRY,
+            name=name,
+            cron=cron,
+            tz="Asia/Jakarta",
+            default_tz="Asia/Jakarta",
+            command=command,
+        )
 
 
 def job_runs(name: str | None = None) -> list[JobRun]:
@@ -200,7 +210,7 @@ def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
         with pytest.raises(UsageError, match="built-in"):
             defs.remove(session, "rechecks-due")
         defs.set_paused(session, "rechecks-due", True)
-        defs.edit(session, "rechecks-due", default_tz="Asia/Jakarta", cron="30 * * * *")
+        defs.edit(session, "rechecks-due", registry=REGISTRY, default_tz="Asia/Jakarta", cron="30 * * * *")
         assert rows["rechecks-due"].schedule == "30 * * * *" and rows["rechecks-due"].paused
 
 
@@ -210,6 +220,7 @@ def test_sweep_definition_command_line(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         row = defs.add(
             session,
+            registry=REGISTRY,
             name="nightly",
             cron="0 2 * * *",
             tz="Asia/Jakarta",
@@ -231,11 +242,34 @@ def test_sweep_definition_command_line(db: Database, tmp_path: Path) -> None:
             str(terms.resolve()),
         ]
         with pytest.raises(defs.ScheduleExists):
-            defs.add(session, name="nightly", cron="0 2 * * *", tz="UTC", default_tz="Asia/Jakarta")
+            defs.add(
+                session,
+                registry=REGISTRY,
+                name="nightly",
+                cron="0 2 * * *",
+                tz="UTC",
+                default_tz="Asia/Jakarta",
+            )
         with pytest.raises(UsageError, match="platform"):
-            defs.add(session, name="x", cron="0 2 * * *", tz="UTC", default_tz="UTC", platforms=["ebay"])
+            defs.add(
+                session,
+                registry=REGISTRY,
+                name="x",
+                cron="0 2 * * *",
+                tz="UTC",
+                default_tz="UTC",
+                platforms=["ebay"],
+            )
         with pytest.raises(UsageError, match="does not exist"):
-            defs.add(session, name="y", cron="0 2 * * *", tz="UTC", default_tz="UTC", terms="nope.txt")
+            defs.add(
+                session,
+                registry=REGISTRY,
+                name="y",
+                cron="0 2 * * *",
+                tz="UTC",
+                default_tz="UTC",
+                terms="nope.txt",
+            )
 
 
 def test_meaningful_last_line_skips_table_borders() -> None:
@@ -328,7 +362,14 @@ def test_job_timeout_kills_the_subprocess(tmp_path: Path) -> None:
 def test_successful_sweep_runs_discovery_on_its_sweep_run(tmp_path: Path) -> None:
     with cli_common.database().session() as session:
         defs.ensure_builtins(session)
-        defs.add(session, name="nightly", cron="0 2 * * *", tz="Asia/Jakarta", default_tz="Asia/Jakarta")
+        defs.add(
+            session,
+            registry=REGISTRY,
+            name="nightly",
+            cron="0 2 * * *",
+            tz="Asia/Jakarta",
+            default_tz="Asia/Jakarta",
+        )
         session.add(SweepRun(platforms=["shopee"], status="completed"))
     # a stand-in `tertib`: the sweep reports its run, discovery echoes what it was asked
     python = fake_python(

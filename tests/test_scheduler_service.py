@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from crawler import cli_common
+from crawler.registry import default_registry
 from scheduler import definitions as defs
 from scheduler.config import scheduler_settings
 from scheduler.lease import SERVICE_LEASE, Leases
@@ -39,7 +40,15 @@ def add_job(name: str, cron: str, command: str = "status", *, builtins_paused: b
         defs.ensure_builtins(session)
         for builtin in defs.BUILTINS:
             defs.set_paused(session, builtin.name, builtins_paused)
-        defs.add(session, name=name, cron=cron, tz="UTC", default_tz="Asia/Jakarta", command=command)
+        defs.add(
+            session,
+            registry=default_registry(),
+            name=name,
+            cron=cron,
+            tz="UTC",
+            default_tz="Asia/Jakarta",
+            command=command,
+        )
 
 
 def job_runs(name: str) -> list[JobRun]:
@@ -92,7 +101,13 @@ def test_jobs_persist_in_the_store_across_service_restarts() -> None:
         assert second.next_run_times() == stored
         with cli_common.database().session() as session:
             defs.set_paused(session, "nightly", True)
-            defs.edit(session, "rechecks-due", default_tz="Asia/Jakarta", cron="15 * * * *")
+            defs.edit(
+                session,
+                "rechecks-due",
+                registry=default_registry(),
+                default_tz="Asia/Jakarta",
+                cron="15 * * * *",
+            )
             defs.remove(session, "nightly")
         report = second.sync()
         assert report.removed == ["nightly"] and report.changed == ["rechecks-due"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import STATUS_TABLES, Listing, Score, Seller, Sighting, SweepRun
+from storage.models import STATUS_TABLES, Capture, Listing, Score, Seller, Sighting, SweepRun
 
 pytestmark = pytest.mark.both_backends
 
@@ -25,6 +25,7 @@ def test_migrate_from_empty_creates_every_table(database_url: Callable[..., str]
     head = db.current_revision()
     db.migrate()  # idempotent
     assert db.current_revision() == head
+    db.dispose()
 
 
 @pytest.mark.sqlite_only
@@ -289,4 +290,40 @@ def test_concurrent_batches_of_the_same_listings_store_each_once(make_db: Callab
         # every writer's contact handle was merged, none lost to a concurrent refresh
         handles = {h for row in s.scalars(select(Listing.contact_handles)) for h in row}
         assert handles == {f"wa:62{w}" for w in range(writers)}
+    db.dispose()
+
+
+def test_migration_0008_gives_captures_their_listing_key(database_url: Callable[..., str]) -> None:
+    """Captures linked to a listing take its key; captures still waiting for a link take the key their
+    metadata recorded; attempts without one stay without."""
+    db = Database(database_url("old", migrated=False))
+    db.migrate("0003")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO listings (id, listing_key, platform, platform_listing_id, url, title,"
+                " description, contact_handles, extra_ids, first_seen, last_seen, relist_evidence) VALUES "
+                "(1, 'tokopedia:1', 'tokopedia', '1', 'u', 't', '', '[]', '{}', :t, :t, '{}')"
+            ),
+            {"t": "2026-01-01 00:00:00"},
+        )
+        for cid, lid, observable, meta in (
+            (1, 1, True, "{}"),
+            (2, None, True, '{"listing_key": "shopee:9.9"}'),
+            (3, None, False, "{}"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO captures (id, listing_id, purpose, url, observable, records, metadata_json,"
+                    " captured_at) VALUES (:i, :l, 'sweep', 'u', :o, '[]', :m, :t)"
+                ),
+                {"i": cid, "l": lid, "o": observable, "m": meta, "t": "2026-01-01 00:00:00"},
+            )
+    db.migrate()
+    with db.session() as s:
+        assert [c.listing_key for c in s.scalars(select(Capture).order_by(Capture.id))] == [
+            "tokopedia:1",
+            "shopee:9.9",
+            None,
+        ]
     db.dispose()

@@ -75,6 +75,7 @@ def run_sweep(
     max_pages: int = 1,
     screenshots: bool = False,
     timeout: float = 150,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``tertib sweep`` in a subprocess over ``queries`` (a terms file); fails the test on a crash."""
     terms = data_dir.parent / f"{data_dir.name}-terms.txt"
@@ -86,7 +87,7 @@ def run_sweep(
     if not screenshots:
         args.append("--no-screenshots")
     proc = subprocess.run(
-        args, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=timeout, check=False
+        args, cwd=ROOT, env=env or child_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
     assert proc.returncode == 0, f"sweep exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-4000:]
@@ -141,6 +142,7 @@ def stored(data_dir: Path) -> Stored:
             run = runs[0]
             rows = session.scalars(select(Listing)).all()
             by_id = {row.id: row.listing_key for row in rows}
+            keys = set(by_id.values())
             listings = {
                 row.listing_key: {
                     "id": row.id,
@@ -169,7 +171,7 @@ def stored(data_dir: Path) -> Stored:
             ]
             captures = [
                 {
-                    "key": by_id.get(c.listing_id) if c.listing_id else None,
+                    "key": c.listing_key if c.listing_key in keys else None,
                     "run": c.sweep_run_id,
                     "observable": c.observable,
                     "reason": c.unobservable_reason,
@@ -476,7 +478,9 @@ RECHECK_SCRIPT = textwrap.dedent(
     with cli_common.database().session() as session:
         rows = session.scalars(select(Listing).where(Listing.listing_key.in_(keys))).all()
         targets = [RecheckTarget(r.id, r.listing_key, r.platform, r.url) for r in rows]
-    run_id = run_recheck(targets, screenshots=False, progress=False)
+    run_id = run_recheck(
+        cli_common.settings(), cli_common.database(), targets, screenshots=False, progress=False
+    )
     print(json.dumps({"run_id": run_id, "targets": len(targets)}))
     """
 )

@@ -21,7 +21,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from crawler.config import load_settings
+from crawler.config import CHROMIUM_ARGS, load_settings
 from crawler.web import sample
 from storage.db import Database
 from storage.models import CustodyEntry, ReviewDecision
@@ -29,15 +29,7 @@ from storage.models import CustodyEntry, ReviewDecision
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(CHROMIUM_ARGS)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,6 +99,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
         db.dispose()
 
 

@@ -1,21 +1,8 @@
-"""``tertib recheck`` and ``tertib audit report|relist|rerequest|due``: the auditor's verbs.
+"""``tertib audit report|relist|rerequest|due``: the auditor's verbs over the recheck ledger.
 
-``tertib recheck`` steps (numbered the same in :func:`recheck`):
-
-1. Resolve the clock: ``--now ISO`` (for replays and the sandbox's virtual clock: a recheck at virtual
-   day 3 is ``--now 2026-01-04T10:00:00+00:00``; a time without a zone is UTC) or the wall clock.
-2. Pick the targets: ``--due`` (default) — rounds reached at ``now`` without a conclusive verdict
-   (:mod:`crawler.audit.due`), after recording rounds already satisfied by an earlier REMOVED; or
-   ``--batch ID`` — every item of one batch now.
-3. Crawl in this process (:func:`crawler.recheck.run_recheck`; one crawl per process, Twisted cannot
-   restart): fresh evidence, one ``Recheck`` row per target.
-4. Relisting detection over listings first seen since the earliest send time involved
-   (:func:`crawler.audit.relist.detect_relistings`).
-5. Print a verdict table per platform (this run's rows only).
-
-Settings: ``recheck_days`` (``TERTIB_RECHECK_DAYS``), ``timezone`` (report times), ``sandbox_url``
-(``--sandbox`` / ``TERTIB_SANDBOX_URL``), ``actor``. Extend: a new report format is a renderer in
-:mod:`crawler.audit.report` plus its name in ``FORMATS``.
+``tertib recheck`` (the crawl that fills the ledger) is :mod:`crawler.audit.recheck_cli`, so these verbs load
+no crawler. Settings: ``recheck_days`` (``TERTIB_RECHECK_DAYS``), ``timezone`` (report times), ``actor``.
+Extend: a new report format is a renderer in :mod:`crawler.audit.report` plus its name in ``FORMATS``.
 """
 
 from __future__ import annotations
@@ -29,10 +16,13 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from crawler import cli_common as common
-from crawler.errors import TertibError, UsageError
+from crawler.audit import due as due_mod
+from crawler.audit.relist import detect_relistings
+from crawler.audit.report import FORMATS, build_report, render
+from crawler.errors import UsageError
+from crawler.exports.service import create_batch
 
 logger = logging.getLogger(__name__)
 
@@ -58,105 +48,6 @@ def _tz() -> ZoneInfo:
     return ZoneInfo(common.settings().timezone)
 
 
-def recheck(
-    due: Annotated[bool, typer.Option("--due", help="Recheck the rounds that are due (default).")] = False,
-    batch: Annotated[
-        str | None, typer.Option("--batch", help="Recheck every item of this batch (number or id) now.")
-    ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option("--now", help="Use this time as 'now' (ISO 8601; replays, sandbox virtual clock)."),
-    ] = None,
-    sandbox: Annotated[
-        str | None, typer.Option("--sandbox", help="Reach every platform at this sandbox root instead.")
-    ] = None,
-    no_screenshots: Annotated[
-        bool, typer.Option("--no-screenshots", help="WARC evidence without screenshots.")
-    ] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress display.")] = False,
-    no_relist: Annotated[bool, typer.Option("--no-relist", help="Skip relisting detection.")] = False,
-) -> None:
-    """Recheck reported links (LIVE / REMOVED / HIDDEN / UNOBSERVABLE) with fresh evidence.
-
-    Example: tertib recheck --due            (rounds T+1, T+3, T+7, T+30 days after each send)
-    Example: tertib recheck --batch TTB-2026-0001 --now 2026-01-04T10:00:00+00:00
-    """
-    from crawler.audit import due as due_mod
-    from crawler.recheck import run_recheck
-    from storage.models import BatchSend, Recheck
-
-    if due and batch:
-        raise UsageError("use either --due or --batch, not both")
-    if sandbox:
-        common.set_overrides(sandbox_url=sandbox)
-    settings = common.settings()
-    db = common.database()
-    # 1. The clock.
-    clock = parse_now(now)
-    # 2. Targets.
-    with db.session() as session:
-        if batch:
-            batch_row = due_mod.resolve_batch(session, batch)
-            targets = due_mod.batch_targets(session, batch_row.id, clock, days=settings.recheck_days)
-            sends = session.scalars(select(BatchSend.sent_at).where(BatchSend.batch_id == batch_row.id)).all()
-        else:
-            satisfied = due_mod.record_satisfied(
-                session, clock, days=settings.recheck_days, actor=settings.actor_name()
-            )
-            if satisfied:
-                common.console.print(f"{satisfied} round(s) satisfied by an earlier REMOVED verdict")
-            targets = due_mod.due_targets(session, clock, days=settings.recheck_days)
-            sends = session.scalars(select(BatchSend.sent_at)).all()
-        before = int(session.scalar(select(func.max(Recheck.id))) or 0)
-    if not targets:
-        common.console.print(f"nothing to recheck at {clock.isoformat()}")
-        return
-    # 3. Crawl.
-    run_id = run_recheck(targets, now=clock, screenshots=not no_screenshots, progress=not no_progress)
-    # 4. Relisting detection.
-    relisted = 0
-    if not no_relist:
-        from crawler.audit.relist import detect_relistings
-
-        with db.session() as session:
-            relisted = len(
-                detect_relistings(
-                    session, since=min(sends) if sends else None, now=clock, actor=settings.actor_name()
-                )
-            )
-    # 5. The verdict table.
-    keys = {t.listing_id for t in targets}
-    with db.session() as session:
-        rows = [
-            r
-            for r in session.scalars(select(Recheck).where(Recheck.id > before).order_by(Recheck.id))
-            if r.listing_id in keys
-        ]
-        platforms = {t.listing_id: t.platform for t in targets}
-    counts: Counter[tuple[str, str]] = Counter((platforms[r.listing_id], r.verdict) for r in rows)
-    table = Table(title=f"Recheck run #{run_id} at {clock.isoformat()}", title_justify="left")
-    table.add_column("platform")
-    for column in (*VERDICT_COLUMNS, "total"):
-        table.add_column(column, justify="right")
-    for platform in sorted({p for p, _v in counts}):
-        values = [counts[(platform, v)] for v in VERDICT_COLUMNS]
-        table.add_row(platform, *map(str, values), str(sum(values)))
-    common.console.print(table)
-    common.console.print(
-        f"{len(rows)} of {len(targets)} target(s) recorded; {relisted} new relisting(s) flagged"
-    )
-    with db.session() as session:
-        from storage.models import SweepRun
-
-        run = session.get(SweepRun, run_id)
-        problems = list(run.needs_attention or []) if run is not None else []
-        if run is None or run.status == "failed" or len(rows) < len(targets):
-            raise TertibError(
-                f"recheck run #{run_id}: {len(targets) - len(rows)} target(s) without a recorded verdict"
-                + (f" ({'; '.join(problems)})" if problems else "")
-            )
-
-
 @app.command("report")
 def report_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
@@ -168,14 +59,12 @@ def report_command(
 
     Example: tertib audit report --batch TTB-2026-0001 --format html --out audit.html
     """
-    from crawler.audit.report import FORMATS, build_report, render
-
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     settings = common.settings()
     with common.database().session() as session:
         report = build_report(session, batch=batch, platform=platform, recheck_days=settings.recheck_days)
-    text = render(report, fmt, _tz())
+    text = render(report, fmt, _tz(), settings.registry)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -199,8 +88,6 @@ def relist_command(
 
     Example: tertib audit relist --run 12
     """
-    from crawler.audit.relist import detect_relistings
-
     settings = common.settings()
     with common.database().session() as session:
         matches = detect_relistings(
@@ -236,8 +123,6 @@ def rerequest_command(
 
     Example: tertib audit rerequest --batch TTB-2026-0001
     """
-    from crawler.audit.report import build_report
-
     settings = common.settings()
     db = common.database()
     with db.session() as session:
@@ -256,13 +141,6 @@ def rerequest_command(
         )
     common.console.print(table)
     if dry_run:
-        return
-    try:
-        from crawler.exports.service import create_batch
-    except ImportError:
-        common.console.print(
-            "batch creation (crawler.exports) is not available: the list above is the request"
-        )
         return
     result = create_batch(
         db,
@@ -283,8 +161,6 @@ def due_command(
 
     Example: tertib audit due --now 2026-01-08T10:00:00+00:00
     """
-    from crawler.audit import due as due_mod
-
     settings = common.settings()
     clock = parse_now(now)
     with common.database().session() as session:

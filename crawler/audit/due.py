@@ -18,7 +18,7 @@ Rules (:func:`plan_item`, one item at a time, so the ledger alone decides):
    capture and a custody entry (:func:`record_satisfied`). Time-to-removal always uses the *first*
    REMOVED row, so these rows never change the figures.
 
-``due_targets(session, now, batch_id=None)`` returns the fetch list as ``crawler.recheck.RecheckTarget``
+``due_targets(session, now, batch_id=None)`` returns the fetch list as ``crawler.items.RecheckTarget``
 objects; ``batch_targets(session, batch_id, now)`` rechecks every item of one batch now (``tertib recheck
 --batch``), with the round set to the latest reached round or ``None``.
 
@@ -39,8 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler.errors import NotFound
-from crawler.items import Verdict
-from crawler.recheck import RecheckTarget
+from crawler.items import RecheckTarget, Verdict
 from storage import custody
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
 

@@ -48,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler.errors import NotFound
+from crawler.terms.normalise import normalise_phrase
 from storage import custody
 from storage.models import BatchSend, Listing, Seller, Sighting, SweepRun, TakedownItem
 
@@ -127,8 +128,6 @@ def hamming(a: str, b: str) -> int:
 
 
 def _norm(title: str) -> str:
-    from crawler.terms.normalise import normalise_phrase
-
     return normalise_phrase(title or "")
 
 

@@ -42,8 +42,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crawler.audit.due import resolve_batch
 from crawler.errors import NotFound, UsageError
 from crawler.items import Verdict
+from crawler.registry import Registry
 from storage.models import BatchSend, Listing, Recheck, TakedownBatch, TakedownItem
 
 CONCLUSIVE = frozenset({Verdict.LIVE.value, Verdict.REMOVED.value, Verdict.HIDDEN.value})
@@ -87,7 +89,7 @@ class ItemRow:
 class GroupStats:
     """Figures for one batch × platform (or a total); ``items`` maps a figure to the item ids behind it."""
 
-    key: str  # anchor-safe id, e.g. "b3-tokopedia", "all-tokopedia", "all"
+    key: str  # anchor-safe id, e.g. "b3-{platform}", "all-{platform}", "all"
     batch_number: str  # "" for totals
     platform: str  # "" for the grand total
     sent_at: datetime | None
@@ -277,8 +279,6 @@ def build_report(
     """All figures for one batch (number or id) or every batch, optionally one platform."""
     batch_id = None
     if batch is not None:
-        from crawler.audit.due import resolve_batch
-
         batch_id = resolve_batch(session, batch).id
     items = _load_items(session, batch_id, platform)
     if not items:
@@ -416,22 +416,16 @@ def render_markdown(report: AuditReport, tz: ZoneInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Colours per platform for the chart (fixed, so the PNG bytes are stable).
-_COLOURS = {
-    "tokopedia": (3, 172, 14),
-    "tiktokshop": (20, 20, 20),
-    "shopee": (238, 77, 45),
-    "lazada": (15, 20, 110),
-    "blibli": (0, 149, 218),
-    "facebook": (24, 119, 242),
-    "instagram": (193, 53, 132),
-    "bukalapak": (230, 0, 90),
-}
-
-
-def chart_png(curves: dict[str, list[tuple[float, float]]], *, width: int = 760, height: int = 380) -> bytes:
-    """A step chart of cumulative % removed vs days since send, one line per platform (Pillow only)."""
-    from PIL import Image, ImageDraw, ImageFont
+def chart_png(
+    curves: dict[str, list[tuple[float, float]]],
+    *,
+    width: int = 760,
+    height: int = 380,
+    registry: Registry,
+) -> bytes:
+    """A step chart of cumulative % removed vs days since send, one line per platform (Pillow only); each
+    platform in its profile's fixed colour (so the PNG bytes are stable)."""
+    from PIL import Image, ImageDraw, ImageFont  # third-party, heavy: only the HTML report draws
 
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
@@ -454,7 +448,7 @@ def chart_png(curves: dict[str, list[tuple[float, float]]], *, width: int = 760,
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=(60, 60, 60))
     draw.text(((left + right) // 2 - 60, height - 18), "days since the request was sent", fill=(0, 0, 0))
     for n, (platform, points) in enumerate(sorted(curves.items())):
-        colour = _COLOURS.get(platform, (120, 120, 120))
+        colour = registry.colour(platform)
         path: list[tuple[float, float]] = []
         for k, (when, pct) in enumerate(points):
             if k:
@@ -470,13 +464,15 @@ def chart_png(curves: dict[str, list[tuple[float, float]]], *, width: int = 760,
     return buf.getvalue()
 
 
-def render_html(report: AuditReport, tz: ZoneInfo) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+def render_html(report: AuditReport, tz: ZoneInfo, registry: Registry) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape  # only the HTML report renders
 
     templates = Path(__file__).resolve().parent.parent / "templates"
     env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["j2", "html"]))
     template = env.get_template("audit_report.html.j2")
-    chart = base64.b64encode(chart_png(report.curves)).decode("ascii") if report.curves else ""
+    chart = (
+        base64.b64encode(chart_png(report.curves, registry=registry)).decode("ascii") if report.curves else ""
+    )
     return template.render(
         report=report,
         columns=_MD_COLUMNS,
@@ -488,11 +484,11 @@ def render_html(report: AuditReport, tz: ZoneInfo) -> str:
     )
 
 
-def render(report: AuditReport, fmt: str, tz: ZoneInfo) -> str:
+def render(report: AuditReport, fmt: str, tz: ZoneInfo, registry: Registry) -> str:
     if fmt == "json":
         return render_json(report, tz)
     if fmt == "md":
         return render_markdown(report, tz)
     if fmt == "html":
-        return render_html(report, tz)
+        return render_html(report, tz, registry)
     raise UsageError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")

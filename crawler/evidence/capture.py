@@ -23,14 +23,11 @@ only then is the range indexed (CDXJ). Each batch is committed or absent: if the
 bytes are truncated away; if the process dies, the next recorder truncates them
 (:func:`crawler.evidence.warc.recover`).
 
-Bodies: ``HttpExchange.body`` is the entity body as received. When the caller could only get a decoded
-body (Playwright's ``response.body()`` removes content- and transfer-encoding) it sets ``decoded=True``;
-the recorder then renames ``Content-Encoding``/``Transfer-Encoding``/``Content-Length`` to
-``X-Archive-Orig-*`` (pywb's convention) so the stored headers describe the stored bytes truthfully.
-
-Block pages are not evidence: a page exchange that looks like a block, captcha or login wall
-(:func:`detect_block`, generic markers from docs/contracts.md; the spiders' site profiles decide first and
-call :meth:`record_unobservable` themselves) is stored as an UNOBSERVABLE attempt (``observable=False``).
+Exchanges are :class:`crawler.evidence.exchange.Exchange` (bodies as received, or ``decoded`` with the
+encoding headers renamed in the WARC). Block pages are not evidence: a capture whose page exchange looks
+like a block, captcha or login wall (:func:`crawler.evidence.exchange.detect_block`; the spiders' site
+profiles decide first and queue UNOBSERVABLE attempts themselves) is stored as an UNOBSERVABLE attempt
+(``observable=False``).
 
 Settings: ``Settings.warc_dir``, ``blob_dir``, ``warc_max_bytes`` (rotation), ``actor``. Constructor
 arguments ``clock`` and ``id_factory`` make output byte-identical for fixed inputs; ``gzip_level`` trades CPU
@@ -47,18 +44,15 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -66,12 +60,13 @@ from sqlalchemy.orm import Session
 from crawler import __version__
 from crawler.config import Settings
 from crawler.evidence import warc
+from crawler.evidence.exchange import Exchange, http_request_block
+from crawler.items import Listing
 from storage import custody
 from storage.bulk import insert_ids, table_of
 from storage.db import Database
 from storage.evidence_store import open_store
 from storage.models import Capture
-from storage.models import Listing as ListingRow
 
 logger = logging.getLogger(__name__)
 
@@ -79,89 +74,6 @@ SOFTWARE = f"tertib/{__version__} (warc writer: crawler.evidence)"
 # The egress that fetched an exchange (crawler.proxies: a proxy URL without credentials, or "direct"): an
 # extension header on the exchange's request/response/revisit records (WARC 1.1 allows named extensions).
 EGRESS_HEADER = "Tertib-Egress"
-_DECODED_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
-
-
-@dataclass(frozen=True)
-class HttpExchange:
-    """One HTTP request and its response as received (see the module docstring for ``decoded``)."""
-
-    url: str
-    method: str
-    request_headers: list[tuple[str, str]]
-    request_body: bytes
-    status: int
-    reason: str
-    response_headers: list[tuple[str, str]]
-    body: bytes
-    fetched_at: datetime
-    protocol: str = "HTTP/1.1"
-    decoded: bool = False
-    egress: str = ""  # which proxy fetched it ("http://host:port", never credentials), "direct", or unknown
-
-    def header(self, name: str) -> str | None:
-        lname = name.lower()
-        return next((v for k, v in self.response_headers if k.lower() == lname), None)
-
-    # Derived once per exchange: a search response shared by many candidates is one HttpExchange object
-    # (``RunContext`` reuses it), so its digest, block check and HTTP blocks are computed once, not per
-    # candidate.
-    @cached_property
-    def payload_digest(self) -> str:
-        return warc.warc_digest(self.body)
-
-    @cached_property
-    def block_reason(self) -> str | None:
-        return detect_block(self)
-
-    @cached_property
-    def response_block(self) -> tuple[bytes, int]:
-        return http_response_block(self)
-
-
-# Generic block markers (docs/contracts.md "Block markers"); site profiles in spiders/ are more precise.
-# Each marker has literals that must occur for its pattern to match (checked first with a plain substring
-# search — case-folded for the re.I patterns — so a normal page costs no regex scan of its 200 KB head).
-_BLOCK_TEXT: list[tuple[tuple[bytes, ...], bool, re.Pattern[bytes], str]] = [
-    ((b"verify you are human",), True, re.compile(rb"verify you are human", re.I), "captcha"),
-    ((b"access denied",), True, re.compile(rb"<title>\s*Access Denied", re.I), "akamai"),
-    ((b"security check",), True, re.compile(rb"<title>\s*Security Check", re.I), "captcha"),
-    (
-        (b"captcha_container", b"g-recaptcha", b"h-captcha"),
-        True,
-        re.compile(rb"captcha_container|g-recaptcha|h-captcha", re.I),
-        "captcha",
-    ),
-    ((b"slide to verify", b"x5secdata"), True, re.compile(rb"slide to verify|x5secdata", re.I), "slider"),
-    ((b'"rgv587_flag"',), False, re.compile(rb'"rgv587_flag"'), "slider"),
-    ((b"90309999",), False, re.compile(rb'"error"\s*:\s*90309999'), "signature"),
-]
-_BLOCK_PATHS = [
-    (re.compile(r"/verify/(captcha|traffic)"), "captcha"),
-    (re.compile(r"/buyer/login|/login/|/accounts/login"), "login_wall"),
-]
-
-
-def detect_block(exchange: HttpExchange) -> str | None:
-    """A short reason when the exchange is a block/captcha/login page rather than content, else None."""
-    if exchange.status == 429:
-        return "rate_limited"
-    if exchange.status >= 500:
-        return f"http_{exchange.status}"
-    if exchange.status in (401, 403, 407):
-        return f"http_{exchange.status}"
-    location = exchange.header("location") or ""
-    path = urlsplit(exchange.url).path
-    for pattern, reason in _BLOCK_PATHS:
-        if pattern.search(path) or (300 <= exchange.status < 400 and pattern.search(location)):
-            return reason
-    head = exchange.body[:200_000]
-    folded = head.lower()
-    for literals, fold, text_pattern, reason in _BLOCK_TEXT:
-        haystack = folded if fold else head
-        if any(literal in haystack for literal in literals) and text_pattern.search(head):
-            return reason
-    return None
 
 
 def _utcnow() -> datetime:
@@ -176,38 +88,6 @@ def _canonical(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode(
         "utf-8"
     )
-
-
-def _request_target(url: str) -> str:
-    parts = urlsplit(url)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def http_request_block(ex: HttpExchange) -> tuple[bytes, int]:
-    headers = list(ex.request_headers)
-    if not any(k.lower() == "host" for k, _ in headers):
-        headers.insert(0, ("Host", urlsplit(ex.url).netloc))
-    head = f"{ex.method.upper()} {_request_target(ex.url)} {ex.protocol}\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers if not k.startswith(":")) + "\r\n"
-    raw = head.encode("iso-8859-1", "replace")
-    return raw + ex.request_body, len(raw)
-
-
-def http_response_block(ex: HttpExchange) -> tuple[bytes, int]:
-    headers: list[tuple[str, str]] = []
-    for name, value in ex.response_headers:
-        if name.startswith(":"):
-            continue  # HTTP/2 pseudo-headers are not HTTP/1 header lines
-        if ex.decoded and name.lower() in _DECODED_HEADERS:
-            name = f"X-Archive-Orig-{name}"
-        headers.append((name, value.replace("\r", " ").replace("\n", " ")))
-    if ex.decoded:
-        headers.append(("Content-Length", str(len(ex.body))))
-    protocol = ex.protocol if ex.protocol.upper().startswith("HTTP/") else "HTTP/1.1"
-    head = f"{protocol} {ex.status} {ex.reason or ''}".rstrip() + "\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-    raw = head.encode("iso-8859-1", "replace")
-    return raw + ex.body, len(raw)
 
 
 @dataclass(frozen=True)
@@ -239,12 +119,15 @@ class _Overlay:
 class BatchEntry:
     """One capture (``unobservable_reason`` None) or UNOBSERVABLE attempt for a recorder batch.
 
-    ``listing_id``: the ``Listing`` row when the caller knows it (a recheck); otherwise it is looked up by
-    ``listing["listing_key"]`` in the batch's transaction (and may be None for a listing not stored yet).
+    ``listing`` is what the capture shows (None for an attempt that saw no listing); ``listing_key``, when
+    given, names the listing the capture is evidence for if that differs from ``listing.listing_key`` (a
+    recheck answers for its target). The key is written on the capture row: the capture carries its
+    listing's identity, so it needs no listing row to exist (that row may commit before or after, on
+    another thread). ``url`` defaults to the listing's.
     """
 
-    listing: Mapping[str, Any]
-    exchanges: Sequence[HttpExchange]
+    listing: Listing | None
+    exchanges: Sequence[Exchange]
     screenshot_png: bytes | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     purpose: str = "sweep"
@@ -252,7 +135,25 @@ class BatchEntry:
     actor: str = "tertib"
     unobservable_reason: str | None = None
     url: str | None = None
-    listing_id: int | None = None
+    listing_key: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """The listing this entry is evidence for (or an attempt at), if any."""
+        if self.listing_key is not None:
+            return self.listing_key
+        return self.listing.listing_key if self.listing is not None else None
+
+    @property
+    def page_url(self) -> str:
+        return self.url or (self.listing.url if self.listing is not None else "")
+
+    def record(self) -> dict[str, Any]:
+        """The listing as the metadata record (and the capture row) describe it."""
+        key = self.key
+        if self.listing is None:
+            return {"listing_key": key, "url": self.page_url} if key else {"url": self.page_url}
+        return {**self.listing.to_dict(), "listing_key": key}
 
     @classmethod
     def unobservable(
@@ -260,15 +161,15 @@ class BatchEntry:
         *,
         url: str,
         reason: str,
-        exchange: HttpExchange | None,
+        exchange: Exchange | None,
         listing_key: str | None,
         purpose: str = "sweep",
         sweep_run_id: int | None = None,
         actor: str = "tertib",
-        listing_id: int | None = None,
     ) -> BatchEntry:
         return cls(
-            listing={"listing_key": listing_key, "url": url} if listing_key else {"url": url},
+            listing=None,
+            listing_key=listing_key,
             exchanges=[exchange] if exchange else [],
             metadata={"unobservable_reason": reason},
             purpose=purpose,
@@ -276,7 +177,6 @@ class BatchEntry:
             actor=actor,
             unobservable_reason=reason,
             url=url,
-            listing_id=listing_id,
         )
 
 
@@ -285,7 +185,6 @@ class Recorded:
     """What a batch committed for one entry (same order as the entries)."""
 
     capture_id: int
-    listing_id: int | None
     listing_key: str | None
     observable: bool
 
@@ -300,7 +199,7 @@ class _Resolved:
     entry: BatchEntry
     url: str
     listing: Mapping[str, Any]
-    page: HttpExchange | None
+    page: Exchange | None
     metadata: Mapping[str, Any]
     reason: str | None
 
@@ -405,8 +304,8 @@ class EvidenceRecorder:
     def record_capture(
         self,
         *,
-        listing: Mapping[str, Any],
-        exchanges: Sequence[HttpExchange],
+        listing: Listing,
+        exchanges: Sequence[Exchange],
         screenshot_png: bytes | None,
         metadata: Mapping[str, Any],
         purpose: str = "sweep",
@@ -430,7 +329,7 @@ class EvidenceRecorder:
         *,
         url: str,
         reason: str,
-        exchange: HttpExchange | None,
+        exchange: Exchange | None,
         listing_key: str | None,
         purpose: str,
         sweep_run_id: int | None,
@@ -481,8 +380,7 @@ class EvidenceRecorder:
 
     # -- internals ------------------------------------------------------------------------------
     @staticmethod
-    def _page_exchange(listing: Mapping[str, Any], exchanges: Sequence[HttpExchange]) -> HttpExchange:
-        url = listing.get("url")
+    def _page_exchange(url: str, exchanges: Sequence[Exchange]) -> Exchange:
         for ex in exchanges:
             if url and ex.url == url:
                 return ex
@@ -496,8 +394,8 @@ class EvidenceRecorder:
         *,
         url: str,
         listing: Mapping[str, Any],
-        exchanges: Sequence[HttpExchange],
-        page: HttpExchange | None,
+        exchanges: Sequence[Exchange],
+        page: Exchange | None,
         screenshot_png: bytes | None,
         metadata: Mapping[str, Any],
         captured_at: datetime,
@@ -661,34 +559,26 @@ class EvidenceRecorder:
         """What the entry becomes: a capture, or an UNOBSERVABLE attempt when its page is a block page."""
         if entry.unobservable_reason is not None:
             page = entry.exchanges[0] if entry.exchanges else None
-            url = entry.url or str(entry.listing.get("url") or "")
-            return _Resolved(entry, url, entry.listing, page, entry.metadata, entry.unobservable_reason)
+            return _Resolved(
+                entry, entry.page_url, entry.record(), page, entry.metadata, entry.unobservable_reason
+            )
         if not entry.exchanges:
             raise ValueError("a capture needs at least the listing page exchange")
-        page = self._page_exchange(entry.listing, entry.exchanges)
+        page = self._page_exchange(entry.page_url, entry.exchanges)
         reason = page.block_reason
         if reason is not None:
             logger.info("not evidence (%s): %s", reason, page.url)
-            key = entry.listing.get("listing_key")
-            return _Resolved(
-                BatchEntry.unobservable(
-                    url=page.url,
-                    reason=reason,
-                    exchange=page,
-                    listing_key=key,
-                    purpose=entry.purpose,
-                    sweep_run_id=entry.sweep_run_id,
-                    actor=entry.actor,
-                    listing_id=entry.listing_id,
-                ),
-                page.url,
-                {"listing_key": key, "url": page.url} if key else {"url": page.url},
-                page,
-                {"unobservable_reason": reason},
-                reason,
+            attempt = BatchEntry.unobservable(
+                url=page.url,
+                reason=reason,
+                exchange=page,
+                listing_key=entry.key,
+                purpose=entry.purpose,
+                sweep_run_id=entry.sweep_run_id,
+                actor=entry.actor,
             )
-        url = str(entry.listing.get("url") or page.url)
-        return _Resolved(entry, url, entry.listing, page, entry.metadata, None)
+            return _Resolved(attempt, page.url, attempt.record(), page, attempt.metadata, reason)
+        return _Resolved(entry, entry.page_url or page.url, entry.record(), page, entry.metadata, None)
 
     def _build_all(
         self, resolved: Sequence[_Resolved], times: Sequence[datetime], base: Mapping[tuple[str, str], _Seen]
@@ -807,29 +697,13 @@ class EvidenceRecorder:
         shots: Sequence[str | None],
         appended: warc.Appended,
     ) -> list[Recorded]:
-        keys = {
-            str(item.listing.get("listing_key"))
-            for item in resolved
-            if item.entry.listing_id is None and item.listing.get("listing_key")
-        }
-        known: dict[str, int] = (
-            {
-                key: lid
-                for key, lid in session.execute(
-                    select(ListingRow.listing_key, ListingRow.id).where(ListingRow.listing_key.in_(keys))
-                )
-            }
-            if keys
-            else {}
-        )
         rows: list[dict[str, Any]] = []
         for item, b, captured_at, shot in zip(resolved, built, times, shots, strict=True):
             key = item.listing.get("listing_key")
-            listing_id = item.entry.listing_id if item.entry.listing_id is not None else known.get(str(key))
             png = item.entry.screenshot_png if item.reason is None else None
             rows.append(
                 {
-                    "listing_id": listing_id,
+                    "listing_key": str(key) if key else None,
                     "sweep_run_id": item.entry.sweep_run_id,
                     "purpose": item.entry.purpose,
                     "url": item.url,
@@ -863,11 +737,10 @@ class EvidenceRecorder:
         return [
             Recorded(
                 capture_id=capture_id,
-                listing_id=row["listing_id"],
-                listing_key=item.listing.get("listing_key"),
-                observable=item.reason is None,
+                listing_key=row["listing_key"],
+                observable=row["observable"],
             )
-            for capture_id, row, item in zip(ids, rows, resolved, strict=True)
+            for capture_id, row in zip(ids, rows, strict=True)
         ]
 
     @staticmethod

@@ -152,7 +152,7 @@ def show_command(
             "observable": capture.observable,
             "unobservable_reason": capture.unobservable_reason,
             "captured_at": capture.captured_at.isoformat(),
-            "listing_id": capture.listing_id,
+            "listing_key": capture.listing_key,
             "sweep_run_id": capture.sweep_run_id,
             "warc_file": capture.warc_file,
             "warc_offset": capture.warc_offset,

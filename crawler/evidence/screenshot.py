@@ -8,12 +8,12 @@
 - One browser context (locale ``id-ID``, time zone ``Settings.timezone``, service workers blocked) and a
   pool of ``pages`` reusable tabs: reusing a tab costs ~160 ms against ~400 ms for a new one. A tab is
   replaced after ``recycle_after`` captures so long runs do not grow memory.
-- The returned :class:`~crawler.evidence.capture.HttpExchange` is the main document's final response as
+- The returned :class:`~crawler.evidence.exchange.Exchange` is the main document's final response as
   Chromium received it: status, reason, the header list (``headers_array``), the request headers, and
   the body from ``response.body()`` — which Chromium has already decoded, so ``decoded=True`` and the
   recorder renames the encoding headers (see :mod:`crawler.evidence.capture`). Redirect hops are listed in
   ``redirects`` of :meth:`Screenshotter.capture_page` (the request URL chain).
-- ``cookies`` (Playwright cookie dicts) are added to the context first: logged-in Facebook/Instagram
+- ``cookies`` (Playwright cookie dicts) are added to the context first: logged-in
   profiles pass their session cookies here.
 
 - ``proxies`` (the run's :class:`crawler.proxies.ProxyPool`): a page of a platform with proxies is opened
@@ -35,22 +35,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from crawler.config import Settings
+from crawler.config import CHROMIUM_ARGS, Settings
 from crawler.errors import TertibError
-from crawler.evidence.capture import HttpExchange
+from crawler.evidence.exchange import Exchange
 
 logger = logging.getLogger(__name__)
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 class BrowserUnavailable(TertibError):
@@ -64,7 +53,7 @@ class CaptureFailed(TertibError):
 @dataclass
 class PageCapture:
     png: bytes
-    exchange: HttpExchange
+    exchange: Exchange
     redirects: list[str] = field(default_factory=list)
     title: str = ""
 
@@ -109,7 +98,7 @@ class Screenshotter:
         self._pw = await async_playwright().start()
         try:
             self._browser = await self._pw.chromium.launch(
-                executable_path=path, args=CHROMIUM_ARGS, headless=True
+                executable_path=path, args=list(CHROMIUM_ARGS), headless=True
             )
         except PlaywrightError as exc:
             await self._pw.stop()
@@ -149,7 +138,7 @@ class Screenshotter:
 
     async def capture(
         self, url: str, *, cookies: list[dict[str, Any]] | None = None, platform: str | None = None
-    ) -> tuple[bytes, HttpExchange]:
+    ) -> tuple[bytes, Exchange]:
         """Full-page PNG and the main document's response (the interface the pipeline uses)."""
         result = await self.capture_page(url, cookies=cookies, platform=platform)
         return result.png, result.exchange
@@ -185,38 +174,18 @@ class Screenshotter:
                 fetched_at = datetime.now(UTC)
                 if response is None:
                     raise CaptureFailed(f"no document response for {url}")
-                body = await response.body()
+                exchange = await Exchange.from_playwright(response, fetched_at=fetched_at, egress=egress)
                 png = await self._screenshot(page)
                 title = await page.title()
-                request = response.request
-                request_headers = await request.headers_array()
-                response_headers = await response.headers_array()
             except PlaywrightError as exc:
                 if self.proxies is not None and platform and egress not in ("", "direct"):
                     self.proxies.report(platform, egress, "error", str(exc).splitlines()[0][:160])
                 raise CaptureFailed(f"could not capture {url}: {str(exc).splitlines()[0]}") from None
             redirects: list[str] = []
-            hop = request.redirected_from
+            hop = response.request.redirected_from
             while hop is not None:
                 redirects.insert(0, hop.url)
                 hop = hop.redirected_from
-            exchange = HttpExchange(
-                url=response.url,
-                method=request.method,
-                request_headers=[
-                    (h["name"], h["value"])
-                    for h in request_headers
-                    if h["name"].lower() != "proxy-authorization"
-                ],
-                request_body=request.post_data_buffer or b"",
-                status=response.status,
-                reason=response.status_text,
-                response_headers=[(h["name"], h["value"]) for h in response_headers],
-                body=body,
-                fetched_at=fetched_at,
-                decoded=True,
-                egress=egress,
-            )
             return PageCapture(png=png, exchange=exchange, redirects=redirects, title=title)
         finally:
             tabs.put_nowait((page, uses + 1))

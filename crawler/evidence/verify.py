@@ -46,6 +46,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from crawler.config import Settings
 from crawler.errors import NotFound, UsageError
 from crawler.evidence import signing, warc
+from crawler.exports.manifest import read_anchor, verify_batch_dir
 from storage import custody
 from storage.db import Database
 from storage.evidence_store import EvidenceStore, open_store
@@ -249,8 +250,6 @@ def _check_batch(
 ) -> tuple[int, str] | None:
     """The batch directory exactly as ``tertib export verify`` checks it, plus the row's digest and
     signature; returns the manifest's custody anchor (checked against the chain by the caller)."""
-    from crawler.exports.manifest import read_anchor, verify_batch_dir
-
     name = f"batch {batch.number}"
     report.batches += 1
     if not batch.out_dir:

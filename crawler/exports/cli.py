@@ -18,6 +18,7 @@ from rich.table import Table
 
 from crawler import cli_common as common
 from crawler.errors import TertibError, UsageError
+from crawler.evidence.signing import PUBLIC_NAME
 from crawler.exports.common import human_local, parse_time, zone
 from crawler.exports.manifest import verify_batch_dir
 from crawler.exports.service import CHANNELS, create_batch, get_batch, list_batches, mark_sent, summarize
@@ -114,7 +115,7 @@ def export(
 ) -> None:
     """Export approved, not-yet-requested items as one takedown batch, or run a verb below.
 
-    Example: tertib export --batch-name "Patroli Maret" --platform shopee --out ./kirim
+    Example: tertib export --batch-name "Patroli Maret" --platform PLATFORM --out ./kirim
     """
     if ctx.invoked_subcommand is not None:
         if batch_name is not None:
@@ -194,7 +195,7 @@ def mark_sent_command(
 ) -> None:
     """Record how and when a batch was sent to a platform; this starts the audit clock.
 
-    Example: tertib export mark-sent TTB-2026-0001 --platform shopee --channel idea --at 2026-03-05T09:30
+    Example: tertib export mark-sent TTB-2026-0001 --platform PLATFORM --channel idea --at 2026-03-05T09:30
     """
     settings = common.settings()
     tz = zone(settings.timezone)
@@ -229,8 +230,6 @@ def verify_command(
 
     Example: tertib export verify ./kirim/TTB-2026-0001 --public-key tertib-signing.pub
     """
-    from crawler.evidence.signing import PUBLIC_NAME
-
     installation = common.settings().keys_dir / PUBLIC_NAME
     installation_key = installation if public_key is None and installation.is_file() else None
     problems = verify_batch_dir(directory, public_key, installation_key=installation_key)

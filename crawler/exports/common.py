@@ -1,4 +1,4 @@
-"""Small helpers every export writer shares: WIB formatting, platform names, hashing.
+"""Small helpers every export writer shares: WIB formatting, hashing (platform names come from the registry).
 
 Times are stored in UTC (``storage.models.UTCDateTime``); people read WIB. ``Settings.timezone``
 (``TERTIB_TIMEZONE``, default ``Asia/Jakarta``) picks the zone; every writer goes through :func:`to_local`
@@ -15,32 +15,6 @@ from zoneinfo import ZoneInfo
 from crawler.errors import UsageError
 
 DEFAULT_TZ = "Asia/Jakarta"
-
-# How letters and sheets name each platform and whom a request goes to (the operator of record).
-PLATFORM_NAMES: dict[str, str] = {
-    "tokopedia": "Tokopedia",
-    "tiktokshop": "TikTok Shop",
-    "shopee": "Shopee",
-    "lazada": "Lazada",
-    "blibli": "Blibli",
-    "facebook": "Facebook Marketplace",
-    "instagram": "Instagram",
-    "bukalapak": "Bukalapak",
-}
-PLATFORM_OPERATORS: dict[str, str] = {
-    "tokopedia": "PT Tokopedia",
-    "tiktokshop": "PT Tokopedia (TikTok Shop Indonesia)",
-    "shopee": "PT Shopee International Indonesia",
-    "lazada": "PT Ecart Webportal Indonesia (Lazada)",
-    "blibli": "PT Global Digital Niaga Tbk (Blibli)",
-    "facebook": "Meta Platforms, Inc. (Facebook)",
-    "instagram": "Meta Platforms, Inc. (Instagram)",
-    "bukalapak": "PT Bukalapak.com Tbk",
-}
-
-
-def platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform.title())
 
 
 def zone(name: str = DEFAULT_TZ) -> ZoneInfo:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crawler.config import Settings
+from crawler.evidence.verify import capture_problems
 from crawler.exports.rows import ExportRow
 from storage import custody
 from storage.db import Database
@@ -67,8 +68,6 @@ def screen(
     check_evidence: bool = True,
 ) -> Screened:
     """The rows that may be signed, and the excluded ones with reasons (see the module docstring)."""
-    from crawler.evidence.verify import capture_problems
-
     result = Screened(rows=[])
     decision_ids = [r.decision_id for r in rows if r.decision_id is not None]
     decisions: dict[int, ReviewDecision] = {}

@@ -29,9 +29,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from crawler.exports.common import PLATFORM_OPERATORS, human_local, platform_name
+from crawler.exports.common import human_local
 from crawler.exports.offenders import OffenderGroup
 from crawler.exports.rows import ExportRow
+from crawler.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def letter_context(
     batch_number: str,
     batch_name: str,
     platform: str,
+    registry: Registry,
     rows: list[ExportRow],
     offenders: list[OffenderGroup],
     created_at: datetime,
@@ -106,7 +108,8 @@ def letter_context(
     bundle_name: str | None,
     rerequest: bool = False,
 ) -> Letter:
-    name = platform_name(platform)
+    profile = registry.get(platform)  # an unregistered platform has no addressee: refuse, never guess
+    name = profile.display_name
     n = len(rows)
     deadline_at = created_at + timedelta(hours=DEADLINE_HOURS)
     attachments = f"daftar tautan ({batch_number}-{platform}.csv, .xlsx, .json)"
@@ -152,7 +155,7 @@ def letter_context(
     offender_rows = [
         {
             "accounts": [
-                f"{platform_name(a.platform)}: {a.name or '-'} ({a.seller_id}), {a.confirmed} tautan"
+                f"{registry.display_name(a.platform)}: {a.name or '-'} ({a.seller_id}), {a.confirmed} tautan"
                 for a in group.accounts
             ],
             "total": group.total,
@@ -167,7 +170,7 @@ def letter_context(
         platform=platform,
         date=human_local(created_at, tz),
         unit=unit,
-        recipient=PLATFORM_OPERATORS.get(platform, name),
+        recipient=profile.operator,
         subject="Permintaan penurunan (takedown) tautan penjualan pakaian bekas impor (HS 6309.00.00)",
         attachments=attachments,
         count=n,

@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crawler.errors import NotFound
+from crawler.evidence.bundle_check import check_wacz
 from crawler.evidence.signing import PUBLIC_NAME, KeyError_, load_public_key, signature_hex, verify_signature
 from crawler.exports.common import sha256_file
 
@@ -130,8 +131,6 @@ def verify_batch_dir(
     if isinstance(bundle, dict) and bundle.get("status") == "ok" and isinstance(bundle.get("path"), str):
         wacz = directory / bundle["path"]
         if wacz.is_file() and wacz.resolve().is_relative_to(root):
-            from crawler.evidence.bundle import check_wacz
-
             pem = trusted_path.read_bytes() if trusted_path is not None and trusted is not None else None
             if pem is None and beside is not None:
                 pem = (directory / PUBLIC_NAME).read_bytes()

@@ -121,7 +121,7 @@ ORIGIN_LABEL = "dikirim dari luar negeri"  # "ships from abroad", as the basis c
 
 
 def origin_text(ships_from_abroad: bool | None, facts: Any) -> str:
-    """``dikirim dari luar negeri (shopee shop_location="Luar Negeri", shopee cb_option=1)``, or ""."""
+    """``dikirim dari luar negeri (PLATFORM shop_location="Luar Negeri", PLATFORM cb_option=1)``, or ""."""
     if not ships_from_abroad:
         return ""
     quoted = [str(f) for f in facts if f] if isinstance(facts, list) else []
@@ -199,10 +199,10 @@ def select_rows(
         .outerjoin(
             Capture,
             and_(
-                Capture.listing_id == Listing.id,
+                Capture.listing_key == Listing.listing_key,
                 Capture.observable.is_(True),
                 ~exists().where(
-                    newer_capture.listing_id == Listing.id,
+                    newer_capture.listing_key == Listing.listing_key,
                     newer_capture.observable.is_(True),
                     or_(
                         newer_capture.captured_at > Capture.captured_at,

@@ -6,8 +6,8 @@ it). Steps, numbered the same in the body:
 1. Select the eligible rows in a read transaction (:func:`crawler.exports.rows.select_rows`): latest
    decision ``approve``, not yet in any batch — or exactly ``listing_ids`` for a re-request.
 2. Write the evidence bundle for their captures into a temporary directory beside the output
-   (``crawler.evidence.bundle.write_wacz``, imported lazily; when it is absent or fails, the manifest
-   says the bundle is missing — nothing is faked).
+   (``crawler.evidence.bundle.write_wacz``, through :func:`bundle_writer`; when it fails, the manifest says
+   the bundle is missing — nothing is faked).
 3. In one write transaction: check nobody exported the same items meanwhile, allocate the batch number
    (``TTB-<year>-<seq>``, year in WIB, sequential per year), insert the batch and its items with each row's
    snapshot, and count repeat offenders including this batch.
@@ -42,11 +42,12 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from crawler.config import PLATFORMS, Settings
+from crawler.config import Settings
 from crawler.errors import NotFound, TertibError, UsageError
+from crawler.evidence import bundle as evidence_bundle
 from crawler.evidence.signing import PUBLIC_NAME, public_key_pem, sign
 from crawler.exports import gate, letters, writers
-from crawler.exports.common import iso_local, platform_name, sha256_file, zone
+from crawler.exports.common import iso_local, sha256_file, zone
 from crawler.exports.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -56,6 +57,7 @@ from crawler.exports.manifest import (
 )
 from crawler.exports.offenders import OffenderGroup, confirmed_counts, offender_groups
 from crawler.exports.rows import REQUESTED_ACTION, ExportRow, select_rows
+from crawler.registry import Registry
 from storage import custody
 from storage.db import Database
 from storage.models import BatchSend, TakedownBatch, TakedownItem
@@ -99,13 +101,9 @@ def _utcnow() -> datetime:
 
 
 def bundle_writer() -> BundleWriter | None:
-    """The evidence issue's ``write_wacz`` when that module exists (imported lazily), else None."""
-    try:
-        from crawler.evidence import bundle
-    except ImportError:
-        return None
-    writer = getattr(bundle, "write_wacz", None)
-    return writer if callable(writer) else None
+    """The WACZ writer a batch uses (:func:`crawler.evidence.bundle.write_wacz`). A seam: a deployment or a
+    test can swap it, and None makes batches without a bundle (the manifest says it is missing)."""
+    return evidence_bundle.write_wacz
 
 
 def next_batch_number(session: Session, created_at: datetime, tz_name: str) -> str:
@@ -136,7 +134,7 @@ def _write_bundle(
 ) -> dict[str, Any]:
     writer = bundle_writer()
     if writer is None:
-        return {"status": "missing", "reason": "crawler.evidence.bundle is not available in this build"}
+        return {"status": "missing", "reason": "no evidence bundle writer is configured"}
     if not capture_ids:
         return {"status": "missing", "reason": "no evidence capture is linked to these items"}
     try:
@@ -179,9 +177,10 @@ def create_batch(
     name = name.strip()
     if not name:
         raise UsageError("a batch needs a name (--batch-name)")
-    unknown = sorted(set(platforms) - set(PLATFORMS))
+    registry = settings.registry
+    unknown = sorted(set(platforms) - set(registry.names))
     if unknown:
-        raise UsageError(f"unknown platform {', '.join(unknown)}; known: {', '.join(PLATFORMS)}")
+        raise UsageError(f"unknown platform {', '.join(unknown)}; known: {', '.join(registry.names)}")
     created_at = (now or _utcnow()).astimezone(UTC)
     zone(settings.timezone)  # fail early on an unknown zone
     out_root = Path(out or settings.exports_dir)
@@ -282,6 +281,7 @@ def _create_in_session(
     screened: gate.Screened,
 ) -> BatchResult:
     tz = zone(settings.timezone)
+    registry = settings.registry
     # 3. re-check, number, rows
     already = _already_in_a_batch(session, [r.db_listing_id for r in rows])
     if not rerequest:
@@ -364,7 +364,7 @@ def _create_in_session(
             "batch": number,
             "batch_name": name,
             "platform": platform,
-            "platform_name": platform_name(platform),
+            "platform_name": registry.display_name(platform),
             "created_at": iso_local(created_at, tz),
             "created_by": actor,
             "rerequest": rerequest,
@@ -386,7 +386,7 @@ def _create_in_session(
                 info=[
                     ("Batch", number),
                     ("Nama batch", name),
-                    ("Platform", platform_name(platform)),
+                    ("Platform", registry.display_name(platform)),
                     ("Dibuat (WIB)", iso_local(created_at, tz)),
                     ("Dibuat oleh", actor),
                     ("Jumlah tautan", str(len(platform_rows))),
@@ -394,13 +394,14 @@ def _create_in_session(
                     ("Paket bukti", bundle_name or "tidak tersedia"),
                     *[(f"Dasar hukum {i}", text) for i, text in enumerate(letters.LEGAL_BASIS, 1)],
                 ],
-                offenders=_offender_sheet_rows(platform_groups),
+                offenders=_offender_sheet_rows(platform_groups, registry),
             )
         )
         letter = letters.letter_context(
             batch_number=number,
             batch_name=name,
             platform=platform,
+            registry=registry,
             rows=platform_rows,
             offenders=platform_groups,
             created_at=created_at,
@@ -544,14 +545,14 @@ def _already_in_a_batch(session: Session, listing_ids: list[int]) -> set[int]:
     return found
 
 
-def _offender_sheet_rows(groups: list[OffenderGroup]) -> list[list[Any]]:
+def _offender_sheet_rows(groups: list[OffenderGroup], registry: Registry) -> list[list[Any]]:
     out: list[list[Any]] = []
     for index, group in enumerate(groups, start=1):
         for account in group.accounts:
             out.append(
                 [
                     index,
-                    platform_name(account.platform),
+                    registry.display_name(account.platform),
                     account.seller_id,
                     account.name,
                     account.city,

@@ -51,26 +51,22 @@ def background_queries(settings: Settings) -> list[str]:
     return csv_setting(settings.discovery_background_queries)
 
 
-def plain_http_search(names: list[str]) -> list[str]:
-    """The known platforms among ``names`` (every one when empty) with a plain-HTTP keyword search."""
-    from spiders import PROFILES
-
-    wanted = names or list(PROFILES)
+def plain_http_search(settings: Settings, names: list[str]) -> list[str]:
+    """The registered platforms among ``names`` (every one when empty) with a plain-HTTP keyword search."""
+    registry = settings.registry
+    wanted = names or list(registry.search_names)
     return [
         p
         for p in wanted
-        if (profile := PROFILES.get(p)) is not None
-        and profile.has_search
-        and profile.search_request is not None
-        and not profile.needs_browser
+        if (profile := registry.find(p)) is not None and profile.sweepable and not profile.needs_browser
     ]
 
 
 def background_platforms(settings: Settings, wanted: list[str] | None = None) -> list[str]:
-    """Background platforms (``wanted``, else ``discovery_background_platforms``, else every platform) that
-    have a plain-HTTP keyword search (browser platforms are slow and sign their own calls: a background from
-    them is not worth the cost)."""
-    return plain_http_search(wanted or csv_setting(settings.discovery_background_platforms))
+    """Background platforms (``wanted``, else ``discovery_background_platforms``, else every registered one)
+    that have a plain-HTTP keyword search (browser platforms are slow and sign their own calls: a background
+    from them is not worth the cost)."""
+    return plain_http_search(settings, wanted or csv_setting(settings.discovery_background_platforms))
 
 
 # -- the crawl ---------------------------------------------------------------------------------------------
@@ -116,41 +112,24 @@ class BackgroundPipeline:
         return item
 
     async def _description(self, item: Any) -> str:
-        from scrapy import Request
-
         from crawler.items import Verdict
         from crawler.pipelines import clean_text
-        from crawler.settings import DETAIL_SLOT
-        from spiders import PROFILES
+        from spiders.pages import listing_request, read_listing_page
 
-        profile = PROFILES[item.platform]
-        spec = profile.detail_request(self.settings, item.url)
-        request = Request(
-            spec.url,
-            method=spec.method,
-            headers=spec.headers or None,
-            body=spec.body,
-            meta={
-                "platform": item.platform,
-                "download_slot": item.platform + DETAIL_SLOT,
-                "handle_httpstatus_all": True,
-                "dont_redirect": True,
-            },
-            dont_filter=True,
-        )
+        profile = self.settings.registry.get(item.platform)
+        # opened the way the sweep's detail fetches open a listing (its detail slot, so politeness holds)
+        request = listing_request(profile, self.settings, item.url)
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"tertib/{item.platform}/requests")
         try:
             assert self.crawler.engine is not None
             response = await self.crawler.engine.download_async(request)
+            page = await read_listing_page(response, profile, self.settings, item.url, screenshot=False)
         except Exception as exc:  # a failed detail only costs this document its description
             self.crawler.stats.inc_value(f"tertib/{item.platform}/errors")
             log.info("background detail failed for %s: %s", item.url, exc)
             return ""
-        headers = {k.decode("latin-1"): b",".join(v).decode("latin-1") for k, v in response.headers.items()}
-        result = profile.parse_detail(
-            response.body, url=response.url, status=response.status, headers=headers
-        )
+        result = page.check(profile)
         if result.verdict is Verdict.UNOBSERVABLE or result.listing is None:
             return ""
         return clean_text(result.listing.description)
@@ -197,6 +176,8 @@ def refresh_background(
     from crawler import cli_common as common
     from crawler import settings as crawl_settings
     from crawler.errors import UsageError
+    from crawler.logs import quiet_libraries
+    from crawler.work import SweepWork
     from spiders.sweep import SweepSpider
     from storage import repositories as repo
 
@@ -209,7 +190,7 @@ def refresh_background(
         raise UsageError(
             "no background platform with a plain-HTTP search among "
             f"{', '.join(platforms or csv_setting(settings.discovery_background_platforms)) or 'none'} "
-            f"({', '.join(plain_http_search([])) or 'no known platform'} have one)"
+            f"({', '.join(plain_http_search(settings, [])) or 'no registered platform'} have one)"
         )
     if not queries:
         raise UsageError("discovery_background_queries is empty: name a few generic clothing queries")
@@ -224,9 +205,9 @@ def refresh_background(
     }
     values["BACKGROUND_DETAILS"] = max(0, settings.discovery_background_details)
     process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()
-    pages = max(1, settings.discovery_background_pages)
-    process.crawl(SweepSpider, platforms=chosen, queries=queries, max_pages=pages, run_id=run_id)
+    quiet_libraries()
+    work = SweepWork.of(chosen, queries, last_page=max(1, settings.discovery_background_pages))
+    process.crawl(SweepSpider, work=work, run_id=run_id)
     process.start()
     # 4. The documents were stored when the crawl closed; make sure a crash still leaves the run closed.
     with db.session() as session:

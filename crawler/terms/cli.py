@@ -28,7 +28,10 @@ from rich.table import Table
 
 from crawler import cli_common as common
 from crawler.errors import TertibError, UsageError
+from crawler.terms import store
+from crawler.terms.discovery import ProposalView, last_discovery, ranked_proposals, source_precision
 from crawler.terms.lexicon import CATEGORIES, STRENGTHS, Lexicon
+from crawler.terms.model import load_for_settings
 from crawler.terms.scorer import Scorer, Thresholds
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,6 @@ def scoring_lexicon() -> Lexicon:
     s = common.settings()
     exists = bool(s.database_url) or (s.data_dir / "tertib.sqlite3").is_file()
     if exists:
-        from crawler.terms import store
-
         with common.database().session() as session:
             lexicon = store.load_lexicon(session, seed=False)
         if lexicon.active:
@@ -92,8 +93,6 @@ def score(
 
     Example: echo "bal korea isi 300" | tertib score
     """
-    from crawler.terms.model import load_for_settings
-
     settings = common.settings()
     scorer = Scorer(scoring_lexicon(), Thresholds.from_settings(settings), load_for_settings(settings))
     name = str(file) if file is not None else "stdin"
@@ -140,8 +139,6 @@ def list_(
 
     Example: tertib terms list --status active
     """
-    from crawler.terms import store
-
     with common.database().session() as session:
         rows = store.list_terms(session, status)
         precision = store.term_precision(session)
@@ -177,8 +174,6 @@ def add(
 
     Example: tertib terms add ukay --category regional --strength M --by analyst1
     """
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.add_term(
             session,
@@ -199,8 +194,6 @@ def retire(
     by: ByOption = None,
 ) -> None:
     """Retire an active term (a new lexicon version). Example: tertib terms retire 12"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.retire_term(session, term, actor=_actor(by))
         common.console.print(
@@ -214,8 +207,6 @@ def import_(
     by: ByOption = None,
 ) -> None:
     """Add or update terms from a TSV file. Example: tertib terms import extra.tsv"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         added, updated, version = store.import_tsv(session, file, actor=_actor(by))
         common.console.print(
@@ -227,8 +218,6 @@ def import_(
 @app.command()
 def export(file: Annotated[Path, typer.Argument(help="Where to write the active terms as TSV.")]) -> None:
     """Write the active terms as TSV (importable). Example: tertib terms export lexicon.tsv"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         count = store.export_tsv(session, file)
     common.console.print(f"wrote {count} active terms to {file}", highlight=False)
@@ -245,8 +234,6 @@ def suggest(
 
     Example: tertib terms suggest -n 25
     """
-    from crawler.terms.discovery import ProposalView, last_discovery, ranked_proposals, source_precision
-
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     with common.database().session() as session:
@@ -397,8 +384,6 @@ def discover(
 @app.command()
 def approve(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: ByOption = None) -> None:
     """Activate a proposed term; the next sweep queries it. Example: tertib terms approve 57 --by analyst1"""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row, version = store.approve_term(session, term, actor=_actor(by))
         common.console.print(
@@ -409,8 +394,6 @@ def approve(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: 
 @app.command()
 def reject(term: Annotated[str, typer.Argument(help="Proposed term id.")], by: ByOption = None) -> None:
     """Reject a proposed term (kept as rejected so discovery does not propose it again)."""
-    from crawler.terms import store
-
     with common.database().session() as session:
         row = store.reject_term(session, term, actor=_actor(by))
         common.console.print(f"rejected #{row.id} {row.text!r}", highlight=False)

@@ -50,10 +50,15 @@ from importlib import resources
 from statistics import NormalDist
 from typing import Any
 
+from sqlalchemy import select
+
+from crawler.errors import NotFound
+from crawler.terms import store
 from crawler.terms.lexicon import Lexicon, load_stopwords
 from crawler.terms.matcher import CONTEXT_WORDS, Matcher
 from crawler.terms.normalise import Normalised, normalise, normalise_phrase
 from crawler.terms.similarity import NUM, ContextModel
+from storage.models import Listing, Sighting, SweepRun, Term
 
 CANDIDATE_VERDICTS = ("strong", "candidate")
 CONTEXT_WEIGHT = 4.0  # a context cosine of 0.5 adds 2 to the score, as much as z = 2 of contrast
@@ -583,9 +588,6 @@ def _status(counts: Mapping[str, int]) -> str:
 
 def _term_keys(session: Any) -> dict[str, Any]:
     """Normalised text of every term and variant → its row (any status)."""
-    from sqlalchemy import select
-
-    from storage.models import Term
 
     keys: dict[str, Any] = {}
     for row in session.scalars(select(Term).order_by(Term.id)):
@@ -617,13 +619,10 @@ def gather(session: Any, sweep_run_id: int, *, thresholds: Any = None, model: An
 
     ``thresholds`` and ``model`` (the detection model sweeps score with) judge which background listings
     would be candidates."""
-    from sqlalchemy import select
 
-    from crawler.errors import NotFound
-    from crawler.terms import store
     from crawler.terms.background import load_background
     from crawler.terms.scorer import Scorer, Thresholds
-    from storage.models import Finding, Listing, Seller, Sighting, SweepRun
+    from storage.models import Finding, Seller
 
     run = session.get(SweepRun, sweep_run_id)
     if run is None:
@@ -789,7 +788,6 @@ def run_discovery(
 
 
 def _store(session: Any, run: Any, proposals: list[Proposal], cands: list[Doc], actor: str) -> list[Any]:
-    from storage.models import Term
 
     now = datetime.now(UTC)
     existing = _term_keys(session)
@@ -915,10 +913,6 @@ class ProposalView:
 
 def ranked_proposals(session: Any) -> list[Any]:
     """Proposed terms, best first: the latest score, then support, then age."""
-    from sqlalchemy import select
-
-    from storage.models import Term
-
     rows = list(session.scalars(select(Term).where(Term.status == "proposed")))
 
     def key(row: Any) -> tuple[float, int, int]:
@@ -931,9 +925,6 @@ def ranked_proposals(session: Any) -> list[Any]:
 
 def last_discovery(session: Any) -> dict[str, Any] | None:
     """The discovery status of the latest sweep run that has one (for ``tertib terms suggest``)."""
-    from sqlalchemy import select
-
-    from storage.models import SweepRun
 
     for run in session.scalars(
         select(SweepRun).where(SweepRun.kind == "sweep").order_by(SweepRun.id.desc()).limit(20)
@@ -952,9 +943,7 @@ def _chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
 def record_yields(session: Any, run: Any) -> None:
     """Closing the loop: for each approved discovered term this sweep searched for, record what its query
     found and how much of it no other term's query had found (in this run or any earlier one)."""
-    from sqlalchemy import func, select
-
-    from storage.models import Listing, Sighting, Term
+    from sqlalchemy import func
 
     queries = set(run.queries or [])
     if not queries:
@@ -1018,9 +1007,6 @@ def source_precision(session: Any) -> dict[str, tuple[int, int]]:
     A proposal counts for every source that ever backed it (``sources_seen``); approved means an analyst
     activated it (it may have been retired since), rejected that an analyst rejected it.
     """
-    from sqlalchemy import select
-
-    from storage.models import Term
 
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in session.scalars(select(Term).where(Term.provenance == "discovered")):

@@ -37,7 +37,7 @@ from crawler.terms.product import ProductFacts, analyse
 if TYPE_CHECKING:
     from crawler.terms.scorer import ScoreResult
 
-FEATURIZER_VERSION = "f2"
+FEATURIZER_VERSION = "f3"
 NGRAMS = (3, 4, 5)
 # Texts longer than a title (descriptions) have their word features scaled by sqrt(TITLE_WORDS / distinct
 # words), so dozens of ordinary description words cannot outvote what the title and the rules say.
@@ -55,21 +55,25 @@ FUNCTION_WORDS = word_set(
 RULE_ROLES = ("explicit", "bulk_strong", "bulk_weak", "regional", "origin", "used", "other")
 # Facts that change what a rule signal means (crossed with each rule role present).
 CROSS_FACTS = (
-    "kind:clothing", "kind:non_clothing", "kind:unknown", "cond:new", "cond:used", "cond:mixed", "maker",
-    "personal", "style", "export", "abroad", "wholesale_unit", "bale_unit", "live", "bulk:new_wholesale",
-    "bulk:used_bale", "bulk:non_clothing",
+    "kind:clothing", "kind:textile", "kind:non_clothing", "kind:unknown", "cond:new", "cond:used",
+    "cond:mixed", "maker", "trade", "personal", "style", "export", "abroad", "wear", "lot", "wholesale_unit",
+    "bale_unit", "live", "bulk:new_wholesale", "bulk:used_bale", "bulk:non_clothing",
 )  # fmt: skip
 FACT_PAIRS = (
     ("abroad", "used"), ("abroad", "kind:clothing"), ("used", "kind:clothing"), ("bale_unit", "used"),
     ("bale_unit", "new"), ("bale_unit", "kind:clothing"), ("live", "bale_unit"), ("personal", "abroad"),
     ("personal", "used"), ("style", "kind:clothing"), ("export", "new"), ("maker", "wholesale_unit"),
-    ("abroad", "new"), ("wholesale_unit", "new"),
+    ("abroad", "new"), ("wholesale_unit", "new"), ("abroad", "kind:textile"), ("used", "kind:textile"),
+    ("abroad", "wear"), ("wear", "kind:clothing"), ("personal", "wear"), ("lot", "used"), ("lot", "abroad"),
+    ("lot", "new"), ("abroad", "footwear"), ("abroad", "bags"), ("abroad", "accessory"),
+    ("used", "footwear"), ("used", "bags"), ("used", "accessory"), ("style", "abroad"), ("trade", "used"),
+    ("trade", "abroad"), ("abroad", "cond:unknown"),
 )  # fmt: skip
 
 
 def shape(token: str) -> str:
     """A token as features see it: digit runs become ``0`` ("300pcs" → "0pcs")."""
-    return _DIGITS.sub("0", token) if any(ch.isdigit() for ch in token) else token
+    return token if token.isalpha() else _DIGITS.sub("0", token)
 
 
 def word_features(token: str) -> list[str]:
@@ -101,8 +105,13 @@ def rule_continuous(result: ScoreResult | None) -> tuple[tuple[str, float], ...]
     """The rule score, and its log-odds (clipped): a rule score of 0.99 is far more than 0.9."""
     if result is None or not result.signals:
         return ()
-    s = min(max(result.score, 0.02), 0.98)
-    return (("r:score", result.score), ("r:logit", round(math.log(s / (1.0 - s)) / 4.0, 6)))
+    return rule_continuous_of(result.score)
+
+
+def rule_continuous_of(score: float) -> tuple[tuple[str, float], ...]:
+    """:func:`rule_continuous` of a rule score (of a result with signals)."""
+    s = min(max(score, 0.02), 0.98)
+    return (("r:score", score), ("r:logit", round(math.log(s / (1.0 - s)) / 4.0, 6)))
 
 
 COUNTED = frozenset({"r:negated", "r:negative"})
@@ -130,16 +139,43 @@ def _signal_names(role: str, kind: str, term: str, weight: float) -> tuple[str, 
     return names
 
 
+_NO_RULES = (("r:none", 1.0),)
+_DISCRETE: dict[tuple[tuple[str, str, str, bool, bool], ...], tuple[tuple[str, float], ...]] = {}
+_SAME: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
+
+
 def rule_discrete(result: ScoreResult | None) -> tuple[tuple[str, float], ...]:
     """The rule features other than the score: each positive signal's role and kind, the combinations,
-    how many negatives and negations (memoised per kind of signal: no name is built per text)."""
+    how many negatives and negations (memoised per set of signals: no name is built per text; the
+    same tuple object comes back for the same set, so callers may key memos on it cheaply)."""
     if result is None or not result.signals:
-        return (("r:none", 1.0),)
-    out: dict[str, float] = {}
-    for sig in result.signals:
-        for name in _signal_names(sig.role, sig.kind, sig.term, sig.weight):
-            out[name] = out.get(name, 0.0) + 1.0 if name in COUNTED else 1.0
-    return tuple(out.items())
+        return _NO_RULES
+    # what a signal's feature names depend on (:func:`_signal_names`): few distinct keys in practice
+    key = tuple(
+        [
+            (
+                sig.role,
+                sig.kind,
+                sig.term if sig.role == "combination" else "",
+                sig.weight > 0,
+                sig.weight >= 0.5,
+            )
+            for sig in result.signals
+        ]
+    )
+    found = _DISCRETE.get(key)
+    if found is None:
+        out: dict[str, float] = {}
+        for role, kind, term, positive, strong in key:
+            weight = (0.5 if strong else 0.1) if positive else -0.1
+            for name in _signal_names(role, kind, term, weight):
+                out[name] = out.get(name, 0.0) + 1.0 if name in COUNTED else 1.0
+        found = tuple(out.items())
+        found = _SAME.setdefault(found, found)  # one object per distinct answer: cheap memo keys later
+        if len(_DISCRETE) >= 100_000:
+            _DISCRETE.clear()
+        _DISCRETE[key] = found
+    return found
 
 
 def dense_features(result: ScoreResult | None, facts: ProductFacts) -> dict[str, float]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.errors import ParseError
+from crawler.terms.normalise import normalise_phrase
 
 TSV_COLUMNS = ("term", "variants", "category", "signal", "strength", "note")
 CATEGORIES = ("standard", "bulk", "event", "regional", "origin", "negative")
@@ -164,22 +165,6 @@ class Lexicon:
 
 def load_stopwords() -> frozenset[str]:
     """Indonesian + English stopwords and commerce filler (``crawler/data/stopwords.txt``), normalised."""
-    from crawler.terms.normalise import normalise_phrase
-
     text = resources.files("crawler").joinpath("data/stopwords.txt").read_text(encoding="utf-8")
     words = (ln.strip() for ln in text.splitlines())
     return frozenset(normalise_phrase(w) for w in words if w and not w.startswith("#"))
-
-
-def ensure_seeded(session: Any, actor: str = "tertib") -> str:
-    """Seed the database lexicon on first use (for ``tertib init``); returns a one-line summary.
-
-    A thin adapter over :func:`crawler.terms.store.ensure_seed` (imported lazily: this module stays free
-    of the database for the scorer and the CLI's no-database path).
-    """
-    from crawler.terms import store
-
-    seeded = store.ensure_seed(session, actor)
-    version = store.current_version(session)
-    state = "seeded the packaged lexicon" if seeded else "lexicon present"
-    return f"{state}: {version.term_count} active terms, version #{version.id} ({version.content_hash[:12]})"

@@ -33,24 +33,29 @@ import heapq
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.errors import TertibError
 from crawler.terms.features import (
+    CROSS_FACTS,
+    FACT_PAIRS,
     FEATURIZER_VERSION,
     FUNCTION_WORDS,
     NGRAMS,
+    RULE_ROLES,
+    TITLE_WORDS,
     context_features,
-    cross_features,
-    fact_features,
     length_scale,
-    rule_continuous,
+    rule_continuous_of,
     rule_discrete,
     shape,
 )
-from crawler.terms.product import ProductFacts, facts_from_token_flags, token_flags
+from crawler.terms.normalise import normalise
+from crawler.terms.product import ProductFacts, facts_from_masks, token_mask
+from storage.blobs import write_atomic
 
 if TYPE_CHECKING:
     from crawler.terms.normalise import Normalised
@@ -72,9 +77,14 @@ class ModelError(TertibError):
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write a model file or pointer atomically (``storage.blobs.write_atomic``)."""
-    from storage.blobs import write_atomic
-
     write_atomic(path, data)
+
+
+@lru_cache(maxsize=256)
+def _gram_spans(size: int) -> tuple[tuple[int, int], ...]:
+    """The (start, end) of every character n-gram (:data:`~crawler.terms.features.NGRAMS`) of a padded
+    word of ``size`` characters, in the order :func:`~crawler.terms.features.word_features` lists them."""
+    return tuple((i, i + n) for n in NGRAMS for i in range(size - n + 1))
 
 
 def _sigmoid(x: float) -> float:
@@ -86,25 +96,34 @@ def _sigmoid(x: float) -> float:
 
 @dataclass(slots=True)
 class Prediction:
-    """The model's answer for one text: calibrated probability, linear score, product facts."""
+    """The model's answer for one text: calibrated probability, linear score, product facts (and the rule
+    result, whose features an explanation lists)."""
 
     probability: float
     linear: float
     facts: ProductFacts
-    # the rule features: (discrete (name, value) pairs, continuous (name, value) pairs)
-    rules: Any = ((), ())
+    # the rule features (:func:`~crawler.terms.features.rule_discrete`) and the rule score when there were
+    # signals (not the rule result itself: it holds this prediction, and a cycle would outlive its text)
+    discrete: tuple[tuple[str, float], ...] = ()
+    rule_score: float | None = None
 
     def context(self, weights: dict[str, float]) -> list[tuple[str, float]]:
         """(name, contribution) of the rule, product and interaction features with a weight."""
-        discrete, continuous = self.rules
+        discrete = self.discrete
+        continuous = rule_continuous_of(self.rule_score) if self.rule_score is not None else ()
         items = [(k, weights.get(k, 0.0) * v) for k, v in (*discrete, *continuous)]
         rule_names = tuple(k for k, _ in discrete)
         items += [(k, weights.get(k, 0.0)) for k in context_features(rule_names, self.facts)]
         return [(k, c) for k, c in items if c]
 
 
+# A word's memo entry: (its shape, Σ weights of its own word and n-gram features, its product-flag bits,
+# the weights of the pairs it starts by the second word's shape — or None)
+_Entry = tuple[str, float, int, "dict[str, float] | None"]
+
+
 class Model:
-    """A loaded model. :meth:`predict` is pure apart from its bounded per-word memo (safe to share)."""
+    """A loaded model. :meth:`predict` is pure apart from its bounded memos (safe to share)."""
 
     def __init__(
         self,
@@ -129,10 +148,18 @@ class Model:
         self.card = card or {}
         self.featurizer = featurizer
         self.sha256 = sha256
-        self._words: dict[str, tuple[str, float, tuple[str, ...]]] = {}
-        self._rule_sums: dict[tuple[tuple[str, float], ...], tuple[float, tuple[str, ...]]] = {}
-        self._fact_sums: dict[tuple[str, ...], float] = {}
-        self._cross_sums: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._words: dict[str, _Entry] = {}
+        # the rule features summed per set of rule features, the product facts and their interactions per
+        # (rule roles, facts): few distinct ones exist, so a text pays two look-ups for all of them
+        self._rule_part: dict[tuple[tuple[str, float], ...], tuple[float, tuple[str, ...]]] = {}
+        self._fact_part: dict[tuple[tuple[str, ...], tuple[str, ...]], float] = {}
+        self._fact_w: dict[str, float] | None = None  # the tables behind :meth:`_fact_sum`
+        self._pair_w: list[tuple[str, str, float]] = []
+        self._cross_w: dict[str, dict[str, float]] = {}
+        # the rule score's two features summed per score (a noisy-OR of few weights: few distinct scores)
+        self._score_part: dict[float, float] = {}
+        self._w_score = weights.get("r:score", 0.0)
+        self._w_logit = weights.get("r:logit", 0.0)
         # pair weights by first word, then second ("b:a b" → _pairs[a][b]), word and n-gram weights
         # without their prefixes: no feature name is built while scoring
         self._pairs: dict[str, dict[str, float]] = {}
@@ -148,16 +175,16 @@ class Model:
                 self._chars[name[2:]] = weight
 
     # -- scoring ----------------------------------------------------------------------------------
-    def word_weight(self, token: str) -> tuple[str, float, tuple[str, ...]]:
-        """``(shape, Σ weights of the word's own features, its product flags)`` for one distinct word
-        (memoised)."""
+    def word_weight(self, token: str) -> _Entry:
+        """The memo entry of one distinct word (:data:`_Entry`): its shape, the summed weights of its own
+        features, its product-flag bits and the pairs it starts (memoised, bounded)."""
         hit = self._words.get(token)
         if hit is None:
             shaped = shape(token)
             # words that differ only in their digits ("300pcs", "500pcs") share one entry
             hit = self._words.get(shaped) if shaped != token else None
             if hit is None:
-                hit = (shaped, self._own_weight(token, shaped), token_flags(token))
+                hit = (shaped, self._own_weight(token, shaped), token_mask(token), self._pairs.get(shaped))
             if len(self._words) >= _WORD_MEMO_MAX:
                 self._words.clear()
             self._words[token] = hit
@@ -169,74 +196,105 @@ class Model:
         read from prefix-free tables so no feature name is built)."""
         if token in FUNCTION_WORDS:
             return 0.0
-        chars = self._chars
+        get = self._chars.get
         padded = f" {shaped} "
-        size = len(padded)
-        total = self._word_only.get(shaped, 0.0)
-        for n in NGRAMS:
-            if n > size:
-                break
-            total += sum([chars.get(padded[i : i + n], 0.0) for i in range(size - n + 1)])
-        return total
+        grams = [get(padded[i:j], 0.0) for i, j in _gram_spans(len(padded))]
+        return self._word_only.get(shaped, 0.0) + sum(grams)
 
-    def linear(self, tokens: list[str], result: ScoreResult | None) -> tuple[float, ProductFacts, Any]:
-        """The uncalibrated score ``z``, the product facts, and the rule features (discrete, continuous)
-        an explanation needs."""
-        w = self.weights
-        get_word = self._words.get
-        word_weight = self.word_weight
-        hits = [get_word(t) or word_weight(t) for t in tokens]
-        distinct = len(set(tokens))
-        shapes = [h[0] for h in hits]
-        if distinct == len(tokens):
+    def linear(self, tokens: list[str], result: ScoreResult | None) -> tuple[float, ProductFacts]:
+        z, facts, _discrete = self._linear(tokens, result)
+        return z, facts
+
+    def _linear(
+        self, tokens: list[str], result: ScoreResult | None
+    ) -> tuple[float, ProductFacts, tuple[tuple[str, float], ...]]:
+        """The uncalibrated score ``z`` and the product facts.
+
+        Per text: one memo look-up per word (:meth:`word_weight`), one per adjacent pair (in the entry of
+        its first word), the OR of the words' flag bits, and one look-up for all rule, product and
+        interaction features together (:attr:`_dense`); the rule score and its log-odds are added apart.
+        """
+        get = self._words.get
+        hits = [get(t) or self.word_weight(t) for t in tokens]
+        n = len(tokens)
+        # distinct shapes imply distinct words (the usual case: one set answers both)
+        if len({h[0] for h in hits}) == n:
+            distinct = n
             text_z = sum([h[1] for h in hits])
-        else:  # a word counts once, as in training
-            text_z = sum([h[1] for h in dict(zip(tokens, hits, strict=True)).values()])
-        # a pair counts once too (pairs are of shapes: "0812 1111" and "1111 2222" are both "0 0")
-        pairs: Any = pairwise(shapes) if len(set(shapes)) == len(shapes) else set(pairwise(shapes))
-        get_pairs = self._pairs.get
-        text_z += sum([following.get(b, 0.0) for a, b in pairs if (following := get_pairs(a)) is not None])
-        z = self.intercept + text_z * length_scale(distinct)
-        facts = facts_from_token_flags([h[2] for h in hits], tokens)
-        # the rule and product features other than the rule score take few distinct values: their
-        # summed weights are memoised (per rule-signal set, per fact set, per role and fact set)
+            if n > 1:
+                text_z += sum([f.get(b[0], 0.0) for a, b in pairwise(hits) if (f := a[3]) is not None])
+        else:
+            unique = dict(zip(tokens, hits, strict=True))  # a word counts once, as in training
+            distinct = len(unique)
+            text_z = sum([h[1] for h in unique.values()])
+            # a pair counts once too (pairs are of shapes: "0812 1111" and "1111 2222" are both "0 0")
+            pairs = {(a[0], b[0]): a[3] for a, b in pairwise(hits) if a[3] is not None}
+            text_z += sum([f.get(sb, 0.0) for (_sa, sb), f in pairs.items() if f is not None])
+        z = self.intercept + (text_z if distinct <= TITLE_WORDS else text_z * length_scale(distinct))
+        facts = facts_from_masks([h[2] for h in hits], tokens)
         discrete = rule_discrete(result)
-        rule_sum = self._rule_sums.get(discrete)
-        if rule_sum is None:
-            roles = tuple(k[7:] for k, _ in discrete if k.startswith("r:role:"))
-            rule_sum = self._rule_sums[discrete] = (sum(w.get(k, 0.0) * v for k, v in discrete), roles)
+        rule = self._rule_part.get(discrete)
+        if rule is None:
+            rule = self._rule_part[discrete] = self._rule_sum(discrete)
         names = facts.names
-        fact_sum = self._fact_sums.get(names)
-        if fact_sum is None:
-            fact_sum = self._fact_sums[names] = sum(w.get(k, 0.0) for k in fact_features(names))
-        z += rule_sum[0] + fact_sum
-        for role in rule_sum[1]:
-            cross = self._cross_sums.get((role, names))
-            if cross is None:
-                cross = self._cross_sums[(role, names)] = sum(
-                    w.get(k, 0.0) for k in cross_features(role, names)
-                )
-            z += cross
-        continuous = rule_continuous(result)
-        for name, value in continuous:
-            z += w.get(name, 0.0) * value
-        if len(self._rule_sums) + len(self._cross_sums) > _WORD_MEMO_MAX:  # bounded, like the word memo
-            self._rule_sums.clear()
-            self._cross_sums.clear()
-        parts = (discrete, continuous)
-        return z, facts, parts
+        key = (rule[1], names)
+        dense = self._fact_part.get(key)
+        if dense is None:
+            if len(self._fact_part) >= _WORD_MEMO_MAX:
+                self._fact_part.clear()
+                self._rule_part.clear()
+            dense = self._fact_part[key] = self._fact_sum(rule[1], names)
+        z += rule[0] + dense
+        if result is not None and result.signals:  # :func:`~crawler.terms.features.rule_continuous`
+            score = result.score
+            part = self._score_part.get(score)
+            if part is None:
+                s = min(max(score, 0.02), 0.98)
+                part = self._w_score * score + self._w_logit * round(math.log(s / (1.0 - s)) / 4.0, 6)
+                if len(self._score_part) >= _WORD_MEMO_MAX:
+                    self._score_part.clear()
+                self._score_part[score] = part
+            z += part
+        return z, facts, discrete
+
+    def _rule_sum(self, discrete: tuple[tuple[str, float], ...]) -> tuple[float, tuple[str, ...]]:
+        """Σ weights of the discrete rule features, and the rule roles present."""
+        w = self.weights
+        roles = tuple(k[7:] for k, _ in discrete if k.startswith("r:role:"))
+        return sum(w.get(k, 0.0) * v for k, v in discrete), roles
+
+    def _fact_sum(self, roles: tuple[str, ...], names: tuple[str, ...]) -> float:
+        """Σ weights of the product facts (:func:`~crawler.terms.features.fact_features`) and their
+        interactions with the rule roles (:func:`~crawler.terms.features.cross_features`), from tables
+        built once per model."""
+        if self._fact_w is None:
+            w = self.weights
+            self._fact_w = {k[2:]: v for k, v in w.items() if k.startswith("p:")}
+            self._pair_w = [(a, b, w[f"x:{a}&{b}"]) for a, b in FACT_PAIRS if f"x:{a}&{b}" in w]
+            self._cross_w = {
+                role: {f: w[f"x:rule_{role}&{f}"] for f in CROSS_FACTS if f"x:rule_{role}&{f}" in w}
+                for role in RULE_ROLES
+            }
+        get = self._fact_w.get
+        total = sum([get(n, 0.0) for n in names])
+        present = set(names)
+        total += sum([v for a, b, v in self._pair_w if a in present and b in present])
+        for role in roles:
+            cross = self._cross_w.get(role)
+            if cross:
+                total += sum([cross.get(n, 0.0) for n in names])
+        return total
 
     def calibrate(self, z: float) -> float:
         a, b = self.calibration
         return _sigmoid(a * z + b)
 
     def predict(self, tokens: list[str], result: ScoreResult | None) -> Prediction:
-        z, facts, rules = self.linear(tokens, result)
-        return Prediction(self.calibrate(z), z, facts, rules)
+        z, facts, discrete = self._linear(tokens, result)
+        rule_score = result.score if result is not None and result.signals else None
+        return Prediction(self.calibrate(z), z, facts, discrete, rule_score)
 
     def predict_text(self, text: str, result: ScoreResult | None = None) -> Prediction:
-        from crawler.terms.normalise import normalise
-
         return self.predict(normalise(text).text.split(), result)
 
     # -- explanations -----------------------------------------------------------------------------

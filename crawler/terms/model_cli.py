@@ -19,6 +19,12 @@ from rich.table import Table
 
 from crawler import cli_common as common
 from crawler.errors import UsageError
+from crawler.terms import store
+from crawler.terms.cli import scoring_lexicon
+from crawler.terms.evaluate import evaluate, read_labelled
+from crawler.terms.model import load_for_settings, load_packaged, models_dir, read_pointer
+from crawler.terms.scorer import Scorer, Thresholds
+from crawler.terms.train import activate, list_models, train_and_gate
 
 app = typer.Typer(
     help="Detection model: train, eval, list, show, activate.",
@@ -59,11 +65,6 @@ def eval_command(
 
     Example: tertib model eval my-labelled.tsv --json
     """
-    from crawler.terms.cli import scoring_lexicon
-    from crawler.terms.evaluate import evaluate, read_labelled
-    from crawler.terms.model import load_for_settings
-    from crawler.terms.scorer import Scorer, Thresholds
-
     settings = common.settings()
     examples, unclear = read_labelled(file)
     scorer = Scorer(scoring_lexicon(), Thresholds.from_settings(settings), load_for_settings(settings))
@@ -133,9 +134,6 @@ def train_command(
 
     Example: tertib model train --by "Siti (PKTN)"
     """
-    from crawler.terms import store
-    from crawler.terms.train import train_and_gate
-
     settings = common.settings()
     actor = by or settings.actor_name()
     with common.database().session() as session:
@@ -177,9 +175,6 @@ def list_command() -> None:
 
     Example: tertib model list
     """
-    from crawler.terms.model import load_packaged, read_pointer
-    from crawler.terms.train import list_models
-
     settings = common.settings()
     cards = list_models(Path(settings.data_dir))
     table = Table(title="detection models")
@@ -219,8 +214,6 @@ def show_command(
     ] = None,
 ) -> None:
     """Print a model card as JSON. Example: tertib model show"""
-    from crawler.terms.model import load_for_settings, models_dir
-
     settings = common.settings()
     if version is None:
         model = load_for_settings(settings)
@@ -247,8 +240,6 @@ def activate_command(
 
     Example: tertib model activate tm-20261201-040000-1a2b3c4d --by "Siti (PKTN)"
     """
-    from crawler.terms.train import activate
-
     settings = common.settings()
     with common.database().session() as session:
         model = activate(session, Path(settings.data_dir), version, actor=by or settings.actor_name())

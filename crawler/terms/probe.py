@@ -2,8 +2,8 @@
 
 A platform that blocks a keyword (its search answer marks the keyword refused) has usually seen it used for
 this trade. A sweep only learns that for words it already searches, so after discovery the best proposals
-not yet probed are searched once (page 1) on ``discovery_probe_platforms`` (default: every plain-HTTP
-platform whose site profile says ``reports_refused_queries``).
+not yet probed are searched once (page 1) on ``discovery_probe_platforms`` (default: every registered
+plain-HTTP platform whose profile says ``reports_refused_queries``).
 
 Steps of :func:`run_probe` (numbered the same in the body):
 
@@ -32,14 +32,12 @@ KIND = "probe"
 
 
 def probe_platforms(settings: Settings) -> list[str]:
-    """``discovery_probe_platforms``, else every platform whose search says when it refuses a keyword
-    (``SiteProfile.reports_refused_queries``); plain-HTTP searches only."""
-    from spiders import PROFILES
-
+    """``discovery_probe_platforms``, else every registered platform whose search says when it refuses a
+    keyword (``SiteProfile.reports_refused_queries``); plain-HTTP searches only."""
     names = csv_setting(settings.discovery_probe_platforms) or [
-        name for name, profile in PROFILES.items() if profile.reports_refused_queries
+        p.platform for p in settings.registry if p.reports_refused_queries
     ]
-    return plain_http_search(names) if names else []
+    return plain_http_search(settings, names) if names else []
 
 
 def due_terms(session: Any, platforms: list[str], top: int) -> list[Any]:
@@ -115,6 +113,8 @@ def run_probe(*, top: int | None = None, progress: bool = False, trigger: str = 
 
     from crawler import cli_common as common
     from crawler import settings as crawl_settings
+    from crawler.logs import quiet_libraries
+    from crawler.work import SweepWork
     from spiders.sweep import SweepSpider
     from storage import repositories as repo
 
@@ -135,8 +135,8 @@ def run_probe(*, top: int | None = None, progress: bool = False, trigger: str = 
     values = crawl_settings.build(settings, run_id=run_id, platforms=tuple(platforms), progress=progress)
     values["ITEM_PIPELINES"] = {"crawler.terms.probe.ProbePipeline": 300}
     process = CrawlerProcess(ScrapySettings(values))
-    common.quiet_libraries()
-    process.crawl(SweepSpider, platforms=platforms, queries=words, max_pages=1, run_id=run_id)
+    quiet_libraries()
+    process.crawl(SweepSpider, work=SweepWork.of(platforms, words, last_page=1), run_id=run_id)
     process.start()
     # 4. The pipeline applied the outcomes when the crawl closed; make sure a crash still closes the run.
     with db.session() as session:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from crawler.items import Score
 from crawler.limits import SCORE_TEXT_MAX, clip
 from crawler.terms.lexicon import Lexicon, LexTerm
 from crawler.terms.matcher import Match, Matcher
@@ -43,7 +44,7 @@ from crawler.terms.normalise import Normalised, normalise, normalise_phrase, wor
 if TYPE_CHECKING:
     from crawler.terms.model import Model, Prediction
 
-SCORER_VERSION = "terms-1.0"
+SCORER_VERSION = "terms-1.1"
 
 # Built-in context words that are not lexicon terms but give other terms their meaning.
 BUILTIN_TERMS: tuple[LexTerm, ...] = (
@@ -256,6 +257,24 @@ class ScoreResult:
             "lexicon_hash": self.lexicon_hash,
             **self._model_part(features),
         }
+
+    def to_score(self) -> Score:
+        """The typed :class:`crawler.items.Score` that travels on a ``Listing``: the same content as
+        :meth:`to_dict` (signals resolved; the model's part, features listed for weak-or-more verdicts)."""
+        part = self._model_part(None)
+        return Score(
+            value=self.score,
+            verdict=self.verdict,
+            text=self.text,
+            signals=tuple(s.to_dict() for s in self.signals),
+            scorer_version=self.scorer_version,
+            lexicon_hash=self.lexicon_hash,
+            rule_score=part.get("rule_score"),
+            probability=part.get("probability"),
+            model_version=part["model_version"] if part else None,
+            top_features=tuple(part["features"]) if "features" in part else None,
+            product=part.get("product"),
+        )
 
     def explanation(self, *, features: bool | None = None) -> dict[str, Any]:
         """What the Score row stores (``Score.explanation``)."""

@@ -330,3 +330,11 @@ def term_precision(session: Session) -> dict[int, tuple[int, int]]:
         for term_id in terms:
             counts[term_id][0 if decision.decision == "approve" else 1] += 1
     return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def ensure_seeded(session: Session, actor: str = "tertib") -> str:
+    """Seed the database lexicon on first use (``tertib init``, the demo); returns a one-line summary."""
+    seeded = ensure_seed(session, actor)
+    version = current_version(session)
+    state = "seeded the packaged lexicon" if seeded else "lexicon present"
+    return f"{state}: {version.term_count} active terms, version #{version.id} ({version.content_hash[:12]})"

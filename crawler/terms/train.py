@@ -10,7 +10,9 @@
    reviewer has decided is replaced by the decision. A fixed fifth of the decided listings (by a hash of
    the listing key, :func:`decision_split`) is held out with the corpus' held-out rows, never trained on.
 2. **Features** (:func:`crawler.terms.features.featurize`) with the installation's active lexicon: words
-   and character n-grams seen in at least :data:`MIN_DF` training texts, all rule/product features.
+   and character n-grams seen in at least :data:`MIN_DF` training texts, all rule/product features. The
+   corpus rows are joined by masked copies (:mod:`crawler.terms.augment`: "b*l", "thr1ft", "ʙᴀʟ", "b a l"
+   …, half a row's weight each, both labels), never validated on and never in the fold of their row.
 3. **Fit.** L2-regularised logistic regression (scikit-learn, liblinear, balanced classes); ``C`` chosen by
    stratified 5-fold cross-validation on the training rows: the smallest C (the most regularised model)
    whose out-of-fold log loss is within 1 % of the best; Platt calibration fitted on the out-of-fold
@@ -37,13 +39,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler import __version__
 from crawler.errors import TertibError, UsageError
-from crawler.terms.evaluate import Example, Report, evaluate
+from crawler.terms.augment import augment
+from crawler.terms.evaluate import Counts, Example, Report, evaluate
 from crawler.terms.features import FEATURIZER_VERSION, featurize
 from crawler.terms.lexicon import Lexicon
 from crawler.terms.model import (
     Model,
     ModelError,
+    atomic_write,
     load_active,
     models_dir,
     read_pointer,
@@ -51,6 +56,8 @@ from crawler.terms.model import (
 )
 from crawler.terms.normalise import normalise
 from crawler.terms.scorer import SCORER_VERSION, Scorer, Thresholds
+from storage import custody
+from storage.models import Listing, ReviewDecision
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -106,8 +113,6 @@ def decision_split(listing_key: str) -> str:
 def load_decisions(session: Session) -> list[Example]:
     """Per listing its latest non-simulated decision, as a weighted example."""
     from sqlalchemy import select
-
-    from storage.models import Listing, ReviewDecision
 
     rows = session.execute(
         select(
@@ -196,6 +201,7 @@ class Fit:
     cv: dict[str, Any]
     vocab_size: int
     oof: list[float] = field(default_factory=list)
+    masked_copies: int = 0
 
 
 def _classifier(c: float, seed: int) -> Any:
@@ -215,9 +221,10 @@ def _platt(z: Sequence[float], y: Sequence[int]) -> tuple[float, float]:
     return float(lr.coef_[0][0]), float(lr.intercept_[0])
 
 
-def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any) -> Any:
+def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any, origin: Any) -> Any:
     """Out-of-fold linear scores of the rows ``held`` indexes (generated rows always stay in training:
-    template rows in both halves of a fold would flatter the figures)."""
+    template rows in both halves of a fold would flatter the figures; a masked copy of a row, whose
+    ``origin`` is that row, never trains the fold that validates on the row)."""
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
@@ -226,7 +233,7 @@ def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any) -> Any:
     everyone = np.arange(len(y))
     for _fold_train, fold_test in folds.split(np.zeros(len(held)), y[held]):
         test_idx = held[fold_test]
-        train_idx = np.setdiff1d(everyone, test_idx)
+        train_idx = everyone[~np.isin(origin, test_idx)]
         clf = _classifier(c, seed)
         clf.fit(x[train_idx], y[train_idx], sample_weight=w[train_idx])
         z[fold_test] = clf.decision_function(x[test_idx])
@@ -234,8 +241,6 @@ def _oof_scores(x: Any, y: Any, w: Any, c: float, seed: int, held: Any) -> Any:
 
 
 def _counts_at(p: Sequence[float], y: Sequence[int], threshold: float) -> dict[str, Any]:
-    from crawler.terms.evaluate import Counts
-
     counts = Counts()
     for pi, yi in zip(p, y, strict=True):
         counts.add(int(yi), pi >= threshold)
@@ -250,28 +255,35 @@ def fit(
     thresholds: Thresholds | None = None,
     c_grid: Sequence[float] = C_GRID,
     progress: Callable[[str], None] | None = None,
+    masked: bool = True,
 ) -> Fit:
-    """Fit a calibrated model on ``examples`` (their ``weight`` is the sample weight); deterministic."""
+    """Fit a calibrated model on ``examples`` (their ``weight`` is the sample weight) and, with ``masked``,
+    masked copies of them (:func:`crawler.terms.augment.augment`); deterministic for ``seed``."""
     import numpy as np
 
     t = thresholds or Thresholds()
     y = np.asarray([ex.label for ex in examples])
     if len(set(y.tolist())) < 2 or min(int(y.sum()), int(len(y) - y.sum())) < FOLDS:
         raise TrainingError("training needs at least 5 examples of each label")
+    copies = augment(examples, seed) if masked else []
+    original = len(examples)
+    examples = [*examples, *(a.example for a in copies)]
+    origin = np.asarray([*range(original), *(a.origin for a in copies)])
+    y = np.asarray([ex.label for ex in examples])
     w = np.asarray([ex.weight for ex in examples], dtype="float64")
     say = progress or (lambda _msg: None)
-    say(f"features for {len(examples)} texts")
+    say(f"features for {len(examples)} texts ({len(copies)} of them masked copies)")
     dicts = feature_dicts(examples, lexicon)
     vocab = vocabulary(dicts)
     x = matrix(dicts, vocab)
-    held = np.asarray([i for i, ex in enumerate(examples) if ex.source != "generated"])
+    held = np.asarray([i for i, ex in enumerate(examples) if ex.source not in ("generated", "augmented")])
     if len(held) < 2 * FOLDS or len(set(y[held].tolist())) < 2:
         held = np.arange(len(y))
     yh = y[held]
     tried: list[tuple[float, float, Any]] = []  # (C, out-of-fold log loss, z)
     for c in sorted(c_grid):
         say(f"cross-validating C={c}")
-        z = _oof_scores(x, y, w, c, seed, held)
+        z = _oof_scores(x, y, w, c, seed, held, origin)
         a, b = _platt(z, yh)
         p = np.clip(1.0 / (1.0 + np.exp(-(a * z + b))), 1e-9, 1 - 1e-9)
         loss = float(-np.mean(yh * np.log(p) + (1 - yh) * np.log(1 - p)))
@@ -306,7 +318,7 @@ def fit(
         intercept=round(float(clf.intercept_[0]), 6),
         calibration=(round(a, 6), round(b, 6)),
     )
-    return Fit(model=model, c=c, cv=cv, vocab_size=len(vocab), oof=oof)
+    return Fit(model=model, c=c, cv=cv, vocab_size=len(vocab), oof=oof, masked_copies=len(copies))
 
 
 def version_for(model: Model, when: datetime) -> str:
@@ -317,8 +329,6 @@ def version_for(model: Model, when: datetime) -> str:
 
 
 def code_version() -> str:
-    from crawler import __version__
-
     return f"tertib {__version__} / {SCORER_VERSION} / featurizer {FEATURIZER_VERSION}"
 
 
@@ -386,6 +396,7 @@ def train(
         "decision_weight": DECISION_WEIGHT,
         "data": {
             "train": describe_data(training),
+            "masked_copies": result.masked_copies,
             "heldout": describe_data(heldout),
             "decisions": {
                 "approve": sum(d.label for d in decisions),
@@ -441,8 +452,6 @@ def train_and_gate(
     c_grid: Sequence[float] = C_GRID,
 ) -> tuple[Model, GateResult]:
     """Steps 1–6 of the module docstring. The caller commits the session (custody entries)."""
-    from storage import custody
-
     thresholds = Thresholds.from_settings(settings)
     corpus = load_corpus(corpus_path)
     decisions = load_decisions(session)
@@ -456,8 +465,6 @@ def train_and_gate(
     model.sha256 = sha
     card = {**model.card, "sha256": sha, "file": path.name}
     import json
-
-    from crawler.terms.model import atomic_write
 
     atomic_write(
         directory / f"{model.version}.card.json",
@@ -566,8 +573,6 @@ def _activate(
     previous: str,
 ) -> None:  # fmt: skip
     """Point the installation at a model (atomic pointer write) and custody-log it."""
-    from storage import custody
-
     write_pointer(
         data_dir,
         {

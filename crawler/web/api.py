@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
 from crawler.web import auth
@@ -27,12 +27,20 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 DB_INT_MAX = 2**63 - 1  # SQLite and PostgreSQL bigint
 BATCH_REF = r"^[A-Za-z0-9-]{1,40}$"  # a batch number (TTB-2026-0001) or id, ASCII only
 
-PlatformName = Literal[
-    "tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak"
-]
+# a platform key as the registry names it (crawler.registry); which platforms exist is checked against the
+# installation's registry, so a platform added there needs no change here
+PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
 RejectReason = Literal[
     "legit_preloved", "legit_new", "local_secondhand", "not_clothing", "insufficient_evidence", "other"
 ]
+
+
+def _known_platforms(request: Request, platforms: list[str]) -> None:
+    """400 for a platform the installation's registry does not know."""
+    registry = request.app.state.console.settings.registry
+    unknown = [p for p in platforms if p not in registry]
+    if unknown:
+        raise HTTPException(400, f"unknown platform {unknown[0]!r}; known: {', '.join(registry.names)}")
 
 
 class ErrorOut(BaseModel):
@@ -99,6 +107,7 @@ def candidates(
     """Undecided candidates, highest score first (the review queue)."""
     from crawler import review
 
+    _known_platforms(request, [platform] if platform else [])
     c = request.app.state.console
     with c.db.session() as s:
         items = review.review_queue(s, platform=platform, min_score=min_score, limit=limit, offset=offset)
@@ -230,6 +239,7 @@ def create_batch(
     """Export every approved, not yet requested item as a new batch (files, letters, signed manifest)."""
     from crawler.exports import service
 
+    _known_platforms(request, body.platforms)
     c = request.app.state.console
     result = service.create_batch(c.db, c.settings, name=body.name, platforms=body.platforms, actor=user.name)
     with c.db.session() as s:

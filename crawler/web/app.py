@@ -44,7 +44,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import String, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crawler.config import PLATFORMS, Settings
+from crawler.config import Settings
 from crawler.errors import NotFound, TertibError
 from crawler.web import auth, i18n
 from crawler.web.auth import Principal
@@ -180,7 +180,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "wib": lambda v: i18n.wib(v, c.tz),
         "rupiah": rupiah,
         "partial": request.headers.get("hx-request") == "true",
-        "platforms": PLATFORMS,
+        "platforms": c.settings.registry.names,
     }
     base.update(context)
     return c.templates.TemplateResponse(request, template, base, status_code=status_code)
@@ -828,7 +828,7 @@ def _audit_routes(app: FastAPI) -> None:
             rep = audit_report.build_report(
                 s, batch=batch or None, platform=platform or None, recheck_days=c.settings.recheck_days
             )
-            body = audit_report.render(rep, fmt, c.tz)
+            body = audit_report.render(rep, fmt, c.tz, c.settings.registry)
         kinds = {"md": "text/markdown", "html": "text/html", "json": "application/json"}
         name = f"audit-{batch or 'all'}{'-' + platform if platform else ''}.{fmt}"
         return Response(
@@ -850,9 +850,11 @@ def _evidence_routes(app: FastAPI) -> None:
     ) -> Response:
         c = console_of(request)
         with c.db.session() as s:
-            query = select(Capture, Listing.listing_key).outerjoin(Listing, Listing.id == Capture.listing_id)
+            query = select(Capture, Listing.listing_key).outerjoin(
+                Listing, Listing.listing_key == Capture.listing_key
+            )
             if listing is not None:
-                query = query.where(Capture.listing_id == listing)
+                query = query.where(Listing.id == listing)
             rows = s.execute(query.order_by(Capture.id.desc()).limit(100)).all()
         return render(request, "evidence_list.html.j2", rows=rows)
 
@@ -863,7 +865,11 @@ def _evidence_routes(app: FastAPI) -> None:
             capture = s.get(Capture, capture_id)
             if capture is None:
                 raise NotFound(f"no capture with id {capture_id}")
-            listing = s.get(Listing, capture.listing_id) if capture.listing_id else None
+            listing = (
+                s.scalars(select(Listing).where(Listing.listing_key == capture.listing_key)).first()
+                if capture.listing_key
+                else None
+            )
         return render(request, "evidence.html.j2", capture=capture, listing=listing, result=None)
 
     @app.post("/evidence/{capture_id}/verify", include_in_schema=False)
@@ -1001,6 +1007,7 @@ def _sweep_routes(app: FastAPI) -> None:
                 if str(form.get("max_pages") or "2").isdigit()
                 else 0,
                 actor=user.name,
+                registry=c.settings.registry,
             )
             custody.append(
                 s,

@@ -171,7 +171,7 @@ def seed_sample(db: Database, settings: Settings, *, decide: bool = True) -> dic
             shot, _ = blobs.put(screenshot_png(title, (60 + 25 * n, 90, 160 - 10 * n)))
             s.add(
                 Capture(
-                    listing_id=lid,
+                    listing_key=key,
                     sweep_run_id=run_id,
                     url=data["url"],
                     screenshot_sha256=shot,

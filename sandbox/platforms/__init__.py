@@ -1,17 +1,17 @@
 """Replica marketplaces, one module per platform, plus the plumbing they share.
 
-Each module exposes ``routes(state) -> list[BaseRoute]``; :mod:`sandbox.app` mounts them under
-``/{host-key}`` (the module name, or the keys in the module's ``MOUNTS`` dict when one platform answers on
-several hosts, like Tokopedia's ``tokopedia`` and ``tokopedia-gql``). Routes see paths *below* the prefix,
-exactly as on the real host.
+Each module exposes ``routes(state) -> list[BaseRoute]`` and a ``SPEC`` whose ``mounts`` map host keys to
+routes factories; :mod:`sandbox.app` mounts them under ``/{host-key}`` (one platform may answer on several
+hosts). Routes see paths *below* the prefix, exactly as on the real host.
 
 Every content handler is wrapped by :func:`guarded`: it records the request
 (``SandboxState.record_request``) and applies the fault the state picks (``SandboxState.fault``): 429 with
 ``Retry-After``, the platform's own block page (the module's ``block_page(request, fault)``), 503, a slow
 answer, or a truncated (malformed) body.
 
-Add a platform: write ``sandbox/platforms/<name>.py`` with ``routes(state)`` and a ``block_page`` and add the
-name to :data:`sandbox.app.PLATFORM_MODULES`.
+Add a platform: write ``sandbox/platforms/<name>.py`` with ``routes(state)``, a ``block_page`` and one
+``SPEC`` (:class:`sandbox.spec.ReplicaSpec`: share, id scheme, page paths, takedown policy, blocklist),
+and add the module to :data:`sandbox.replicas.DEFAULT_REPLICA_MODULES`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from sandbox.catalog import CatalogListing
+from sandbox.catalog import CatalogListing, slugify
 from sandbox.state import Fault, SandboxState
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -83,6 +83,11 @@ def sold_count(listing: CatalogListing) -> int:
 
 def image_url(request: Request, host_key: str, listing: CatalogListing) -> str:
     return f"{root_url(request)}/{host_key}/img/{listing.image_seed}.jpg"
+
+
+def listing_slug(listing: CatalogListing) -> str:
+    """The slug of a listing's page URL (kept in ``extra["slug"]`` when the id scheme adjusted it)."""
+    return listing.extra.get("slug") or slugify(listing.title)
 
 
 def escape(text: str) -> str:

@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.catalog import CatalogListing, listing_path
+from sandbox.catalog import CatalogListing, IdGen, slugify
 from sandbox.images import image_route
 from sandbox.platforms import (
     escape,
@@ -29,10 +30,12 @@ from sandbox.platforms import (
     html_response,
     image_url,
     json_response,
+    listing_slug,
     pick,
     rupiah,
     sold_count,
 )
+from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
 
 PLATFORM = "blibli"
@@ -63,7 +66,7 @@ def _code(listing: CatalogListing) -> str:
 
 
 def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
-    _, path = listing_path(listing)
+    _, path = page_path(listing)
     sku = listing.listing_id
     merchant = sku.rsplit("-", 1)[0]
     return {
@@ -155,7 +158,7 @@ def search_answer(
 
 
 def summary(request: Request, listing: CatalogListing, status: str) -> dict[str, Any]:
-    _, path = listing_path(listing)
+    _, path = page_path(listing)
     root = f"{request.url.scheme}://{request.url.netloc}/blibli"
     sku = listing.listing_id
     code = _code(listing)
@@ -261,3 +264,34 @@ Blibli</title><meta property="og:title" content="{escape(listing.title)}"></head
         Route("/backend/product-detail/products/{ref}/_summary", detail, methods=["GET"]),
         Route("/p/{slug}/ps--{sku}", page, methods=["GET"]),
     ]
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    return "blibli", f"/p/{listing_slug(listing)}/ps--{listing.listing_id}"
+
+
+def sku(gen: IdGen) -> str:
+    prefix = "".join(gen.rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3))
+    return f"{prefix}-60{gen.digits(3)}-{gen.rng.randint(1, 999):05d}"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    lid = gen.unique(lambda: sku(gen))
+    return lid, {"slug": slugify(title), "product_code": gen.unique(lambda: f"MTA-{gen.digits(7)}")}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.08,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    shop_id=lambda gen: gen.unique(lambda: sku(gen)[:9]),
+    takedown=Policy(0.80, 1, 3, 0.10, 0.20, (3, 7)),
+    blocklist=("pakaian bekas impor",),
+    url_patterns=(re.compile(r"ps--([A-Za-z0-9\-]+)$"),),
+    relists_elsewhere=True,
+)

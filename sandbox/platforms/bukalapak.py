@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.catalog import CatalogListing, IdGen, slugify
 from sandbox.images import image_route
-from sandbox.platforms import guarded, html_response, pick
+from sandbox.platforms import guarded, html_response, listing_slug, pick
+from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
 
 PLATFORM = "bukalapak"
@@ -52,3 +56,34 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route(CLOSURE_PATH, closure, methods=["GET"]),
         Route("/p/{rest:path}", listing, methods=["GET"]),
     ]
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    category = listing.extra.get("category_slug", "fashion-pria")
+    return "bukalapak", f"/p/{category}/{listing_slug(listing)}-{listing.listing_id}"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    lid = gen.unique(
+        lambda: "".join(gen.rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+    )
+    return lid, {"slug": slugify(title), "category_slug": "fashion-pria"}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.05,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    takedown=Policy(1.00, 0, 0, 0.00, 0.00, (0, 0)),
+    url_patterns=(re.compile(r"^/p/.+-([a-z0-9]+)$"),),
+    # closed for physical goods in Feb 2025: every listing is old and REMOVED; its sellers moved on
+    created_days=(335, 700),
+    closed=True,
+    successors=("tokopedia", "shopee"),
+    relists_elsewhere=True,
+)

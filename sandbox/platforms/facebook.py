@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,11 +41,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.catalog import slugify
 from sandbox.images import image_route
 from sandbox.platforms.shopee import EPOCH, rupiah
+from sandbox.spec import Policy, ReplicaSpec, Shop
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from sandbox.catalog import CatalogListing
+    from sandbox.catalog import CatalogListing, IdGen
     from sandbox.state import SandboxState
 
 PLATFORM = "facebook"
@@ -429,3 +432,29 @@ _SCROLL_JS = r"""
   window.addEventListener('scroll', check, {passive: true});
 })();
 """
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    return "facebook", f"/marketplace/item/{listing.listing_id}/"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    return gen.unique(lambda: gen.digits(16)), {"slug": slugify(title)}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.12,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    shop_id=lambda gen: gen.unique(lambda: "1000" + gen.digits(11)),
+    # Meta shows no public "hidden" state: a restricted listing looks removed to a visitor, so the replica
+    # never hides; a HIDDEN verdict there could not be observed anyway.
+    takedown=Policy(0.50, 3, 10, 0.00, 0.40, (1, 4)),
+    url_patterns=(re.compile(r"^/marketplace/item/(\d+)$"),),
+    relist_destination=True,
+)

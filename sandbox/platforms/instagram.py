@@ -35,6 +35,7 @@ import html
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -43,12 +44,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.catalog import slugify
 from sandbox.images import image_route
 from sandbox.platforms.facebook import decode_cursor, encode_cursor, read_form
 from sandbox.platforms.shopee import EPOCH
+from sandbox.spec import Policy, ReplicaSpec, Shop
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from sandbox.catalog import CatalogListing
+    from sandbox.catalog import CatalogListing, IdGen
     from sandbox.state import SandboxState
 
 PLATFORM = "instagram"
@@ -389,3 +392,40 @@ _SCROLL_JS = r"""
   }, {passive: true});
 })();
 """
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    return "instagram", f"/p/{listing.listing_id}/"
+
+
+def shortcode(gen: IdGen) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return "C" + "".join(gen.rng.choice(alphabet) for _ in range(10))
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    return gen.unique(lambda: shortcode(gen)), {"slug": slugify(title)}
+
+
+def shop_name(handles: Sequence[str], name: str, fresh: bool) -> str:
+    """An account is named by its handle (the seller's ``ig:@…`` contact, else one made from the name)."""
+    if fresh:
+        return slugify(name).replace("-", ".")
+    return next((h[4:] for h in handles if h.startswith("ig:@")), slugify(name).replace("-", "."))
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.10,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    shop_id=lambda gen: gen.unique(lambda: gen.digits(11)),
+    shop_name=shop_name,
+    takedown=Policy(0.40, 3, 14, 0.00, 0.40, (1, 4)),  # no public "hidden" state either
+    url_patterns=(re.compile(r"^/(?:p|reel)/([\w\-]+)$"),),
+    relist_destination=True,
+)

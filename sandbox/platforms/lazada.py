@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.catalog import CatalogListing, listing_path
+from sandbox.catalog import CatalogListing, IdGen, slugify
 from sandbox.images import image_route
 from sandbox.platforms import (
     escape,
@@ -30,6 +31,7 @@ from sandbox.platforms import (
     html_response,
     image_url,
     json_response,
+    listing_slug,
     pick,
     root_url,
     rupiah,
@@ -37,6 +39,7 @@ from sandbox.platforms import (
     ships_from_abroad,
     sold_count,
 )
+from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
 
 PLATFORM = "lazada"
@@ -57,7 +60,7 @@ def block_page(request: Request, fault: Fault) -> Response:
 
 
 def item_url(request: Request, listing: CatalogListing) -> str:
-    _, path = listing_path(listing)
+    _, path = page_path(listing)
     return f"//{request.url.netloc}/lazada{path}"
 
 
@@ -242,3 +245,29 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/products/{rest:path}", product, methods=["GET"]),
         Route("/", home, methods=["GET"]),
     ]
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    sku = listing.extra.get("sku_id", "0")
+    return "lazada", f"/products/{listing_slug(listing)}-i{listing.listing_id}-s{sku}.html"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    lid = gen.unique(lambda: gen.digits(10))
+    return lid, {"slug": slugify(title), "sku_id": gen.unique(lambda: gen.digits(11))}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.12,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    takedown=Policy(0.70, 1, 4, 0.15, 0.30, (3, 7)),
+    blocklist=("pakaian bekas impor", "balpres"),
+    url_patterns=(re.compile(r"-i(\d+)(?:-s\d+)?\.html$"),),
+    sponsored_share=0.05,
+)

@@ -48,11 +48,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.catalog import slugify
 from sandbox.images import image_route
-from sandbox.platforms import ships_from_abroad
+from sandbox.platforms import listing_slug, ships_from_abroad
+from sandbox.spec import Policy, ReplicaSpec, Shop
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from sandbox.catalog import CatalogListing
+    from sandbox.catalog import CatalogListing, IdGen
     from sandbox.state import SandboxState
 
 PLATFORM = "shopee"
@@ -634,3 +636,41 @@ _SEARCH_JS = r"""
     .catch(err => { status.dataset.state = 'error'; status.textContent = 'Gagal memuat: ' + err; });
 })();
 """
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    x = listing.extra
+    return "shopee", f"/{listing_slug(listing)}-i.{x.get('shopid', '')}.{x.get('itemid', '')}"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    itemid = gen.unique(lambda: gen.digits(11))
+    return f"{shop[0]}.{itemid}", {"slug": slugify(title), "shopid": shop[0], "itemid": itemid}
+
+
+def check_id(listing_id: str, extra: dict[str, str]) -> str | None:
+    shopid, _, itemid = listing_id.partition(".")
+    if not (shopid.isdigit() and itemid.isdigit()):
+        return "must be '{shopid}.{itemid}'"
+    extra.setdefault("shopid", shopid)
+    extra.setdefault("itemid", itemid)
+    return None
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.20,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    shop_id=lambda gen: gen.unique(lambda: gen.digits(9)),
+    check_id=check_id,
+    takedown=Policy(0.85, 1, 3, 0.15, 0.35, (2, 6)),
+    blocklist=("baju bekas impor", "pakaian bekas impor", "balpres", "bal segel"),
+    url_patterns=(re.compile(r"-i\.(\d+)\.(\d+)$"), re.compile(r"^/product/(\d+)/(\d+)$")),
+    sponsored_share=0.05,
+    relist_destination=True,
+)

@@ -12,15 +12,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.catalog import CatalogListing
+from sandbox.catalog import CatalogListing, IdGen, slugify
 from sandbox.images import image_route
-from sandbox.platforms import escape, guarded, html_response, image_url, pick, script_json, sold_count
+from sandbox.platforms import (
+    escape,
+    guarded,
+    html_response,
+    image_url,
+    listing_slug,
+    pick,
+    script_json,
+    sold_count,
+)
+from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
 
 PLATFORM = "tiktokshop"
@@ -128,3 +139,26 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/pdp/{slug}/{product_id}", pdp, methods=["GET"]),
         Route("/view/product/{product_id}", pdp, methods=["GET"]),
     ]
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    return "tiktokshop", f"/pdp/{listing_slug(listing)}/{listing.listing_id}"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    return gen.unique(lambda: "17" + gen.digits(17)), {"slug": slugify(title)}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.09,
+    mounts={PLATFORM: routes},
+    page_path=page_path,
+    new_ids=new_ids,
+    shop_id=lambda gen: gen.unique(lambda: "7" + gen.digits(18)),
+    takedown=Policy(0.75, 1, 3, 0.20, 0.35, (2, 6)),
+    url_patterns=(re.compile(r"^/(?:pdp/[^/]+|view/product)/(\d+)$"),),
+)

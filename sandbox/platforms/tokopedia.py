@@ -26,6 +26,7 @@ Which removal signal a removed listing shows is a stable hash of its key (:func:
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.catalog import CatalogListing, listing_path
+from sandbox.catalog import EPOCH, CatalogListing, IdGen, slugify
 from sandbox.images import image_route
 from sandbox.platforms import (
     escape,
@@ -41,12 +42,14 @@ from sandbox.platforms import (
     html_response,
     image_url,
     json_response,
+    listing_slug,
     pick,
     root_url,
     rupiah,
     script_json,
     sold_count,
 )
+from sandbox.spec import Policy, ReplicaSpec, Shop
 from sandbox.state import Fault, SandboxState
 
 PLATFORM = "tokopedia"
@@ -81,7 +84,7 @@ def removal_style(listing: CatalogListing, status: str) -> str:
 
 
 def listing_url(request: Request, listing: CatalogListing) -> str:
-    _, path = listing_path(listing)
+    _, path = page_path(listing)
     return f"{root_url(request)}/tokopedia{path}"
 
 
@@ -470,10 +473,6 @@ def _layout(request: Request, listing: CatalogListing, status: str) -> dict[str,
 
 
 def _date(day: int) -> str:
-    from datetime import timedelta
-
-    from sandbox.catalog import EPOCH
-
     return (EPOCH + timedelta(days=day, hours=3)).strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
 
@@ -638,3 +637,43 @@ def routes(state: SandboxState) -> list[BaseRoute]:
 
 
 MOUNTS = {"tokopedia": routes, "tokopedia-gql": gql_routes}
+
+
+# -- the replica's spec (sandbox.spec) ------------------------------------------------------------------
+
+
+def page_path(listing: CatalogListing) -> tuple[str, str]:
+    return "tokopedia", f"/{listing.shop_domain}/{listing_slug(listing)}"
+
+
+def new_ids(gen: IdGen, shop: Shop, title: str) -> tuple[str, dict[str, str]]:
+    slug = slugify(title)
+    lid = gen.unique(lambda: gen.digits(10))
+    # the page URL is /{shopDomain}/{slug}: a seller's second listing with the same title gets a suffix
+    n = 1
+    while f"tkp:{shop[2]}/{slug}" in gen.used_ids:
+        n += 1
+        slug = f"{slugify(title)}-{n}"
+    gen.used_ids.add(f"tkp:{shop[2]}/{slug}")
+    return lid, {"slug": slug}
+
+
+def late_ids(gen: IdGen) -> dict[str, str]:
+    """A fifth of the products are TikTok Shop products too (``ttsProductID`` in the search results)."""
+    if gen.rng.random() < 0.2:
+        return {"tts_product_id": gen.unique(lambda: "17" + gen.digits(17))}
+    return {}
+
+
+SPEC = ReplicaSpec(
+    platform=PLATFORM,
+    share=0.24,
+    mounts=MOUNTS,
+    page_path=page_path,
+    new_ids=new_ids,
+    late_ids=late_ids,
+    takedown=Policy(0.90, 0, 1, 0.10, 0.35, (2, 5)),
+    blocklist=("baju bekas impor", "pakaian bekas impor", "baju bekas import", "balpres", "bal press"),
+    sponsored_share=0.05,
+    relist_destination=True,
+)

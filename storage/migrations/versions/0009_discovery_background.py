@@ -3,8 +3,8 @@
 Ordinary clothing listings from a small background crawl of generic queries (``SweepRun.kind
 "background"``): the contrast side that emerging-term discovery compares candidates with. Text only.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-25
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
