@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("model", "crawler.terms.model_cli", "app", "Detection model: train, eval, list, show, activate."),
     ("sweep", "crawler.sweep", "sweep_command", "Search the platforms for the active terms."),
     ("worker", "crawler.distributed", "worker_command", "Crawl the jobs of distributed sweeps (PostgreSQL)."),
+    ("follow", "crawler.follow", "follow_command", "Read the shops of confirmed sellers."),
     ("parse", "spiders.cli", "parse", "Parse a saved platform response into listings (JSONL)."),
     ("calibrate", "crawler.calibrate", "calibrate_command", "Test the parsers on a browser recording."),
     ("browser", "crawler.browser", "app", "Logged-in browser profiles for platforms behind a login."),

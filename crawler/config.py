@@ -17,6 +17,7 @@ Settings that matter:
 - ``TERTIB_MODEL`` (``model``): which learned model scores beside the rules: ``auto`` (the installation's
   active model, else the one packaged with tertib), ``packaged``, ``rules`` (rules alone), or a model file.
 - ``TERTIB_RECHECK_DAYS``: comma-separated recheck rounds after the send time (``1,3,7,30``).
+- ``TERTIB_DISCOVERY_BACKGROUND_*``: discovery's background crawl (queries, platforms, pages, details, age).
 - ``TERTIB_EVIDENCE_URL`` (``evidence_url``): ``s3://bucket/prefix`` keeps screenshots and closed WARC
   segments in S3 (endpoint, region, credentials from ``AWS_*``); empty (default): the data dir.
   ``TERTIB_EVIDENCE_OBJECT_LOCK`` (``auto``/``required``/``off``) and ``TERTIB_EVIDENCE_RETENTION_DAYS``
@@ -123,6 +124,24 @@ class Settings:
     console_client_free: int = 20
     console_login_backoff: float = 15.0
     console_login_backoff_max: float = 900.0
+    # emerging-term discovery (crawler/terms/): the background crawl of ordinary clothing listings that
+    # candidates are contrasted with — generic queries, platforms (HTTP search), pages per query, listing
+    # pages opened per query and platform (descriptions), and the age after which it is crawled again
+    discovery_background_queries: str = (
+        "kemeja,kaos,jaket,hoodie,celana,dress,sweater,rok,blazer,cardigan,baju,outer"
+    )
+    discovery_background_platforms: str = ""  # empty: every registered platform with a plain-HTTP search
+    discovery_background_pages: int = 2
+    discovery_background_details: int = 24
+    discovery_background_max_age_days: float = 7.0
+    discovery_background_min_docs: int = 150
+    # after discovery, the best proposals not yet probed are searched once on these platforms (empty: every
+    # registered plain-HTTP platform whose search reports refused keywords): a refusal is a sign of the trade
+    discovery_probe_platforms: str = ""
+    discovery_probe_top: int = 25
+    # 1: a sweep's discovery follow-up crawls the background when it is missing or stale and probes new
+    # proposals (subprocesses); 0: it never crawls (offline installs; the test suite, except discovery's own)
+    discovery_crawls: int = 1
     # egress proxies (crawler/proxies.py): none configured = direct, as before
     proxies: tuple[str, ...] = ()
     proxies_by_platform: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

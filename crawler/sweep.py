@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
@@ -275,13 +276,41 @@ class StopOnSignal:
 
 def followups(settings: Settings, db: Database, run_id: int) -> dict[str, int]:
     """Discovery and relisting detection for one finished sweep run; returns counts for the summary."""
+    from crawler.terms.background import ensure_background
+    from crawler.terms.model import load_for_settings
+    from crawler.terms.probe import ensure_probe
+    from crawler.terms.scorer import Thresholds
+
     actor = settings.actor_name()
     counts = {"proposed_terms": 0, "relisted": 0}
     with db.session() as session:
         run = session.get(SweepRun, run_id)
         if run is None or run.status in ("failed", "interrupted"):
             return counts
-        counts["proposed_terms"] = len(run_discovery(session, run_id, actor=actor))
+        platforms = list(run.platforms or [])
+    # discovery compares with ordinary listings: crawl them first when missing or stale (a subprocess,
+    # before this process opens a transaction)
+    if settings.discovery_crawls:
+        ensure_background(settings, db, platforms=platforms)
+    with db.session() as session:
+        run = session.get(SweepRun, run_id)
+        assert run is not None
+        thresholds = Thresholds.from_settings(settings)
+        proposed = run_discovery(
+            session,
+            run_id,
+            actor=actor,
+            thresholds=thresholds,
+            model=load_for_settings(settings),
+            min_background=settings.discovery_background_min_docs,
+        )
+        counts["proposed_terms"] = len(proposed)
+    if counts["proposed_terms"] and settings.discovery_crawls:
+        # new words are searched once on the probe platforms: a refusal is a sign of the trade
+        ensure_probe(settings)
+    with db.session() as session:
+        run = session.get(SweepRun, run_id)
+        assert run is not None
         counts["relisted"] = len(detect_relistings(session, sweep_run_id=run_id, actor=actor))
         run.stats = {**(run.stats or {}), "followups": counts}
     db.analyze()  # a sweep adds many rows: keep the planner's statistics current
@@ -318,6 +347,9 @@ def print_summary(db: Database, run_id: int) -> None:
                 f"{followups.get('proposed_terms', 0)} proposed terms (tertib terms suggest), "
                 f"{followups.get('relisted', 0)} relistings flagged for review"
             )
+        discovery = (run.stats or {}).get("discovery") or {}
+        if discovery.get("status") == "skipped":
+            common.console.print(f"[yellow]discovery[/] {escape(str(discovery.get('message', '')))}")
         common.console.print(
             f"sweep run #{run.id} ({len(run.queries)} queries, lexicon v{run.lexicon_version_id})"
         )

@@ -164,6 +164,33 @@ NAMES = (
     "Rina", "Dewi", "Agus", "Budi", "Siti", "Andi", "Yudi", "Fitri", "Rizky", "Putri", "Hendra", "Wulan",
     "Dimas", "Ayu", "Fajar", "Intan", "Bayu", "Nanda", "Yusuf", "Mega",
 )  # fmt: skip
+COLOURS = (
+    "hitam", "putih", "navy", "maroon", "abu-abu", "cream", "olive", "mocca", "army", "biru dongker",
+    "merah", "hijau botol", "coklat", "khaki",
+)  # fmt: skip
+# Boilerplate every kind of seller writes (legitimate or not), in titles and descriptions alike: sizes,
+# colours, cities, brands and commerce words. Drawn with the same odds for every label, so a contrast with
+# ordinary listings must cancel them rather than a word list.
+FILLER_TITLE = (
+    "size {size}", "{size}", "{colour}", "ready", "ready stok", "COD", "bisa COD", "termurah", "promo",
+    "best seller", "hits", "{city}", "free ongkir", "{brand}", "warna {colour}", "murah {city}",
+)  # fmt: skip
+FILLER_LINES = (
+    "Warna {colour}.", "Ukuran {size}, warna {colour}.", "Bisa COD area {city}.", "Kirim dari {city}.",
+    "Ready stok, langsung checkout.", "Pengiriman setiap hari kerja.", "Harga bisa nego tipis.",
+    "Free ongkir pakai voucher.", "Packing rapi dan aman.", "Best seller, stok terbatas.",
+    "Promo minggu ini.", "Tersedia warna {colour} dan {colour2}.", "Ada merk {brand}.",
+    "Lokasi {city}, bisa ambil di tempat.", "Size {size} ready, tanya dulu sebelum order.",
+)  # fmt: skip
+TITLE_FILLER_SHARE = 0.35
+LINE_FILLER_SHARE = 0.6
+
+# Where a drift word goes (docs/sandbox.md): in the title only, the description only, both, or as the
+# listing's only trade word (no lexicon phrase at all, so no lexicon query finds it).
+DRIFT_PLACEMENTS = {"title": 0.34, "description": 0.30, "both": 0.21, "only_signal": 0.15}
+DRIFT_SLANG = ("bal", "monza", "cakar", "thrift", "karungan", "sortiran", "rombengan", "awul-awul")
+DRIFT_TERM_RE = re.compile(r"[a-z][a-z'\- ]{0,38}[a-z]")
+MAX_DRIFT_TERMS = 20
 
 
 @dataclass(slots=True)
@@ -181,8 +208,14 @@ class _Merchant:
 class IdGen:
     """Deterministic draws for one catalog: ids, people, texts (the replica specs' id schemes use it)."""
 
-    def __init__(self, seed: int, replicas: Replicas | None = None) -> None:
+    def __init__(
+        self, seed: int, replicas: Replicas | None = None, drift_terms: tuple[str, ...] = DRIFT_TERMS
+    ) -> None:
         self.rng = random.Random(seed)
+        # wording that does not decide labels, ids or sellers (drift placement, boilerplate) draws from its
+        # own stream, so it can change without moving anything else
+        self.text_rng = random.Random(f"{seed}:text")
+        self.drift_terms = drift_terms
         self.used_ids: set[str] = set()
         self.replicas = replicas or default_replicas()
         self.merchants = 0  # merchant ids are counted, not drawn: the random stream stays as it was
@@ -270,7 +303,9 @@ class IdGen:
                 parts.append(f"IG {value}")
         return " | ".join(parts)
 
-    def illegal_text(self, evasion: str, drift: str | None) -> tuple[str, list[str], str]:
+    def illegal_text(
+        self, evasion: str, drift: str | None, placement: str = "title"
+    ) -> tuple[str, list[str], str]:
         r = self.rng
         g = r.choice(GARMENTS)
         origin = r.choice(ORIGINS)
@@ -339,15 +374,95 @@ class IdGen:
             )
             body = ["Stok datang tiap minggu.", "Tanya stok lewat chat.", r.choice(("Harga terjangkau.", ""))]
         if drift:
-            if evasion == "none":  # no origin word: the listing must carry no lexicon phrase
-                phrase = r.choice((f"stok {drift}", f"{drift} {g}"))
-            else:
-                phrase = r.choice((f"{drift} {origin}", f"stok {drift}", drift))
-            if r.random() < 0.5 and evasion != "none":
-                title = f"{title} {phrase}"
-            else:
-                body.insert(1, f"Tersedia {phrase}.")
+            title, body = self.place_drift(title, body, drift, placement, g, origin)
         return title, [b for b in body if b], g
+
+    def drift_casing(self, word: str) -> str:
+        u = self.text_rng.random()
+        return word if u < 0.5 else (word.title() if u < 0.8 else word.upper())
+
+    def drift_placement(self) -> str:
+        u = self.text_rng.random()
+        for name, share in DRIFT_PLACEMENTS.items():
+            if u < share:
+                return name
+            u -= share
+        return "title"
+
+    def place_drift(
+        self, title: str, body: list[str], drift: str, placement: str, g: str, origin: str
+    ) -> tuple[str, list[str]]:
+        """Put ``drift`` into a listing in a varied position and phrasing (recorded in
+        ``extra["drift_placement"]`` by :func:`_make`): the title only, the description only, both, or —
+        for a listing with no lexicon phrase (evasion ``none``) — as its only trade word. Phrasings: in
+        place of the bulk word, before or after the title, a separate segment or hashtag, next to other
+        slang (or another drift word), a description sentence of its own."""
+        t = self.text_rng
+        w = self.drift_casing(drift)
+        others = [d for d in self.drift_terms if d != drift]
+        slang = t.choice(others) if others and t.random() < 0.25 else t.choice(DRIFT_SLANG)
+        title_forms: tuple[str, ...]
+        lines: tuple[str, ...]
+        if placement == "only_signal":
+            title_forms = (
+                f"{w} {g} pilihan",
+                f"{g.title()} {w} murah meriah",
+                f"Paket {w} {g} pria wanita",
+                f"{w} {g} stok baru",
+                f"{g.title()} | {w}",
+            )
+            lines = (
+                f"{w} baru masuk minggu ini.",
+                f"Spesialis {w} sejak 2019.",
+                f"Tanya stok {w} lewat chat.",
+                f"{w}!!",
+            )
+        else:
+            title_forms = (
+                f"{w} {g} {origin}",
+                f"{w} {origin} {g} campur",
+                f"{title} {w}",
+                f"{w} {title}",
+                f"{title} | {w}",
+                f"{title} #{w}",
+                f"{title} {slang} {w}",
+                f"{w} {slang} {g} {origin}",
+                f"{g.title()} {w} {origin} pilihan",
+            )
+            lines = (
+                f"Tersedia {w}.",
+                f"Ready {w} {origin}.",
+                f"{w} baru masuk minggu ini.",
+                f"Spesialis {w} sejak 2019.",
+                f"Kami jual {w} {g} campur.",
+                f"#{w} #{slang}",
+                f"{slang} {w} pilihan, datang tiap minggu.",
+                f"{w}!!",
+                f"Cari {w}? Langsung chat admin.",
+            )
+        in_title = placement in ("title", "both") or (placement == "only_signal" and t.random() < 0.8)
+        in_body = placement in ("description", "both") or (placement == "only_signal" and not in_title)
+        if in_title:
+            title = t.choice(title_forms)
+        if in_body:
+            body.insert(t.randrange(len(body) + 1), t.choice(lines))
+        return title, body
+
+    def filler(self, title: str, body: list[str]) -> tuple[str, list[str]]:
+        """Everyday boilerplate (sizes, colours, cities, brands, "ready", "COD") for any seller."""
+        t = self.text_rng
+        values = {
+            "size": t.choice(("S", "M", "L", "XL", "XXL", "all size", "oversize")),
+            "colour": t.choice(COLOURS),
+            "colour2": t.choice(COLOURS),
+            "city": t.choice(CITIES),
+            "brand": t.choice(BRANDS),
+        }
+        if t.random() < TITLE_FILLER_SHARE:
+            title = f"{title} {t.choice(FILLER_TITLE).format(**values)}"
+        if t.random() < LINE_FILLER_SHARE:
+            body.insert(t.randrange(len(body) + 1), t.choice(FILLER_LINES).format(**values))
+        return title, body
 
     def legit_text(self, label: str) -> tuple[str, list[str], str, str]:
         """(title, body lines, garment, condition)."""
@@ -472,6 +587,14 @@ def _image_seed(gen: IdGen) -> str:
     return f"{gen.rng.getrandbits(64):016x}"
 
 
+def drift_plan(gen: IdGen, evasion: str, placement: str | None = None) -> tuple[str, str]:
+    """(placement, evasion) of a drift listing: an ``only_signal`` listing carries no lexicon phrase."""
+    placement = placement or gen.drift_placement()
+    if placement == "only_signal" or evasion == "none":
+        return "only_signal", "none"
+    return placement, evasion
+
+
 def _make(
     gen: IdGen,
     merchant: _Merchant,
@@ -482,13 +605,17 @@ def _make(
     created_day: int,
     *,
     shop: tuple[str, str, str] | None = None,
+    placement: str | None = None,
 ) -> CatalogListing:
     r = gen.rng
     if label == "illegal_import":
-        title, body, garment = gen.illegal_text(evasion, drift)
+        if drift:
+            placement, evasion = drift_plan(gen, evasion, placement)
+        title, body, garment = gen.illegal_text(evasion, drift, placement or "title")
         condition = "USED" if r.random() < 0.85 else "NEW"
     else:
         title, body, garment, condition = gen.legit_text(label)
+    title, body = gen.filler(title, body)
     shop = shop or gen.shop(merchant, platform)
     if merchant.handles and (label == "illegal_import" or r.random() < 0.5):
         body.append(gen.contact_line(merchant.handles))
@@ -497,6 +624,7 @@ def _make(
     lid, extra = spec.new_ids(gen, shop, title)
     if drift:
         extra["drift_term"] = drift
+        extra["drift_placement"] = placement or "title"
     if spec.late_ids is not None:
         extra.update(spec.late_ids(gen))
     sponsored = spec.sponsored_share > 0 and r.random() < spec.sponsored_share
@@ -525,18 +653,57 @@ def _make(
     )
 
 
-def generate(
-    seed: int, size: int, replicas: Replicas | None = None, *, supply: bool = False
-) -> list[CatalogListing]:
-    """A deterministic catalog of ``size`` listings (same seed, size and replicas → identical listings).
+def parse_drift_terms(raw: str | Iterable[str]) -> tuple[str, ...]:
+    """Drift words from ``"a,b,c"`` (or a list): lower-cased, spaces collapsed, checked.
 
+    Each is 2–40 letters (spaces, hyphens and apostrophes inside), at most :data:`MAX_DRIFT_TERMS`, no
+    duplicates, and none may already be a lexicon term or variant (a drift word is new by definition).
+    """
+    from crawler.terms.lexicon import Lexicon
+    from crawler.terms.normalise import normalise_phrase
+
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    terms = [" ".join(str(p).lower().split()) for p in parts]
+    terms = [t for t in terms if t]
+    if not terms:
+        raise CatalogError("--drift-terms needs at least one word, e.g. --drift-terms 'a,b,c'")
+    if len(terms) > MAX_DRIFT_TERMS:
+        raise CatalogError(f"at most {MAX_DRIFT_TERMS} drift terms, got {len(terms)}")
+    for term in terms:
+        if not DRIFT_TERM_RE.fullmatch(term):
+            raise CatalogError(
+                f"drift term {term!r} must be 2-40 letters (spaces, hyphens or apostrophes inside)"
+            )
+    dupes = sorted({t for t in terms if terms.count(t) > 1})
+    if dupes:
+        raise CatalogError(f"drift term(s) given twice: {', '.join(dupes)}")
+    known = {normalise_phrase(f) for t in Lexicon.packaged().active for f in t.forms()}
+    taken = [t for t in terms if normalise_phrase(t) in known]
+    if taken:
+        raise CatalogError(f"already in the lexicon, so not a drift word: {', '.join(taken)}")
+    return tuple(terms)
+
+
+def generate(
+    seed: int,
+    size: int,
+    replicas: Replicas | None = None,
+    *,
+    drift_terms: Iterable[str] | None = None,
+    supply: bool = False,
+) -> list[CatalogListing]:
+    """A deterministic catalog of ``size`` listings (same seed, size, replicas and drift terms → identical
+    listings).
+
+    ``drift_terms`` replaces the built-in :data:`DRIFT_TERMS` (checked by :func:`parse_drift_terms`).
     ``supply``: resellers repost their wholesaler's photos (:func:`assign_roles`). Off by default: the very
     same photo on two unlinked shops is what the relisting audit reads as a relisting, and its measured
     figures are taken on catalogs without supply relations.
     """
     if size < 1:
         raise CatalogError("catalog size must be at least 1")
-    gen = IdGen(seed, replicas)
+    vocabulary = DRIFT_TERMS if drift_terms is None else parse_drift_terms(drift_terms)
+    gen = IdGen(seed, replicas, vocabulary)
     r = gen.rng
     labels = _apportion(LABEL_SHARES, size)
     r.shuffle(labels)
@@ -579,13 +746,16 @@ def generate(
                         make_relisting(r, parent, day=-r.randint(0, 300), strategy="same_handle", gen=gen)
                     )
                     continue
+            drift = r.choice(vocabulary) if drift_on else None
+            placement = None
+            if drift:
+                placement, evasion = drift_plan(gen, evasion)
             if evasion == "none":
                 # only sellers already known for the trade: the contact handle is the only link
                 merchant = r.choice(illegal_pool[: max(1, len(illegal_pool) // 4)])
             else:
                 merchant = r.choices(illegal_pool, illegal_w)[0]
-            drift = r.choice(DRIFT_TERMS) if drift_on else None
-            out.append(_make(gen, merchant, platform, label, evasion, drift, created))
+            out.append(_make(gen, merchant, platform, label, evasion, drift, created, placement=placement))
         else:
             merchant = r.choices(legit_pool, legit_w)[0]
             out.append(_make(gen, merchant, platform, label, "plain", None, created))
@@ -709,6 +879,7 @@ def make_relisting(
     gen: IdGen | None = None,
     used_ids: Iterable[str] = (),
     platform: str | None = None,
+    drift_terms: tuple[str, ...] | None = None,
     replicas: Replicas | None = None,
 ) -> CatalogListing:
     """A new listing by the same seller as ``parent``, visible from ``day``.
@@ -718,9 +889,11 @@ def make_relisting(
     The image is the parent's, lightly altered: ``image_seed = f"{parent_seed}~{variant}"``.
     """
     if gen is None:
-        gen = IdGen(0, replicas)
+        gen = IdGen(0, replicas, drift_terms or DRIFT_TERMS)
         gen.rng = rng
+        gen.text_rng = random.Random(f"{rng.random()}:text")
         gen.used_ids.update(used_ids)
+    vocabulary = drift_terms or gen.drift_terms
     r = gen.rng
     parent_spec = gen.replicas.get(parent.platform)
     target = platform or (parent.platform if not parent_spec.closed else r.choice(parent_spec.successors))
@@ -741,7 +914,7 @@ def make_relisting(
         evasion = (
             r.choice(("spelling", "euphemism", "euphemism", "none")) if strategy != "new_shop" else "plain"
         )
-        drift = r.choice(DRIFT_TERMS) if r.random() < 0.4 and evasion != "none" else None
+        drift = r.choice(vocabulary) if r.random() < 0.4 and evasion != "none" else None
     else:
         evasion, drift = parent.evasion, None
     child = _make(gen, merchant, target, label, evasion, drift, day, shop=shop)

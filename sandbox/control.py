@@ -7,6 +7,8 @@ middleware refuses them, and ``GET /_sandbox/requests`` lets a test check that n
 - ``POST /_sandbox/takedowns`` ``{"urls": [...]}`` → per URL ``{url, key, accepted, reason?}``; each platform
   then removes (or hides, or ignores) with its own rate and delay (``sandbox.state.TAKEDOWN_POLICY``).
 - ``GET /_sandbox/truth`` (``?listings=0`` to omit the per-listing rows) → ground truth and states.
+- ``GET|POST /_sandbox/blocklist`` ``{"platform": "tokopedia", "add": ["word"]}`` — words a platform starts
+  refusing to search (Tokopedia answers ``isQuerySafe=false``), besides ``sandbox.state.BLOCKLISTS``.
 - ``GET /_sandbox/faults`` / ``POST /_sandbox/faults`` ``{"profile": "none|realistic|hostile",
   "platforms": [...]?, "force": {"tokopedia": ["block_page", ...]}?}``.
 - ``GET /_sandbox/latency`` / ``POST /_sandbox/latency`` ``{"seconds": 0.25}`` → every replica answer waits
@@ -116,6 +118,16 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         )
 
     @endpoint
+    async def blocklist(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            platform, words = body.get("platform"), body.get("add")
+            if not isinstance(platform, str) or not isinstance(words, list):
+                raise _BadRequest('expected {"platform": "tokopedia", "add": ["word", …]}')
+            state.block_words(platform, [str(w) for w in words])
+        return json_response({"extra": dict(state.extra_blocklist)})
+
+    @endpoint
     async def latency(request: Request) -> Response:
         if request.method == "POST":
             seconds = (await _json(request)).get("seconds")
@@ -138,6 +150,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/truth", truth, methods=["GET"]),
         Route("/faults", faults, methods=["GET", "POST"]),
         Route("/latency", latency, methods=["GET", "POST"]),
+        Route("/blocklist", blocklist, methods=["GET", "POST"]),
         Route("/requests", requests, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]

@@ -26,7 +26,7 @@ import uvicorn
 
 from crawler.errors import TertibError
 from sandbox.app import create_app
-from sandbox.catalog import generate, load_catalog
+from sandbox.catalog import generate, load_catalog, parse_drift_terms
 from sandbox.state import SandboxState
 
 
@@ -95,11 +95,14 @@ class SandboxProcess:
         faults: str = "none",
         port: int = 0,
         latency: float = 0.0,
+        drift_terms: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "sandbox.server", "--port", str(self.port), "--seed", str(seed)]
         self.args += ["--faults", faults, "--size", str(size), "--latency", str(latency)]
+        if drift_terms:
+            self.args += ["--drift-terms", drift_terms]
         if catalog is not None:
             self.args += ["--catalog", str(catalog)]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -131,9 +134,15 @@ class SandboxProcess:
 
 
 def build_state(
-    catalog: str | Path | None, seed: int, size: int, faults: str, latency: float = 0.0
+    catalog: str | Path | None,
+    seed: int,
+    size: int,
+    faults: str,
+    latency: float = 0.0,
+    drift_terms: str | None = None,
 ) -> SandboxState:
-    listings = load_catalog(catalog) if catalog else generate(seed, size)
+    drift = parse_drift_terms(drift_terms) if drift_terms else None
+    listings = load_catalog(catalog) if catalog else generate(seed, size, drift_terms=drift)
     return SandboxState(listings, seed=seed, faults=faults, latency=latency)
 
 
@@ -151,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--faults", default="none")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each replica answer")
+    parser.add_argument("--drift-terms", default=None, help="comma-separated drift words (generated catalog)")
     args = parser.parse_args(argv)
     try:
-        state = build_state(args.catalog, args.seed, args.size, args.faults, args.latency)
+        state = build_state(args.catalog, args.seed, args.size, args.faults, args.latency, args.drift_terms)
     except TertibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

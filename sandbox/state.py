@@ -181,6 +181,8 @@ class SandboxState:
         self._by_key: dict[str, int] = {}
         self._used: set[str] = set()
         self._by_path: dict[tuple[str, str], str] = {}
+        self._by_seller: dict[tuple[str, str], list[int]] = {}
+        self.extra_blocklist: dict[str, list[str]] = {}
         self._title_tokens: list[frozenset[str]] = []
         self._index: dict[str, _Index] = {}
         self._takedowns: dict[str, Takedown] = {}
@@ -197,6 +199,8 @@ class SandboxState:
         self.arrivals_by_prefix_via: Counter[tuple[str, str]] = Counter()
         for listing in catalog:
             self._add(listing)
+        # relistings after takedowns use the catalog's own drift words (``--drift-terms``), else the built-in
+        self.drift_vocabulary: tuple[str, ...] = tuple(self.drift_terms()) or DRIFT_TERMS
 
     def set_latency(self, seconds: float) -> None:
         """Answer every replica request (not ``/_sandbox``) after ``seconds``: a marketplace's response
@@ -216,6 +220,7 @@ class SandboxState:
         host, path = self.replicas.listing_path(listing)
         self._by_path[(host, path.rstrip("/"))] = listing.key
         self._title_tokens.append(frozenset(tokenize(listing.title)))
+        self._by_seller.setdefault((listing.platform, listing.seller_id), []).append(pos)
         tokens = set(tokenize(listing.title + " " + listing.description))
         self._index.setdefault(listing.platform, _Index()).add(pos, tokens)
         self._changed()
@@ -298,6 +303,23 @@ class SandboxState:
             self._cache.popitem(last=False)
         return ranked
 
+    def shop(
+        self, platform: str, seller_id: str, offset: int, limit: int
+    ) -> tuple[list[CatalogListing], int]:
+        """One page of a shop's visible listings (newest first) and how many it shows: the shop pages that
+        seller following reads (``docs/sandbox.md``)."""
+        if limit <= 0:
+            return [], 0
+        with self.lock:
+            day = self.clock.day
+            rows = [
+                self.catalog[p]
+                for p in self._by_seller.get((platform, seller_id), ())
+                if self.catalog[p].active_from_day <= day and self._live_fast(self.catalog[p])
+            ]
+            rows.sort(key=lambda x: (-x.created_day, x.listing_id))
+            return rows[max(0, offset) : max(0, offset) + limit], len(rows)
+
     def _live_fast(self, listing: CatalogListing) -> bool:
         if self.replicas.get(listing.platform).closed:
             return False
@@ -314,10 +336,22 @@ class SandboxState:
     def blocked_query(self, platform: str, query: str) -> bool:
         """True when the platform itself refuses this keyword (a finding, not "no results")."""
         text = " ".join(tokenize(query))
-        return any(
-            re.search(rf"(?<![a-z0-9]){re.escape(b)}(?![a-z0-9])", text)
-            for b in (self.replicas.get(platform).blocklist if platform in self.replicas else ())
-        )
+        own = self.replicas.get(platform).blocklist if platform in self.replicas else ()
+        words = (*own, *self.extra_blocklist.get(platform, ()))
+        return any(re.search(rf"(?<![a-z0-9]){re.escape(b)}(?![a-z0-9])", text) for b in words)
+
+    def block_words(self, platform: str, words: list[str]) -> list[str]:
+        """Add words to a platform's own keyword blocklist (platforms learn new trade words too)."""
+        if platform not in self.replicas:
+            raise UsageError(f"unknown platform {platform!r}")
+        with self.lock:
+            known = self.extra_blocklist.setdefault(platform, [])
+            for word in words:
+                norm = " ".join(tokenize(word))
+                if norm and norm not in known:
+                    known.append(norm)
+            self._changed()
+            return list(known)
 
     # -- URLs -------------------------------------------------------------------------------------
     def url_path(self, listing: CatalogListing) -> str:
@@ -393,6 +427,7 @@ class SandboxState:
                 strategy=strategy,
                 used_ids=self._used,
                 platform=target,
+                drift_terms=self.drift_vocabulary,
                 replicas=self.replicas,
             )
             self._add(child)
@@ -508,6 +543,7 @@ class SandboxState:
                             "label": listing.label,
                             "evasion": listing.evasion,
                             "drift_term": listing.extra.get("drift_term"),
+                            "drift_placement": listing.extra.get("drift_placement"),
                             "relist_of": listing.relist_of,
                             "seller_id": listing.seller_id,
                             "contact_handles": listing.contact_handles,
@@ -522,7 +558,7 @@ class SandboxState:
                 "now": self.clock.now().isoformat(),
                 "size": len(self.catalog),
                 "drift_terms": self.drift_terms(),
-                "known_drift_vocabulary": list(DRIFT_TERMS),
+                "known_drift_vocabulary": list(self.drift_vocabulary),
                 "labels": dict(sorted(labels.items())),
                 "statuses": dict(sorted(statuses.items())),
                 "fault_profile": self.default_fault_profile,

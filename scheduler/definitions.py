@@ -13,6 +13,10 @@ to run. What to run is told by ``terms_source`` (no schema change needed):
 - ``builtin:model-retrain`` → ``tertib model train --by scheduler`` (built-in ``model-retrain``, weekly,
   Sundays 04:00): retrains the detection model from the corpus and every review decision; the retrain
   gate keeps the active model when the new one is not at least as good on held-out data.
+- ``builtin:discovery-background`` → ``tertib terms background refresh`` (built-in ``discovery-background``,
+  Mondays 01:00): discovery's background of ordinary listings.
+- ``builtin:follow-sellers`` → ``tertib follow`` (built-in ``follow-sellers``, daily 05:00): the shops of
+  confirmed sellers.
 - ``command:ARGS`` → ``tertib ARGS`` (any tertib verb, e.g. ``audit report``); ``tertib schedule add
   --command``.
 
@@ -78,6 +82,18 @@ BUILTINS: tuple[Builtin, ...] = (
         "builtin:model-retrain",
         "0 4 * * 0",
         "retrain the detection model from the corpus and review decisions (tertib model train)",
+    ),
+    Builtin(
+        "discovery-background",
+        "builtin:discovery-background",
+        "0 1 * * 1",
+        "refresh discovery's background of ordinary listings (tertib terms background refresh)",
+    ),
+    Builtin(
+        "follow-sellers",
+        "builtin:follow-sellers",
+        "0 5 * * *",
+        "read the shops of confirmed sellers; new candidates to review (tertib follow)",
     ),
 )
 BUILTIN_BY_MARKER = {b.marker: b for b in BUILTINS}
@@ -456,6 +472,10 @@ def command_for(row: Sweep, *, sweep_run_id: int | None = None) -> list[str]:
         return ["evidence", "verify", "--all"]
     if kind == "builtin:model-retrain":
         return ["model", "train", "--by", "scheduler"]
+    if kind == "builtin:discovery-background":
+        return ["terms", "background", "refresh", "--no-progress"]
+    if kind == "builtin:follow-sellers":
+        return ["follow", "--no-progress"]
     if kind == "builtin:discovery":
         if sweep_run_id is None:
             raise NotFound("discovery needs a sweep run to mine and no sweep has completed yet")

@@ -596,7 +596,7 @@ SearchParser = Callable[..., SearchPage]
 DetailParser = Callable[..., CheckResult]
 SearchBuilder = Callable[["Settings", str, int], RequestSpec]
 DetailBuilder = Callable[["Settings", str], RequestSpec]
-ShopBuilder = Callable[["Settings", str, int], RequestSpec]  # (settings, seller id, page)
+ShopBuilder = Callable[["Settings", str, int], RequestSpec]  # (settings, the platform's seller id, page)
 Colour = tuple[int, int, int]
 
 
@@ -655,8 +655,10 @@ class SiteProfile:
     ``download_delay``) become the platform's download slot in ``crawler/settings.py``.
 
     Optional capabilities (None/empty when the platform has none): ``shop_request`` builds a request for
-    one page of a seller's shop listings (for following sellers); ``facts`` names dotted JSON paths of
-    optional facts a parser can read into ``Listing.raw`` (e.g. ``sold_count``, ``ships_from_abroad``).
+    one page of a seller's shop listings and ``parse_shop`` reads it (for following sellers, ``can_follow``);
+    ``reports_refused_queries`` says its search marks keywords it refuses (discovery's probe); ``facts``
+    names dotted JSON paths of optional facts a parser can read into ``Listing.raw`` (e.g. ``sold_count``,
+    ``ships_from_abroad``).
     """
 
     platform: str
@@ -686,7 +688,13 @@ class SiteProfile:
     browser_api_markers: tuple[str, ...] = ()
     scroll_pagination: bool = False
     login: BrowserLogin | None = None
+    # seller following: one page of a shop's listings by the platform's seller id, and its parser (same
+    # signature and SearchPage as parse_search; the query is ``seller:<id>``); None = not followed
     shop_request: ShopBuilder | None = None
+    parse_shop: SearchParser | None = None
+    # its search says when it refuses a keyword (``SearchPage.query_blocked``): discovery's probe asks it
+    # about new words, since a platform refusing one is a sign it is used for this trade
+    reports_refused_queries: bool = False
     facts: Mapping[str, str] = field(default_factory=dict)
     # the answers of this platform its parsers read, for ``tertib calibrate`` (first match wins)
     answers: tuple[AnswerRule, ...] = ()
@@ -695,6 +703,11 @@ class SiteProfile:
     def has_search(self) -> bool:
         """It can parse search responses (saved ones too: ``tertib parse``)."""
         return self.parse_search is not None
+
+    @property
+    def can_follow(self) -> bool:
+        """Seller following can read its shops: it builds shop requests and parses their answers."""
+        return self.shop_request is not None and self.parse_shop is not None
 
     @property
     def sweepable(self) -> bool:

@@ -78,6 +78,19 @@ def search_request(settings: Settings, query: str, page: int = 1) -> RequestSpec
     return RequestSpec(search_url(settings, query, page), "GET", {"accept": "application/json"})
 
 
+def shop_request(settings: Settings, merchant_code: str, page: int = 1) -> RequestSpec:
+    """A store's listings ([I]: the product search filtered by ``merchantCode``, as the store page does)."""
+    page = max(page, 1)
+    params = {
+        "merchantCode": merchant_code,
+        "page": page,
+        "start": (page - 1) * PAGE_SIZE,
+        "channelId": "web",
+    }
+    url = f"{settings.base_url('blibli')}/backend/search/products?{query_string(params)}"
+    return RequestSpec(url, "GET", {"accept": "application/json"})
+
+
 def listing_id_from_url(url: str) -> str | None:
     """``…/ps--SKU`` → SKU; ``…/pc--MTA-…?ds=SKU-00001`` and ``…/is--SKU-00001`` (an item page, as sponsored
     products link) → SKU (the item suffix dropped)."""
@@ -341,6 +354,8 @@ PROFILE = SiteProfile(
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,
+    shop_request=shop_request,
+    parse_shop=parse_search,
     detail_request=detail_request,
     listing_id_from_url=listing_id_from_url,
     page_size=PAGE_SIZE,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from crawler.config import Settings
 from crawler.errors import UsageError
@@ -74,6 +74,14 @@ def search_url(settings: Settings, query: str, page: int = 1) -> str:
 
 def search_request(settings: Settings, query: str, page: int = 1) -> RequestSpec:
     return RequestSpec(search_url(settings, query, page), "GET", {"accept": "application/json"})
+
+
+def shop_request(settings: Settings, seller_id: str, page: int = 1) -> RequestSpec:
+    """A store's listings ([I]: ``/shop/{sellerId}/?ajax=true`` answers the catalog's JSON shape; the real
+    store pages are keyed by a shop slug, to be calibrated)."""
+    params = {"ajax": "true", "from": "wangpu", "page": max(page, 1)}
+    url = f"{settings.base_url('lazada')}/shop/{quote(seller_id, safe='')}/?{query_string(params)}"
+    return RequestSpec(url, "GET", {"accept": "application/json"})
 
 
 def listing_id_from_url(url: str) -> str | None:
@@ -346,6 +354,8 @@ PROFILE = SiteProfile(
     parse_search=parse_search,
     parse_detail=parse_detail,
     search_request=search_request,
+    shop_request=shop_request,
+    parse_shop=parse_search,
     detail_request=detail_request,
     listing_id_from_url=listing_id_from_url,
     page_size=PAGE_SIZE,

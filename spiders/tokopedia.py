@@ -118,6 +118,18 @@ PDP_QUERY = """query PDPGetLayoutQuery($shopDomain: String, $productKey: String,
   }
 }"""
 
+SHOP_PER_PAGE = 80
+# [I] from public scrapers of the shop page; calibrate on a live capture
+SHOP_QUERY = """query ShopProducts($sid: String!, $page: Int, $perPage: Int, $keyword: String,
+  $etalaseId: String, $sort: Int) {
+  GetShopProduct(shopId: $sid, filter: {page: $page, perPage: $perPage, fkeyword: $keyword,
+    fmenu: $etalaseId, sort: $sort}) {
+    status errors links { prev next }
+    data { product_id name product_url stock price { text_idr } primary_image { original }
+      flags { isSold isPreorder } stats { reviewCount rating } label_groups { position title type } }
+  }
+}"""
+
 GQL_HEADERS = {
     "content-type": "application/json",
     "accept": "*/*",
@@ -166,6 +178,26 @@ def search_request(
         }
     ]
     url = settings.base_url("tokopedia-gql") + "/graphql/SearchProductV5Query"
+    return RequestSpec(url, "POST", _gql_headers(settings), json.dumps(body, separators=(",", ":")))
+
+
+def shop_request(settings: Settings, shop_id: str, page: int = 1) -> RequestSpec:
+    """POST ``{tokopedia-gql}/graphql/ShopProducts``: one page of a shop's listings (seller following)."""
+    body = [
+        {
+            "operationName": "ShopProducts",
+            "variables": {
+                "sid": shop_id,
+                "page": max(1, page),
+                "perPage": SHOP_PER_PAGE,
+                "etalaseId": "etalase",
+                "sort": 1,
+                "keyword": "",
+            },
+            "query": SHOP_QUERY,
+        }
+    ]
+    url = settings.base_url("tokopedia-gql") + "/graphql/ShopProducts"
     return RequestSpec(url, "POST", _gql_headers(settings), json.dumps(body, separators=(",", ":")))
 
 
@@ -406,6 +438,44 @@ def parse_search(
     return result
 
 
+def parse_shop(body: Body, *, url: str = "", query: str = "", page: int = 1, status: int = 200) -> SearchPage:
+    """One ShopProducts response → the shop's listings (``[0].data.GetShopProduct.{data, links.next}``)."""
+    data, block = read_api_json(PLATFORM, body, status=status, html_block=_html_block, unwrap=_first)
+    if block:
+        return blocked_page(PLATFORM, block)
+    reader = PathReader()
+    root = reader.require(data, "data.GetShopProduct", dict)
+    if root is None:
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if errors:
+            return blocked_page(PLATFORM, Block(PLATFORM, "gql_error", json.dumps(errors)[:300]))
+        return SearchPage(platform=PLATFORM, shape_ok=False)
+    products = reader.require(root, "data", list) or []
+    listings = []
+    for p in products:
+        if not isinstance(p, dict):
+            continue
+        listing_id = id_text(p.get("product_id"))
+        product_url = strip_query(str(p.get("product_url") or ""))
+        if not listing_id or not product_url:
+            continue
+        listings.append(
+            Listing(
+                platform=PLATFORM,
+                listing_id=listing_id,
+                url=product_url,
+                title=str(p.get("name") or "").strip(),
+                price=parse_price(get_path(p, "price.text_idr")),
+                image_url=text_or_none(get_path(p, "primary_image.original")),
+                raw={"stock": p.get("stock")},
+            )
+        )
+    result = SearchPage(platform=PLATFORM, shape_ok=reader.ok)
+    result.listings = finish_listings(listings, url=url, query=query, page=page)
+    result.has_more = bool(products) and bool(get_path(root, "links.next"))
+    return result
+
+
 # --------------------------------------------------------------------------------------------------
 # Detail
 # --------------------------------------------------------------------------------------------------
@@ -508,6 +578,9 @@ PROFILE = SiteProfile(
     parse_detail=parse_detail,
     search_request=search_request,
     detail_request=detail_request,
+    shop_request=shop_request,
+    parse_shop=parse_shop,
+    reports_refused_queries=True,  # header.isQuerySafe
     listing_id_from_url=listing_id_from_url,
     page_size=PAGE_SIZE,
     max_pages=MAX_PAGES,

@@ -129,7 +129,7 @@ class SweepRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), default=None)
-    kind: Mapped[str] = mapped_column(String(16), default="sweep")  # sweep / recheck
+    kind: Mapped[str] = mapped_column(String(16), default="sweep")  # sweep / recheck / background / probe
     trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual / schedule / demo
     platforms: Mapped[list[Any]] = mapped_column(default=list)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -159,6 +159,23 @@ class Finding(Base):
     query: Mapped[str | None] = mapped_column(String(300), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackgroundDoc(Base):
+    """One ordinary listing from a background crawl (``SweepRun.kind == "background"``): the contrast side of
+    emerging-term discovery. Only text is kept (no seller, no evidence); older crawls' rows are pruned."""
+
+    __tablename__ = "background_docs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_run_id: Mapped[int] = mapped_column(ForeignKey("sweep_runs.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(24))
+    listing_key: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(String(300), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    seller_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # -- listings ----------------------------------------------------------------------------------
@@ -593,6 +610,7 @@ STATUS_TABLES: tuple[type[Base], ...] = (
     Sweep,
     SweepRun,
     Finding,
+    BackgroundDoc,
     Seller,
     Listing,
     Sighting,

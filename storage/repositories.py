@@ -99,6 +99,13 @@ def finish_run(
     run.ended_at = now()
 
 
+def fail_if_running(session: Session, run_id: int) -> None:
+    """Close a run the crawl left open (the reactor died before the health check ran) as failed."""
+    run = session.get(SweepRun, run_id)
+    if run is not None and run.status == "running":
+        finish_run(session, run_id, status="failed", stats={"reason": "crawl ended abnormally"})
+
+
 def record_finding(
     session: Session,
     *,

@@ -165,6 +165,9 @@ def _isolated_env(
         if name.startswith("TERTIB_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TERTIB_DATA_DIR", str(tmp_path / "data"))
+    # a sweep's discovery follow-up would crawl a background and probe new words: only discovery's own
+    # end-to-end tests (tests/test_discovery_sweep.py) turn that on, so other sweep tests stay quick
+    monkeypatch.setenv("TERTIB_DISCOVERY_CRAWLS", "0")
     if backend == "postgresql":
         url = request.getfixturevalue("database_url")("cli")
         monkeypatch.setenv("TERTIB_DATABASE_URL", url)

@@ -68,7 +68,8 @@ def test_label_evasion_and_platform_mix() -> None:
     evasion = Counter(x.evasion for x in listings if x.label == "illegal_import")
     share = {k: v / labels["illegal_import"] for k, v in evasion.items()}
     assert 0.48 <= share["plain"] <= 0.60 and 0.20 <= share["spelling"] <= 0.30
-    assert 0.12 <= share["euphemism"] <= 0.22 and share["none"] <= 0.05
+    # "none": ~4 % by design plus drift listings whose drift word is their only trade word (~3 %)
+    assert 0.12 <= share["euphemism"] <= 0.22 and share["none"] <= 0.10
     assert {x.evasion for x in listings if x.label != "illegal_import"} == {"plain"}
     assert {x.platform for x in listings} == {
         "tokopedia", "tiktokshop", "shopee", "lazada", "blibli", "facebook", "instagram", "bukalapak"
@@ -209,3 +210,85 @@ def test_hand_written_minimal_catalog_is_accepted(tmp_path: Path) -> None:
     assert listing.contact_handles == [] and listing.extra == {} and listing.active_from_day == -3
     state = SandboxState([listing])
     assert state.search("lazada", "jaket", 0, 10)[1] == 1
+
+
+def test_given_drift_terms_replace_the_built_in_ones_in_varied_places() -> None:
+    from sandbox.words import pseudo_words
+
+    words = pseudo_words(808, 5)
+    listings = generate(31, 6000, drift_terms=[w.upper() for w in words])
+    illegal = [x for x in listings if x.label == "illegal_import"]
+    with_drift = [x for x in illegal if "drift_term" in x.extra]
+    assert 0.15 <= len(with_drift) / len(illegal) <= 0.25
+    assert {x.extra["drift_term"] for x in with_drift} == set(words)
+    text = " ".join((x.title + " " + x.description).lower() for x in listings)
+    assert not any(term in text for term in DRIFT_TERMS)  # none of the built-in words
+    legit = " ".join((x.title + " " + x.description).lower() for x in listings if x.label != "illegal_import")
+    assert not any(w in legit for w in words)
+    placements = Counter(x.extra["drift_placement"] for x in with_drift)
+    assert set(placements) == {"title", "description", "both", "only_signal"}
+    for x in with_drift:
+        w, where = x.extra["drift_term"], x.extra["drift_placement"]
+        in_title, in_body = w in x.title.lower(), w in x.description.lower()
+        if where == "title":
+            assert in_title and not in_body, x.key
+        elif where == "description":
+            assert in_body and not in_title, x.key
+        elif where == "both":
+            assert in_title and in_body, x.key
+        else:
+            assert x.evasion == "none" and (in_title or in_body), x.key
+    # varied phrasings: the word alone as a segment, beside other words on either side, several casings
+    titles = [x.title for x in with_drift if x.extra["drift_placement"] in ("title", "both")]
+    assert len({t.split()[0].lower() in words for t in titles}) == 2  # first word sometimes, not always
+    assert any(w.upper() in t for t in titles for w in words) and any(
+        w.title() in t for t in titles for w in words
+    )
+    assert set(SandboxState(listings).drift_terms()) == set(words)
+
+
+def test_drift_terms_are_checked() -> None:
+    from sandbox.catalog import parse_drift_terms
+
+    assert parse_drift_terms(" Abc ,  def  ghi ") == ("abc", "def ghi")
+    for bad, message in (
+        ("", "at least one"),
+        ("a,b", "2-40 letters"),
+        ("abc,abc", "given twice"),
+        ("karungan", "already in the lexicon"),
+        ("x1y", "2-40 letters"),
+    ):
+        with pytest.raises(CatalogError, match=message):
+            parse_drift_terms(bad)
+
+
+def test_catalog_and_serve_cli_take_drift_terms(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from sandbox.words import pseudo_words
+
+    words = ",".join(pseudo_words(809, 3))
+    out = tmp_path / "c.jsonl"
+    cmd = [sys.executable, "-m", "crawler.cli", "sandbox", "catalog", "--seed", "2", "--size", "400",
+           "--drift-terms", words, "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "drift terms:" in done.stdout
+    assert {x.extra.get("drift_term") for x in load_catalog(out)} - {None} <= set(words.split(","))
+    lexicon_word = [*cmd[:5], "--size", "10", "--drift-terms", "bal", "--out", str(tmp_path / "d.jsonl")]
+    bad = subprocess.run(lexicon_word, capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode != 0 and "already in the lexicon" in bad.stderr and "Traceback" not in bad.stderr
+    clash = [
+        sys.executable,
+        "-m",
+        "crawler.cli",
+        "sandbox",
+        "serve",
+        "--catalog",
+        str(out),
+        "--drift-terms",
+        words,
+    ]
+    refused = subprocess.run(clash, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode != 0 and "--drift-terms" in refused.stderr

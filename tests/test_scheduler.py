@@ -193,6 +193,8 @@ def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
             "discovery",
             "evidence-verify",
             "model-retrain",
+            "discovery-background",
+            "follow-sellers",
         ]
         assert defs.ensure_builtins(session) == []
         rows = {row.name: row for row in defs.all_definitions(session)}
@@ -200,6 +202,8 @@ def test_builtins_are_created_once_and_cannot_be_removed(db: Database) -> None:
         assert defs.command_for(rows["rechecks-due"]) == ["recheck", "--due"]
         assert defs.command_for(rows["evidence-verify"]) == ["evidence", "verify", "--all"]
         assert defs.command_for(rows["model-retrain"]) == ["model", "train", "--by", "scheduler"]
+        assert defs.command_for(rows["follow-sellers"]) == ["follow", "--no-progress"]
+        assert defs.command_for(rows["discovery-background"])[:3] == ["terms", "background", "refresh"]
         assert defs.command_for(rows["discovery"], sweep_run_id=7) == ["terms", "discover", "--run", "7"]
         with pytest.raises(NotFound):
             defs.command_for(rows["discovery"])

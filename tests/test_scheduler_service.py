@@ -85,7 +85,9 @@ def test_jobs_persist_in_the_store_across_service_restarts() -> None:
     first = service()
     report = first.open()
     assert sorted(report.added) == [
+        "discovery-background",
         "evidence-verify",
+        "follow-sellers",
         "model-retrain",
         "nightly",
         "rechecks-due",

@@ -108,10 +108,15 @@ def product(request: Request, listing: CatalogListing) -> dict[str, Any]:
     }
 
 
-def search_answer(state: SandboxState, request: Request, term: str, page: int) -> tuple[int, dict[str, Any]]:
+def search_answer(
+    state: SandboxState, request: Request, term: str, page: int, merchant: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A search answer; with ``merchant`` (``merchantCode=``), that store's listings, newest first."""
     found: list[CatalogListing] = []
     total = 0
-    if term and not state.blocked_query(PLATFORM, term) and 1 <= page <= MAX_PAGES:
+    if merchant and 1 <= page <= MAX_PAGES:
+        found, total = state.shop(PLATFORM, merchant, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    elif term and not state.blocked_query(PLATFORM, term) and 1 <= page <= MAX_PAGES:
         found, total = state.search(PLATFORM, term, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     if not found:
         return 422, {"code": 422, "status": "UNPROCESSABLE_ENTITY", "errors": {"searchTerm": ["NO_RESULTS"]}}
@@ -227,7 +232,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             page = int(request.query_params.get("page", "1"))
         except ValueError:
             page = 1
-        status, body = search_answer(state, request, term, page)
+        merchant = request.query_params.get("merchantCode") or None
+        status, body = search_answer(state, request, term, page, merchant)
         return json_response(body, status)
 
     def _lookup(sku: str) -> tuple[CatalogListing | None, str]:

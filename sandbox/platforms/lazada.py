@@ -93,10 +93,15 @@ def _item(request: Request, listing: CatalogListing) -> dict[str, Any]:
     }
 
 
-def search_data(state: SandboxState, request: Request, query: str, page: int) -> dict[str, Any]:
+def search_data(
+    state: SandboxState, request: Request, query: str, page: int, seller: str | None = None
+) -> dict[str, Any]:
+    """A catalog answer; with ``seller``, that shop's listings (the store page ``/shop/{sellerId}/``)."""
     items: list[CatalogListing] = []
     total = 0
-    if query and not state.blocked_query(PLATFORM, query) and page >= 1:
+    if seller is not None and page >= 1:
+        items, total = state.shop(PLATFORM, seller, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    elif query and not state.blocked_query(PLATFORM, query) and page >= 1:
         items, total = state.search(PLATFORM, query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     return {
         "templates": {},
@@ -202,6 +207,22 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         )
 
     @guard
+    async def shop(request: Request) -> Response:
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 1
+        seller = str(request.path_params["seller"])
+        data = search_data(state, request, "", page, seller=seller)
+        if request.query_params.get("ajax") == "true":
+            return json_response(data)
+        return html_response(
+            f"""<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"><title>Toko {escape(seller)}
+| Lazada</title></head><body><div id="root"></div><script>window.pageData = {script_json(data)};</script>
+</body></html>"""
+        )
+
+    @guard
     async def product(request: Request) -> Response:
         key = state.resolve(request.url.path)
         listing = state.get_by_key(key) if key else None
@@ -222,6 +243,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     return [
         image_route(state),
         Route("/catalog/", catalog, methods=["GET"]),
+        Route("/shop/{seller}/", shop, methods=["GET"]),
         Route("/products/{rest:path}", product, methods=["GET"]),
         Route("/", home, methods=["GET"]),
     ]

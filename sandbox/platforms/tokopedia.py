@@ -14,6 +14,10 @@ Paths (below the host prefix, as on the real hosts):
   (``lblPDPDetailProductName``, ``lblPDPDetailProductPrice``, ``lblPDPDescriptionProduk``,
   ``llbPDPFooterShopName``) and the layout embedded as ``<script id="pdp-layout" type="application/json">``.
   Removed or unknown → 404 "Produk tidak ditemukan".
+- ``POST /graphql/ShopProducts`` (``tokopedia-gql``): variables ``sid`` (shop id), ``page``, ``perPage``
+  (≤ 80). Answers ``[{"data": {"GetShopProduct": {status, links: {prev, next}, data: [{product_id, name,
+  product_url, price.text_idr, primary_image.original, …}]}}}]``: the shop's live listings, newest first
+  (what seller following reads).
 - Block fault: Akamai "Access Denied" HTML (HTTP 200, as seen behind CDNs).
 
 Which removal signal a removed listing shows is a stable hash of its key (:func:`removal_style`).
@@ -207,6 +211,42 @@ def search_body(state: SandboxState, request: Request, query: str, page: int, ro
                 "violation": violation,
                 "products": products,
             },
+        }
+    }
+
+
+SHOP_PER_PAGE = 80
+
+
+def shop_body(
+    state: SandboxState, request: Request, shop_id: str, page: int, per_page: int
+) -> dict[str, Any]:
+    """The ``data`` object of a ShopProducts answer: one page of a shop's products, newest first."""
+    found, total = state.shop(PLATFORM, shop_id, (page - 1) * per_page, per_page)
+    more = page * per_page < total
+    return {
+        "GetShopProduct": {
+            "status": "OK",
+            "errors": "",
+            "links": {
+                "prev": f"page={page - 1}" if page > 1 else "",
+                "next": f"page={page + 1}" if more else "",
+            },
+            "totalData": total,
+            "data": [
+                {
+                    "product_id": listing.listing_id,
+                    "name": listing.title,
+                    "product_url": listing_url(request, listing),
+                    "stock": 1 + pick(listing.key, "stock", 50),
+                    "price": {"text_idr": rupiah(listing.price)},
+                    "primary_image": {"original": image_url(request, "tokopedia", listing)},
+                    "flags": {"isSold": False, "isPreorder": False},
+                    "stats": {"reviewCount": pick(listing.key, "reviews", 40), "rating": 4},
+                    "label_groups": [],
+                }
+                for listing in found
+            ],
         }
     }
 
@@ -515,14 +555,28 @@ def gql_routes(state: SandboxState) -> list[BaseRoute]:
         answer = pdp_answer(state, request, str(variables["shopDomain"]), str(variables["productKey"]))
         return json_response(answer)
 
+    @guard
+    async def shop_products(request: Request) -> Response:
+        op = await _gql_body(request)
+        variables = (op or {}).get("variables") if isinstance(op, dict) else None
+        if not isinstance(variables, dict) or not str(variables.get("sid") or ""):
+            return _gql_error("variables.sid is required")
+        try:
+            page = max(1, int(variables.get("page") or 1))
+            per_page = min(max(int(variables.get("perPage") or SHOP_PER_PAGE), 1), SHOP_PER_PAGE)
+        except (TypeError, ValueError):
+            return _gql_error("variables.page/perPage must be integers")
+        return json_response([{"data": shop_body(state, request, str(variables["sid"]), page, per_page)}])
+
     return [
         Route("/graphql/SearchProductV5Query", search, methods=["POST"]),
         Route("/graphql/PDPGetLayoutQuery", pdp, methods=["POST"]),
-        Route("/graphql/{operation}", pdp_or_search(search, pdp), methods=["POST"]),
+        Route("/graphql/ShopProducts", shop_products, methods=["POST"]),
+        Route("/graphql/{operation}", pdp_or_search(search, pdp, shop_products), methods=["POST"]),
     ]
 
 
-def pdp_or_search(search: Any, pdp: Any) -> Any:
+def pdp_or_search(search: Any, pdp: Any, shop_products: Any = None) -> Any:
     """``POST /graphql`` with the operation in the body (some clients omit it from the path)."""
 
     async def dispatch(request: Request) -> Response:
@@ -531,6 +585,8 @@ def pdp_or_search(search: Any, pdp: Any) -> Any:
             return await search(request)
         if op.startswith("PDPGetLayout"):
             return await pdp(request)
+        if op.startswith("ShopProducts") and shop_products is not None:
+            return await shop_products(request)
         return _gql_error(f"unknown operation {op}")
 
     return dispatch
