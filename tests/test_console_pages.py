@@ -31,7 +31,7 @@ def _seed(db: Database, settings: Settings) -> None:
         for n in range(120):
             s.add(
                 Capture(
-                    listing_id=first.listing_id,
+                    listing_key=first.listing_key,
                     url=f"{first.url}?n={n}",
                     captured_at=sample.T0 + timedelta(minutes=n),
                 )

@@ -293,7 +293,7 @@ def test_export_files_neutralise_formulas_and_script_links(db: Database, setting
         out = Path(batch.out_dir or "")
     # CSV and XLSX: seller text cannot start a formula
     for path in out.glob("*.csv"):
-        for row in csv.reader(path.open(encoding="utf-8")):
+        for row in csv.reader(path.read_text(encoding="utf-8").splitlines()):
             for cell in row:
                 assert not cell.startswith(("=", "+", "@", "\t", "\r")), (path.name, cell)
     for path in out.glob("*.xlsx"):
@@ -336,7 +336,8 @@ def test_formula_cells_get_a_quote(tmp_path: Path) -> None:
     ]  # fmt: skip
     tz = ZoneInfo("Asia/Jakarta")
     path = writers.write_csv(tmp_path / "x.csv", [writers.row_values(r, tz) for r in rows])
-    read = list(csv.reader(path.open(encoding="utf-8", newline="")))
+    with path.open(encoding="utf-8", newline="") as handle:
+        read = list(csv.reader(handle))
     title = [c.key for c in COLUMNS].index("title")
     price = [c.key for c in COLUMNS].index("price")
     assert [r[title] for r in read[1:]] == ["'" + v for v in evil]

@@ -104,6 +104,8 @@ def test_kill_9_at_seeded_random_points_leaves_true_bookkeeping(slow_sandbox: st
         time.sleep(delay)
         proc.kill()  # SIGKILL: no handler runs
         proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
         killed = runs(data)[-1]
         assert killed.status == "running" and killed.pid == proc.pid, (point, delay)
         # any command's start marks it interrupted (its process is gone)
@@ -171,7 +173,7 @@ def test_scheduler_killed_with_9_never_leaves_two_runs_of_one_job(tmp_path: Path
     child_pid = int((tmp_path / "child.pid").read_text())
     assert running.pid == child_pid and running.holder
     proc.kill()  # kill -9 the scheduler: its child (own session) keeps running
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)  # reaps it and closes its pipes
     os.kill(child_pid, 0)  # still alive: an orphan
     # a new scheduler settles the orphan before anything else: killed, recorded interrupted
     from test_scheduler_service import service
